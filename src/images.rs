@@ -1,0 +1,1 @@
+//! Make sure an image exists locally: present, pulled, or built from Debian packages.

@@ -1,0 +1,70 @@
+//! The validated, normalized topology: what the rest of dbtopo consumes.
+//!
+//! Produced only by [`super::load`]; every value here has passed validation, so later stages
+//! never re-check names, ports or references.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// A whole validated topology file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Topology {
+    /// Environment name: the prefix of every Docker object (`<name>-<node>`, `<name>-net`).
+    pub name: String,
+    pub images: Images,
+    pub postgres: Postgres,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Images {
+    /// PostgreSQL image reference, default `postgres:17`.
+    pub postgres: String,
+    /// MongoDB image reference, default `mongo:7` (used by the Mongo issue).
+    pub mongo: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Postgres {
+    /// Settings for every server (nodes and replicas), values normalized to strings
+    /// (`true`/`false` become `on`/`off`, numbers their decimal text).
+    pub settings: BTreeMap<String, String>,
+    /// Extra pg_hba rules, rendered after the built-in ones.
+    pub access: Vec<AccessRule>,
+    /// Role used by replicas to stream from their upstream, default `repuser`.
+    pub replication_user: String,
+    /// Independent (read-write) servers, by node name.
+    pub nodes: BTreeMap<String, Node>,
+    /// Streaming replicas, by name; `of` names an entry of `nodes`.
+    pub replicas: BTreeMap<String, Replica>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Node {
+    pub name: String,
+    /// Host port published on 127.0.0.1.
+    pub port: u16,
+    /// Per-node settings; they override `Postgres::settings`.
+    pub settings: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Replica {
+    pub name: String,
+    /// The node this replica streams from.
+    pub of: String,
+    pub port: u16,
+    pub settings: BTreeMap<String, String>,
+}
+
+/// One pg_hba.conf line for TCP connections. Always `host` type and `scram-sha-256`:
+/// validation refuses weaker methods for TCP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessRule {
+    /// `all`, `replication`, or a database name.
+    pub database: String,
+    /// `all` or a role name.
+    pub user: String,
+    /// CIDR address, e.g. `0.0.0.0/0` or `172.16.0.0/12`.
+    pub address: String,
+}
