@@ -1,7 +1,12 @@
 //! dbtopo: a declarative provisioner for distributed databases.
 //!
-//! The data flow is `topology.yaml → Topology → Desired`, `Docker + catalogs → Observed`,
-//! `diff(Desired, Observed) → Plan`, `execute(Plan)`, then observe again to confirm convergence.
+//! The data flow is `topology.yaml → Topology → desired State`, `Docker + catalogs → observed
+//! State`, `diff → Plan`, `execute(Plan)`, then observe again to confirm convergence.
 
+pub mod desired;
+pub mod hashing;
 pub mod images;
+pub mod model;
+pub mod plan;
+pub mod templates;
 pub mod topology;

@@ -1,0 +1,155 @@
+//! The model shared by the desired and the observed state, with the naming and labelling rules
+//! that tie Docker objects to an environment.
+//!
+//! Desired and observed are the same types so the diff is a symmetric comparison; fields that
+//! only an observation can fill (is the server reachable, what does `pg_settings` say) are
+//! `Option`s left empty on the desired side.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+/// Label keys: the labels are the state, there is no state file.
+pub mod label {
+    pub const ENV: &str = "dbtopo.env";
+    pub const NODE: &str = "dbtopo.node";
+    pub const ROLE: &str = "dbtopo.role";
+    pub const UPSTREAM: &str = "dbtopo.upstream";
+    pub const SPEC_HASH: &str = "dbtopo.spec-hash";
+    pub const CONFIG_HASH: &str = "dbtopo.config-hash";
+}
+
+/// Port every server listens on inside its container.
+pub const SERVER_PORT: u16 = 5432;
+/// Where the data volume is mounted; the cluster lives in `data/` below it.
+pub const VOLUME_MOUNT: &str = "/var/lib/dbtopo";
+/// Rendered configuration and the bootstrap script inside a container.
+pub const CONFIG_DIR: &str = "/etc/dbtopo";
+/// The superuser the controller connects as.
+pub const SUPERUSER: &str = "postgres";
+
+pub fn network_name(env: &str) -> String {
+    format!("{env}-net")
+}
+
+pub fn container_name(env: &str, node: &str) -> String {
+    format!("{env}-{node}")
+}
+
+pub fn volume_name(env: &str, node: &str) -> String {
+    format!("{env}-{node}-data")
+}
+
+/// Physical replication slot on the upstream for one replica. The prefix marks slots dbtopo
+/// owns, so a slot of a removed replica can be told from a slot somebody else made.
+pub fn slot_name(replica: &str) -> String {
+    format!("{SLOT_PREFIX}{}", replica.replace('-', "_"))
+}
+
+pub const SLOT_PREFIX: &str = "dbtopo_";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Role {
+    Primary,
+    Replica { upstream: String },
+}
+
+impl Role {
+    pub fn as_label(&self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Replica { .. } => "replica",
+        }
+    }
+
+    pub fn upstream(&self) -> Option<&str> {
+        match self {
+            Role::Primary => None,
+            Role::Replica { upstream } => Some(upstream),
+        }
+    }
+}
+
+/// One environment, desired or observed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct State {
+    pub env: String,
+    /// Docker network of the environment, by name.
+    pub network: Option<String>,
+    /// Image references and whether each is present locally.
+    pub images: BTreeMap<String, bool>,
+    /// Data volumes by node name.
+    pub volumes: BTreeSet<String>,
+    /// Servers by node name.
+    pub servers: BTreeMap<String, Server>,
+}
+
+/// One PostgreSQL server: a container, its rendered configuration and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Server {
+    pub node: String,
+    pub role: Role,
+    pub container: Option<Container>,
+    /// Rendered postgresql.conf and pg_hba.conf (desired) or the files found in the container.
+    pub config: Option<ConfigFiles>,
+    /// Settings declared for this server, normalized (desired side only).
+    pub settings: BTreeMap<String, String>,
+    /// What the running server reports (observed side only; `None` when unreachable).
+    pub live: Option<Live>,
+    /// Roles this server must have with REPLICATION LOGIN (the replication role, where it has replicas).
+    pub replication_roles: BTreeSet<String>,
+    /// Replication slots dbtopo manages on this server.
+    pub slots: BTreeSet<String>,
+    /// The rendered bootstrap script (desired side only; its hash is part of `spec_hash`).
+    pub bootstrap: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Container {
+    pub name: String,
+    pub image: String,
+    pub host_port: u16,
+    /// Hash of everything that forces a new container when it changes.
+    pub spec_hash: String,
+    pub running: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigFiles {
+    pub postgresql_conf: String,
+    pub pg_hba_conf: String,
+}
+
+impl ConfigFiles {
+    pub fn hash(&self) -> String {
+        crate::hashing::short_hash(&[&self.postgresql_conf, &self.pg_hba_conf])
+    }
+}
+
+/// A running server's own view of itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Live {
+    /// Every row of pg_settings, by name.
+    pub settings: BTreeMap<String, LiveSetting>,
+    /// Settings overridden with ALTER SYSTEM (postgresql.auto.conf), which dbtopo never uses.
+    pub altered: BTreeSet<String>,
+    pub in_recovery: bool,
+    /// For a replica: the WAL receiver reports `streaming`.
+    pub streaming: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LiveSetting {
+    pub value: String,
+    pub unit: Option<String>,
+    /// pg_settings.context: `postmaster` settings need a restart, the others a reload.
+    pub context: String,
+    pub pending_restart: bool,
+}
+
+impl LiveSetting {
+    pub fn needs_restart(&self) -> bool {
+        self.context == "postmaster"
+    }
+}

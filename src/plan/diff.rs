@@ -1,0 +1,347 @@
+//! Desired vs observed → the list of changes. Pure: a symmetric comparison of two [`State`]s.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::settings::same_value;
+use super::{Action, Change, Detail, FileSpec, Operation, ServerSpec};
+use crate::model::{self, label, Live, Server, State};
+use crate::templates::parse_conf_settings;
+
+pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
+    let env = desired.env.as_str();
+    let mut changes = Vec::new();
+
+    for (reference, _) in desired.images.iter().filter(|(r, _)| !observed.images.get(*r).copied().unwrap_or(false)) {
+        changes.push(Change {
+            address: image_address(reference),
+            action: Action::Create,
+            reason: "image is not present locally: pull it, or build it from Debian packages when no registry answers".into(),
+            details: vec![],
+            after: vec![],
+            operation: Operation::EnsureImage { reference: reference.clone() },
+        });
+    }
+
+    if let Some(network) = &desired.network
+        && observed.network.as_deref() != Some(network.as_str())
+    {
+        changes.push(Change {
+            address: format!("network.{network}"),
+            action: Action::Create,
+            reason: "network does not exist".into(),
+            details: vec![],
+            after: vec![],
+            operation: Operation::CreateNetwork { name: network.clone(), labels: env_labels(env) },
+        });
+    }
+
+    for node in desired.volumes.difference(&observed.volumes) {
+        let mut labels = env_labels(env);
+        labels.insert(label::NODE.into(), node.clone());
+        changes.push(Change {
+            address: volume_address(node),
+            action: Action::Create,
+            reason: "data volume does not exist".into(),
+            details: vec![Detail::new("name", None, Some(model::volume_name(env, node)))],
+            after: vec![],
+            operation: Operation::CreateVolume { name: model::volume_name(env, node), labels },
+        });
+    }
+
+    for server in desired.servers.values() {
+        let seen = observed.servers.get(&server.node);
+        changes.extend(server_change(desired, observed, server, seen));
+        changes.extend(role_changes(server, seen));
+        changes.extend(slot_changes(server, seen));
+    }
+
+    for seen in observed.servers.values().filter(|s| !desired.servers.contains_key(&s.node)) {
+        if let Some(container) = &seen.container {
+            changes.push(Change {
+                address: node_address(&seen.node),
+                action: Action::Delete,
+                reason: "node is no longer in the topology".into(),
+                details: vec![Detail::new("container", Some(container.name.clone()), None)],
+                after: vec![],
+                operation: Operation::RemoveContainer { name: container.name.clone() },
+            });
+        }
+        changes.extend(slot_changes(&no_slots(seen), Some(seen)));
+    }
+
+    for node in observed.volumes.difference(&desired.volumes) {
+        changes.push(Change {
+            address: volume_address(node),
+            action: Action::Delete,
+            reason: "node is no longer in the topology: its data is deleted".into(),
+            details: vec![Detail::new("name", Some(model::volume_name(env, node)), None)],
+            after: vec![node_address(node)],
+            operation: Operation::RemoveVolume { name: model::volume_name(env, node) },
+        });
+    }
+
+    changes
+}
+
+pub fn node_address(node: &str) -> String {
+    format!("node.{node}")
+}
+
+fn volume_address(node: &str) -> String {
+    format!("volume.{node}")
+}
+
+fn image_address(reference: &str) -> String {
+    format!("image.{reference}")
+}
+
+fn env_labels(env: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(label::ENV.to_string(), env.to_string())])
+}
+
+/// The same server wanting none of its slots: used for servers that leave the topology.
+fn no_slots(server: &Server) -> Server {
+    Server { slots: BTreeSet::new(), ..server.clone() }
+}
+
+fn server_spec(desired: &State, server: &Server) -> Option<ServerSpec> {
+    let container = server.container.as_ref()?;
+    let config = server.config.as_ref()?;
+    let mut labels = env_labels(&desired.env);
+    labels.insert(label::NODE.into(), server.node.clone());
+    labels.insert(label::ROLE.into(), server.role.as_label().into());
+    if let Some(up) = server.role.upstream() {
+        labels.insert(label::UPSTREAM.into(), up.into());
+    }
+    labels.insert(label::SPEC_HASH.into(), container.spec_hash.clone());
+    labels.insert(label::CONFIG_HASH.into(), config.hash());
+    let file = |name: &str, content: &str| FileSpec {
+        path: format!("{}/{name}", model::CONFIG_DIR),
+        mode: 0o644,
+        content: content.to_string(),
+    };
+    Some(ServerSpec {
+        env: desired.env.clone(),
+        node: server.node.clone(),
+        role: server.role.clone(),
+        container: container.name.clone(),
+        image: container.image.clone(),
+        host_port: container.host_port,
+        network: desired.network.clone().unwrap_or_default(),
+        volume: model::volume_name(&desired.env, &server.node),
+        labels,
+        files: vec![
+            file("postgresql.conf", &config.postgresql_conf),
+            file("pg_hba.conf", &config.pg_hba_conf),
+            file("bootstrap.sh", server.bootstrap.as_deref().unwrap_or_default()),
+        ],
+    })
+}
+
+fn server_change(desired: &State, observed: &State, server: &Server, seen: Option<&Server>) -> Option<Change> {
+    let spec = server_spec(desired, server)?;
+    let want = server.container.as_ref()?;
+    let address = node_address(&server.node);
+    let mut after = vec![
+        format!("network.{}", spec.network),
+        volume_address(&server.node),
+        image_address(&want.image),
+    ];
+    if let Some(up) = server.role.upstream() {
+        after.push(node_address(up));
+        after.push(format!("role.{up}.{}", replication_user(desired, up)));
+        after.push(format!("slot.{up}.{}", model::slot_name(&server.node)));
+    }
+    let change = |action, reason: String, details, operation| {
+        Some(Change { address: address.clone(), action, reason, details, after: after.clone(), operation })
+    };
+
+    let Some(have) = seen.and_then(|s| s.container.as_ref()) else {
+        let reason = if observed.volumes.contains(&server.node) {
+            "container does not exist; its data volume exists and is reused".to_string()
+        } else {
+            "container does not exist".to_string()
+        };
+        let details = vec![
+            Detail::new("container", None, Some(want.name.clone())),
+            Detail::new("image", None, Some(want.image.clone())),
+            Detail::new("port", None, Some(format!("127.0.0.1:{}", want.host_port))),
+            Detail::new("role", None, Some(role_text(server))),
+        ];
+        return change(Action::Create, reason, details, Operation::RunServer { spec });
+    };
+    let seen = seen.expect("container implies server");
+
+    let mut forced = Vec::new();
+    if have.image != want.image {
+        forced.push(Detail::new("image", Some(have.image.clone()), Some(want.image.clone())));
+    }
+    if have.host_port != want.host_port {
+        forced.push(Detail::new("port", Some(have.host_port.to_string()), Some(want.host_port.to_string())));
+    }
+    if seen.role != server.role {
+        forced.push(Detail::new("role", Some(role_text(seen)), Some(role_text(server))));
+    }
+    if forced.is_empty() && have.spec_hash != want.spec_hash {
+        forced.push(Detail::new("bootstrap", Some(have.spec_hash.clone()), Some(want.spec_hash.clone())));
+    }
+    if !forced.is_empty() {
+        let fields: Vec<&str> = forced.iter().map(|d| d.field.as_str()).collect();
+        let reason = format!("{} changed; the data volume is kept", fields.join(", "));
+        let forced = forced.into_iter().map(|d| d.note("forces replacement")).collect();
+        return change(Action::Replace, reason, forced, Operation::RunServer { spec });
+    }
+
+    let config_details = config_details(server, seen);
+    if !have.running {
+        return change(Action::Start, "container is not running".into(), config_details, Operation::StartServer { spec });
+    }
+    let Some(live) = &seen.live else {
+        return change(
+            Action::Restart,
+            "container is running but the server does not answer".into(),
+            config_details,
+            Operation::Reconfigure { spec, restart: true, reset_altered: false },
+        );
+    };
+
+    let drift = live_drift(server, live);
+    let mut details = config_details;
+    for detail in drift {
+        if !details.iter().any(|d| d.field == detail.field) {
+            details.push(detail);
+        }
+    }
+    if details.is_empty() {
+        return None;
+    }
+    let reset_altered = !live.altered.is_empty();
+    let restart = details.iter().any(|d| d.note.as_deref() == Some("restart"));
+    let (action, what) = if restart { (Action::Restart, "restart") } else { (Action::Update, "reload") };
+    let fields: Vec<&str> = details.iter().map(|d| d.field.as_str()).collect();
+    let reason = format!("configuration differs ({}); applied with a {what}", fields.join(", "));
+    change(action, reason, details, Operation::Reconfigure { spec, restart, reset_altered })
+}
+
+fn replication_user(desired: &State, upstream: &str) -> String {
+    desired
+        .servers
+        .get(upstream)
+        .and_then(|s| s.replication_roles.iter().next().cloned())
+        .unwrap_or_default()
+}
+
+fn role_text(server: &Server) -> String {
+    match server.role.upstream() {
+        Some(up) => format!("replica of {up}"),
+        None => "primary".into(),
+    }
+}
+
+/// Settings whose line in postgresql.conf changes, and whether pg_hba.conf changes.
+fn config_details(server: &Server, seen: &Server) -> Vec<Detail> {
+    let Some(want) = &server.config else { return vec![] };
+    let Some(have) = &seen.config else {
+        return vec![Detail::new("postgresql.conf", None, Some("rendered".into())).note("missing in the container")];
+    };
+    let mut details = Vec::new();
+    let before = parse_conf_settings(&have.postgresql_conf);
+    let after = parse_conf_settings(&want.postgresql_conf);
+    let names: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    for name in names {
+        let (b, a) = (before.get(name), after.get(name));
+        if b != a {
+            let note = classify(name, seen.live.as_ref());
+            details.push(Detail::new(name.clone(), b.cloned(), a.cloned()).note(note));
+        }
+    }
+    if have.pg_hba_conf != want.pg_hba_conf {
+        details.push(Detail::new("pg_hba.conf", None, None).note("reload"));
+    }
+    if details.is_empty() && have != want {
+        details.push(Detail::new("postgresql.conf", None, None).note("reload"));
+    }
+    details
+}
+
+/// Settings the running server holds at another value than its file says: changed with
+/// ALTER SYSTEM, or waiting for a restart.
+fn live_drift(server: &Server, live: &Live) -> Vec<Detail> {
+    let mut details = Vec::new();
+    let want = server.config.as_ref().map(|c| parse_conf_settings(&c.postgresql_conf)).unwrap_or_default();
+    for (name, value) in &want {
+        let Some(current) = live.settings.get(name) else { continue };
+        if current.pending_restart {
+            details.push(Detail::new(name.clone(), Some(current.value.clone()), Some(value.clone())).note("restart"));
+        } else if !same_value(value, current) && !live.altered.contains(name) {
+            let note = classify(name, Some(live));
+            details.push(Detail::new(name.clone(), Some(current.value.clone()), Some(value.clone())).note(note));
+        }
+    }
+    for name in &live.altered {
+        let before = live.settings.get(name).map(|s| s.value.clone());
+        let after = want.get(name).cloned().or(Some("(default)".into()));
+        let note = if classify(name, Some(live)) == "restart" { "restart" } else { "reload" };
+        details.push(Detail::new(name.clone(), before, after).note(format!("set with ALTER SYSTEM; reset, {note}")));
+    }
+    details
+}
+
+/// `restart` for settings PostgreSQL reads only at start (context `postmaster`), else `reload`.
+/// Unknown to the server (not running yet): the start picks the file up anyway.
+fn classify(name: &str, live: Option<&Live>) -> &'static str {
+    match live.and_then(|l| l.settings.get(name)) {
+        Some(s) if s.needs_restart() => "restart",
+        _ => "reload",
+    }
+}
+
+fn role_changes(server: &Server, seen: Option<&Server>) -> Vec<Change> {
+    let Some(container) = &server.container else { return vec![] };
+    let have = seen.map(|s| s.replication_roles.clone()).unwrap_or_default();
+    server
+        .replication_roles
+        .difference(&have)
+        .map(|role| Change {
+            address: format!("role.{}.{role}", server.node),
+            action: Action::Create,
+            reason: format!("replication role {role} does not exist on {}", server.node),
+            details: vec![Detail::new("attributes", None, Some("LOGIN REPLICATION".into()))],
+            after: vec![node_address(&server.node)],
+            operation: Operation::EnsureReplicationRole {
+                node: server.node.clone(),
+                host_port: container.host_port,
+                role: role.clone(),
+            },
+        })
+        .collect()
+}
+
+fn slot_changes(server: &Server, seen: Option<&Server>) -> Vec<Change> {
+    let have = seen.map(|s| s.slots.clone()).unwrap_or_default();
+    let port = server.container.as_ref().or(seen.and_then(|s| s.container.as_ref())).map(|c| c.host_port);
+    let Some(host_port) = port else { return vec![] };
+    let node = &server.node;
+    let create = server.slots.difference(&have).map(|slot| Change {
+        address: format!("slot.{node}.{slot}"),
+        action: Action::Create,
+        reason: format!("physical replication slot {slot} does not exist on {node}"),
+        details: vec![],
+        after: vec![node_address(node)],
+        operation: Operation::CreateSlot { node: node.clone(), host_port, slot: slot.clone() },
+    });
+    let drop = have.difference(&server.slots).map(|slot| Change {
+        address: format!("slot.{node}.{slot}"),
+        action: Action::Delete,
+        reason: format!("no replica uses slot {slot} any more; a kept slot would hold WAL forever"),
+        details: vec![],
+        after: vec![node_address(&slot_owner(slot))],
+        operation: Operation::DropSlot { node: node.clone(), host_port, slot: slot.clone() },
+    });
+    create.chain(drop).collect()
+}
+
+/// The replica node a managed slot belongs to (best effort: `-` and `_` are not told apart).
+fn slot_owner(slot: &str) -> String {
+    slot.strip_prefix(model::SLOT_PREFIX).unwrap_or(slot).replace('_', "-")
+}

@@ -1,0 +1,199 @@
+//! The plan: plain, serializable data. The executor runs its operations in wave order and
+//! decides nothing of its own.
+
+mod diff;
+mod order;
+mod render;
+pub mod settings;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::Role;
+
+pub use diff::diff;
+pub use order::waves;
+pub use render::{render_json, render_text, Counts};
+
+/// What a change costs, from cheapest to most disruptive (Terraform's vocabulary, plus the
+/// PostgreSQL distinction between a reload and a restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    /// Changed in place, the server keeps running (configuration reload, SQL).
+    Update,
+    /// A stopped container is started again.
+    Start,
+    /// The server restarts in the same container.
+    Restart,
+    /// The container is removed and created again; its data volume is kept.
+    Replace,
+    Delete,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update | Action::Start | Action::Restart => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Action::Create => "will be created",
+            Action::Update => "will be updated in place",
+            Action::Start => "will be started",
+            Action::Restart => "will be restarted",
+            Action::Replace => "must be replaced",
+            Action::Delete => "will be destroyed",
+        }
+    }
+}
+
+/// One field of a change: what it was, what it becomes, and why it matters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Detail {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    /// E.g. `reload`, `restart`, `forces replacement`.
+    pub note: Option<String>,
+}
+
+impl Detail {
+    pub fn new(field: impl Into<String>, before: Option<String>, after: Option<String>) -> Self {
+        Detail {
+            field: field.into(),
+            before,
+            after,
+            note: None,
+        }
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+}
+
+/// One resource's change: shown to the user, and carrying the operation that performs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// Stable address, e.g. `node.primary`, `slot.primary.dbtopo_primary_replica`.
+    pub address: String,
+    pub action: Action,
+    pub reason: String,
+    pub details: Vec<Detail>,
+    /// Addresses that must be done first (only those in the same plan matter).
+    pub after: Vec<String>,
+    pub operation: Operation,
+}
+
+/// A file written into a container before it starts or when its configuration changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileSpec {
+    pub path: String,
+    pub mode: u32,
+    pub content: String,
+}
+
+/// Everything needed to create (or reconfigure) one server's container. Holds no secrets:
+/// the executor adds them from the secret store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerSpec {
+    pub env: String,
+    pub node: String,
+    pub role: Role,
+    pub container: String,
+    pub image: String,
+    pub host_port: u16,
+    pub network: String,
+    pub volume: String,
+    pub labels: BTreeMap<String, String>,
+    pub files: Vec<FileSpec>,
+}
+
+/// The concrete work of a change. Each is idempotent: safe to run again after a crash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Operation {
+    EnsureImage {
+        reference: String,
+    },
+    CreateNetwork {
+        name: String,
+        labels: BTreeMap<String, String>,
+    },
+    CreateVolume {
+        name: String,
+        labels: BTreeMap<String, String>,
+    },
+    /// Create the container (removing a stale one of the same name), write its files, start
+    /// it and wait until the server answers.
+    RunServer {
+        spec: ServerSpec,
+    },
+    /// Write the current files into a stopped container, start it, wait until it answers.
+    StartServer {
+        spec: ServerSpec,
+    },
+    /// Write new files; undo ALTER SYSTEM overrides if any; then reload, or restart.
+    Reconfigure {
+        spec: ServerSpec,
+        restart: bool,
+        reset_altered: bool,
+    },
+    EnsureReplicationRole {
+        node: String,
+        host_port: u16,
+        role: String,
+    },
+    CreateSlot {
+        node: String,
+        host_port: u16,
+        slot: String,
+    },
+    DropSlot {
+        node: String,
+        host_port: u16,
+        slot: String,
+    },
+    RemoveContainer {
+        name: String,
+    },
+    RemoveVolume {
+        name: String,
+    },
+    RemoveNetwork {
+        name: String,
+    },
+}
+
+/// A whole plan: changes in display order and the waves they run in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub env: String,
+    pub changes: Vec<Change>,
+    /// Indexes into `changes`; the changes of one wave are independent and run in parallel.
+    pub waves: Vec<Vec<usize>>,
+}
+
+impl Plan {
+    pub fn new(env: String, changes: Vec<Change>) -> Plan {
+        let waves = waves(&changes);
+        Plan {
+            env,
+            changes,
+            waves,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}

@@ -1,0 +1,81 @@
+//! Ordering changes into waves: each wave holds the changes whose prerequisites are all in
+//! earlier waves, so a wave's changes can run in parallel.
+
+use std::collections::HashMap;
+
+use super::Change;
+
+/// Kahn's algorithm by levels. Prerequisites that are not in the plan are already satisfied.
+/// A cycle (a bug in the diff) ends up in one last wave rather than being dropped.
+pub fn waves(changes: &[Change]) -> Vec<Vec<usize>> {
+    let index: HashMap<&str, usize> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.address.as_str(), i))
+        .collect();
+    let prerequisites: Vec<Vec<usize>> = changes
+        .iter()
+        .map(|c| {
+            c.after
+                .iter()
+                .filter_map(|a| index.get(a.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    let mut wave_of: Vec<Option<usize>> = vec![None; changes.len()];
+    let mut waves: Vec<Vec<usize>> = Vec::new();
+    loop {
+        let ready: Vec<usize> = (0..changes.len())
+            .filter(|&i| wave_of[i].is_none())
+            .filter(|&i| prerequisites[i].iter().all(|&p| wave_of[p].is_some()))
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        for &i in &ready {
+            wave_of[i] = Some(waves.len());
+        }
+        waves.push(ready);
+    }
+    let stuck: Vec<usize> = (0..changes.len()).filter(|&i| wave_of[i].is_none()).collect();
+    if !stuck.is_empty() {
+        waves.push(stuck);
+    }
+    waves
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Action, Operation};
+
+    fn change(address: &str, after: &[&str]) -> Change {
+        Change {
+            address: address.into(),
+            action: Action::Create,
+            reason: String::new(),
+            details: vec![],
+            after: after.iter().map(|s| s.to_string()).collect(),
+            operation: Operation::RemoveNetwork { name: "n".into() },
+        }
+    }
+
+    #[test]
+    fn independent_changes_share_a_wave_and_dependents_follow() {
+        let changes = vec![
+            change("node.replica", &["node.primary", "slot.primary.s"]),
+            change("slot.primary.s", &["node.primary"]),
+            change("node.primary", &["network.net", "volume.primary"]),
+            change("network.net", &[]),
+            change("volume.primary", &[]),
+            change("volume.replica", &[]),
+        ];
+        assert_eq!(waves(&changes), vec![vec![3, 4, 5], vec![2], vec![1], vec![0]]);
+    }
+
+    #[test]
+    fn prerequisites_outside_the_plan_are_ignored() {
+        let changes = vec![change("node.replica", &["node.primary"])];
+        assert_eq!(waves(&changes), vec![vec![0]]);
+    }
+}

@@ -1,0 +1,103 @@
+//! The plan as text for people (Terraform's layout) and as JSON for programs.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::{Action, Change, Detail, Plan};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+impl Counts {
+    /// A replacement counts as one destroy and one add, as in Terraform.
+    pub fn of(plan: &Plan) -> Counts {
+        let mut counts = Counts::default();
+        for change in &plan.changes {
+            match change.action {
+                Action::Create => counts.add += 1,
+                Action::Update | Action::Start | Action::Restart => counts.change += 1,
+                Action::Replace => {
+                    counts.add += 1;
+                    counts.destroy += 1;
+                }
+                Action::Delete => counts.destroy += 1,
+            }
+        }
+        counts
+    }
+}
+
+pub fn render_text(plan: &Plan) -> String {
+    if plan.is_empty() {
+        return format!(
+            "No changes. Environment \"{}\" matches the topology.\n",
+            plan.env
+        );
+    }
+    let mut out = format!(
+        "dbtopo will perform the following actions on environment \"{}\":\n",
+        plan.env
+    );
+    for change in &plan.changes {
+        render_change(&mut out, change);
+    }
+    let counts = Counts::of(plan);
+    let _ = writeln!(
+        out,
+        "\nPlan: {} to add, {} to change, {} to destroy.",
+        counts.add, counts.change, counts.destroy
+    );
+    out
+}
+
+fn render_change(out: &mut String, change: &Change) {
+    let _ = writeln!(
+        out,
+        "\n  # {} {}",
+        change.address,
+        change.action.phrase()
+    );
+    let _ = writeln!(out, "  {} {}", change.action.symbol(), change.address);
+    for detail in &change.details {
+        let _ = writeln!(out, "      {}", detail_line(detail));
+    }
+    let _ = writeln!(out, "      (why: {})", change.reason);
+}
+
+fn detail_line(detail: &Detail) -> String {
+    let note = detail
+        .note
+        .as_deref()
+        .map(|n| format!("  ({n})"))
+        .unwrap_or_default();
+    match (&detail.before, &detail.after) {
+        (None, Some(after)) => format!("+ {} = {:?}{note}", detail.field, after),
+        (Some(before), None) => format!("- {} = {:?}{note}", detail.field, before),
+        (Some(before), Some(after)) => {
+            format!("~ {}: {:?} -> {:?}{note}", detail.field, before, after)
+        }
+        (None, None) => format!("~ {}{note}", detail.field),
+    }
+}
+
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    format_version: &'static str,
+    #[serde(flatten)]
+    plan: &'a Plan,
+    summary: Counts,
+}
+
+pub fn render_json(plan: &Plan) -> String {
+    serde_json::to_string_pretty(&JsonPlan {
+        format_version: "1",
+        plan,
+        summary: Counts::of(plan),
+    })
+    .expect("a plan always serializes")
+}

@@ -1,0 +1,221 @@
+//! postgresql.conf, pg_hba.conf and the bootstrap script, rendered from `templates/`.
+//!
+//! Pure: the same input always gives the same bytes, so a hash of the output tells whether a
+//! server's configuration has to change.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use handlebars::Handlebars;
+use serde::Serialize;
+
+use crate::model::{self, ConfigFiles, Role};
+use crate::topology::AccessRule;
+
+const POSTGRESQL_CONF: &str = include_str!("../templates/postgresql.conf.hbs");
+const PG_HBA_CONF: &str = include_str!("../templates/pg_hba.conf.hbs");
+const BOOTSTRAP_SH: &str = include_str!("../templates/bootstrap.sh.hbs");
+
+/// Data directory inside the container (a child of the volume so initdb gets an empty folder).
+pub fn data_directory() -> String {
+    format!("{}/data", model::VOLUME_MOUNT)
+}
+
+/// Everything a server's files depend on.
+#[derive(Debug, Clone)]
+pub struct ServerInput<'a> {
+    pub env: &'a str,
+    pub node: &'a str,
+    pub role: &'a Role,
+    pub replication_user: &'a str,
+    pub settings: &'a BTreeMap<String, String>,
+    pub access: &'a [AccessRule],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedServer {
+    pub config: ConfigFiles,
+    pub bootstrap: String,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    env: &'a str,
+    node: &'a str,
+    role: &'static str,
+    port: u16,
+    data_directory: String,
+    hba_file: String,
+    config_dir: &'static str,
+    volume: &'static str,
+    superuser: &'static str,
+    replication_user: &'a str,
+    upstream: Option<Upstream>,
+    settings: Vec<Setting>,
+    access: &'a [AccessRule],
+}
+
+#[derive(Serialize)]
+struct Upstream {
+    node: String,
+    host: String,
+    user: String,
+    slot: String,
+    passfile: String,
+    application_name: String,
+}
+
+#[derive(Serialize)]
+struct Setting {
+    name: String,
+    value: String,
+}
+
+fn registry() -> &'static Handlebars<'static> {
+    static REGISTRY: OnceLock<Handlebars<'static>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_escape_fn(handlebars::no_escape);
+        for (name, text) in [
+            ("postgresql.conf", POSTGRESQL_CONF),
+            ("pg_hba.conf", PG_HBA_CONF),
+            ("bootstrap.sh", BOOTSTRAP_SH),
+        ] {
+            hb.register_template_string(name, text)
+                .expect("templates compiled into the binary are valid");
+        }
+        hb
+    })
+}
+
+/// Quote a value for postgresql.conf: inside single quotes, `'` doubles and backslash escapes.
+fn quote_value(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('\'', "''")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
+}
+
+pub fn render_server(input: &ServerInput<'_>) -> Result<RenderedServer, handlebars::RenderError> {
+    let upstream = input.role.upstream().map(|up| Upstream {
+        node: up.to_string(),
+        host: model::container_name(input.env, up),
+        user: input.replication_user.to_string(),
+        slot: model::slot_name(input.node),
+        passfile: format!("{}/pgpass", model::VOLUME_MOUNT),
+        application_name: input.node.replace('-', "_"),
+    });
+    let context = Context {
+        env: input.env,
+        node: input.node,
+        role: input.role.as_label(),
+        port: model::SERVER_PORT,
+        data_directory: data_directory(),
+        hba_file: format!("{}/pg_hba.conf", model::CONFIG_DIR),
+        config_dir: model::CONFIG_DIR,
+        volume: model::VOLUME_MOUNT,
+        superuser: model::SUPERUSER,
+        replication_user: input.replication_user,
+        upstream,
+        settings: input
+            .settings
+            .iter()
+            .map(|(name, value)| Setting {
+                name: name.clone(),
+                value: quote_value(value),
+            })
+            .collect(),
+        access: input.access,
+    };
+    let hb = registry();
+    Ok(RenderedServer {
+        config: ConfigFiles {
+            postgresql_conf: hb.render("postgresql.conf", &context)?,
+            pg_hba_conf: hb.render("pg_hba.conf", &context)?,
+        },
+        bootstrap: hb.render("bootstrap.sh", &context)?,
+    })
+}
+
+/// The `name = 'value'` lines of a postgresql.conf dbtopo rendered, for telling which settings
+/// a new file changes.
+pub fn parse_conf_settings(conf: &str) -> BTreeMap<String, String> {
+    conf.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            if line.starts_with('#') {
+                return None;
+            }
+            let (name, value) = line.split_once('=')?;
+            let value = value.trim();
+            let value = value
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .map(|v| v.replace("''", "'"))
+                .unwrap_or_else(|| value.to_string());
+            Some((name.trim().to_lowercase(), value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("max_prepared_transactions".to_string(), "16".to_string()),
+            ("search_path".to_string(), "\"$user\", it's".to_string()),
+        ])
+    }
+
+    #[test]
+    fn primary_files_render() {
+        let settings = settings();
+        let access = [AccessRule {
+            database: "shop".into(),
+            user: "app".into(),
+            address: "10.0.0.0/8".into(),
+        }];
+        let out = render_server(&ServerInput {
+            env: "shop",
+            node: "primary",
+            role: &Role::Primary,
+            replication_user: "repuser",
+            settings: &settings,
+            access: &access,
+        })
+        .unwrap();
+        insta::assert_snapshot!("primary_postgresql_conf", out.config.postgresql_conf);
+        insta::assert_snapshot!("primary_pg_hba_conf", out.config.pg_hba_conf);
+        assert!(out.bootstrap.contains("initdb"));
+        assert!(!out.bootstrap.contains("pg_basebackup"));
+        let parsed = parse_conf_settings(&out.config.postgresql_conf);
+        assert_eq!(parsed["search_path"], "\"$user\", it's");
+        assert_eq!(parsed["port"], "5432");
+    }
+
+    #[test]
+    fn replica_streams_from_its_upstream_through_the_slot() {
+        let settings = settings();
+        let out = render_server(&ServerInput {
+            env: "shop",
+            node: "primary-replica",
+            role: &Role::Replica {
+                upstream: "primary".into(),
+            },
+            replication_user: "repuser",
+            settings: &settings,
+            access: &[],
+        })
+        .unwrap();
+        let parsed = parse_conf_settings(&out.config.postgresql_conf);
+        assert_eq!(parsed["primary_slot_name"], "dbtopo_primary_replica");
+        assert!(parsed["primary_conninfo"].contains("host=shop-primary"));
+        assert!(out.bootstrap.contains("--slot='dbtopo_primary_replica'"));
+        assert!(!out.bootstrap.contains("initdb"));
+        insta::assert_snapshot!("replica_bootstrap_sh", out.bootstrap);
+    }
+}
