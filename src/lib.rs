@@ -3,7 +3,12 @@
 //! The data flow is `topology.yaml → Topology → desired State`, `Docker + catalogs → observed
 //! State`, `diff → Plan`, `execute(Plan)`, then observe again to confirm convergence.
 
+pub mod app;
+pub mod cli;
 pub mod desired;
+pub mod execute;
+pub mod observe;
+pub mod secrets;
 pub mod hashing;
 pub mod images;
 pub mod model;

@@ -197,3 +197,6 @@ impl Plan {
         self.changes.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests;

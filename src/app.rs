@@ -1,0 +1,259 @@
+//! One function per command: load → validate → observe → plan → render → confirm → execute →
+//! verify. Everything that prints lives here or in main.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use bollard::Docker;
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
+
+use crate::cli::{ApplyArgs, DestroyArgs, PlanArgs};
+use crate::desired::desired_state;
+use crate::execute::{self, Event, Progress};
+use crate::model::State;
+use crate::observe::{self, docker::Inventory};
+use crate::plan::{self, Action, Counts, Plan};
+use crate::secrets::{self, Secrets};
+use crate::topology::{self, Topology};
+
+pub fn validate(file: &Path) -> Result<Topology> {
+    let topology = topology::load(file)?;
+    println!(
+        "{} is valid: environment \"{}\", {} node(s), {} replica(s).",
+        file.display(),
+        topology.name,
+        topology.postgres.nodes.len(),
+        topology.postgres.replicas.len()
+    );
+    Ok(topology)
+}
+
+/// A Docker client speaking the engine's API version.
+pub async fn docker() -> Result<Docker> {
+    let docker = Docker::connect_with_local_defaults()
+        .into_diagnostic()
+        .wrap_err("cannot reach the Docker Engine")?;
+    docker
+        .negotiate_version()
+        .await
+        .into_diagnostic()
+        .wrap_err("cannot reach the Docker Engine: is it running?")
+}
+
+/// Load, build the desired state, observe, diff.
+async fn compute(docker: &Docker, file: &Path, secrets: Option<&Secrets>) -> Result<(State, Plan)> {
+    let topology = topology::load(file)?;
+    let desired = desired_state(&topology).into_diagnostic()?;
+    let plan = plan_for(docker, &desired, secrets).await?;
+    Ok((desired, plan))
+}
+
+pub async fn plan_for(docker: &Docker, desired: &State, secrets: Option<&Secrets>) -> Result<Plan> {
+    let observed = observe::observe(docker, desired, secrets).await?;
+    Ok(Plan::new(desired.env.clone(), plan::diff(desired, &observed)))
+}
+
+/// Print the plan; returns whether it has changes.
+pub async fn plan(args: &PlanArgs) -> Result<bool> {
+    let topology = topology::load(&args.file.file)?;
+    let secrets = secrets::load_existing(&topology.name)?;
+    let docker = docker().await?;
+    let (_, plan) = compute(&docker, &args.file.file, secrets.as_ref()).await?;
+    if args.json {
+        println!("{}", plan::render_json(&plan));
+    } else {
+        print!("{}", plan::render_text(&plan));
+    }
+    Ok(!plan.is_empty())
+}
+
+pub async fn apply(args: &ApplyArgs) -> Result<()> {
+    let topology = topology::load(&args.file.file)?;
+    let secrets = secrets::load_or_create(&topology.name)?;
+    let docker = docker().await?;
+    let (desired, plan) = compute(&docker, &args.file.file, Some(&secrets)).await?;
+    print!("{}", plan::render_text(&plan));
+    if plan.is_empty() {
+        return Ok(());
+    }
+    if !args.auto_approve {
+        confirm("Do you want to perform these actions?")?;
+    }
+    println!();
+    let outcome = execute::execute(&docker, &plan, &secrets, &Printer).await;
+    if !outcome.succeeded() {
+        let mut text = String::new();
+        for (address, error) in &outcome.failed {
+            text.push_str(&format!("\n  {address}: {error}"));
+        }
+        eprintln!(
+            "\nApply failed. Done: {}. Failed: {}. Not started: {}.",
+            list(&outcome.done),
+            list(&outcome.failed.iter().map(|(a, _)| a.clone()).collect::<Vec<_>>()),
+            list(&outcome.not_started)
+        );
+        let first = outcome.failed.into_iter().next().map(|(_, e)| e);
+        return Err(match first {
+            Some(e) => miette::Report::new(e).wrap_err("apply did not complete; run apply again once the cause is fixed"),
+            None => miette!("apply did not complete"),
+        });
+    }
+    let after = plan_for(&docker, &desired, Some(&secrets)).await?;
+    if !after.is_empty() {
+        let left: Vec<String> = after.changes.iter().map(|c| c.address.clone()).collect();
+        return Err(miette!(
+            help = "run plan to see the differences",
+            "apply finished but the environment did not converge: {} still differ",
+            left.join(", ")
+        ));
+    }
+    let counts = Counts::of(&plan);
+    println!(
+        "\nApply complete! Resources: {} added, {} changed, {} destroyed.",
+        counts.add, counts.change, counts.destroy
+    );
+    Ok(())
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+pub async fn destroy(args: &DestroyArgs) -> Result<()> {
+    let topology = topology::load(&args.file.file)?;
+    let env = topology.name.as_str();
+    let docker = docker().await?;
+    let inventory = observe::docker::inventory(&docker, env).await?;
+    if inventory.is_empty() {
+        println!("Nothing to destroy: no Docker object carries the label of environment \"{env}\".");
+        secrets::remove(env)?;
+        return Ok(());
+    }
+    print!("{}", render_inventory(env, &inventory));
+    if !args.auto_approve {
+        confirm("Do you really want to destroy all of these? The data in the volumes is lost.")?;
+    }
+    remove_all(&docker, &inventory).await?;
+    let left = observe::docker::inventory(&docker, env).await?;
+    if !left.is_empty() {
+        return Err(miette!("destroy left objects behind:\n{}", render_inventory(env, &left)));
+    }
+    secrets::remove(env)?;
+    println!(
+        "\nDestroy complete! Removed {} container(s), {} volume(s), {} network(s).",
+        inventory.containers.len(),
+        inventory.volumes.len(),
+        inventory.networks.len()
+    );
+    Ok(())
+}
+
+pub fn render_inventory(env: &str, inventory: &Inventory) -> String {
+    let mut out = format!("dbtopo will destroy environment \"{env}\":\n");
+    for name in &inventory.containers {
+        out.push_str(&format!("  - container {name}\n"));
+    }
+    for (name, size) in &inventory.volumes {
+        let size = size.map(human_size).unwrap_or_else(|| "size unknown".into());
+        out.push_str(&format!("  - volume    {name} ({size})\n"));
+    }
+    for name in &inventory.networks {
+        out.push_str(&format!("  - network   {name}\n"));
+    }
+    let total = inventory.containers.len() + inventory.volumes.len() + inventory.networks.len();
+    out.push_str(&format!("\nPlan: 0 to add, 0 to change, {total} to destroy.\n"));
+    out
+}
+
+/// Remove containers first (they hold the volumes and the network), then the rest. Objects
+/// already gone are fine: destroy works on half-created environments.
+pub async fn remove_all(docker: &Docker, inventory: &Inventory) -> Result<()> {
+    let results = futures_util::future::join_all(
+        inventory
+            .containers
+            .iter()
+            .map(|name| execute::docker::remove_container(docker, name)),
+    )
+    .await;
+    results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    for (name, _) in &inventory.volumes {
+        execute::docker::remove_volume(docker, name).await?;
+    }
+    for name in &inventory.networks {
+        execute::docker::remove_network(docker, name).await?;
+    }
+    Ok(())
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Ask on the terminal; refuse to go on without one unless --auto-approve was given.
+fn confirm(question: &str) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(miette!(
+            help = "pass --auto-approve to run without a terminal",
+            "no terminal to ask for confirmation"
+        ));
+    }
+    print!("\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
+    std::io::stdout().flush().into_diagnostic()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).into_diagnostic()?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(miette!("cancelled: nothing was changed"))
+    }
+}
+
+/// Progress lines in Terraform's words.
+struct Printer;
+
+impl Progress for Printer {
+    fn event(&self, event: Event<'_>) {
+        match event {
+            Event::Started(change) => println!("{}: {}...", change.address, verb(change.action).0),
+            Event::Note(change, text) => println!("{}: {text}", change.address),
+            Event::Finished(change, elapsed) => println!(
+                "{}: {} complete after {}",
+                change.address,
+                verb(change.action).1,
+                seconds(elapsed)
+            ),
+            Event::Failed(change, error) => eprintln!("{}: failed: {error}", change.address),
+        }
+    }
+}
+
+fn verb(action: Action) -> (&'static str, &'static str) {
+    match action {
+        Action::Create => ("Creating", "Creation"),
+        Action::Update => ("Updating", "Update"),
+        Action::Start => ("Starting", "Start"),
+        Action::Restart => ("Restarting", "Restart"),
+        Action::Replace => ("Replacing", "Replacement"),
+        Action::Delete => ("Destroying", "Destruction"),
+    }
+}
+
+fn seconds(elapsed: Duration) -> String {
+    format!("{:.1}s", elapsed.as_secs_f64())
+}

@@ -1,0 +1,61 @@
+//! Command-line definitions only: no I/O here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "dbtopo", version, about = "Declarative provisioner for distributed databases: PostgreSQL nodes and streaming replicas on Docker, from one YAML file")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the topology file and report every problem at once.
+    Validate(FileArg),
+    /// Show what apply would change, without changing anything.
+    Plan(PlanArgs),
+    /// Make the environment match the topology.
+    Apply(ApplyArgs),
+    /// Remove every container, volume and network of the environment.
+    Destroy(DestroyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FileArg {
+    /// Topology file.
+    #[arg(default_value = "topology.yaml")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub file: FileArg,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub file: FileArg,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub file: FileArg,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+}

@@ -1,0 +1,202 @@
+//! Docker operations of the plan: network, volumes, containers and the files inside them.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountType, NetworkCreateRequest, PortBinding,
+    RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RestartContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use futures_util::TryStreamExt;
+
+use super::ExecuteError;
+use crate::model;
+use crate::observe::docker::is_not_found;
+use crate::plan::{FileSpec, ServerSpec};
+use crate::secrets::Secrets;
+
+fn ignore_missing(result: Result<(), bollard::errors::Error>) -> Result<(), ExecuteError> {
+    match result {
+        Err(e) if !is_not_found(&e) => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+fn is_conflict(error: &bollard::errors::Error) -> bool {
+    matches!(
+        error,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            ..
+        }
+    )
+}
+
+pub async fn create_network(docker: &Docker, name: &str, labels: &std::collections::BTreeMap<String, String>) -> Result<(), ExecuteError> {
+    let request = NetworkCreateRequest {
+        name: name.to_string(),
+        driver: Some("bridge".into()),
+        labels: Some(labels.clone().into_iter().collect()),
+        ..Default::default()
+    };
+    match docker.create_network(request).await {
+        Err(e) if !is_conflict(&e) => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+pub async fn create_volume(docker: &Docker, name: &str, labels: &std::collections::BTreeMap<String, String>) -> Result<(), ExecuteError> {
+    let request = VolumeCreateRequest {
+        name: Some(name.to_string()),
+        labels: Some(labels.clone().into_iter().collect()),
+        ..Default::default()
+    };
+    docker.create_volume(request).await?;
+    Ok(())
+}
+
+pub async fn remove_container(docker: &Docker, name: &str) -> Result<(), ExecuteError> {
+    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+    ignore_missing(docker.remove_container(name, Some(options)).await)
+}
+
+pub async fn remove_volume(docker: &Docker, name: &str) -> Result<(), ExecuteError> {
+    ignore_missing(docker.remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>).await)
+}
+
+pub async fn remove_network(docker: &Docker, name: &str) -> Result<(), ExecuteError> {
+    ignore_missing(docker.remove_network(name).await)
+}
+
+/// Create the server's container: published on 127.0.0.1 only, data on its named volume,
+/// started as root so the bootstrap script can prepare the volume before dropping to postgres.
+pub async fn create_server_container(docker: &Docker, spec: &ServerSpec) -> Result<(), ExecuteError> {
+    remove_container(docker, &spec.container).await?;
+    let port = format!("{}/tcp", model::SERVER_PORT);
+    let body = ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        hostname: Some(spec.node.clone()),
+        user: Some("0:0".into()),
+        entrypoint: Some(vec!["/bin/sh".into(), format!("{}/bootstrap.sh", model::CONFIG_DIR)]),
+        cmd: Some(vec![]),
+        env: Some(vec!["LANG=C.UTF-8".into()]),
+        labels: Some(spec.labels.clone().into_iter().collect()),
+        exposed_ports: Some(vec![port.clone()]),
+        stop_signal: Some("SIGINT".into()),
+        stop_timeout: Some(60),
+        host_config: Some(HostConfig {
+            port_bindings: Some(HashMap::from([(
+                port,
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(spec.host_port.to_string()),
+                }]),
+            )])),
+            mounts: Some(vec![Mount {
+                target: Some(model::VOLUME_MOUNT.into()),
+                source: Some(spec.volume.clone()),
+                typ: Some(MountType::VOLUME),
+                ..Default::default()
+            }]),
+            network_mode: Some(spec.network.clone()),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                maximum_retry_count: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::default()
+        .name(&spec.container)
+        .build();
+    docker.create_container(Some(options), body).await?;
+    Ok(())
+}
+
+/// Write the rendered files and the secrets into the container (running or not). Secrets go
+/// to a root-only folder; the bootstrap script hands them to the postgres user as needed.
+pub async fn upload_files(docker: &Docker, spec: &ServerSpec, secrets: &Secrets) -> Result<(), ExecuteError> {
+    let secret_dir = format!("{}/secrets", model::CONFIG_DIR);
+    let secret_files = [
+        FileSpec {
+            path: format!("{secret_dir}/superuser"),
+            mode: 0o600,
+            content: secrets.superuser.clone(),
+        },
+        FileSpec {
+            path: format!("{secret_dir}/replication"),
+            mode: 0o600,
+            content: secrets.replication.clone(),
+        },
+    ];
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut dir = |path: &str, mode: u32| -> std::io::Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(mode);
+        header.set_size(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_cksum();
+        builder.append_data(&mut header, path.trim_start_matches('/'), std::io::empty())
+    };
+    dir(model::CONFIG_DIR, 0o755).map_err(ExecuteError::Archive)?;
+    dir(&secret_dir, 0o700).map_err(ExecuteError::Archive)?;
+    for file in spec.files.iter().chain(secret_files.iter()) {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(file.mode);
+        header.set_size(file.content.len() as u64);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, file.path.trim_start_matches('/'), file.content.as_bytes())
+            .map_err(ExecuteError::Archive)?;
+    }
+    let archive = builder.into_inner().map_err(ExecuteError::Archive)?;
+    let options = UploadToContainerOptionsBuilder::default().path("/").build();
+    docker
+        .upload_to_container(&spec.container, Some(options), bollard::body_full(archive.into()))
+        .await?;
+    Ok(())
+}
+
+pub async fn start(docker: &Docker, container: &str) -> Result<(), ExecuteError> {
+    docker.start_container(container, None).await?;
+    Ok(())
+}
+
+pub async fn restart(docker: &Docker, container: &str) -> Result<(), ExecuteError> {
+    let options = RestartContainerOptionsBuilder::default().t(60).build();
+    docker.restart_container(container, Some(options)).await?;
+    Ok(())
+}
+
+/// Whether the container is up; `None` when it no longer exists.
+pub async fn is_running(docker: &Docker, container: &str) -> Result<Option<bool>, ExecuteError> {
+    match docker.inspect_container(container, None).await {
+        Ok(inspect) => Ok(Some(
+            inspect.state.and_then(|s| s.running).unwrap_or(false),
+        )),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The last lines the container printed, to explain why a server did not start.
+pub async fn log_tail(docker: &Docker, container: &str, lines: usize) -> String {
+    let options = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .tail(&lines.to_string())
+        .build();
+    match docker.logs(container, Some(options)).try_collect::<Vec<_>>().await {
+        Ok(chunks) => chunks.iter().map(|c| c.to_string()).collect(),
+        Err(e) => format!("(logs unavailable: {e})"),
+    }
+}

@@ -1,0 +1,176 @@
+//! Run a plan: wave by wave, the changes of a wave in parallel. The only writer.
+//!
+//! The executor decides nothing: each change carries its operation. When a change fails, the
+//! wave in flight finishes, nothing later starts, and the outcome says what was done and what
+//! is left, so the next apply picks up from there.
+
+pub mod docker;
+pub mod postgres;
+
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use futures_util::future::join_all;
+
+use crate::model::{self, Role};
+use crate::plan::{Action, Change, Operation, Plan};
+use crate::secrets::Secrets;
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ExecuteError {
+    #[error("Docker Engine request failed: {0}")]
+    #[diagnostic(code(dbtopo::execute::docker))]
+    Docker(#[from] bollard::errors::Error),
+    #[error("PostgreSQL request failed: {0}")]
+    #[diagnostic(code(dbtopo::execute::postgres))]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("cannot build the archive of configuration files")]
+    #[diagnostic(code(dbtopo::execute::archive))]
+    Archive(#[source] std::io::Error),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Image(#[from] crate::images::ImageError),
+    #[error("server in container {container} did not answer after {waited:.0?}: {last_error}")]
+    #[diagnostic(
+        code(dbtopo::execute::not_ready),
+        help("the container's last lines:\n{logs}\nfix the cause (often a setting value) and run apply again")
+    )]
+    NotReady {
+        container: String,
+        waited: Duration,
+        last_error: String,
+        logs: String,
+    },
+    #[error("replica {node} answers but does not stream from its upstream")]
+    #[diagnostic(
+        code(dbtopo::execute::not_streaming),
+        help("check the upstream's slot and the replica's log: docker logs {container}")
+    )]
+    NotStreaming { node: String, container: String },
+}
+
+/// What the executor reports while it works.
+pub enum Event<'a> {
+    Started(&'a Change),
+    Note(&'a Change, &'a str),
+    Finished(&'a Change, Duration),
+    Failed(&'a Change, &'a ExecuteError),
+}
+
+pub trait Progress: Sync {
+    fn event(&self, event: Event<'_>);
+}
+
+/// What happened to each change of the plan.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub done: Vec<String>,
+    pub failed: Vec<(String, ExecuteError)>,
+    pub not_started: Vec<String>,
+}
+
+impl Outcome {
+    pub fn succeeded(&self) -> bool {
+        self.failed.is_empty() && self.not_started.is_empty()
+    }
+}
+
+pub async fn execute(docker: &Docker, plan: &Plan, secrets: &Secrets, progress: &dyn Progress) -> Outcome {
+    let mut outcome = Outcome::default();
+    for (number, wave) in plan.waves.iter().enumerate() {
+        if !outcome.failed.is_empty() {
+            outcome
+                .not_started
+                .extend(wave.iter().map(|&i| plan.changes[i].address.clone()));
+            continue;
+        }
+        let results = join_all(wave.iter().map(|&i| {
+            let change = &plan.changes[i];
+            async move {
+                progress.event(Event::Started(change));
+                let started = Instant::now();
+                let result = run(docker, &plan.env, change, secrets, progress).await;
+                match &result {
+                    Ok(()) => progress.event(Event::Finished(change, started.elapsed())),
+                    Err(e) => progress.event(Event::Failed(change, e)),
+                }
+                (change.address.clone(), result)
+            }
+        }))
+        .await;
+        let _ = number;
+        for (address, result) in results {
+            match result {
+                Ok(()) => outcome.done.push(address),
+                Err(e) => outcome.failed.push((address, e)),
+            }
+        }
+    }
+    outcome
+}
+
+async fn run(docker: &Docker, env: &str, change: &Change, secrets: &Secrets, progress: &dyn Progress) -> Result<(), ExecuteError> {
+    let ready = |node: &str, host_port: u16| {
+        let container = model::container_name(env, node);
+        async move { postgres::wait_ready(docker, &container, host_port, secrets).await }
+    };
+    match &change.operation {
+        Operation::EnsureImage { reference } => {
+            let note = |line: &str| progress.event(Event::Note(change, line));
+            crate::images::ensure_image(docker, reference, &note).await?;
+        }
+        Operation::CreateNetwork { name, labels } => docker::create_network(docker, name, labels).await?,
+        Operation::CreateVolume { name, labels } => docker::create_volume(docker, name, labels).await?,
+        Operation::RunServer { spec } => {
+            docker::create_server_container(docker, spec).await?;
+            docker::upload_files(docker, spec, secrets).await?;
+            docker::start(docker, &spec.container).await?;
+            let client = ready(&spec.node, spec.host_port).await?;
+            if matches!(spec.role, Role::Replica { .. }) && !postgres::wait_streaming(&client, Duration::from_secs(60)).await? {
+                return Err(ExecuteError::NotStreaming {
+                    node: spec.node.clone(),
+                    container: spec.container.clone(),
+                });
+            }
+        }
+        Operation::StartServer { spec } => {
+            docker::upload_files(docker, spec, secrets).await?;
+            docker::start(docker, &spec.container).await?;
+            ready(&spec.node, spec.host_port).await?;
+        }
+        Operation::Reconfigure { spec, restart, reset_altered } => {
+            docker::upload_files(docker, spec, secrets).await?;
+            if *restart {
+                if *reset_altered {
+                    let client = ready(&spec.node, spec.host_port).await?;
+                    postgres::reset_altered(&client).await?;
+                }
+                docker::restart(docker, &spec.container).await?;
+                ready(&spec.node, spec.host_port).await?;
+            } else {
+                let client = ready(&spec.node, spec.host_port).await?;
+                if *reset_altered {
+                    postgres::reset_altered(&client).await?;
+                }
+                postgres::reload(&client).await?;
+            }
+        }
+        Operation::EnsureReplicationRole { node, host_port, role } => {
+            let client = ready(node, *host_port).await?;
+            postgres::ensure_replication_role(&client, role, &secrets.replication).await?;
+        }
+        Operation::CreateSlot { node, host_port, slot } => {
+            let client = ready(node, *host_port).await?;
+            postgres::create_slot(&client, slot).await?;
+        }
+        Operation::DropSlot { node, host_port, slot } => {
+            let client = ready(node, *host_port).await?;
+            postgres::drop_slot(&client, slot).await?;
+        }
+        Operation::RemoveContainer { name } => docker::remove_container(docker, name).await?,
+        Operation::RemoveVolume { name } => docker::remove_volume(docker, name).await?,
+        Operation::RemoveNetwork { name } => docker::remove_network(docker, name).await?,
+    }
+    let _ = Action::Create;
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! SQL operations of the plan, and waiting for a server to answer.
+
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use tokio_postgres::Client;
+
+use super::ExecuteError;
+use crate::observe::postgres::connect;
+use crate::secrets::Secrets;
+
+/// How long a new server may take to answer (initdb or pg_basebackup included).
+pub const READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Connect, retrying with backoff while the server starts. Gives up early, with the
+/// container's last log lines, when the container stops.
+pub async fn wait_ready(docker: &Docker, container: &str, host_port: u16, secrets: &Secrets) -> Result<Client, ExecuteError> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match connect(host_port, &secrets.superuser, Duration::from_secs(2)).await {
+            Ok(client) => {
+                if client.simple_query("SELECT 1").await.is_ok() {
+                    return Ok(client);
+                }
+            }
+            Err(error) => {
+                if super::docker::is_running(docker, container).await? != Some(true) || started.elapsed() > READY_TIMEOUT {
+                    return Err(ExecuteError::NotReady {
+                        container: container.to_string(),
+                        waited: started.elapsed(),
+                        last_error: error.to_string(),
+                        logs: super::docker::log_tail(docker, container, 20).await,
+                    });
+                }
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// Quote a string literal for SQL that cannot take parameters (CREATE ROLE … PASSWORD).
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn identifier(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// Create the replication role, or give an existing one the attributes and password it needs.
+pub async fn ensure_replication_role(client: &Client, role: &str, password: &str) -> Result<(), ExecuteError> {
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+        .await?
+        .is_some();
+    let verb = if exists { "ALTER" } else { "CREATE" };
+    client
+        .batch_execute(&format!(
+            "{verb} ROLE {} WITH LOGIN REPLICATION PASSWORD {}",
+            identifier(role),
+            literal(password)
+        ))
+        .await?;
+    Ok(())
+}
+
+/// A physical slot that reserves WAL at once, so nothing the replica needs is recycled.
+pub async fn create_slot(client: &Client, slot: &str) -> Result<(), ExecuteError> {
+    client
+        .execute(
+            "SELECT pg_create_physical_replication_slot($1, true) \
+             WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+            &[&slot],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn drop_slot(client: &Client, slot: &str) -> Result<(), ExecuteError> {
+    client
+        .execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn reset_altered(client: &Client) -> Result<(), ExecuteError> {
+    client.batch_execute("ALTER SYSTEM RESET ALL").await?;
+    Ok(())
+}
+
+/// Reload and wait until the postmaster has read the files, so the next observation sees
+/// the new values.
+pub async fn reload(client: &Client) -> Result<(), ExecuteError> {
+    let before: String = client
+        .query_one("SELECT pg_conf_load_time()::text", &[])
+        .await?
+        .get(0);
+    client.execute("SELECT pg_reload_conf()", &[]).await?;
+    for _ in 0..100 {
+        // A new snapshot per statement: pg_conf_load_time is per backend, and a backend
+        // re-reads the configuration between statements once the postmaster has.
+        let now: String = client
+            .query_one("SELECT pg_conf_load_time()::text", &[])
+            .await?
+            .get(0);
+        if now != before {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// Wait until a replica's WAL receiver streams, so `apply` ends with replication working.
+pub async fn wait_streaming(client: &Client, timeout: Duration) -> Result<bool, ExecuteError> {
+    let started = Instant::now();
+    loop {
+        let streaming = client
+            .query_opt("SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'", &[])
+            .await?
+            .is_some();
+        if streaming || started.elapsed() > timeout {
+            return Ok(streaming);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,242 @@
+//! What Docker holds for an environment, found by its labels.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    ListVolumesOptionsBuilder,
+};
+use futures_util::TryStreamExt;
+
+use super::ObserveError;
+use crate::model::{self, Container, ConfigFiles, Role, label};
+
+/// One managed container as Docker reports it.
+#[derive(Debug, Clone)]
+pub struct FoundContainer {
+    pub node: String,
+    pub role: Role,
+    pub container: Container,
+    pub config: Option<ConfigFiles>,
+}
+
+/// A managed Docker object, for `destroy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    pub containers: Vec<String>,
+    pub volumes: Vec<(String, Option<u64>)>,
+    pub networks: Vec<String>,
+}
+
+impl Inventory {
+    pub fn is_empty(&self) -> bool {
+        self.containers.is_empty() && self.volumes.is_empty() && self.networks.is_empty()
+    }
+}
+
+fn env_filter(env: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([("label".to_string(), vec![format!("{}={env}", label::ENV)])])
+}
+
+pub async fn containers(docker: &Docker, env: &str) -> Result<Vec<FoundContainer>, ObserveError> {
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&env_filter(env))
+        .build();
+    let summaries = docker.list_containers(Some(options)).await?;
+    let mut found = Vec::new();
+    for summary in summaries {
+        let Some(id) = summary.id else { continue };
+        let inspect = match docker.inspect_container(&id, None).await {
+            Ok(i) => i,
+            Err(e) if is_not_found(&e) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let labels = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        let Some(node) = labels.get(label::NODE).cloned() else { continue };
+        let role = match labels.get(label::UPSTREAM) {
+            Some(up) => Role::Replica { upstream: up.clone() },
+            None => Role::Primary,
+        };
+        let name = inspect
+            .name
+            .clone()
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string();
+        let image = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default();
+        let host_port = inspect
+            .host_config
+            .as_ref()
+            .and_then(|h| h.port_bindings.as_ref())
+            .and_then(|p| p.get(&format!("{}/tcp", model::SERVER_PORT)).cloned().flatten())
+            .and_then(|b| b.first().and_then(|b| b.host_port.clone()))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        let running = inspect
+            .state
+            .as_ref()
+            .is_some_and(|s| s.running == Some(true) && s.restarting != Some(true));
+        let config = config_files(docker, &name).await?;
+        found.push(FoundContainer {
+            node,
+            role,
+            container: Container {
+                name,
+                image,
+                host_port,
+                spec_hash: labels.get(label::SPEC_HASH).cloned().unwrap_or_default(),
+                running,
+            },
+            config,
+        });
+    }
+    Ok(found)
+}
+
+/// The configuration files inside a container, read through Docker's archive API so a stopped
+/// container can be read too.
+async fn config_files(docker: &Docker, container: &str) -> Result<Option<ConfigFiles>, ObserveError> {
+    let options = DownloadFromContainerOptionsBuilder::default()
+        .path(model::CONFIG_DIR)
+        .build();
+    let chunks: Vec<_> = match docker
+        .download_from_container(container, Some(options))
+        .try_collect()
+        .await
+    {
+        Ok(c) => c,
+        Err(e) if is_not_found(&e) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.to_vec()).collect();
+    let mut files = BTreeMap::new();
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    let entries = archive.entries().map_err(ObserveError::Archive)?;
+    for entry in entries {
+        let mut entry = entry.map_err(ObserveError::Archive)?;
+        let path = entry.path().map_err(ObserveError::Archive)?.to_string_lossy().into_owned();
+        let Some(name) = path.rsplit('/').next().map(str::to_string) else { continue };
+        if name == "postgresql.conf" || name == "pg_hba.conf" {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).map_err(ObserveError::Archive)?;
+            files.insert(name, text);
+        }
+    }
+    Ok(match (files.remove("postgresql.conf"), files.remove("pg_hba.conf")) {
+        (Some(postgresql_conf), Some(pg_hba_conf)) => Some(ConfigFiles {
+            postgresql_conf,
+            pg_hba_conf,
+        }),
+        _ => None,
+    })
+}
+
+pub async fn network(docker: &Docker, env: &str) -> Result<Option<String>, ObserveError> {
+    let options = ListNetworksOptionsBuilder::default()
+        .filters(&env_filter(env))
+        .build();
+    let networks = docker.list_networks(Some(options)).await?;
+    Ok(networks.into_iter().filter_map(|n| n.name).next())
+}
+
+/// Volumes by node label, with their mount points on this host.
+pub async fn volumes(docker: &Docker, env: &str) -> Result<Vec<(String, String, String)>, ObserveError> {
+    let options = ListVolumesOptionsBuilder::default()
+        .filters(&env_filter(env))
+        .build();
+    let response = docker.list_volumes(Some(options)).await?;
+    Ok(response
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| {
+            let node = v.labels.get(label::NODE)?.clone();
+            Some((node, v.name, v.mountpoint))
+        })
+        .collect())
+}
+
+pub async fn image_present(docker: &Docker, reference: &str) -> Result<bool, ObserveError> {
+    match docker.inspect_image(reference).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Everything carrying the environment's label, with volume sizes where this host can read
+/// the volume's folder (a local engine run by the same user).
+pub async fn inventory(docker: &Docker, env: &str) -> Result<Inventory, ObserveError> {
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&env_filter(env))
+        .build();
+    let mut containers: Vec<String> = docker
+        .list_containers(Some(options))
+        .await?
+        .into_iter()
+        .filter_map(|c| c.names.and_then(|n| n.first().cloned()))
+        .map(|n| n.trim_start_matches('/').to_string())
+        .collect();
+    containers.sort();
+    let mut volumes: Vec<(String, Option<u64>)> = volumes(docker, env)
+        .await?
+        .into_iter()
+        .map(|(_, name, mountpoint)| (name, folder_size(std::path::Path::new(&mountpoint))))
+        .collect();
+    volumes.sort();
+    let options = ListNetworksOptionsBuilder::default()
+        .filters(&env_filter(env))
+        .build();
+    let mut networks: Vec<String> = docker
+        .list_networks(Some(options))
+        .await?
+        .into_iter()
+        .filter_map(|n| n.name)
+        .collect();
+    networks.sort();
+    Ok(Inventory {
+        containers,
+        volumes,
+        networks,
+    })
+}
+
+fn folder_size(path: &std::path::Path) -> Option<u64> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_dir() {
+        return Some(meta.len());
+    }
+    let mut total = 0;
+    for entry in std::fs::read_dir(path).ok()? {
+        let entry = entry.ok()?;
+        let meta = entry.metadata().ok()?;
+        total += if meta.is_dir() {
+            folder_size(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Some(total)
+}
+
+pub fn is_not_found(error: &bollard::errors::Error) -> bool {
+    matches!(
+        error,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}

@@ -1,0 +1,101 @@
+//! What a running server says about itself: settings, ALTER SYSTEM overrides, roles, slots,
+//! recovery and streaming state. Read-only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::model::{self, Live, LiveSetting};
+
+/// A superuser connection to the server published on `127.0.0.1:host_port`.
+pub async fn connect(host_port: u16, password: &str, timeout: Duration) -> Result<Client, tokio_postgres::Error> {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(host_port)
+        .user(model::SUPERUSER)
+        .password(password)
+        .dbname("postgres")
+        .application_name("dbtopo")
+        .connect_timeout(timeout);
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// What the server reports, plus which of `roles` exist with LOGIN REPLICATION and which
+/// dbtopo-managed slots it has.
+pub struct ServerReport {
+    pub live: Live,
+    pub replication_roles: BTreeSet<String>,
+    pub slots: BTreeSet<String>,
+}
+
+pub async fn report(client: &Client) -> Result<ServerReport, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT name, setting, unit, context, pending_restart FROM pg_settings",
+            &[],
+        )
+        .await?;
+    let settings: BTreeMap<String, LiveSetting> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<_, String>(0),
+                LiveSetting {
+                    value: r.get::<_, Option<String>>(1).unwrap_or_default(),
+                    unit: r.get(2),
+                    context: r.get(3),
+                    pending_restart: r.get(4),
+                },
+            )
+        })
+        .collect();
+    let altered: BTreeSet<String> = client
+        .query(
+            "SELECT DISTINCT name FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf'",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let in_recovery: bool = client.query_one("SELECT pg_is_in_recovery()", &[]).await?.get(0);
+    let streaming = in_recovery
+        && client
+            .query_opt("SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'", &[])
+            .await?
+            .is_some();
+    let replication_roles = client
+        .query(
+            "SELECT rolname::text FROM pg_roles WHERE rolreplication AND rolcanlogin",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let slots = client
+        .query(
+            "SELECT slot_name::text FROM pg_replication_slots WHERE slot_type = 'physical' AND starts_with(slot_name, $1)",
+            &[&model::SLOT_PREFIX],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(ServerReport {
+        live: Live {
+            settings,
+            altered,
+            in_recovery,
+            streaming,
+        },
+        replication_roles,
+        slots,
+    })
+}

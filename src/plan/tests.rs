@@ -1,0 +1,209 @@
+//! Diff, ordering and rendering on hand-made states: no Docker needed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+use crate::desired::desired_state;
+use crate::model::{Live, LiveSetting, State};
+use crate::topology::{AccessRule, Images, Node, Postgres, Replica, Topology};
+
+fn topology() -> Topology {
+    let settings = BTreeMap::from([
+        ("max_prepared_transactions".to_string(), "16".to_string()),
+        ("work_mem".to_string(), "8MB".to_string()),
+    ]);
+    Topology {
+        name: "shop".into(),
+        images: Images {
+            postgres: "postgres:17".into(),
+            mongo: "mongo:7".into(),
+        },
+        postgres: Postgres {
+            settings,
+            access: vec![AccessRule {
+                database: "all".into(),
+                user: "all".into(),
+                address: "10.0.0.0/8".into(),
+            }],
+            replication_user: "repuser".into(),
+            nodes: BTreeMap::from([(
+                "primary".to_string(),
+                Node {
+                    name: "primary".into(),
+                    port: 5433,
+                    settings: BTreeMap::new(),
+                },
+            )]),
+            replicas: BTreeMap::from([(
+                "primary-replica".to_string(),
+                Replica {
+                    name: "primary-replica".into(),
+                    of: "primary".into(),
+                    port: 5434,
+                    settings: BTreeMap::new(),
+                },
+            )]),
+        },
+    }
+}
+
+fn empty(env: &str) -> State {
+    State {
+        env: env.into(),
+        ..State::default()
+    }
+}
+
+/// What a converged environment looks like to the observer.
+fn converged(desired: &State) -> State {
+    let mut observed = desired.clone();
+    for server in observed.servers.values_mut() {
+        let conf = crate::templates::parse_conf_settings(&server.config.as_ref().unwrap().postgresql_conf);
+        let settings = conf
+            .into_iter()
+            .map(|(name, value)| {
+                let context = if name == "max_prepared_transactions" { "postmaster" } else { "user" };
+                (
+                    name,
+                    LiveSetting {
+                        value,
+                        unit: None,
+                        context: context.into(),
+                        pending_restart: false,
+                    },
+                )
+            })
+            .collect();
+        server.live = Some(Live {
+            settings,
+            ..Live::default()
+        });
+        server.settings.clear();
+        server.bootstrap = None;
+    }
+    observed
+}
+
+fn set_setting(topology: &mut Topology, name: &str, value: &str) {
+    topology.postgres.settings.insert(name.into(), value.into());
+}
+
+#[test]
+fn empty_environment_plans_everything_in_dependency_waves() {
+    let desired = desired_state(&topology()).unwrap();
+    let plan = Plan::new("shop".into(), diff(&desired, &empty("shop")));
+    insta::assert_snapshot!("fresh_plan", render_text(&plan));
+    let wave_of = |address: &str| {
+        let index = plan.changes.iter().position(|c| c.address == address).unwrap();
+        plan.waves.iter().position(|w| w.contains(&index)).unwrap()
+    };
+    assert!(wave_of("node.primary") > wave_of("network.shop-net"));
+    assert!(wave_of("role.primary.repuser") > wave_of("node.primary"));
+    assert!(wave_of("slot.primary.dbtopo_primary_replica") > wave_of("node.primary"));
+    assert!(wave_of("node.primary-replica") > wave_of("slot.primary.dbtopo_primary_replica"));
+    assert_eq!(wave_of("volume.primary"), wave_of("volume.primary-replica"));
+    assert_eq!(Counts::of(&plan), Counts { add: 8, change: 0, destroy: 0 });
+}
+
+#[test]
+fn converged_environment_has_no_changes() {
+    let desired = desired_state(&topology()).unwrap();
+    let plan = Plan::new("shop".into(), diff(&desired, &converged(&desired)));
+    assert!(plan.is_empty(), "{}", render_text(&plan));
+    assert_eq!(render_text(&plan), "No changes. Environment \"shop\" matches the topology.\n");
+}
+
+#[test]
+fn reload_only_setting_is_an_update_and_postmaster_setting_a_restart() {
+    let desired = desired_state(&topology()).unwrap();
+    let observed = converged(&desired);
+
+    let mut changed = topology();
+    set_setting(&mut changed, "work_mem", "16MB");
+    let plan = Plan::new("shop".into(), diff(&desired_state(&changed).unwrap(), &observed));
+    assert_eq!(plan.changes.len(), 2);
+    assert!(plan.changes.iter().all(|c| c.action == Action::Update));
+    assert!(matches!(plan.changes[0].operation, Operation::Reconfigure { restart: false, .. }));
+
+    let mut changed = topology();
+    set_setting(&mut changed, "max_prepared_transactions", "32");
+    let plan = Plan::new("shop".into(), diff(&desired_state(&changed).unwrap(), &observed));
+    assert!(plan.changes.iter().all(|c| c.action == Action::Restart));
+    insta::assert_snapshot!("restart_plan", render_text(&plan));
+}
+
+#[test]
+fn new_image_replaces_the_container_and_keeps_the_volume() {
+    let desired = desired_state(&topology()).unwrap();
+    let observed = converged(&desired);
+    let mut changed = topology();
+    changed.images.postgres = "postgres:17.6".into();
+    let mut changed = desired_state(&changed).unwrap();
+    changed.images.clear();
+    let plan = Plan::new("shop".into(), diff(&changed, &observed));
+    assert_eq!(plan.changes.len(), 2);
+    for change in &plan.changes {
+        assert_eq!(change.action, Action::Replace);
+        assert_eq!(change.details[0].field, "image");
+    }
+    assert!(!plan.changes.iter().any(|c| c.address.starts_with("volume.")));
+}
+
+#[test]
+fn drift_is_named_stopped_container_dropped_slot_and_altered_setting() {
+    let desired = desired_state(&topology()).unwrap();
+    let mut observed = converged(&desired);
+    let primary = observed.servers.get_mut("primary").unwrap();
+    primary.slots = BTreeSet::new();
+    let live = primary.live.as_mut().unwrap();
+    live.altered.insert("work_mem".into());
+    live.settings.get_mut("work_mem").unwrap().value = "64MB".into();
+    let replica = observed.servers.get_mut("primary-replica").unwrap();
+    replica.container.as_mut().unwrap().running = false;
+    replica.live = None;
+
+    let plan = Plan::new("shop".into(), diff(&desired, &observed));
+    let actions: BTreeMap<&str, Action> = plan.changes.iter().map(|c| (c.address.as_str(), c.action)).collect();
+    assert_eq!(
+        actions,
+        BTreeMap::from([
+            ("node.primary", Action::Update),
+            ("node.primary-replica", Action::Start),
+            ("slot.primary.dbtopo_primary_replica", Action::Create),
+        ])
+    );
+    let primary = plan.changes.iter().find(|c| c.address == "node.primary").unwrap();
+    assert!(matches!(primary.operation, Operation::Reconfigure { reset_altered: true, restart: false, .. }));
+    insta::assert_snapshot!("drift_plan", render_text(&plan));
+}
+
+#[test]
+fn removed_replica_deletes_container_volume_and_slot_in_order() {
+    let desired = desired_state(&topology()).unwrap();
+    let observed = converged(&desired);
+    let mut smaller = topology();
+    smaller.postgres.replicas.clear();
+    let plan = Plan::new("shop".into(), diff(&desired_state(&smaller).unwrap(), &observed));
+    let addresses: Vec<&str> = plan.changes.iter().map(|c| c.address.as_str()).collect();
+    assert!(addresses.contains(&"node.primary-replica"));
+    assert!(addresses.contains(&"volume.primary-replica"));
+    assert!(addresses.contains(&"slot.primary.dbtopo_primary_replica"));
+    let wave_of = |address: &str| {
+        let index = plan.changes.iter().position(|c| c.address == address).unwrap();
+        plan.waves.iter().position(|w| w.contains(&index)).unwrap()
+    };
+    assert!(wave_of("slot.primary.dbtopo_primary_replica") > wave_of("node.primary-replica"));
+    assert!(wave_of("volume.primary-replica") > wave_of("node.primary-replica"));
+    let counts = Counts::of(&plan);
+    assert_eq!(counts.destroy, 3);
+}
+
+#[test]
+fn json_plan_carries_no_secret_and_counts() {
+    let desired = desired_state(&topology()).unwrap();
+    let plan = Plan::new("shop".into(), diff(&desired, &empty("shop")));
+    let json: serde_json::Value = serde_json::from_str(&render_json(&plan)).unwrap();
+    assert_eq!(json["summary"]["add"], 8);
+    assert_eq!(json["changes"].as_array().unwrap().len(), plan.changes.len());
+    assert!(!render_json(&plan).to_lowercase().contains("password "));
+}

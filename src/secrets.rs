@@ -1,0 +1,158 @@
+//! Generated passwords: kept in a file only its owner can read, outside the project, or given
+//! by environment variables. Never printed, logged, or put in labels or plans.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use serde::{Deserialize, Serialize};
+
+pub const SUPERUSER_ENV: &str = "DBTOPO_SUPERUSER_PASSWORD";
+pub const REPLICATION_ENV: &str = "DBTOPO_REPLICATION_PASSWORD";
+pub const STATE_DIR_ENV: &str = "DBTOPO_STATE_DIR";
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Secrets {
+    pub superuser: String,
+    pub replication: String,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets { .. }")
+    }
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SecretsError {
+    #[error("cannot read or write the secrets file {path}")]
+    #[diagnostic(
+        code(dbtopo::secrets::io),
+        help("set {STATE_DIR_ENV} to a writable folder, or give the passwords in {SUPERUSER_ENV} and {REPLICATION_ENV}")
+    )]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the secrets file {path} is not valid")]
+    #[diagnostic(
+        code(dbtopo::secrets::corrupt),
+        help("restore it, or remove it only if the environment does not exist yet")
+    )]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Folder holding one secrets file per environment.
+pub fn state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(STATE_DIR_ENV) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME") {
+        return PathBuf::from(dir).join("dbtopo");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    PathBuf::from(home).join(".local/state/dbtopo")
+}
+
+pub fn secrets_path(env: &str) -> PathBuf {
+    state_dir().join(format!("{env}.secrets.json"))
+}
+
+fn generate() -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
+}
+
+/// The environment's passwords: from the environment variables, else the file, else newly
+/// generated and saved (mode 0600) before anything uses them.
+pub fn load_or_create(env: &str) -> Result<Secrets, SecretsError> {
+    let path = secrets_path(env);
+    let mut secrets = match read(&path)? {
+        Some(s) => s,
+        None => {
+            let fresh = Secrets {
+                superuser: generate(),
+                replication: generate(),
+            };
+            write(&path, &fresh)?;
+            fresh
+        }
+    };
+    if let Ok(p) = std::env::var(SUPERUSER_ENV) {
+        secrets.superuser = p;
+    }
+    if let Ok(p) = std::env::var(REPLICATION_ENV) {
+        secrets.replication = p;
+    }
+    Ok(secrets)
+}
+
+/// The passwords if they exist, without creating any (for plan and destroy).
+pub fn load_existing(env: &str) -> Result<Option<Secrets>, SecretsError> {
+    let mut secrets = read(&secrets_path(env))?;
+    if let Ok(p) = std::env::var(SUPERUSER_ENV) {
+        let s = secrets.get_or_insert_with(|| Secrets {
+            superuser: String::new(),
+            replication: String::new(),
+        });
+        s.superuser = p;
+    }
+    Ok(secrets)
+}
+
+pub fn remove(env: &str) -> Result<(), SecretsError> {
+    let path = secrets_path(env);
+    match fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SecretsError::Io { path, source: e }),
+        _ => Ok(()),
+    }
+}
+
+fn read(path: &Path) -> Result<Option<Secrets>, SecretsError> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| SecretsError::Corrupt {
+                path: path.into(),
+                source,
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SecretsError::Io {
+            path: path.into(),
+            source,
+        }),
+    }
+}
+
+fn write(path: &Path, secrets: &Secrets) -> Result<(), SecretsError> {
+    let io = |source| SecretsError::Io {
+        path: path.into(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
+    let tmp = path.with_extension("tmp");
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    file.write_all(&serde_json::to_vec(secrets).expect("secrets serialize"))
+        .map_err(io)?;
+    file.sync_all().map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)
+}
