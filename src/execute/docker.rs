@@ -177,12 +177,16 @@ pub async fn restart(docker: &Docker, container: &str) -> Result<(), ExecuteErro
     Ok(())
 }
 
-/// Whether the container is up; `None` when it no longer exists.
-pub async fn is_running(docker: &Docker, container: &str) -> Result<Option<bool>, ExecuteError> {
+/// Whether the container runs, and how often its restart policy restarted it: a server that
+/// crashes at start looks running most of the time, so a growing count means it failed.
+/// `None` when the container is gone.
+pub async fn status(docker: &Docker, container: &str) -> Result<Option<(bool, i64)>, ExecuteError> {
     match docker.inspect_container(container, None).await {
-        Ok(inspect) => Ok(Some(
-            inspect.state.and_then(|s| s.running).unwrap_or(false),
-        )),
+        Ok(inspect) => {
+            let state = inspect.state.unwrap_or_default();
+            let running = state.running == Some(true) && state.restarting != Some(true);
+            Ok(Some((running, inspect.restart_count.unwrap_or(0))))
+        }
         Err(e) if is_not_found(&e) => Ok(None),
         Err(e) => Err(e.into()),
     }

@@ -135,7 +135,8 @@ async fn run(docker: &Docker, env: &str, change: &Change, secrets: &Secrets, pro
         }
         Operation::StartServer { spec } => {
             docker::upload_files(docker, spec, secrets).await?;
-            docker::start(docker, &spec.container).await?;
+            // A restart starts an exited container and also stops a crash loop first.
+            docker::restart(docker, &spec.container).await?;
             ready(&spec.node, spec.host_port).await?;
         }
         Operation::Reconfigure { spec, restart, reset_altered } => {

@@ -16,6 +16,7 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(180);
 /// container's last log lines, when the container stops.
 pub async fn wait_ready(docker: &Docker, container: &str, host_port: u16, secrets: &Secrets) -> Result<Client, ExecuteError> {
     let started = Instant::now();
+    let baseline = super::docker::status(docker, container).await?.map(|(_, restarts)| restarts);
     let mut delay = Duration::from_millis(50);
     loop {
         match connect(host_port, &secrets.superuser, Duration::from_secs(2)).await {
@@ -25,7 +26,12 @@ pub async fn wait_ready(docker: &Docker, container: &str, host_port: u16, secret
                 }
             }
             Err(error) => {
-                if super::docker::is_running(docker, container).await? != Some(true) || started.elapsed() > READY_TIMEOUT {
+                let status = super::docker::status(docker, container).await?;
+                let crashed = match (status, baseline) {
+                    (Some((running, restarts)), Some(before)) => !running || restarts > before,
+                    _ => true,
+                };
+                if crashed || started.elapsed() > READY_TIMEOUT {
                     return Err(ExecuteError::NotReady {
                         container: container.to_string(),
                         waited: started.elapsed(),

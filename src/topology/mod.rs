@@ -1,11 +1,35 @@
 //! The topology file: parsing (with spans) and validation into [`Topology`].
+//!
+//! YAML syntax, type and unknown-key errors stop the parse (serde cannot go on past them);
+//! everything else is validated on the parsed file and reported all at once.
 
+mod diagnostics;
+mod raw;
+mod rules;
+mod servers;
 mod spec;
+mod validate;
 
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+pub use diagnostics::{Problem, TopologyError};
 pub use spec::*;
 
-/// Placeholder until the parser lands.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("topology")]
-pub struct TopologyError;
-pub fn load(_p: &std::path::Path) -> Result<Topology, TopologyError> { Err(TopologyError) }
+/// Reads and validates the topology file at `path`.
+pub fn load(path: &Path) -> Result<Topology, TopologyError> {
+    let source = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_str(&path.display().to_string(), &source)
+}
+
+/// Validates topology YAML held in memory; `name_for_diagnostics` titles the snippets.
+pub fn load_str(name_for_diagnostics: &str, source: &str) -> Result<Topology, TopologyError> {
+    let src = diagnostics::Source::new(name_for_diagnostics, source);
+    let raw = raw::parse(source).map_err(|err| src.invalid(vec![src.yaml_error(&err)]))?;
+    validate::validate(raw, &src).map_err(|problems| src.invalid(problems))
+}

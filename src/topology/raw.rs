@@ -1,0 +1,168 @@
+//! The topology file exactly as written: every value keeps its source location.
+//!
+//! Required keys are `Option`s here so that a missing key becomes a collected validation
+//! problem instead of aborting the parse; `deny_unknown_fields` turns typos into errors.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_saphyr::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTopology {
+    pub name: Option<Spanned<String>>,
+    pub images: Option<RawImages>,
+    pub postgres: Option<Spanned<RawPostgres>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawImages {
+    pub postgres: Option<Spanned<String>>,
+    pub mongo: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPostgres {
+    pub replication_user: Option<Spanned<String>>,
+    pub settings: Option<RawSettings>,
+    pub access: Option<Vec<Spanned<RawAccess>>>,
+    pub nodes: Option<Spanned<Entries<Option<RawNode>>>>,
+    pub replicas: Option<Entries<Option<RawReplica>>>,
+}
+
+/// Setting name → scalar value, in file order.
+pub(super) type RawSettings = Entries<Spanned<Scalar>>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAccess {
+    pub database: Option<Spanned<String>>,
+    pub user: Option<Spanned<String>>,
+    pub address: Option<Spanned<String>>,
+    pub method: Option<Spanned<String>>,
+}
+
+/// Nodes and replicas are `Option` in their maps so that `primary:` with no body is reported
+/// as a node without a port rather than a type error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNode {
+    pub port: Option<Spanned<Scalar>>,
+    pub settings: Option<RawSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReplica {
+    pub of: Option<Spanned<String>>,
+    pub port: Option<Spanned<Scalar>>,
+    pub settings: Option<RawSettings>,
+}
+
+/// A YAML mapping keyed by user-chosen names, in file order and with key spans
+/// (a `BTreeMap` would lose both, and we label keys such as node names).
+#[derive(Debug)]
+pub(super) struct Entries<V>(pub Vec<(Spanned<String>, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<V>(PhantomData<V>);
+
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<V> {
+            type Value = Entries<V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of names")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key()? {
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(Entries(entries))
+            }
+        }
+
+        deserializer.deserialize_map(EntriesVisitor(PhantomData))
+    }
+}
+
+/// A scalar whose type is decided by the YAML (setting values, ports); checked later so a
+/// wrong type is a collected problem rather than a parse abort.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Scalar {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(String),
+}
+
+impl Scalar {
+    /// Short description for messages, e.g. "the string `5433`".
+    pub fn describe(&self) -> String {
+        match self {
+            Scalar::Null => "an empty value".to_owned(),
+            Scalar::Bool(b) => format!("the boolean `{b}`"),
+            Scalar::Int(i) => format!("the integer `{i}`"),
+            Scalar::Float(x) => format!("the number `{x}`"),
+            Scalar::Str(s) => format!("the string `{s}`"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = Scalar;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a single value (string, number or boolean)")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v.into()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v.into()))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Scalar, E> {
+                i128::try_from(v)
+                    .map(Scalar::Int)
+                    .map_err(|_| E::custom("integer is too large"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Float(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v.to_owned()))
+            }
+        }
+
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// Parse the YAML into the raw shape; only syntax, type and unknown-key errors fail here.
+pub(super) fn parse(source: &str) -> Result<Spanned<RawTopology>, serde_saphyr::Error> {
+    serde_saphyr::from_str(source)
+}

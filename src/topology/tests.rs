@@ -1,0 +1,691 @@
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+
+use super::*;
+
+const DEFAULT_FILE: &str = include_str!("../../topology.yaml");
+
+/// A minimal valid file; tests append or replace parts of it.
+const MINIMAL: &str = "name: shop\npostgres:\n  nodes:\n    primary: { port: 5433 }\n";
+
+fn problems(yaml: &str) -> Vec<Problem> {
+    match load_str("test.yaml", yaml) {
+        Ok(t) => panic!("expected problems, loaded {t:#?}"),
+        Err(e) => e.problems().to_vec(),
+    }
+}
+
+fn messages(problems: &[Problem]) -> Vec<String> {
+    problems.iter().map(ToString::to_string).collect()
+}
+
+/// The single problem in `yaml`, checked to carry a primary label.
+fn only(yaml: &str) -> Problem {
+    let all = problems(yaml);
+    assert_eq!(
+        all.len(),
+        1,
+        "expected one problem, got {:?}",
+        messages(&all)
+    );
+    let p = all.into_iter().next().unwrap();
+    assert!(p.span().is_some(), "`{p}` has no label");
+    p
+}
+
+fn help(p: &Problem) -> String {
+    p.help().map(|h| h.to_string()).unwrap_or_default()
+}
+
+fn labels(p: &Problem) -> Vec<String> {
+    p.labels()
+        .into_iter()
+        .flatten()
+        .map(|l| l.label().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn render(err: &TopologyError) -> String {
+    let mut out = String::new();
+    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+        .render_report(&mut out, err)
+        .unwrap();
+    out
+}
+
+fn settings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn default_file_loads_to_the_ecommerce_topology() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("topology.yaml");
+    let topology = load(&path).unwrap();
+    let node = |name: &str, port| Node {
+        name: name.to_owned(),
+        port,
+        settings: BTreeMap::new(),
+    };
+    let expected = Topology {
+        name: "ecommerce".to_owned(),
+        images: Images {
+            postgres: "postgres:17".to_owned(),
+            mongo: "mongo:7".to_owned(),
+        },
+        postgres: Postgres {
+            settings: settings(&[
+                ("wal_level", "replica"),
+                ("max_wal_senders", "10"),
+                ("max_replication_slots", "10"),
+                ("wal_keep_size", "256MB"),
+                ("hot_standby", "on"),
+                ("max_prepared_transactions", "16"),
+                ("max_connections", "100"),
+                ("shared_buffers", "128MB"),
+            ]),
+            access: Vec::new(),
+            replication_user: "repuser".to_owned(),
+            nodes: [
+                node("primary", 5433),
+                node("shard-eu", 5435),
+                node("shard-us", 5436),
+            ]
+            .into_iter()
+            .map(|n| (n.name.clone(), n))
+            .collect(),
+            replicas: BTreeMap::from([(
+                "primary-replica".to_owned(),
+                Replica {
+                    name: "primary-replica".to_owned(),
+                    of: "primary".to_owned(),
+                    port: 5434,
+                    settings: BTreeMap::new(),
+                },
+            )]),
+        },
+    };
+    assert_eq!(topology, expected);
+}
+
+#[test]
+fn the_brief_example_loads_with_normalized_values() {
+    let yaml = r#"
+name: ecommerce
+images: { postgres: "postgres:16", mongo: "mongo:6" }
+postgres:
+  replication_user: streamer
+  settings:
+    Max_Prepared_Transactions: 16
+    wal_level: replica
+    fsync: true
+    synchronous_commit: off
+    random_page_cost: 1.5
+    auto_explain.log_min_duration: '250ms'
+  access:
+    - { database: all, user: all, address: 0.0.0.0/0, method: scram-sha-256 }
+    - { database: replication, user: streamer, address: "::/0" }
+  nodes:
+    primary:  { port: 5433, settings: { work_mem: 8MB } }
+    shard-eu: { port: 5435 }
+  replicas:
+    primary-replica: { of: primary, port: 5434, settings: {} }
+"#;
+    let t = load_str("brief.yaml", yaml).unwrap();
+    assert_eq!(t.images.postgres, "postgres:16");
+    assert_eq!(t.images.mongo, "mongo:6");
+    assert_eq!(t.postgres.replication_user, "streamer");
+    assert_eq!(
+        t.postgres.settings,
+        settings(&[
+            ("max_prepared_transactions", "16"),
+            ("wal_level", "replica"),
+            ("fsync", "on"),
+            ("synchronous_commit", "off"),
+            ("random_page_cost", "1.5"),
+            ("auto_explain.log_min_duration", "250ms"),
+        ])
+    );
+    assert_eq!(
+        t.postgres.access,
+        vec![
+            AccessRule {
+                database: "all".into(),
+                user: "all".into(),
+                address: "0.0.0.0/0".into(),
+            },
+            AccessRule {
+                database: "replication".into(),
+                user: "streamer".into(),
+                address: "::/0".into(),
+            },
+        ]
+    );
+    assert_eq!(
+        t.postgres.nodes["primary"].settings,
+        settings(&[("work_mem", "8MB")])
+    );
+    assert_eq!(t.postgres.nodes["shard-eu"].port, 5435);
+    assert_eq!(t.postgres.replicas["primary-replica"].of, "primary");
+    assert!(t.postgres.replicas["primary-replica"].settings.is_empty());
+}
+
+#[test]
+fn missing_file_is_a_read_error_with_the_path() {
+    let path = Path::new("/nonexistent/dbtopo/topology.yaml");
+    let err = load(path).unwrap_err();
+    assert!(
+        matches!(&err, TopologyError::Read { path: p, source }
+            if p == path && source.kind() == std::io::ErrorKind::NotFound),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("/nonexistent/dbtopo/topology.yaml")
+    );
+    assert!(err.problems().is_empty());
+}
+
+#[test]
+fn environment_name_rules() {
+    for (name, reason) in [
+        ("Shop", "it starts with `S` (use lowercase)"),
+        ("1shop", "it starts with `1`"),
+        ("my_shop", "`_` is not allowed"),
+        ("shop-", "it ends with `-`"),
+        ("\"\"", "it is empty"),
+        (&"a".repeat(41), "it is 41 characters long, the limit is 40"),
+    ] {
+        let yaml = MINIMAL.replace("name: shop", &format!("name: {name}"));
+        let p = only(&yaml);
+        assert!(p.to_string().starts_with("invalid environment name"), "{p}");
+        assert_eq!(labels(&p), [reason], "for {name}");
+        assert_eq!(p.snippet(), Some(name));
+        assert!(help(&p).contains("Docker"));
+    }
+    let forty = MINIMAL.replace("name: shop", &format!("name: {}", "a".repeat(40)));
+    assert_eq!(load_str("t", &forty).unwrap().name.len(), 40);
+}
+
+#[test]
+fn rules_accept_valid_values_and_suggest_only_near_misses() {
+    assert_eq!(rules::env_name("ecommerce-2"), Ok(()));
+    assert_eq!(rules::server_name("shard_eu-1"), Ok(()));
+    assert_eq!(rules::setting_name("_x.y_1"), Ok(()));
+    assert_eq!(rules::role_name("_repuser1"), Ok(()));
+    assert_eq!(rules::image("ghcr.io/org/pg:17.2@sha256:abc"), Ok(()));
+    for address in ["all", "0.0.0.0/0", "172.16.0.0/12", "::/0", "fe80::1/64"] {
+        assert_eq!(rules::hba_address(address), Ok(()), "{address}");
+    }
+    let nodes = ["primary", "shard-eu", "shard-us", "b"];
+    assert_eq!(rules::closest("primay", nodes.into_iter()), Some("primary"));
+    assert_eq!(
+        rules::closest("Shard-EU", nodes.into_iter()),
+        Some("shard-eu")
+    );
+    assert_eq!(rules::closest("a", nodes.into_iter()), None);
+    assert_eq!(rules::closest("warehouse", nodes.into_iter()), None);
+}
+
+#[test]
+fn missing_name_and_postgres_are_reported_together() {
+    let all = problems("images: { postgres: 'postgres:17' }\n");
+    assert_eq!(
+        messages(&all),
+        ["missing environment `name`", "missing `postgres` section"]
+    );
+    assert!(all.iter().all(|p| p.span().is_some()));
+}
+
+#[test]
+fn empty_file_reports_what_is_missing() {
+    let all = problems("");
+    assert_eq!(all.len(), 2, "{:?}", messages(&all));
+    assert_eq!(all[0].to_string(), "missing environment `name`");
+}
+
+#[test]
+fn server_name_rules() {
+    let p = only(&MINIMAL.replace("primary:", "Primary:"));
+    assert_eq!(p.to_string(), "invalid server name `Primary`");
+    assert_eq!(p.snippet(), Some("Primary"));
+
+    let long = "r".repeat(41);
+    let yaml = format!("{MINIMAL}  replicas:\n    {long}: {{ of: primary, port: 5434 }}\n");
+    let p = only(&yaml);
+    assert_eq!(labels(&p), ["it is 41 characters long, the limit is 40"]);
+
+    let yaml = format!("{MINIMAL}    node.one: {{ port: 5440 }}\n");
+    assert_eq!(labels(&only(&yaml)), ["`.` is not allowed"]);
+}
+
+#[test]
+fn node_and_replica_with_the_same_name_is_reported_at_the_second() {
+    let yaml = format!("{MINIMAL}  replicas:\n    primary: {{ of: primary, port: 5434 }}\n");
+    let p = only(&yaml);
+    assert_eq!(p.to_string(), "`primary` is both a node and a replica");
+    assert_eq!(labels(&p), ["defined again here", "first defined here"]);
+    let second = yaml.rfind("primary:").unwrap();
+    assert_eq!(p.span().unwrap().offset(), second);
+}
+
+#[test]
+fn names_that_share_a_replication_slot_are_refused() {
+    let yaml = format!("{MINIMAL}    shard-eu: {{ port: 5435 }}\n    shard_eu: {{ port: 5436 }}\n");
+    let p = only(&yaml);
+    assert_eq!(
+        p.to_string(),
+        "`shard-eu` and `shard_eu` would share the replication slot `shard_eu`"
+    );
+    assert_eq!(p.snippet(), Some("shard_eu"));
+}
+
+#[test]
+fn port_rules() {
+    for (port, message) in [
+        ("80", "port 80 of node `primary` is out of range"),
+        ("70000", "port 70000 of node `primary` is out of range"),
+        ("-1", "port -1 of node `primary` is out of range"),
+        (
+            "'5433'",
+            "port of node `primary` must be an integer, found the string `5433`",
+        ),
+        (
+            "54.33",
+            "port of node `primary` must be an integer, found the number `54.33`",
+        ),
+    ] {
+        let p = only(&MINIMAL.replace("5433", port));
+        assert_eq!(p.to_string(), message);
+        assert_eq!(p.snippet(), Some(port));
+    }
+    for port in ["1024", "65535"] {
+        assert!(load_str("t", &MINIMAL.replace("5433", port)).is_ok());
+    }
+    let p = only(&MINIMAL.replace("{ port: 5433 }", "{ port: }"));
+    assert_eq!(p.to_string(), "node `primary` has no `port`");
+    assert_eq!(p.snippet(), Some("primary"));
+    let p = only(&MINIMAL.replace("{ port: 5433 }", "{}"));
+    assert_eq!(p.to_string(), "node `primary` has no `port`");
+    let p = only(&MINIMAL.replace(" { port: 5433 }", ""));
+    assert_eq!(p.to_string(), "node `primary` has no `port`");
+    let all = problems(&format!("{MINIMAL}  replicas:\n    r:\n"));
+    assert_eq!(
+        messages(&all),
+        ["replica `r` has no `of`", "replica `r` has no `port`"]
+    );
+}
+
+#[test]
+fn duplicate_host_port_points_at_the_second_use_and_labels_the_first() {
+    let yaml = format!("{MINIMAL}  replicas:\n    copy: {{ of: primary, port: 5433 }}\n");
+    let p = only(&yaml);
+    assert_eq!(
+        p.to_string(),
+        "host port 5433 is used by both `primary` and `copy`"
+    );
+    assert_eq!(labels(&p), ["used again here", "first used by `primary`"]);
+    let spans: Vec<usize> = p.labels().unwrap().map(|l| l.inner().offset()).collect();
+    assert_eq!(
+        spans,
+        [yaml.rfind("5433").unwrap(), yaml.find("5433").unwrap()]
+    );
+}
+
+#[test]
+fn replica_of_an_unknown_node_suggests_the_closest_name() {
+    let yaml = format!(
+        "{MINIMAL}    shard-eu: {{ port: 5435 }}\n  replicas:\n    r: {{ of: primay, port: 5434 }}\n"
+    );
+    let p = only(&yaml);
+    assert_eq!(
+        p.to_string(),
+        "replica `r` streams from unknown node `primay`"
+    );
+    assert_eq!(p.snippet(), Some("primay"));
+    assert_eq!(
+        help(&p),
+        "did you mean `primary`? known nodes: primary, shard-eu"
+    );
+
+    let far = yaml.replace("primay", "warehouse");
+    assert_eq!(help(&only(&far)), "known nodes: primary, shard-eu");
+}
+
+#[test]
+fn cascading_replicas_are_refused() {
+    let yaml = format!(
+        "{MINIMAL}  replicas:\n    r1: {{ of: primary, port: 5434 }}\n    r2: {{ of: r1, port: 5437 }}\n"
+    );
+    let p = only(&yaml);
+    assert_eq!(p.to_string(), "cascading replicas are not supported");
+    assert_eq!(p.snippet(), Some("r1"));
+    assert!(
+        help(&p).starts_with("did you mean `of: primary`"),
+        "{}",
+        help(&p)
+    );
+}
+
+#[test]
+fn replica_without_of_is_reported() {
+    let yaml = format!("{MINIMAL}  replicas:\n    r1: {{ port: 5434 }}\n");
+    let p = only(&yaml);
+    assert_eq!(p.to_string(), "replica `r1` has no `of`");
+    assert!(help(&p).contains("known nodes: primary"));
+}
+
+#[test]
+fn nodes_must_not_be_empty() {
+    let p = only("name: shop\npostgres:\n  nodes: {}\n");
+    assert_eq!(p.to_string(), "no PostgreSQL nodes are defined");
+    assert_eq!(p.snippet(), Some("{"));
+    let p = only("name: shop\npostgres:\n  replication_user: rep\n");
+    assert_eq!(p.to_string(), "no PostgreSQL nodes are defined");
+}
+
+#[test]
+fn setting_rules() {
+    let global = |s: &str| format!("{MINIMAL}  settings:\n    {s}\n");
+    let p = only(&global("work-mem: 8MB"));
+    assert_eq!(p.to_string(), "invalid setting name `work-mem`");
+    assert_eq!(labels(&p), ["`-` is not allowed"]);
+
+    for managed in rules::MANAGED_SETTINGS {
+        let p = only(&global(&format!("{managed}: x")));
+        assert_eq!(
+            p.to_string(),
+            format!("setting `{managed}` is managed by dbtopo")
+        );
+        assert_eq!(p.snippet(), Some(*managed));
+    }
+    let p = only(&global("Listen_Addresses: '*'"));
+    assert_eq!(
+        p.to_string(),
+        "setting `listen_addresses` is managed by dbtopo"
+    );
+
+    let p = only(&global("work_mem:"));
+    assert_eq!(p.to_string(), "setting `work_mem` has no value");
+
+    let p = only(&global("work_mem: \"8\\nMB\""));
+    assert_eq!(
+        p.to_string(),
+        "value of setting `work_mem` is not a single line"
+    );
+
+    let p = only(&global("work_mem: 8MB\n    WORK_MEM: 4MB"));
+    assert_eq!(p.to_string(), "setting `work_mem` is set twice");
+    assert_eq!(p.snippet(), Some("WORK_MEM"));
+}
+
+#[test]
+fn server_settings_are_validated_and_normalized() {
+    let yaml = MINIMAL.replace(
+        "{ port: 5433 }",
+        "{ port: 5433, settings: { Work_Mem: 8MB, jit: no, port: 1 } }",
+    );
+    let p = only(&yaml);
+    assert_eq!(p.to_string(), "setting `port` is managed by dbtopo");
+
+    let yaml = format!(
+        "{MINIMAL}  replicas:\n    r: {{ of: primary, port: 5434, settings: {{ Work_Mem: 8MB, jit: no, x.y: 0.25 }} }}\n"
+    );
+    let t = load_str("t", &yaml).unwrap();
+    assert_eq!(
+        t.postgres.replicas["r"].settings,
+        settings(&[("work_mem", "8MB"), ("jit", "off"), ("x.y", "0.25")])
+    );
+}
+
+#[test]
+fn access_rules() {
+    let rule = |r: &str| format!("{MINIMAL}  access:\n    - {r}\n");
+    for method in ["trust", "md5", "password"] {
+        let p = only(&rule(&format!(
+            "{{ database: all, user: all, address: all, method: {method} }}"
+        )));
+        assert_eq!(
+            p.to_string(),
+            format!("access method `{method}` is not allowed for TCP connections")
+        );
+        assert_eq!(p.snippet(), Some(method));
+        assert!(help(&p).contains("scram-sha-256"));
+    }
+    for (address, reason) in [
+        ("10.0.0.0", "it has no `/prefix` length"),
+        ("10.0.0.0/33", "the prefix length must be 0..=32"),
+        ("'::/129'", "the prefix length must be 0..=128"),
+        (
+            "db.example/8",
+            "`db.example` is not an IPv4 or IPv6 address",
+        ),
+    ] {
+        let p = only(&rule(&format!(
+            "{{ database: all, user: all, address: {address} }}"
+        )));
+        assert!(p.to_string().starts_with("invalid access address"), "{p}");
+        assert_eq!(labels(&p), [reason]);
+    }
+    let p = only(&rule("{ database: '', user: all, address: all }"));
+    assert_eq!(p.to_string(), "invalid access database ``");
+    let p = only(&rule("{ database: all, user: 'a b', address: all }"));
+    assert_eq!(
+        labels(&p),
+        ["whitespace ` ` is not allowed in pg_hba.conf fields"]
+    );
+    let p = only(&rule("{ database: all, address: all }"));
+    assert_eq!(p.to_string(), "access rule has no `user`");
+
+    let ok = rule("{ database: shop, user: app, address: '::1/128', method: scram-sha-256 }");
+    let t = load_str("t", &ok).unwrap();
+    assert_eq!(t.postgres.access[0].address, "::1/128");
+}
+
+#[test]
+fn replication_user_rules() {
+    for (user, reason) in [
+        ("postgres", "`postgres` is the superuser"),
+        ("pg_repl", "the `pg_` prefix is reserved by PostgreSQL"),
+        ("Rep", "it starts with `R` (use lowercase)"),
+        ("rep-user", "`-` is not allowed"),
+    ] {
+        let yaml = MINIMAL.replace(
+            "postgres:\n",
+            &format!("postgres:\n  replication_user: {user}\n"),
+        );
+        let p = only(&yaml);
+        assert_eq!(p.to_string(), format!("invalid replication_user `{user}`"));
+        assert_eq!(labels(&p), [reason]);
+    }
+}
+
+#[test]
+fn image_rules() {
+    let p = only(&format!("{MINIMAL}images: {{ postgres: '' }}\n"));
+    assert_eq!(p.to_string(), "invalid image reference ``");
+    let p = only(&format!("{MINIMAL}images: {{ mongo: 'mongo 7' }}\n"));
+    assert_eq!(labels(&p), ["it contains whitespace (whitespace ` `)"]);
+}
+
+#[test]
+fn several_problems_are_all_reported_in_file_order() {
+    let yaml = "\
+name: Shop_1
+postgres:
+  replication_user: postgres
+  settings: { port: 1, Bad-Name: 2 }
+  access:
+    - { database: all, user: all, address: 10.0.0.0, method: trust }
+  nodes:
+    primary: { port: 80 }
+    shard-eu: { port: 5435 }
+  replicas:
+    shard-eu: { of: primay, port: 5435 }
+";
+    let all = problems(yaml);
+    assert_eq!(
+        messages(&all),
+        [
+            "invalid environment name `Shop_1`",
+            "invalid replication_user `postgres`",
+            "setting `port` is managed by dbtopo",
+            "invalid setting name `Bad-Name`",
+            "invalid access address `10.0.0.0`",
+            "access method `trust` is not allowed for TCP connections",
+            "port 80 of node `primary` is out of range",
+            "`shard-eu` is both a node and a replica",
+            "replica `shard-eu` streams from unknown node `primay`",
+            "host port 5435 is used by both `shard-eu` and `shard-eu`",
+        ]
+    );
+}
+
+#[test]
+fn unknown_key_points_at_the_key_and_suggests_a_fix() {
+    let yaml = format!("{MINIMAL}  replica:\n    r: {{ of: primary, port: 5434 }}\n");
+    let p = only(&yaml);
+    assert_eq!(p.to_string(), "unknown key `replica`");
+    assert_eq!(p.snippet(), Some("replica"));
+    assert!(
+        help(&p).starts_with("did you mean `replicas`?"),
+        "{}",
+        help(&p)
+    );
+
+    let p = only(&MINIMAL.replace("port:", "prot:"));
+    assert_eq!(p.to_string(), "unknown key `prot`");
+    assert!(help(&p).starts_with("did you mean `port`?"));
+}
+
+#[test]
+fn yaml_syntax_error_is_a_spanned_diagnostic() {
+    let p = only("name: shop\npostgres:\n  nodes: { primary: { port: 5433 }\n");
+    assert!(p.to_string().starts_with("invalid YAML"), "{p}");
+    assert!(p.to_string().contains("unclosed"), "{p}");
+    assert!(help(&p).contains("brackets"));
+
+    let p = only(&format!("{MINIMAL}---\nname: other\n"));
+    assert!(help(&p).contains("single YAML document"), "{}", help(&p));
+}
+
+#[test]
+fn syntax_error_span_is_in_bytes_after_multibyte_text() {
+    // serde-saphyr reports syntax errors in characters only; the span must be converted.
+    let yaml = "name: shop # café ☕\npostgres:\n  nodes: { primary: 'x }\n";
+    let p = only(yaml);
+    assert_eq!(p.snippet(), Some("'"), "{p}");
+}
+
+#[test]
+fn type_error_is_a_spanned_diagnostic() {
+    let p = only("name: shop\npostgres:\n  nodes: [primary]\n");
+    assert!(p.to_string().starts_with("unexpected value"), "{p}");
+    assert_eq!(p.snippet(), Some("["));
+}
+
+#[test]
+fn duplicate_yaml_key_is_reported() {
+    let yaml = format!("{MINIMAL}    primary: {{ port: 5434 }}\n");
+    let p = only(&yaml);
+    assert!(
+        p.to_string().contains("duplicate mapping key `primary`"),
+        "{p}"
+    );
+    assert_eq!(p.span().unwrap().offset(), yaml.rfind("primary").unwrap());
+}
+
+#[test]
+fn top_level_error_counts_problems_and_relates_them() {
+    let err = load_str("bad.yaml", "name: Bad\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`bad.yaml` is not a valid topology: 2 problems"
+    );
+    assert_eq!(err.related().unwrap().count(), 2);
+    let one = load_str("bad.yaml", "name: x\npostgres: { nodes: {} }\n").unwrap_err();
+    assert_eq!(
+        one.to_string(),
+        "`bad.yaml` is not a valid topology: 1 problem"
+    );
+}
+
+/// Damaged versions of the default file must produce errors, never panics, and every
+/// report must render. Each position gets a deletion and one rotating insertion.
+#[test]
+fn no_panic_on_damaged_input() {
+    const INSERTS: [&str; 10] = [":", "[", "'", "\t", "é", "{", "- ", "&a", "*a", "\n "];
+    let chars: Vec<char> = DEFAULT_FILE.chars().collect();
+    let mut failures = 0;
+    for i in 0..chars.len() {
+        for insert in ["", INSERTS[i % INSERTS.len()]] {
+            let mut damaged: String = chars[..i].iter().collect();
+            damaged.push_str(insert);
+            damaged.extend(&chars[i + 1..]);
+            if let Err(err) = load_str("damaged.yaml", &damaged) {
+                failures += 1;
+                assert!(render(&err).contains("damaged.yaml"));
+            }
+        }
+    }
+    assert!(
+        failures > chars.len() / 2,
+        "only {failures} damaged files failed"
+    );
+}
+
+#[test]
+fn report_with_several_problems_snapshot() {
+    let yaml = "\
+name: shop-
+postgres:
+  settings:
+    data_directory: /tmp/pg
+  access:
+    - { database: all, user: all, address: 0.0.0.0/0, method: md5 }
+  nodes:
+    primary: { port: 5433 }
+    shard-eu: { port: 70000 }
+  replicas:
+    primary-replica: { of: primry, port: 5433 }
+";
+    let err = load_str("topology.yaml", yaml).unwrap_err();
+    insta::assert_snapshot!(render(&err));
+}
+
+#[test]
+fn report_for_unknown_key_snapshot() {
+    let yaml = "name: shop\npostgres:\n  nodes:\n    primary: { port: 5433, setting: {} }\n";
+    let err = load_str("topology.yaml", yaml).unwrap_err();
+    insta::assert_snapshot!(render(&err));
+}
+
+#[test]
+fn pathological_inputs_are_errors() {
+    let deep_seq = format!("name: {}", "[".repeat(100_000));
+    let deep_map = format!("postgres: {}", "{a: ".repeat(100_000));
+    let deep_block: String = (0..5_000)
+        .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+        .collect();
+    let bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n\
+                c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c]\n\
+                name: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n";
+    for yaml in [
+        &deep_seq,
+        &deep_map,
+        &deep_block,
+        bomb,
+        "\u{feff}",
+        "\0",
+        "name: \u{1b}[31m",
+    ] {
+        let err = load_str("evil.yaml", yaml).unwrap_err();
+        assert!(!err.problems().is_empty());
+        assert!(!render(&err).is_empty());
+    }
+}
