@@ -205,9 +205,9 @@ fn server_change(desired: &State, observed: &State, server: &Server, seen: Optio
         );
     };
 
-    let drift = live_drift(server, live);
-    let mut details = config_details;
-    for detail in drift {
+    // What the server holds says more than the file: it wins when both name a setting.
+    let mut details = live_drift(server, live);
+    for detail in config_details {
         if !details.iter().any(|d| d.field == detail.field) {
             details.push(detail);
         }
@@ -272,19 +272,33 @@ fn live_drift(server: &Server, live: &Live) -> Vec<Detail> {
     for (name, value) in &want {
         let Some(current) = live.settings.get(name) else { continue };
         if current.pending_restart {
-            details.push(Detail::new(name.clone(), Some(current.value.clone()), Some(value.clone())).note("restart"));
+            details.push(Detail::new(name.clone(), Some(shown(current)), Some(value.clone())).note("restart"));
         } else if !same_value(value, current) && !live.altered.contains(name) {
             let note = classify(name, Some(live));
-            details.push(Detail::new(name.clone(), Some(current.value.clone()), Some(value.clone())).note(note));
+            details.push(Detail::new(name.clone(), Some(shown(current)), Some(value.clone())).note(note));
         }
     }
     for name in &live.altered {
-        let before = live.settings.get(name).map(|s| s.value.clone());
+        let before = live.settings.get(name).map(shown);
         let after = want.get(name).cloned().or(Some("(default)".into()));
         let note = if classify(name, Some(live)) == "restart" { "restart" } else { "reload" };
         details.push(Detail::new(name.clone(), before, after).note(format!("set with ALTER SYSTEM; reset, {note}")));
     }
     details
+}
+
+/// A live value as a person would write it: `16384` in 8kB pages is `128MB`.
+fn shown(setting: &crate::model::LiveSetting) -> String {
+    let Some(unit) = setting.unit.as_deref().filter(|u| !u.is_empty()) else {
+        return setting.value.clone();
+    };
+    let scale = unit.trim_end_matches(|c: char| c.is_ascii_alphabetic()).parse::<u64>().unwrap_or(1);
+    let base = unit.trim_start_matches(|c: char| c.is_ascii_digit());
+    match (setting.value.parse::<u64>(), base) {
+        (Ok(n), "kB") if (n * scale) % 1024 == 0 && n > 0 => format!("{}MB", n * scale / 1024),
+        (Ok(n), _) => format!("{}{base}", n * scale),
+        _ => setting.value.clone(),
+    }
 }
 
 /// `restart` for settings PostgreSQL reads only at start (context `postmaster`), else `reload`.
@@ -305,7 +319,10 @@ fn role_changes(server: &Server, seen: Option<&Server>) -> Vec<Change> {
         .map(|role| Change {
             address: format!("role.{}.{role}", server.node),
             action: Action::Create,
-            reason: format!("replication role {role} does not exist on {}", server.node),
+            reason: match seen.and_then(|s| s.live.as_ref()) {
+                Some(_) => format!("replication role {role} does not exist on {}", server.node),
+                None => format!("{} does not answer yet: role {role} is ensured once it does", server.node),
+            },
             details: vec![Detail::new("attributes", None, Some("LOGIN REPLICATION".into()))],
             after: vec![node_address(&server.node)],
             operation: Operation::EnsureReplicationRole {
@@ -325,7 +342,10 @@ fn slot_changes(server: &Server, seen: Option<&Server>) -> Vec<Change> {
     let create = server.slots.difference(&have).map(|slot| Change {
         address: format!("slot.{node}.{slot}"),
         action: Action::Create,
-        reason: format!("physical replication slot {slot} does not exist on {node}"),
+        reason: match seen.and_then(|s| s.live.as_ref()) {
+            Some(_) => format!("physical replication slot {slot} does not exist on {node}"),
+            None => format!("{node} does not answer yet: slot {slot} is ensured once it does"),
+        },
         details: vec![],
         after: vec![node_address(node)],
         operation: Operation::CreateSlot { node: node.clone(), host_port, slot: slot.clone() },
