@@ -1,0 +1,154 @@
+//! End to end against the real Docker Engine and real PostgreSQL servers started by dbtopo.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestEnv, actions, docker};
+use dbtopo::observe;
+use dbtopo::plan::Action;
+
+async fn count_rows(env: &TestEnv, node: &str) -> i64 {
+    env.connect(node)
+        .await
+        .query_one("SELECT count(*) FROM orders_probe", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn wait_for_rows(env: &TestEnv, node: &str, expected: i64) -> i64 {
+    let mut seen = -1;
+    for _ in 0..100 {
+        seen = count_rows(env, node).await;
+        if seen == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    seen
+}
+
+async fn postmaster_start(env: &TestEnv, node: &str) -> String {
+    env.connect(node)
+        .await
+        .query_one("SELECT pg_postmaster_start_time()::text", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn default_topology_converges_repairs_drift_and_is_destroyed() {
+    let env = TestEnv::from_default("e2e");
+    env.apply().await.expect("first apply");
+
+    // Rows written on the primary are read on the replica.
+    let primary = env.connect("primary").await;
+    primary
+        .batch_execute(
+            "CREATE TABLE orders_probe (id int PRIMARY KEY, note text);
+             INSERT INTO orders_probe SELECT g, 'order ' || g FROM generate_series(1, 500) g;",
+        )
+        .await
+        .unwrap();
+    assert_eq!(wait_for_rows(&env, "primary-replica", 500).await, 500);
+    let replica = env.connect("primary-replica").await;
+    let in_recovery: bool = replica.query_one("SELECT pg_is_in_recovery()", &[]).await.unwrap().get(0);
+    assert!(in_recovery, "the replica is a standby");
+    let prepared: String = primary
+        .query_one("SHOW max_prepared_transactions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(prepared, "16");
+
+    // Applying twice changes nothing.
+    assert!(env.plan().await.is_empty(), "second plan is empty");
+
+    // Drift: a container stopped, a setting changed inside the server, a slot dropped while
+    // its replica was down, and a container removed by hand.
+    let docker = docker().await;
+    docker
+        .stop_container(&env.container("shard-eu"), None::<bollard::query_parameters::StopContainerOptions>)
+        .await
+        .unwrap();
+    primary.batch_execute("ALTER SYSTEM SET work_mem = '64MB'").await.unwrap();
+    primary.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+    docker
+        .stop_container(&env.container("primary-replica"), None::<bollard::query_parameters::StopContainerOptions>)
+        .await
+        .unwrap();
+    primary
+        .batch_execute("SELECT pg_drop_replication_slot('dbtopo_primary_replica')")
+        .await
+        .unwrap();
+    primary
+        .batch_execute("INSERT INTO orders_probe SELECT g, 'late ' || g FROM generate_series(501, 600) g")
+        .await
+        .unwrap();
+    drop(primary);
+    drop(replica);
+    docker
+        .remove_container(
+            &env.container("shard-us"),
+            Some(bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).build()),
+        )
+        .await
+        .unwrap();
+
+    let plan = env.plan().await;
+    assert_eq!(
+        actions(&plan),
+        vec![
+            ("node.primary".to_string(), Action::Update),
+            ("node.primary-replica".to_string(), Action::Start),
+            ("node.shard-eu".to_string(), Action::Start),
+            ("node.shard-us".to_string(), Action::Create),
+            ("slot.primary.dbtopo_primary_replica".to_string(), Action::Create),
+        ],
+        "{}",
+        dbtopo::plan::render_text(&plan)
+    );
+    let primary_change = plan.changes.iter().find(|c| c.address == "node.primary").unwrap();
+    assert_eq!(primary_change.details[0].field, "work_mem");
+
+    env.apply().await.expect("repairing apply");
+    assert!(env.plan().await.is_empty(), "plan after repair is empty");
+    let observed = env.observe().await;
+    assert!(observed.servers["primary-replica"].live.as_ref().unwrap().streaming);
+    // Every row written before is still there, and new rows reach the replica again.
+    assert_eq!(wait_for_rows(&env, "primary-replica", 600).await, 600);
+    let work_mem: String = env
+        .connect("primary")
+        .await
+        .query_one("SHOW work_mem", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(work_mem, "64MB", "the ALTER SYSTEM override is gone");
+
+    // A reload-only setting is applied without a restart.
+    let started = postmaster_start(&env, "primary").await;
+    env.rewrite(|t| t.replace("shared_buffers: 128MB", "shared_buffers: 128MB\n    work_mem: 12MB"));
+    let plan = env.plan().await;
+    assert!(plan.changes.iter().all(|c| c.action == Action::Update), "{}", dbtopo::plan::render_text(&plan));
+    env.apply().await.expect("reload apply");
+    assert_eq!(postmaster_start(&env, "primary").await, started, "no restart");
+    let work_mem: String = env.connect("primary").await.query_one("SHOW work_mem", &[]).await.unwrap().get(0);
+    assert_eq!(work_mem, "12MB");
+
+    // A restart-only setting restarts the server.
+    env.rewrite(|t| t.replace("max_prepared_transactions: 16", "max_prepared_transactions: 20"));
+    let plan = env.plan().await;
+    assert!(plan.changes.iter().all(|c| c.action == Action::Restart), "{}", dbtopo::plan::render_text(&plan));
+    env.apply().await.expect("restart apply");
+    assert_ne!(postmaster_start(&env, "primary").await, started, "restarted");
+    assert_eq!(count_rows(&env, "primary").await, 600);
+
+    // Destroy removes exactly this environment's objects.
+    env.destroy().await.expect("destroy");
+    let left = observe::docker::inventory(&docker, &env.name).await.unwrap();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    env.destroy().await.expect("destroy of nothing succeeds");
+}

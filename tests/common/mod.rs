@@ -1,0 +1,184 @@
+//! A throwaway environment for one test: its own name and free ports, removed on drop even
+//! when the test fails.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::Docker;
+use dbtopo::cli::{ApplyArgs, DestroyArgs, FileArg};
+use dbtopo::model::State;
+use dbtopo::plan::Plan;
+use dbtopo::{app, desired, observe, secrets, topology};
+use tokio_postgres::Client;
+
+pub struct TestEnv {
+    pub name: String,
+    pub file: PathBuf,
+    pub ports: Vec<(String, u16)>,
+    dir: PathBuf,
+}
+
+/// Host ports nobody listens on right now.
+fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+fn unique_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("t{prefix}-{}-{:x}", std::process::id(), nanos)
+}
+
+impl TestEnv {
+    /// The repository's default topology under a unique name and free ports.
+    pub fn from_default(prefix: &str) -> TestEnv {
+        let source = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("topology.yaml"))
+            .expect("default topology");
+        TestEnv::from_yaml(prefix, &source)
+    }
+
+    /// `yaml` with its `name:` replaced and every `port: N` moved to a free port.
+    pub fn from_yaml(prefix: &str, yaml: &str) -> TestEnv {
+        let name = unique_name(prefix);
+        let original = topology::load_str("test", yaml).expect("test topology is valid");
+        let mut text = yaml.replace(&format!("name: {}", original.name), &format!("name: {name}"));
+        let mut nodes: Vec<(String, u16)> = original
+            .postgres
+            .nodes
+            .values()
+            .map(|n| (n.name.clone(), n.port))
+            .chain(original.postgres.replicas.values().map(|r| (r.name.clone(), r.port)))
+            .collect();
+        nodes.sort();
+        let fresh = free_ports(nodes.len());
+        let mut ports = Vec::new();
+        for ((node, old), new) in nodes.into_iter().zip(fresh) {
+            text = text.replace(&format!("port: {old}"), &format!("port: {new}"));
+            ports.push((node, new));
+        }
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("topology.yaml");
+        std::fs::write(&file, text).unwrap();
+        TestEnv {
+            name,
+            file,
+            ports,
+            dir,
+        }
+    }
+
+    pub fn port(&self, node: &str) -> u16 {
+        self.ports
+            .iter()
+            .find(|(n, _)| n == node)
+            .map(|(_, p)| *p)
+            .unwrap_or_else(|| panic!("no node {node}"))
+    }
+
+    pub fn container(&self, node: &str) -> String {
+        dbtopo::model::container_name(&self.name, node)
+    }
+
+    pub fn rewrite(&self, edit: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(&self.file).unwrap();
+        std::fs::write(&self.file, edit(text)).unwrap();
+    }
+
+    fn file_arg(&self) -> FileArg {
+        FileArg {
+            file: self.file.clone(),
+        }
+    }
+
+    pub async fn apply(&self) -> miette::Result<()> {
+        app::apply(&ApplyArgs {
+            file: self.file_arg(),
+            auto_approve: true,
+        })
+        .await
+    }
+
+    pub async fn destroy(&self) -> miette::Result<()> {
+        app::destroy(&DestroyArgs {
+            file: self.file_arg(),
+            auto_approve: true,
+        })
+        .await
+    }
+
+    pub fn desired(&self) -> State {
+        desired::desired_state(&topology::load(&self.file).unwrap()).unwrap()
+    }
+
+    pub async fn plan(&self) -> Plan {
+        let docker = docker().await;
+        let secrets = secrets::load_existing(&self.name).unwrap();
+        app::plan_for(&docker, &self.desired(), secrets.as_ref())
+            .await
+            .unwrap()
+    }
+
+    pub async fn observe(&self) -> State {
+        let docker = docker().await;
+        let secrets = secrets::load_existing(&self.name).unwrap();
+        observe::observe(&docker, &self.desired(), secrets.as_ref())
+            .await
+            .unwrap()
+    }
+
+    pub async fn connect(&self, node: &str) -> Client {
+        let secrets = secrets::load_existing(&self.name).unwrap().expect("secrets exist");
+        observe::postgres::connect(self.port(node), &secrets.superuser, Duration::from_secs(5))
+            .await
+            .expect("connect")
+    }
+}
+
+pub async fn docker() -> Docker {
+    Docker::connect_with_local_defaults()
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap()
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // A fresh runtime on its own thread: drop may run inside the test's runtime.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async {
+                let docker = docker().await;
+                if let Ok(inventory) = observe::docker::inventory(&docker, &name).await {
+                    let _ = app::remove_all(&docker, &inventory).await;
+                }
+            });
+            let _ = secrets::remove(&name);
+        });
+        let _ = cleanup.join();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Addresses and actions of a plan, for compact assertions.
+pub fn actions(plan: &Plan) -> Vec<(String, dbtopo::plan::Action)> {
+    let mut list: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| (c.address.clone(), c.action))
+        .collect();
+    list.sort();
+    list
+}
