@@ -6,18 +6,34 @@ use dbtopo::cli::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Output piped into `head` ends quietly instead of panicking on a closed pipe.
+    // SAFETY: restoring the default disposition of one signal before any thread uses stdout.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Validate(args) => app::validate(&args.file).map(|_| ExitCode::SUCCESS),
-        Command::Plan(args) => app::plan(&args).await.map(|changes| {
-            if args.detailed_exitcode && changes {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }),
-        Command::Apply(args) => app::apply(&args).await.map(|_| ExitCode::SUCCESS),
-        Command::Destroy(args) => app::destroy(&args).await.map(|_| ExitCode::SUCCESS),
+    let run = async {
+        match cli.command {
+            Command::Validate(args) => app::validate(&args.file).map(|_| ExitCode::SUCCESS),
+            Command::Plan(args) => app::plan(&args).await.map(|changes| {
+                if args.detailed_exitcode && changes {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }),
+            Command::Apply(args) => app::apply(&args).await.map(|_| ExitCode::SUCCESS),
+            Command::Destroy(args) => app::destroy(&args).await.map(|_| ExitCode::SUCCESS),
+        }
+    };
+    // On Ctrl-C the command's future is dropped, which stops and cleans up an image build;
+    // every step is idempotent, so the next apply continues where this one stopped.
+    let result = tokio::select! {
+        result = run => result,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\ninterrupted: run the same command again to continue");
+            return ExitCode::from(130);
+        }
     };
     match result {
         Ok(code) => code,
