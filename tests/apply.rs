@@ -8,13 +8,14 @@ use common::{TestEnv, actions, docker};
 use dbtopo::observe;
 use dbtopo::plan::Action;
 
+/// Rows in the probe table; -1 while the table has not reached this server yet.
 async fn count_rows(env: &TestEnv, node: &str) -> i64 {
     env.connect(node)
         .await
         .query_one("SELECT count(*) FROM orders_probe", &[])
         .await
-        .unwrap()
-        .get(0)
+        .map(|row| row.get(0))
+        .unwrap_or(-1)
 }
 
 async fn wait_for_rows(env: &TestEnv, node: &str, expected: i64) -> i64 {

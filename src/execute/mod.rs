@@ -10,10 +10,11 @@ pub mod postgres;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use futures_util::future::join_all;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 
 use crate::model::{self, Role};
-use crate::plan::{Action, Change, Operation, Plan};
+use crate::plan::{Change, Operation, Plan};
 use crate::secrets::Secrets;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -75,38 +76,65 @@ impl Outcome {
     }
 }
 
+/// Run the plan. A change starts as soon as the changes it waits for are done (the waves are
+/// the same order, drawn for people); after a failure nothing new starts, what runs finishes.
 pub async fn execute(docker: &Docker, plan: &Plan, secrets: &Secrets, progress: &dyn Progress) -> Outcome {
+    let prerequisites = plan.prerequisites();
+    let mut state = vec![Slot::Waiting; plan.changes.len()];
+    let mut running = FuturesUnordered::new();
     let mut outcome = Outcome::default();
-    for (number, wave) in plan.waves.iter().enumerate() {
-        if !outcome.failed.is_empty() {
-            outcome
-                .not_started
-                .extend(wave.iter().map(|&i| plan.changes[i].address.clone()));
-            continue;
-        }
-        let results = join_all(wave.iter().map(|&i| {
-            let change = &plan.changes[i];
-            async move {
-                progress.event(Event::Started(change));
-                let started = Instant::now();
-                let result = run(docker, &plan.env, change, secrets, progress).await;
-                match &result {
-                    Ok(()) => progress.event(Event::Finished(change, started.elapsed())),
-                    Err(e) => progress.event(Event::Failed(change, e)),
+    loop {
+        if outcome.failed.is_empty() {
+            for i in 0..plan.changes.len() {
+                let ready = state[i] == Slot::Waiting
+                    && prerequisites[i].iter().all(|&p| state[p] == Slot::Done);
+                if ready {
+                    state[i] = Slot::Running;
+                    let change = &plan.changes[i];
+                    running.push(async move {
+                        progress.event(Event::Started(change));
+                        let started = Instant::now();
+                        let result = run(docker, &plan.env, change, secrets, progress).await;
+                        match &result {
+                            Ok(()) => progress.event(Event::Finished(change, started.elapsed())),
+                            Err(e) => progress.event(Event::Failed(change, e)),
+                        }
+                        (i, result)
+                    });
                 }
-                (change.address.clone(), result)
             }
-        }))
-        .await;
-        let _ = number;
-        for (address, result) in results {
-            match result {
-                Ok(()) => outcome.done.push(address),
-                Err(e) => outcome.failed.push((address, e)),
+        }
+        let Some((i, result)) = running.next().await else {
+            break;
+        };
+        let address = plan.changes[i].address.clone();
+        match result {
+            Ok(()) => {
+                state[i] = Slot::Done;
+                outcome.done.push(address);
+            }
+            Err(e) => {
+                state[i] = Slot::Failed;
+                outcome.failed.push((address, e));
             }
         }
     }
+    outcome.not_started = plan
+        .changes
+        .iter()
+        .zip(&state)
+        .filter(|(_, s)| **s == Slot::Waiting)
+        .map(|(c, _)| c.address.clone())
+        .collect();
     outcome
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Waiting,
+    Running,
+    Done,
+    Failed,
 }
 
 async fn run(docker: &Docker, env: &str, change: &Change, secrets: &Secrets, progress: &dyn Progress) -> Result<(), ExecuteError> {
@@ -172,6 +200,5 @@ async fn run(docker: &Docker, env: &str, change: &Change, secrets: &Secrets, pro
         Operation::RemoveVolume { name } => docker::remove_volume(docker, name).await?,
         Operation::RemoveNetwork { name } => docker::remove_network(docker, name).await?,
     }
-    let _ = Action::Create;
     Ok(())
 }

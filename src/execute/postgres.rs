@@ -42,7 +42,7 @@ pub async fn wait_ready(docker: &Docker, container: &str, host_port: u16, secret
             }
         }
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_millis(500));
+        delay = (delay * 2).min(Duration::from_millis(100));
     }
 }
 

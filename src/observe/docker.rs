@@ -19,6 +19,7 @@ pub struct FoundContainer {
     pub node: String,
     pub role: Role,
     pub container: Container,
+    /// Filled in by the caller: read through SQL when the server answers, else from Docker.
     pub config: Option<ConfigFiles>,
 }
 
@@ -46,67 +47,86 @@ pub async fn containers(docker: &Docker, env: &str) -> Result<Vec<FoundContainer
         .filters(&env_filter(env))
         .build();
     let summaries = docker.list_containers(Some(options)).await?;
-    let mut found = Vec::new();
-    for summary in summaries {
-        let Some(id) = summary.id else { continue };
-        let inspect = match docker.inspect_container(&id, None).await {
-            Ok(i) => i,
-            Err(e) if is_not_found(&e) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let labels = inspect
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.clone())
-            .unwrap_or_default();
-        let Some(node) = labels.get(label::NODE).cloned() else { continue };
-        let role = match labels.get(label::UPSTREAM) {
-            Some(up) => Role::Replica { upstream: up.clone() },
-            None => Role::Primary,
-        };
-        let name = inspect
-            .name
-            .clone()
-            .unwrap_or_default()
-            .trim_start_matches('/')
-            .to_string();
-        let image = inspect
-            .config
-            .as_ref()
-            .and_then(|c| c.image.clone())
-            .unwrap_or_default();
-        let host_port = inspect
-            .host_config
-            .as_ref()
-            .and_then(|h| h.port_bindings.as_ref())
-            .and_then(|p| p.get(&format!("{}/tcp", model::SERVER_PORT)).cloned().flatten())
-            .and_then(|b| b.first().and_then(|b| b.host_port.clone()))
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        let running = inspect
-            .state
-            .as_ref()
-            .is_some_and(|s| s.running == Some(true) && s.restarting != Some(true));
-        let config = config_files(docker, &name).await?;
-        found.push(FoundContainer {
-            node,
-            role,
-            container: Container {
-                name,
-                image,
-                host_port,
-                spec_hash: labels.get(label::SPEC_HASH).cloned().unwrap_or_default(),
-                running,
-            },
-            config,
-        });
-    }
-    Ok(found)
+    let found = futures_util::future::join_all(
+        summaries
+            .into_iter()
+            .filter_map(|s| s.id)
+            .map(|id| async move { container(docker, &id).await }),
+    )
+    .await;
+    Ok(found
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// One container by id; `None` when it vanished meanwhile or is not a dbtopo server.
+async fn container(docker: &Docker, id: &str) -> Result<Option<FoundContainer>, ObserveError> {
+    let inspect = match docker.inspect_container(id, None).await {
+        Ok(i) => i,
+        Err(e) if is_not_found(&e) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let labels = inspect
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default();
+    let Some(node) = labels.get(label::NODE).cloned() else {
+        return Ok(None);
+    };
+    let role = match labels.get(label::UPSTREAM) {
+        Some(up) => Role::Replica {
+            upstream: up.clone(),
+        },
+        None => Role::Primary,
+    };
+    let name = inspect
+        .name
+        .clone()
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_string();
+    let image = inspect
+        .config
+        .as_ref()
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
+    let host_port = inspect
+        .host_config
+        .as_ref()
+        .and_then(|h| h.port_bindings.as_ref())
+        .and_then(|p| {
+            p.get(&format!("{}/tcp", model::SERVER_PORT))
+                .cloned()
+                .flatten()
+        })
+        .and_then(|b| b.first().and_then(|b| b.host_port.clone()))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let running = inspect
+        .state
+        .as_ref()
+        .is_some_and(|s| s.running == Some(true) && s.restarting != Some(true));
+    Ok(Some(FoundContainer {
+        node,
+        role,
+        container: Container {
+            name,
+            image,
+            host_port,
+            spec_hash: labels.get(label::SPEC_HASH).cloned().unwrap_or_default(),
+            running,
+        },
+        config: None,
+    }))
 }
 
 /// The configuration files inside a container, read through Docker's archive API so a stopped
 /// container can be read too.
-async fn config_files(docker: &Docker, container: &str) -> Result<Option<ConfigFiles>, ObserveError> {
+pub async fn config_files(docker: &Docker, container: &str) -> Result<Option<ConfigFiles>, ObserveError> {
     let options = DownloadFromContainerOptionsBuilder::default()
         .path(model::CONFIG_DIR)
         .build();

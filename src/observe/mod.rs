@@ -23,6 +23,25 @@ pub enum ObserveError {
     Archive(#[source] std::io::Error),
 }
 
+/// A server that is starting refuses connections for a moment: ask a few times.
+async fn connect_and_report(host_port: u16, password: &str) -> Option<postgres::ServerReport> {
+    for attempt in 0..5 {
+        match postgres::connect(host_port, password, CONNECT_TIMEOUT).await {
+            Ok(client) => return postgres::report(&client).await.ok(),
+            Err(e) if attempt < 4 && is_transient(&e) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// Connection refused or "the database system is starting up" (57P03).
+fn is_transient(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW)
+        || error.to_string().contains("connection refused")
+        || std::error::Error::source(error).is_some_and(|s| s.to_string().contains("refused"))
+}
+
 /// How long to wait for a running server to answer before calling it unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -40,39 +59,38 @@ pub async fn observe(docker: &Docker, desired: &State, secrets: Option<&Secrets>
     }
 
     let reports = join_all(containers.iter().map(|found| async move {
-        let secrets = secrets?;
-        if !found.container.running {
-            return None;
-        }
-        let client = postgres::connect(found.container.host_port, &secrets.superuser, CONNECT_TIMEOUT)
-            .await
-            .ok()?;
-        postgres::report(&client).await.ok()
+        let report = match (secrets, found.container.running) {
+            (Some(secrets), true) => connect_and_report(found.container.host_port, &secrets.superuser).await,
+            _ => None,
+        };
+        let config = match report.as_ref().and_then(|r| r.config.clone()) {
+            Some(config) => Some(config),
+            None => docker::config_files(docker, &found.container.name).await?,
+        };
+        Ok::<_, ObserveError>((report, config))
     }))
     .await;
 
-    let servers = containers
-        .into_iter()
-        .zip(reports)
-        .map(|(found, report)| {
-            let (live, replication_roles, slots) = match report {
-                Some(r) => (Some(r.live), r.replication_roles, r.slots),
-                None => (None, BTreeSet::new(), BTreeSet::new()),
-            };
-            let server = Server {
-                node: found.node.clone(),
-                role: found.role,
-                container: Some(found.container),
-                config: found.config,
-                settings: BTreeMap::new(),
-                live,
-                replication_roles,
-                slots,
-                bootstrap: None,
-            };
-            (found.node, server)
-        })
-        .collect();
+    let mut servers = BTreeMap::new();
+    for (found, result) in containers.into_iter().zip(reports) {
+        let (report, config) = result?;
+        let (live, replication_roles, slots) = match report {
+            Some(r) => (Some(r.live), r.replication_roles, r.slots),
+            None => (None, BTreeSet::new(), BTreeSet::new()),
+        };
+        let server = Server {
+            node: found.node.clone(),
+            role: found.role,
+            container: Some(found.container),
+            config,
+            settings: BTreeMap::new(),
+            live,
+            replication_roles,
+            slots,
+            bootstrap: None,
+        };
+        servers.insert(found.node, server);
+    }
 
     Ok(State {
         env: env.to_string(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_postgres::{Client, NoTls};
 
-use crate::model::{self, Live, LiveSetting};
+use crate::model::{self, ConfigFiles, Live, LiveSetting};
 
 /// A superuser connection to the server published on `127.0.0.1:host_port`.
 pub async fn connect(host_port: u16, password: &str, timeout: Duration) -> Result<Client, tokio_postgres::Error> {
@@ -30,6 +30,8 @@ pub async fn connect(host_port: u16, password: &str, timeout: Duration) -> Resul
 /// dbtopo-managed slots it has.
 pub struct ServerReport {
     pub live: Live,
+    /// The configuration files as the server can read them (cheaper than Docker's archive API).
+    pub config: Option<ConfigFiles>,
     pub replication_roles: BTreeSet<String>,
     pub slots: BTreeSet<String>,
 }
@@ -88,7 +90,23 @@ pub async fn report(client: &Client) -> Result<ServerReport, tokio_postgres::Err
         .iter()
         .map(|r| r.get(0))
         .collect();
+    let config = client
+        .query_opt(
+            "SELECT pg_read_file($1), pg_read_file($2)",
+            &[
+                &format!("{}/postgresql.conf", model::CONFIG_DIR),
+                &format!("{}/pg_hba.conf", model::CONFIG_DIR),
+            ],
+        )
+        .await
+        .ok()
+        .flatten()
+        .map(|row| ConfigFiles {
+            postgresql_conf: row.get(0),
+            pg_hba_conf: row.get(1),
+        });
     Ok(ServerReport {
+        config,
         live: Live {
             settings,
             altered,

@@ -193,6 +193,11 @@ impl Plan {
         }
     }
 
+    /// For each change, the indexes of the changes it waits for.
+    pub fn prerequisites(&self) -> Vec<Vec<usize>> {
+        order::prerequisites(&self.changes)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }

@@ -5,15 +5,14 @@ use std::collections::HashMap;
 
 use super::Change;
 
-/// Kahn's algorithm by levels. Prerequisites that are not in the plan are already satisfied.
-/// A cycle (a bug in the diff) ends up in one last wave rather than being dropped.
-pub fn waves(changes: &[Change]) -> Vec<Vec<usize>> {
+/// For each change, the indexes of the changes in the plan it waits for.
+pub fn prerequisites(changes: &[Change]) -> Vec<Vec<usize>> {
     let index: HashMap<&str, usize> = changes
         .iter()
         .enumerate()
         .map(|(i, c)| (c.address.as_str(), i))
         .collect();
-    let prerequisites: Vec<Vec<usize>> = changes
+    changes
         .iter()
         .map(|c| {
             c.after
@@ -21,7 +20,13 @@ pub fn waves(changes: &[Change]) -> Vec<Vec<usize>> {
                 .filter_map(|a| index.get(a.as_str()).copied())
                 .collect()
         })
-        .collect();
+        .collect()
+}
+
+/// Kahn's algorithm by levels. Prerequisites that are not in the plan are already satisfied.
+/// A cycle (a bug in the diff) ends up in one last wave rather than being dropped.
+pub fn waves(changes: &[Change]) -> Vec<Vec<usize>> {
+    let prerequisites = prerequisites(changes);
     let mut wave_of: Vec<Option<usize>> = vec![None; changes.len()];
     let mut waves: Vec<Vec<usize>> = Vec::new();
     loop {
