@@ -17,7 +17,8 @@ BIN="$PWD/target/release/dbtopo"
 WORK="$(mktemp -d)"
 TOPOLOGY="$WORK/topology.yaml"
 sed -e "s/^name: ecommerce/name: $ENV_NAME/" -e 's/port: 5433/port: 25433/' -e 's/port: 5434/port: 25434/' \
-    -e 's/port: 5435/port: 25435/' -e 's/port: 5436/port: 25436/' topology.yaml > "$TOPOLOGY"
+    -e 's/port: 5435/port: 25435/' -e 's/port: 5436/port: 25436/' \
+    -e 's/^    shared_buffers: 128MB/    shared_buffers: 128MB\n    work_mem: 4MB/' topology.yaml > "$TOPOLOGY"
 
 cleanup() {
   "$BIN" destroy "$TOPOLOGY" --auto-approve >/dev/null 2>&1 || true
@@ -63,7 +64,7 @@ for round in $(seq 1 "$ROUNDS"); do
 
   export PGPASSWORD="$(password)"
   before="$(psql -h 127.0.0.1 -p 25433 -U postgres -Atc 'SELECT pg_postmaster_start_time()')"
-  sed -i "s/work_mem: [0-9]*MB/work_mem: $((round + 4))MB/; t; s/    shared_buffers: 128MB/    shared_buffers: 128MB\n    work_mem: $((round + 4))MB/" "$TOPOLOGY"
+  sed -i "s/work_mem: [0-9]*MB/work_mem: $((round + 4))MB/" "$TOPOLOGY"
   s="$(now)"
   "$BIN" apply "$TOPOLOGY" --auto-approve >/dev/null
   reload_s="$(elapsed "$s" "$(now)")"
