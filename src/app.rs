@@ -54,11 +54,43 @@ pub async fn plan_for(docker: &Docker, desired: &State, secrets: Option<&Secrets
     Ok(Plan::new(desired.env.clone(), plan::diff(desired, &observed)))
 }
 
+/// The environment's passwords: from the secrets file, or, when that file was lost while the
+/// environment exists, read back from one of its containers and saved again. `None` for an
+/// environment that does not exist yet.
+async fn existing_secrets(docker: &Docker, env: &str) -> Result<Option<Secrets>> {
+    if let Some(secrets) = secrets::load_existing(env)? {
+        return Ok(Some(secrets));
+    }
+    let inventory = observe::docker::inventory(docker, env).await?;
+    for container in &inventory.containers {
+        if let Some(found) = observe::docker::secrets_in(docker, container).await? {
+            secrets::save(env, &found)?;
+            eprintln!(
+                "The secrets file of environment \"{env}\" was missing: recovered it from container {container} into {}.",
+                secrets::secrets_path(env).display()
+            );
+            return Ok(Some(found));
+        }
+    }
+    if !inventory.containers.is_empty() {
+        return Err(miette!(
+            help = format!(
+                "restore {}, or give the passwords in {} and {}",
+                secrets::secrets_path(env).display(),
+                secrets::SUPERUSER_ENV,
+                secrets::REPLICATION_ENV
+            ),
+            "environment \"{env}\" exists but its passwords are nowhere to be found"
+        ));
+    }
+    Ok(None)
+}
+
 /// Print the plan; returns whether it has changes.
 pub async fn plan(args: &PlanArgs) -> Result<bool> {
     let topology = topology::load(&args.file.file)?;
-    let secrets = secrets::load_existing(&topology.name)?;
     let docker = docker().await?;
+    let secrets = existing_secrets(&docker, &topology.name).await?;
     let (_, plan) = compute(&docker, &args.file.file, secrets.as_ref()).await?;
     if args.json {
         println!("{}", plan::render_json(&plan));
@@ -70,8 +102,11 @@ pub async fn plan(args: &PlanArgs) -> Result<bool> {
 
 pub async fn apply(args: &ApplyArgs) -> Result<()> {
     let topology = topology::load(&args.file.file)?;
-    let secrets = secrets::load_or_create(&topology.name)?;
     let docker = docker().await?;
+    let secrets = match existing_secrets(&docker, &topology.name).await? {
+        Some(secrets) => secrets,
+        None => secrets::load_or_create(&topology.name)?,
+    };
     let (desired, plan) = compute(&docker, &args.file.file, Some(&secrets)).await?;
     print!("{}", plan::render_text(&plan));
     if plan.is_empty() {

@@ -101,14 +101,26 @@ pub fn load_or_create(env: &str) -> Result<Secrets, SecretsError> {
 /// The passwords if they exist, without creating any (for plan and destroy).
 pub fn load_existing(env: &str) -> Result<Option<Secrets>, SecretsError> {
     let mut secrets = read(&secrets_path(env))?;
-    if let Ok(p) = std::env::var(SUPERUSER_ENV) {
-        let s = secrets.get_or_insert_with(|| Secrets {
-            superuser: String::new(),
-            replication: String::new(),
-        });
-        s.superuser = p;
+    if let (Ok(superuser), Ok(replication)) = (std::env::var(SUPERUSER_ENV), std::env::var(REPLICATION_ENV)) {
+        return Ok(Some(Secrets {
+            superuser,
+            replication,
+        }));
+    }
+    if let Some(s) = secrets.as_mut() {
+        if let Ok(p) = std::env::var(SUPERUSER_ENV) {
+            s.superuser = p;
+        }
+        if let Ok(p) = std::env::var(REPLICATION_ENV) {
+            s.replication = p;
+        }
     }
     Ok(secrets)
+}
+
+/// Save passwords found elsewhere (read back from a container).
+pub fn save(env: &str, secrets: &Secrets) -> Result<(), SecretsError> {
+    write(&secrets_path(env), secrets)
 }
 
 pub fn remove(env: &str) -> Result<(), SecretsError> {

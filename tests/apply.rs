@@ -147,6 +147,29 @@ async fn default_topology_converges_repairs_drift_and_is_destroyed() {
     assert_ne!(postmaster_start(&env, "primary").await, started, "restarted");
     assert_eq!(count_rows(&env, "primary").await, 600);
 
+    // A lost secrets file is recovered from the containers.
+    std::fs::remove_file(dbtopo::secrets::secrets_path(&env.name)).unwrap();
+    let plan = dbtopo::app::plan(&dbtopo::cli::PlanArgs {
+        file: dbtopo::cli::FileArg { file: env.file.clone() },
+        json: false,
+        detailed_exitcode: true,
+    })
+    .await
+    .expect("plan recovers the passwords");
+    assert!(!plan, "no changes");
+    assert!(dbtopo::secrets::secrets_path(&env.name).exists());
+
+    // A new image replaces every container and keeps every volume and row.
+    let image = env.tag_image("postgres:17").await;
+    env.rewrite(|t| t.replace("postgres: \"postgres:17\"", &format!("postgres: \"{image}\"")));
+    let plan = env.plan().await;
+    let replaced: Vec<_> = plan.changes.iter().filter(|c| c.action == Action::Replace).collect();
+    assert_eq!(replaced.len(), 4, "{}", dbtopo::plan::render_text(&plan));
+    env.apply().await.expect("replace apply");
+    assert_eq!(count_rows(&env, "primary").await, 600);
+    assert_eq!(wait_for_rows(&env, "primary-replica", 600).await, 600);
+    assert!(env.plan().await.is_empty());
+
     // Destroy removes exactly this environment's objects.
     env.destroy().await.expect("destroy");
     let left = observe::docker::inventory(&docker, &env.name).await.unwrap();

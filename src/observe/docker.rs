@@ -12,6 +12,7 @@ use futures_util::TryStreamExt;
 
 use super::ObserveError;
 use crate::model::{self, Container, ConfigFiles, Role, label};
+use crate::secrets::Secrets;
 
 /// One managed container as Docker reports it.
 #[derive(Debug, Clone)]
@@ -127,6 +128,35 @@ async fn container(docker: &Docker, id: &str) -> Result<Option<FoundContainer>, 
 /// The configuration files inside a container, read through Docker's archive API so a stopped
 /// container can be read too.
 pub async fn config_files(docker: &Docker, container: &str) -> Result<Option<ConfigFiles>, ObserveError> {
+    let Some(mut files) = read_files(docker, container).await? else {
+        return Ok(None);
+    };
+    Ok(match (files.remove("postgresql.conf"), files.remove("pg_hba.conf")) {
+        (Some(postgresql_conf), Some(pg_hba_conf)) => Some(ConfigFiles {
+            postgresql_conf,
+            pg_hba_conf,
+        }),
+        _ => None,
+    })
+}
+
+/// The passwords a container was given, for when the local secrets file was lost.
+pub async fn secrets_in(docker: &Docker, container: &str) -> Result<Option<Secrets>, ObserveError> {
+    let Some(mut files) = read_files(docker, container).await? else {
+        return Ok(None);
+    };
+    Ok(match (files.remove("secrets/superuser"), files.remove("secrets/replication")) {
+        (Some(superuser), Some(replication)) => Some(Secrets {
+            superuser,
+            replication,
+        }),
+        _ => None,
+    })
+}
+
+/// Every file under the container's configuration folder, by path below it. Read through
+/// Docker's archive API, so stopped containers can be read too.
+async fn read_files(docker: &Docker, container: &str) -> Result<Option<BTreeMap<String, String>>, ObserveError> {
     let options = DownloadFromContainerOptionsBuilder::default()
         .path(model::CONFIG_DIR)
         .build();
@@ -142,24 +172,20 @@ pub async fn config_files(docker: &Docker, container: &str) -> Result<Option<Con
     let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.to_vec()).collect();
     let mut files = BTreeMap::new();
     let mut archive = tar::Archive::new(bytes.as_slice());
-    let entries = archive.entries().map_err(ObserveError::Archive)?;
-    for entry in entries {
+    for entry in archive.entries().map_err(ObserveError::Archive)? {
         let mut entry = entry.map_err(ObserveError::Archive)?;
-        let path = entry.path().map_err(ObserveError::Archive)?.to_string_lossy().into_owned();
-        let Some(name) = path.rsplit('/').next().map(str::to_string) else { continue };
-        if name == "postgresql.conf" || name == "pg_hba.conf" {
-            let mut text = String::new();
-            entry.read_to_string(&mut text).map_err(ObserveError::Archive)?;
-            files.insert(name, text);
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
         }
+        let path = entry.path().map_err(ObserveError::Archive)?.to_string_lossy().into_owned();
+        // The archive's paths start with the folder's own name.
+        let Some((_, relative)) = path.split_once('/') else { continue };
+        let relative = relative.to_string();
+        let mut text = String::new();
+        entry.read_to_string(&mut text).map_err(ObserveError::Archive)?;
+        files.insert(relative, text);
     }
-    Ok(match (files.remove("postgresql.conf"), files.remove("pg_hba.conf")) {
-        (Some(postgresql_conf), Some(pg_hba_conf)) => Some(ConfigFiles {
-            postgresql_conf,
-            pg_hba_conf,
-        }),
-        _ => None,
-    })
+    Ok(Some(files))
 }
 
 pub async fn network(docker: &Docker, env: &str) -> Result<Option<String>, ObserveError> {

@@ -80,7 +80,47 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
         });
     }
 
+    standby_first(&mut changes);
     changes
+}
+
+/// Settings a hot standby needs at least as high as its upstream's (PostgreSQL pauses replay
+/// otherwise): when one grows, the standby restarts before its upstream.
+const STANDBY_MINIMUMS: [&str; 5] = [
+    "max_connections",
+    "max_prepared_transactions",
+    "max_locks_per_transaction",
+    "max_wal_senders",
+    "max_worker_processes",
+];
+
+fn grows(detail: &Detail) -> bool {
+    let number = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<i64>().ok());
+    STANDBY_MINIMUMS.contains(&detail.field.as_str())
+        && matches!((number(&detail.before), number(&detail.after)), (Some(b), Some(a)) if a > b)
+}
+
+fn standby_first(changes: &mut [Change]) {
+    let flips: Vec<(String, String)> = changes
+        .iter()
+        .filter(|c| c.action == Action::Restart && c.details.iter().any(grows))
+        .filter_map(|c| match &c.operation {
+            Operation::Reconfigure { spec, .. } => spec
+                .role
+                .upstream()
+                .map(|up| (node_address(&spec.node), node_address(up))),
+            _ => None,
+        })
+        .collect();
+    for (replica, upstream) in flips {
+        for change in changes.iter_mut() {
+            if change.address == replica {
+                change.after.retain(|a| *a != upstream);
+            } else if change.address == upstream {
+                change.after.push(replica.clone());
+            }
+        }
+    }
 }
 
 pub fn node_address(node: &str) -> String {

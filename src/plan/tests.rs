@@ -84,6 +84,11 @@ fn converged(desired: &State) -> State {
     observed
 }
 
+fn wave_of(plan: &Plan, address: &str) -> usize {
+    let index = plan.changes.iter().position(|c| c.address == address).unwrap();
+    plan.waves.iter().position(|w| w.contains(&index)).unwrap()
+}
+
 fn set_setting(topology: &mut Topology, name: &str, value: &str) {
     topology.postgres.settings.insert(name.into(), value.into());
 }
@@ -93,15 +98,11 @@ fn empty_environment_plans_everything_in_dependency_waves() {
     let desired = desired_state(&topology()).unwrap();
     let plan = Plan::new("shop".into(), diff(&desired, &empty("shop")));
     insta::assert_snapshot!("fresh_plan", render_text(&plan));
-    let wave_of = |address: &str| {
-        let index = plan.changes.iter().position(|c| c.address == address).unwrap();
-        plan.waves.iter().position(|w| w.contains(&index)).unwrap()
-    };
-    assert!(wave_of("node.primary") > wave_of("network.shop-net"));
-    assert!(wave_of("role.primary.repuser") > wave_of("node.primary"));
-    assert!(wave_of("slot.primary.dbtopo_primary_replica") > wave_of("node.primary"));
-    assert!(wave_of("node.primary-replica") > wave_of("slot.primary.dbtopo_primary_replica"));
-    assert_eq!(wave_of("volume.primary"), wave_of("volume.primary-replica"));
+    assert!(wave_of(&plan, "node.primary") > wave_of(&plan, "network.shop-net"));
+    assert!(wave_of(&plan, "role.primary.repuser") > wave_of(&plan, "node.primary"));
+    assert!(wave_of(&plan, "slot.primary.dbtopo_primary_replica") > wave_of(&plan, "node.primary"));
+    assert!(wave_of(&plan, "node.primary-replica") > wave_of(&plan, "slot.primary.dbtopo_primary_replica"));
+    assert_eq!(wave_of(&plan, "volume.primary"), wave_of(&plan, "volume.primary-replica"));
     assert_eq!(Counts::of(&plan), Counts { add: 8, change: 0, destroy: 0 });
 }
 
@@ -129,7 +130,19 @@ fn reload_only_setting_is_an_update_and_postmaster_setting_a_restart() {
     set_setting(&mut changed, "max_prepared_transactions", "32");
     let plan = Plan::new("shop".into(), diff(&desired_state(&changed).unwrap(), &observed));
     assert!(plan.changes.iter().all(|c| c.action == Action::Restart));
+    // Growing a setting a standby needs at least as high: the standby goes first.
+    assert!(wave_of(&plan, "node.primary-replica") < wave_of(&plan, "node.primary"));
     insta::assert_snapshot!("restart_plan", render_text(&plan));
+}
+
+#[test]
+fn shrinking_a_standby_minimum_restarts_the_upstream_first() {
+    let desired = desired_state(&topology()).unwrap();
+    let observed = converged(&desired);
+    let mut changed = topology();
+    set_setting(&mut changed, "max_prepared_transactions", "8");
+    let plan = Plan::new("shop".into(), diff(&desired_state(&changed).unwrap(), &observed));
+    assert!(wave_of(&plan, "node.primary") < wave_of(&plan, "node.primary-replica"));
 }
 
 #[test]
@@ -188,12 +201,8 @@ fn removed_replica_deletes_container_volume_and_slot_in_order() {
     assert!(addresses.contains(&"node.primary-replica"));
     assert!(addresses.contains(&"volume.primary-replica"));
     assert!(addresses.contains(&"slot.primary.dbtopo_primary_replica"));
-    let wave_of = |address: &str| {
-        let index = plan.changes.iter().position(|c| c.address == address).unwrap();
-        plan.waves.iter().position(|w| w.contains(&index)).unwrap()
-    };
-    assert!(wave_of("slot.primary.dbtopo_primary_replica") > wave_of("node.primary-replica"));
-    assert!(wave_of("volume.primary-replica") > wave_of("node.primary-replica"));
+    assert!(wave_of(&plan, "slot.primary.dbtopo_primary_replica") > wave_of(&plan, "node.primary-replica"));
+    assert!(wave_of(&plan, "volume.primary-replica") > wave_of(&plan, "node.primary-replica"));
     let counts = Counts::of(&plan);
     assert_eq!(counts.destroy, 3);
 }

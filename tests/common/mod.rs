@@ -18,6 +18,8 @@ pub struct TestEnv {
     pub file: PathBuf,
     pub ports: Vec<(String, u16)>,
     dir: PathBuf,
+    /// Image tags the test made, removed with the environment.
+    pub extra_images: std::sync::Mutex<Vec<String>>,
 }
 
 /// Host ports nobody listens on right now.
@@ -75,6 +77,7 @@ impl TestEnv {
             file,
             ports,
             dir,
+            extra_images: Default::default(),
         }
     }
 
@@ -88,6 +91,18 @@ impl TestEnv {
 
     pub fn container(&self, node: &str) -> String {
         dbtopo::model::container_name(&self.name, node)
+    }
+
+    /// Another name for the PostgreSQL image, so a test can change `images.postgres`.
+    pub async fn tag_image(&self, source: &str) -> String {
+        let repo = format!("dbtopo-test/{}", self.name);
+        self.extra_images.lock().unwrap().push(format!("{repo}:17"));
+        let options = bollard::query_parameters::TagImageOptionsBuilder::default()
+            .repo(&repo)
+            .tag("17")
+            .build();
+        docker().await.tag_image(source, Some(options)).await.expect("tag image");
+        format!("{repo}:17")
     }
 
     pub fn rewrite(&self, edit: impl FnOnce(String) -> String) {
@@ -156,6 +171,7 @@ pub async fn docker() -> Docker {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         let name = self.name.clone();
+        let images = std::mem::take(&mut *self.extra_images.lock().unwrap());
         // A fresh runtime on its own thread: drop may run inside the test's runtime.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -163,6 +179,11 @@ impl Drop for TestEnv {
                 let docker = docker().await;
                 if let Ok(inventory) = observe::docker::inventory(&docker, &name).await {
                     let _ = app::remove_all(&docker, &inventory).await;
+                }
+                for image in images {
+                    let _ = docker
+                        .remove_image(&image, None::<bollard::query_parameters::RemoveImageOptions>, None)
+                        .await;
                 }
             });
             let _ = secrets::remove(&name);
