@@ -51,7 +51,10 @@ async fn compute(docker: &Docker, file: &Path, secrets: Option<&Secrets>) -> Res
 
 pub async fn plan_for(docker: &Docker, desired: &State, secrets: Option<&Secrets>) -> Result<Plan> {
     let observed = observe::observe(docker, desired, secrets).await?;
-    Ok(Plan::new(desired.env.clone(), plan::diff(desired, &observed)))
+    Ok(Plan::new(
+        desired.env.clone(),
+        plan::diff(desired, &observed),
+    ))
 }
 
 /// The environment's passwords: from the secrets file, or, when that file was lost while the
@@ -125,12 +128,19 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
         eprintln!(
             "\nApply failed. Done: {}. Failed: {}. Not started: {}.",
             list(&outcome.done),
-            list(&outcome.failed.iter().map(|(a, _)| a.clone()).collect::<Vec<_>>()),
+            list(
+                &outcome
+                    .failed
+                    .iter()
+                    .map(|(a, _)| a.clone())
+                    .collect::<Vec<_>>()
+            ),
             list(&outcome.not_started)
         );
         let first = outcome.failed.into_iter().next().map(|(_, e)| e);
         return Err(match first {
-            Some(e) => miette::Report::new(e).wrap_err("apply did not complete; run apply again once the cause is fixed"),
+            Some(e) => miette::Report::new(e)
+                .wrap_err("apply did not complete; run apply again once the cause is fixed"),
             None => miette!("apply did not complete"),
         });
     }
@@ -165,7 +175,9 @@ pub async fn destroy(args: &DestroyArgs) -> Result<()> {
     let docker = docker().await?;
     let inventory = observe::docker::inventory(&docker, env).await?;
     if inventory.is_empty() {
-        println!("Nothing to destroy: no Docker object carries the label of environment \"{env}\".");
+        println!(
+            "Nothing to destroy: no Docker object carries the label of environment \"{env}\"."
+        );
         secrets::remove(env)?;
         return Ok(());
     }
@@ -176,7 +188,10 @@ pub async fn destroy(args: &DestroyArgs) -> Result<()> {
     remove_all(&docker, &inventory).await?;
     let left = observe::docker::inventory(&docker, env).await?;
     if !left.is_empty() {
-        return Err(miette!("destroy left objects behind:\n{}", render_inventory(env, &left)));
+        return Err(miette!(
+            "destroy left objects behind:\n{}",
+            render_inventory(env, &left)
+        ));
     }
     secrets::remove(env)?;
     println!(
@@ -194,14 +209,18 @@ pub fn render_inventory(env: &str, inventory: &Inventory) -> String {
         out.push_str(&format!("  - container {name}\n"));
     }
     for (name, size) in &inventory.volumes {
-        let size = size.map(human_size).unwrap_or_else(|| "size unknown".into());
+        let size = size
+            .map(human_size)
+            .unwrap_or_else(|| "size unknown".into());
         out.push_str(&format!("  - volume    {name} ({size})\n"));
     }
     for name in &inventory.networks {
         out.push_str(&format!("  - network   {name}\n"));
     }
     let total = inventory.containers.len() + inventory.volumes.len() + inventory.networks.len();
-    out.push_str(&format!("\nPlan: 0 to add, 0 to change, {total} to destroy.\n"));
+    out.push_str(&format!(
+        "\nPlan: 0 to add, 0 to change, {total} to destroy.\n"
+    ));
     out
 }
 
@@ -251,7 +270,10 @@ fn confirm(question: &str) -> Result<()> {
     print!("\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
     std::io::stdout().flush().into_diagnostic()?;
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).into_diagnostic()?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .into_diagnostic()?;
     if answer.trim() == "yes" {
         Ok(())
     } else {

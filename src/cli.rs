@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "dbtopo", version, about = "Declarative provisioner for distributed databases: PostgreSQL nodes and streaming replicas on Docker, from one YAML file")]
+#[command(
+    name = "dbtopo",
+    version,
+    about = "Declarative provisioner for distributed databases: PostgreSQL nodes and streaming replicas on Docker, from one YAML file"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -52,7 +52,9 @@ pub enum ImageError {
     #[error("debootstrap is not installed; it is needed to build images from Debian packages")]
     #[diagnostic(
         code(dbtopo::images::debootstrap_missing),
-        help("install debootstrap (apt-get install debootstrap); on Debian dbtopo fetches it itself when apt-get download works")
+        help(
+            "install debootstrap (apt-get install debootstrap); on Debian dbtopo fetches it itself when apt-get download works"
+        )
     )]
     DebootstrapMissing,
 

@@ -31,7 +31,9 @@ pub enum SecretsError {
     #[error("cannot read or write the secrets file {path}")]
     #[diagnostic(
         code(dbtopo::secrets::io),
-        help("set {STATE_DIR_ENV} to a writable folder, or give the passwords in {SUPERUSER_ENV} and {REPLICATION_ENV}")
+        help(
+            "set {STATE_DIR_ENV} to a writable folder, or give the passwords in {SUPERUSER_ENV} and {REPLICATION_ENV}"
+        )
     )]
     Io {
         path: PathBuf,
@@ -101,7 +103,9 @@ pub fn load_or_create(env: &str) -> Result<Secrets, SecretsError> {
 /// The passwords if they exist, without creating any (for plan and destroy).
 pub fn load_existing(env: &str) -> Result<Option<Secrets>, SecretsError> {
     let mut secrets = read(&secrets_path(env))?;
-    if let (Ok(superuser), Ok(replication)) = (std::env::var(SUPERUSER_ENV), std::env::var(REPLICATION_ENV)) {
+    if let (Ok(superuser), Ok(replication)) =
+        (std::env::var(SUPERUSER_ENV), std::env::var(REPLICATION_ENV))
+    {
         return Ok(Some(Secrets {
             superuser,
             replication,
@@ -126,19 +130,23 @@ pub fn save(env: &str, secrets: &Secrets) -> Result<(), SecretsError> {
 pub fn remove(env: &str) -> Result<(), SecretsError> {
     let path = secrets_path(env);
     match fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SecretsError::Io { path, source: e }),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(SecretsError::Io { path, source: e })
+        }
         _ => Ok(()),
     }
 }
 
 fn read(path: &Path) -> Result<Option<Secrets>, SecretsError> {
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| SecretsError::Corrupt {
-                path: path.into(),
-                source,
-            }),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| SecretsError::Corrupt {
+                    path: path.into(),
+                    source,
+                })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(SecretsError::Io {
             path: path.into(),

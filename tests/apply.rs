@@ -30,6 +30,24 @@ async fn wait_for_rows(env: &TestEnv, node: &str, expected: i64) -> i64 {
     seen
 }
 
+async fn show(env: &TestEnv, node: &str, setting: &str) -> String {
+    env.connect(node)
+        .await
+        .query_one(&format!("SHOW {setting}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Every change of the plan has `action`.
+fn assert_only(plan: &dbtopo::plan::Plan, action: Action) {
+    assert!(
+        plan.changes.iter().all(|c| c.action == action),
+        "{}",
+        dbtopo::plan::render_text(plan)
+    );
+}
+
 async fn postmaster_start(env: &TestEnv, node: &str) -> String {
     env.connect(node)
         .await
@@ -55,14 +73,16 @@ async fn default_topology_converges_repairs_drift_and_is_destroyed() {
         .unwrap();
     assert_eq!(wait_for_rows(&env, "primary-replica", 500).await, 500);
     let replica = env.connect("primary-replica").await;
-    let in_recovery: bool = replica.query_one("SELECT pg_is_in_recovery()", &[]).await.unwrap().get(0);
-    assert!(in_recovery, "the replica is a standby");
-    let prepared: String = primary
-        .query_one("SHOW max_prepared_transactions", &[])
+    let in_recovery: bool = replica
+        .query_one("SELECT pg_is_in_recovery()", &[])
         .await
         .unwrap()
         .get(0);
-    assert_eq!(prepared, "16");
+    assert!(in_recovery, "the replica is a standby");
+    assert_eq!(
+        show(&env, "primary", "max_prepared_transactions").await,
+        "16"
+    );
 
     // Applying twice changes nothing.
     assert!(env.plan().await.is_empty(), "second plan is empty");
@@ -71,13 +91,25 @@ async fn default_topology_converges_repairs_drift_and_is_destroyed() {
     // its replica was down, and a container removed by hand.
     let docker = docker().await;
     docker
-        .stop_container(&env.container("shard-eu"), None::<bollard::query_parameters::StopContainerOptions>)
+        .stop_container(
+            &env.container("shard-eu"),
+            None::<bollard::query_parameters::StopContainerOptions>,
+        )
         .await
         .unwrap();
-    primary.batch_execute("ALTER SYSTEM SET work_mem = '64MB'").await.unwrap();
-    primary.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+    primary
+        .batch_execute("ALTER SYSTEM SET work_mem = '64MB'")
+        .await
+        .unwrap();
+    primary
+        .batch_execute("SELECT pg_reload_conf()")
+        .await
+        .unwrap();
     docker
-        .stop_container(&env.container("primary-replica"), None::<bollard::query_parameters::StopContainerOptions>)
+        .stop_container(
+            &env.container("primary-replica"),
+            None::<bollard::query_parameters::StopContainerOptions>,
+        )
         .await
         .unwrap();
     primary
@@ -85,7 +117,9 @@ async fn default_topology_converges_repairs_drift_and_is_destroyed() {
         .await
         .unwrap();
     primary
-        .batch_execute("INSERT INTO orders_probe SELECT g, 'late ' || g FROM generate_series(501, 600) g")
+        .batch_execute(
+            "INSERT INTO orders_probe SELECT g, 'late ' || g FROM generate_series(501, 600) g",
+        )
         .await
         .unwrap();
     drop(primary);
@@ -93,7 +127,11 @@ async fn default_topology_converges_repairs_drift_and_is_destroyed() {
     docker
         .remove_container(
             &env.container("shard-us"),
-            Some(bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).build()),
+            Some(
+                bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+                    .force(true)
+                    .build(),
+            ),
         )
         .await
         .unwrap();
@@ -106,51 +144,78 @@ async fn default_topology_converges_repairs_drift_and_is_destroyed() {
             ("node.primary-replica".to_string(), Action::Start),
             ("node.shard-eu".to_string(), Action::Start),
             ("node.shard-us".to_string(), Action::Create),
-            ("slot.primary.dbtopo_primary_replica".to_string(), Action::Create),
+            (
+                "slot.primary.dbtopo_primary_replica".to_string(),
+                Action::Create
+            ),
         ],
         "{}",
         dbtopo::plan::render_text(&plan)
     );
-    let primary_change = plan.changes.iter().find(|c| c.address == "node.primary").unwrap();
+    let primary_change = plan
+        .changes
+        .iter()
+        .find(|c| c.address == "node.primary")
+        .unwrap();
     assert_eq!(primary_change.details[0].field, "work_mem");
 
     env.apply().await.expect("repairing apply");
     assert!(env.plan().await.is_empty(), "plan after repair is empty");
     let observed = env.observe().await;
-    assert!(observed.servers["primary-replica"].live.as_ref().unwrap().streaming);
+    assert!(
+        observed.servers["primary-replica"]
+            .live
+            .as_ref()
+            .unwrap()
+            .streaming
+    );
     // Every row written before is still there, and new rows reach the replica again.
     assert_eq!(wait_for_rows(&env, "primary-replica", 600).await, 600);
-    let work_mem: String = env
-        .connect("primary")
-        .await
-        .query_one("SHOW work_mem", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_ne!(work_mem, "64MB", "the ALTER SYSTEM override is gone");
+    assert_ne!(
+        show(&env, "primary", "work_mem").await,
+        "64MB",
+        "the ALTER SYSTEM override is gone"
+    );
 
     // A reload-only setting is applied without a restart.
     let started = postmaster_start(&env, "primary").await;
-    env.rewrite(|t| t.replace("shared_buffers: 128MB", "shared_buffers: 128MB\n    work_mem: 12MB"));
-    let plan = env.plan().await;
-    assert!(plan.changes.iter().all(|c| c.action == Action::Update), "{}", dbtopo::plan::render_text(&plan));
+    env.rewrite(|t| {
+        t.replace(
+            "shared_buffers: 128MB",
+            "shared_buffers: 128MB\n    work_mem: 12MB",
+        )
+    });
+    assert_only(&env.plan().await, Action::Update);
     env.apply().await.expect("reload apply");
-    assert_eq!(postmaster_start(&env, "primary").await, started, "no restart");
-    let work_mem: String = env.connect("primary").await.query_one("SHOW work_mem", &[]).await.unwrap().get(0);
-    assert_eq!(work_mem, "12MB");
+    assert_eq!(
+        postmaster_start(&env, "primary").await,
+        started,
+        "no restart"
+    );
+    assert_eq!(show(&env, "primary", "work_mem").await, "12MB");
 
     // A restart-only setting restarts the server.
-    env.rewrite(|t| t.replace("max_prepared_transactions: 16", "max_prepared_transactions: 20"));
-    let plan = env.plan().await;
-    assert!(plan.changes.iter().all(|c| c.action == Action::Restart), "{}", dbtopo::plan::render_text(&plan));
+    env.rewrite(|t| {
+        t.replace(
+            "max_prepared_transactions: 16",
+            "max_prepared_transactions: 20",
+        )
+    });
+    assert_only(&env.plan().await, Action::Restart);
     env.apply().await.expect("restart apply");
-    assert_ne!(postmaster_start(&env, "primary").await, started, "restarted");
+    assert_ne!(
+        postmaster_start(&env, "primary").await,
+        started,
+        "restarted"
+    );
     assert_eq!(count_rows(&env, "primary").await, 600);
 
     // A lost secrets file is recovered from the containers.
     std::fs::remove_file(dbtopo::secrets::secrets_path(&env.name)).unwrap();
     let plan = dbtopo::app::plan(&dbtopo::cli::PlanArgs {
-        file: dbtopo::cli::FileArg { file: env.file.clone() },
+        file: dbtopo::cli::FileArg {
+            file: env.file.clone(),
+        },
         json: false,
         detailed_exitcode: true,
     })
@@ -161,9 +226,18 @@ async fn default_topology_converges_repairs_drift_and_is_destroyed() {
 
     // A new image replaces every container and keeps every volume and row.
     let image = env.tag_image("postgres:17").await;
-    env.rewrite(|t| t.replace("postgres: \"postgres:17\"", &format!("postgres: \"{image}\"")));
+    env.rewrite(|t| {
+        t.replace(
+            "postgres: \"postgres:17\"",
+            &format!("postgres: \"{image}\""),
+        )
+    });
     let plan = env.plan().await;
-    let replaced: Vec<_> = plan.changes.iter().filter(|c| c.action == Action::Replace).collect();
+    let replaced: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Replace)
+        .collect();
     assert_eq!(replaced.len(), 4, "{}", dbtopo::plan::render_text(&plan));
     env.apply().await.expect("replace apply");
     assert_eq!(count_rows(&env, "primary").await, 600);
@@ -172,7 +246,9 @@ async fn default_topology_converges_repairs_drift_and_is_destroyed() {
 
     // Destroy removes exactly this environment's objects.
     env.destroy().await.expect("destroy");
-    let left = observe::docker::inventory(&docker, &env.name).await.unwrap();
+    let left = observe::docker::inventory(&docker, &env.name)
+        .await
+        .unwrap();
     assert!(left.is_empty(), "left behind: {left:?}");
     env.destroy().await.expect("destroy of nothing succeeds");
 }

@@ -16,7 +16,10 @@ fn validate_accepts_the_default_topology() {
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/topology.yaml");
     let output = dbtopo(&["validate", file]);
     assert!(output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("environment \"ecommerce\", 3 node(s), 1 replica(s)"));
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains("environment \"ecommerce\", 3 node(s), 1 replica(s)")
+    );
 }
 
 #[test]
@@ -36,7 +39,10 @@ fn validate_reports_every_problem_with_its_place_and_exits_1() {
     assert!(stderr.contains("Bad_Name"), "{stderr}");
     assert!(stderr.contains("5433"), "{stderr}");
     assert!(stderr.contains("primry"), "{stderr}");
-    assert!(stderr.contains("bad.yaml:5"), "points at the line: {stderr}");
+    assert!(
+        stderr.contains("bad.yaml:5"),
+        "points at the line: {stderr}"
+    );
     assert!(!stderr.contains("panicked"));
 }
 

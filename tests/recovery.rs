@@ -29,15 +29,27 @@ fn dbtopo(args: &[&str]) -> Command {
 async fn a_server_that_will_not_start_fails_the_apply_and_the_fixed_topology_converges() {
     let env = TestEnv::from_yaml("badset", SMALL);
     env.rewrite(|t| t.replace("work_mem: 4MB", "work_mem: plenty"));
-    let error = env.apply().await.expect_err("a server with an invalid setting cannot start");
+    let error = env
+        .apply()
+        .await
+        .expect_err("a server with an invalid setting cannot start");
     let text = format!("{error:?}");
-    assert!(text.contains("work_mem"), "the error shows the server's complaint: {text}");
+    assert!(
+        text.contains("work_mem"),
+        "the error shows the server's complaint: {text}"
+    );
 
     env.rewrite(|t| t.replace("work_mem: plenty", "work_mem: 4MB"));
     env.apply().await.expect("apply after the fix");
     assert!(env.plan().await.is_empty());
     let observed = env.observe().await;
-    assert!(observed.servers["solo-copy"].live.as_ref().unwrap().streaming);
+    assert!(
+        observed.servers["solo-copy"]
+            .live
+            .as_ref()
+            .unwrap()
+            .streaming
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -45,15 +57,23 @@ async fn an_apply_killed_half_way_is_completed_by_the_next_and_plan_exit_codes_f
     let env = TestEnv::from_yaml("killed", SMALL);
     let file = env.file.to_str().unwrap().to_string();
 
-    let status = dbtopo(&["plan", &file, "--detailed-exitcode"]).stdout(Stdio::null()).status().unwrap();
+    let status = dbtopo(&["plan", &file, "--detailed-exitcode"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert_eq!(status.code(), Some(2), "changes pending");
 
-    let mut child = dbtopo(&["apply", &file, "--auto-approve"]).stdout(Stdio::null()).spawn().unwrap();
+    let mut child = dbtopo(&["apply", &file, "--auto-approve"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     let docker = docker().await;
     let started = Instant::now();
     // Kill it as soon as the first server's container exists: the environment is half made.
     loop {
-        let inventory = observe::docker::inventory(&docker, &env.name).await.unwrap();
+        let inventory = observe::docker::inventory(&docker, &env.name)
+            .await
+            .unwrap();
         if !inventory.containers.is_empty() || started.elapsed() > Duration::from_secs(60) {
             break;
         }
@@ -61,21 +81,35 @@ async fn an_apply_killed_half_way_is_completed_by_the_next_and_plan_exit_codes_f
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let half = observe::docker::inventory(&docker, &env.name).await.unwrap();
-    assert!(half.containers.len() < 2, "killed before the replica existed: {half:?}");
+    let half = observe::docker::inventory(&docker, &env.name)
+        .await
+        .unwrap();
+    assert!(
+        half.containers.len() < 2,
+        "killed before the replica existed: {half:?}"
+    );
 
-    let output = dbtopo(&["apply", &file, "--auto-approve"]).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = dbtopo(&["apply", &file, "--auto-approve"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("Apply complete!"), "{stdout}");
 
-    let output = dbtopo(&["plan", &file, "--detailed-exitcode"]).output().unwrap();
+    let output = dbtopo(&["plan", &file, "--detailed-exitcode"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("No changes."));
 
     env.rewrite(|t| t.replace("work_mem: 4MB", "work_mem: 6MB"));
     let output = dbtopo(&["plan", &file, "--json"]).output().unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("plan --json is JSON");
+    let json: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("plan --json is JSON");
     assert_eq!(json["summary"]["change"], 1);
     assert_eq!(json["changes"][0]["address"], "node.solo");
     assert_eq!(json["changes"][0]["action"], "update");
@@ -88,30 +122,84 @@ async fn destroy_removes_a_half_created_environment_and_only_it() {
     let docker = docker().await;
     // Half created: the network and one volume, as an apply interrupted early leaves them.
     let desired = env.desired();
-    let plan = dbtopo::plan::Plan::new(env.name.clone(), dbtopo::plan::diff(&desired, &dbtopo::model::State { env: env.name.clone(), ..Default::default() }));
-    for change in plan.changes.iter().filter(|c| c.address.starts_with("network.") || c.address == "volume.solo") {
+    let plan = dbtopo::plan::Plan::new(
+        env.name.clone(),
+        dbtopo::plan::diff(
+            &desired,
+            &dbtopo::model::State {
+                env: env.name.clone(),
+                ..Default::default()
+            },
+        ),
+    );
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| c.address.starts_with("network.") || c.address == "volume.solo")
+    {
         if let dbtopo::plan::Operation::CreateNetwork { name, labels } = &change.operation {
-            dbtopo::execute::docker::create_network(&docker, name, labels).await.unwrap();
+            dbtopo::execute::docker::create_network(&docker, name, labels)
+                .await
+                .unwrap();
         }
         if let dbtopo::plan::Operation::CreateVolume { name, labels } = &change.operation {
-            dbtopo::execute::docker::create_volume(&docker, name, labels).await.unwrap();
+            dbtopo::execute::docker::create_volume(&docker, name, labels)
+                .await
+                .unwrap();
         }
     }
-    let other_plan = dbtopo::plan::Plan::new(other.name.clone(), dbtopo::plan::diff(&other.desired(), &dbtopo::model::State { env: other.name.clone(), ..Default::default() }));
+    let other_plan = dbtopo::plan::Plan::new(
+        other.name.clone(),
+        dbtopo::plan::diff(
+            &other.desired(),
+            &dbtopo::model::State {
+                env: other.name.clone(),
+                ..Default::default()
+            },
+        ),
+    );
     for change in &other_plan.changes {
         if let dbtopo::plan::Operation::CreateVolume { name, labels } = &change.operation {
-            dbtopo::execute::docker::create_volume(&docker, name, labels).await.unwrap();
+            dbtopo::execute::docker::create_volume(&docker, name, labels)
+                .await
+                .unwrap();
         }
     }
 
-    let before = observe::docker::inventory(&docker, &env.name).await.unwrap();
-    assert_eq!((before.networks.len(), before.volumes.len(), before.containers.len()), (1, 1, 0));
-    let output = dbtopo(&["destroy", env.file.to_str().unwrap()]).output().unwrap();
-    assert_eq!(output.status.code(), Some(1), "no terminal and no --auto-approve: refused");
+    let before = observe::docker::inventory(&docker, &env.name)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            before.networks.len(),
+            before.volumes.len(),
+            before.containers.len()
+        ),
+        (1, 1, 0)
+    );
+    let output = dbtopo(&["destroy", env.file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "no terminal and no --auto-approve: refused"
+    );
     assert!(String::from_utf8_lossy(&output.stderr).contains("--auto-approve"));
 
     env.destroy().await.expect("destroy");
-    assert!(observe::docker::inventory(&docker, &env.name).await.unwrap().is_empty());
-    let untouched = observe::docker::inventory(&docker, &other.name).await.unwrap();
-    assert_eq!(untouched.volumes.len(), 2, "another environment's volumes are kept");
+    assert!(
+        observe::docker::inventory(&docker, &env.name)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let untouched = observe::docker::inventory(&docker, &other.name)
+        .await
+        .unwrap();
+    assert_eq!(
+        untouched.volumes.len(),
+        2,
+        "another environment's volumes are kept"
+    );
 }

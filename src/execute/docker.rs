@@ -36,7 +36,11 @@ fn is_conflict(error: &bollard::errors::Error) -> bool {
     )
 }
 
-pub async fn create_network(docker: &Docker, name: &str, labels: &std::collections::BTreeMap<String, String>) -> Result<(), ExecuteError> {
+pub async fn create_network(
+    docker: &Docker,
+    name: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Result<(), ExecuteError> {
     let request = NetworkCreateRequest {
         name: name.to_string(),
         driver: Some("bridge".into()),
@@ -49,7 +53,11 @@ pub async fn create_network(docker: &Docker, name: &str, labels: &std::collectio
     }
 }
 
-pub async fn create_volume(docker: &Docker, name: &str, labels: &std::collections::BTreeMap<String, String>) -> Result<(), ExecuteError> {
+pub async fn create_volume(
+    docker: &Docker,
+    name: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Result<(), ExecuteError> {
     let request = VolumeCreateRequest {
         name: Some(name.to_string()),
         labels: Some(labels.clone().into_iter().collect()),
@@ -65,7 +73,11 @@ pub async fn remove_container(docker: &Docker, name: &str) -> Result<(), Execute
 }
 
 pub async fn remove_volume(docker: &Docker, name: &str) -> Result<(), ExecuteError> {
-    ignore_missing(docker.remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>).await)
+    ignore_missing(
+        docker
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await,
+    )
 }
 
 pub async fn remove_network(docker: &Docker, name: &str) -> Result<(), ExecuteError> {
@@ -74,14 +86,20 @@ pub async fn remove_network(docker: &Docker, name: &str) -> Result<(), ExecuteEr
 
 /// Create the server's container: published on 127.0.0.1 only, data on its named volume,
 /// started as root so the bootstrap script can prepare the volume before dropping to postgres.
-pub async fn create_server_container(docker: &Docker, spec: &ServerSpec) -> Result<(), ExecuteError> {
+pub async fn create_server_container(
+    docker: &Docker,
+    spec: &ServerSpec,
+) -> Result<(), ExecuteError> {
     remove_container(docker, &spec.container).await?;
     let port = format!("{}/tcp", model::SERVER_PORT);
     let body = ContainerCreateBody {
         image: Some(spec.image.clone()),
         hostname: Some(spec.node.clone()),
         user: Some("0:0".into()),
-        entrypoint: Some(vec!["/bin/sh".into(), format!("{}/bootstrap.sh", model::CONFIG_DIR)]),
+        entrypoint: Some(vec![
+            "/bin/sh".into(),
+            format!("{}/bootstrap.sh", model::CONFIG_DIR),
+        ]),
         cmd: Some(vec![]),
         env: Some(vec!["LANG=C.UTF-8".into()]),
         labels: Some(spec.labels.clone().into_iter().collect()),
@@ -120,7 +138,11 @@ pub async fn create_server_container(docker: &Docker, spec: &ServerSpec) -> Resu
 
 /// Write the rendered files and the secrets into the container (running or not). Secrets go
 /// to a root-only folder; the bootstrap script hands them to the postgres user as needed.
-pub async fn upload_files(docker: &Docker, spec: &ServerSpec, secrets: &Secrets) -> Result<(), ExecuteError> {
+pub async fn upload_files(
+    docker: &Docker,
+    spec: &ServerSpec,
+    secrets: &Secrets,
+) -> Result<(), ExecuteError> {
     let secret_dir = format!("{}/secrets", model::CONFIG_DIR);
     let secret_files = [
         FileSpec {
@@ -155,13 +177,21 @@ pub async fn upload_files(docker: &Docker, spec: &ServerSpec, secrets: &Secrets)
         header.set_gid(0);
         header.set_cksum();
         builder
-            .append_data(&mut header, file.path.trim_start_matches('/'), file.content.as_bytes())
+            .append_data(
+                &mut header,
+                file.path.trim_start_matches('/'),
+                file.content.as_bytes(),
+            )
             .map_err(ExecuteError::Archive)?;
     }
     let archive = builder.into_inner().map_err(ExecuteError::Archive)?;
     let options = UploadToContainerOptionsBuilder::default().path("/").build();
     docker
-        .upload_to_container(&spec.container, Some(options), bollard::body_full(archive.into()))
+        .upload_to_container(
+            &spec.container,
+            Some(options),
+            bollard::body_full(archive.into()),
+        )
         .await?;
     Ok(())
 }
@@ -199,7 +229,11 @@ pub async fn log_tail(docker: &Docker, container: &str, lines: usize) -> String 
         .stderr(true)
         .tail(&lines.to_string())
         .build();
-    match docker.logs(container, Some(options)).try_collect::<Vec<_>>().await {
+    match docker
+        .logs(container, Some(options))
+        .try_collect::<Vec<_>>()
+        .await
+    {
         Ok(chunks) => chunks.iter().map(|c| c.to_string()).collect(),
         Err(e) => format!("(logs unavailable: {e})"),
     }

@@ -34,7 +34,9 @@ pub enum ExecuteError {
     #[error("server in container {container} did not answer after {waited:.0?}: {last_error}")]
     #[diagnostic(
         code(dbtopo::execute::not_ready),
-        help("the container's last lines:\n{logs}\nfix the cause (often a setting value) and run apply again")
+        help(
+            "the container's last lines:\n{logs}\nfix the cause (often a setting value) and run apply again"
+        )
     )]
     NotReady {
         container: String,
@@ -78,7 +80,12 @@ impl Outcome {
 
 /// Run the plan. A change starts as soon as the changes it waits for are done (the waves are
 /// the same order, drawn for people); after a failure nothing new starts, what runs finishes.
-pub async fn execute(docker: &Docker, plan: &Plan, secrets: &Secrets, progress: &dyn Progress) -> Outcome {
+pub async fn execute(
+    docker: &Docker,
+    plan: &Plan,
+    secrets: &Secrets,
+    progress: &dyn Progress,
+) -> Outcome {
     let prerequisites = plan.prerequisites();
     let mut state = vec![Slot::Waiting; plan.changes.len()];
     let mut running = FuturesUnordered::new();
@@ -137,7 +144,13 @@ enum Slot {
     Failed,
 }
 
-async fn run(docker: &Docker, env: &str, change: &Change, secrets: &Secrets, progress: &dyn Progress) -> Result<(), ExecuteError> {
+async fn run(
+    docker: &Docker,
+    env: &str,
+    change: &Change,
+    secrets: &Secrets,
+    progress: &dyn Progress,
+) -> Result<(), ExecuteError> {
     let ready = |node: &str, host_port: u16| {
         let container = model::container_name(env, node);
         async move { postgres::wait_ready(docker, &container, host_port, secrets).await }
@@ -147,14 +160,20 @@ async fn run(docker: &Docker, env: &str, change: &Change, secrets: &Secrets, pro
             let note = |line: &str| progress.event(Event::Note(change, line));
             crate::images::ensure_image(docker, reference, &note).await?;
         }
-        Operation::CreateNetwork { name, labels } => docker::create_network(docker, name, labels).await?,
-        Operation::CreateVolume { name, labels } => docker::create_volume(docker, name, labels).await?,
+        Operation::CreateNetwork { name, labels } => {
+            docker::create_network(docker, name, labels).await?
+        }
+        Operation::CreateVolume { name, labels } => {
+            docker::create_volume(docker, name, labels).await?
+        }
         Operation::RunServer { spec } => {
             docker::create_server_container(docker, spec).await?;
             docker::upload_files(docker, spec, secrets).await?;
             docker::start(docker, &spec.container).await?;
             let client = ready(&spec.node, spec.host_port).await?;
-            if matches!(spec.role, Role::Replica { .. }) && !postgres::wait_streaming(&client, Duration::from_secs(60)).await? {
+            if matches!(spec.role, Role::Replica { .. })
+                && !postgres::wait_streaming(&client, Duration::from_secs(60)).await?
+            {
                 return Err(ExecuteError::NotStreaming {
                     node: spec.node.clone(),
                     container: spec.container.clone(),
@@ -167,7 +186,11 @@ async fn run(docker: &Docker, env: &str, change: &Change, secrets: &Secrets, pro
             docker::restart(docker, &spec.container).await?;
             ready(&spec.node, spec.host_port).await?;
         }
-        Operation::Reconfigure { spec, restart, reset_altered } => {
+        Operation::Reconfigure {
+            spec,
+            restart,
+            reset_altered,
+        } => {
             docker::upload_files(docker, spec, secrets).await?;
             if *restart {
                 if *reset_altered {
@@ -184,15 +207,27 @@ async fn run(docker: &Docker, env: &str, change: &Change, secrets: &Secrets, pro
                 postgres::reload(&client).await?;
             }
         }
-        Operation::EnsureReplicationRole { node, host_port, role } => {
+        Operation::EnsureReplicationRole {
+            node,
+            host_port,
+            role,
+        } => {
             let client = ready(node, *host_port).await?;
             postgres::ensure_replication_role(&client, role, &secrets.replication).await?;
         }
-        Operation::CreateSlot { node, host_port, slot } => {
+        Operation::CreateSlot {
+            node,
+            host_port,
+            slot,
+        } => {
             let client = ready(node, *host_port).await?;
             postgres::create_slot(&client, slot).await?;
         }
-        Operation::DropSlot { node, host_port, slot } => {
+        Operation::DropSlot {
+            node,
+            host_port,
+            slot,
+        } => {
             let client = ready(node, *host_port).await?;
             postgres::drop_slot(&client, slot).await?;
         }

@@ -14,9 +14,16 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Connect, retrying with backoff while the server starts. Gives up early, with the
 /// container's last log lines, when the container stops.
-pub async fn wait_ready(docker: &Docker, container: &str, host_port: u16, secrets: &Secrets) -> Result<Client, ExecuteError> {
+pub async fn wait_ready(
+    docker: &Docker,
+    container: &str,
+    host_port: u16,
+    secrets: &Secrets,
+) -> Result<Client, ExecuteError> {
     let started = Instant::now();
-    let baseline = super::docker::status(docker, container).await?.map(|(_, restarts)| restarts);
+    let baseline = super::docker::status(docker, container)
+        .await?
+        .map(|(_, restarts)| restarts);
     let mut delay = Duration::from_millis(50);
     loop {
         match connect(host_port, &secrets.superuser, Duration::from_secs(2)).await {
@@ -56,7 +63,11 @@ fn identifier(text: &str) -> String {
 }
 
 /// Create the replication role, or give an existing one the attributes and password it needs.
-pub async fn ensure_replication_role(client: &Client, role: &str, password: &str) -> Result<(), ExecuteError> {
+pub async fn ensure_replication_role(
+    client: &Client,
+    role: &str,
+    password: &str,
+) -> Result<(), ExecuteError> {
     let exists = client
         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
         .await?
@@ -127,7 +138,10 @@ pub async fn wait_streaming(client: &Client, timeout: Duration) -> Result<bool, 
     let started = Instant::now();
     loop {
         let streaming = client
-            .query_opt("SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'", &[])
+            .query_opt(
+                "SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'",
+                &[],
+            )
             .await?
             .is_some();
         if streaming || started.elapsed() > timeout {

@@ -90,12 +90,17 @@ async fn fetch_into(cache: &Path) -> Result<(), ImageError> {
         .map_err(|e| ImageError::io("creating the debootstrap cache", e))?;
     let download = || {
         let mut c = Command::new("apt-get");
-        c.args(["download", "-q", "debootstrap"]).current_dir(&scratch);
+        c.args(["download", "-q", "debootstrap"])
+            .current_dir(&scratch);
         c
     };
     let mut fetched = run(&mut download(), "running apt-get download").await?;
     if !fetched && unsafe { libc::geteuid() } == 0 {
-        run(Command::new("apt-get").args(["update", "-qq"]), "running apt-get update").await?;
+        run(
+            Command::new("apt-get").args(["update", "-qq"]),
+            "running apt-get update",
+        )
+        .await?;
         fetched = run(&mut download(), "running apt-get download").await?;
     }
     let deb = std::fs::read_dir(&scratch)
@@ -106,7 +111,10 @@ async fn fetch_into(cache: &Path) -> Result<(), ImageError> {
     let result = match (fetched, deb) {
         (true, Some(deb)) => {
             let ok = run(
-                Command::new("dpkg-deb").arg("-x").arg(&deb).arg(scratch.join("root")),
+                Command::new("dpkg-deb")
+                    .arg("-x")
+                    .arg(&deb)
+                    .arg(scratch.join("root")),
                 "running dpkg-deb",
             )
             .await?;

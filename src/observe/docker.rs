@@ -11,7 +11,7 @@ use bollard::query_parameters::{
 use futures_util::TryStreamExt;
 
 use super::ObserveError;
-use crate::model::{self, Container, ConfigFiles, Role, label};
+use crate::model::{self, ConfigFiles, Container, Role, label};
 use crate::secrets::Secrets;
 
 /// One managed container as Docker reports it.
@@ -127,17 +127,22 @@ async fn container(docker: &Docker, id: &str) -> Result<Option<FoundContainer>, 
 
 /// The configuration files inside a container, read through Docker's archive API so a stopped
 /// container can be read too.
-pub async fn config_files(docker: &Docker, container: &str) -> Result<Option<ConfigFiles>, ObserveError> {
+pub async fn config_files(
+    docker: &Docker,
+    container: &str,
+) -> Result<Option<ConfigFiles>, ObserveError> {
     let Some(mut files) = read_files(docker, container).await? else {
         return Ok(None);
     };
-    Ok(match (files.remove("postgresql.conf"), files.remove("pg_hba.conf")) {
-        (Some(postgresql_conf), Some(pg_hba_conf)) => Some(ConfigFiles {
-            postgresql_conf,
-            pg_hba_conf,
-        }),
-        _ => None,
-    })
+    Ok(
+        match (files.remove("postgresql.conf"), files.remove("pg_hba.conf")) {
+            (Some(postgresql_conf), Some(pg_hba_conf)) => Some(ConfigFiles {
+                postgresql_conf,
+                pg_hba_conf,
+            }),
+            _ => None,
+        },
+    )
 }
 
 /// The passwords a container was given, for when the local secrets file was lost.
@@ -145,18 +150,26 @@ pub async fn secrets_in(docker: &Docker, container: &str) -> Result<Option<Secre
     let Some(mut files) = read_files(docker, container).await? else {
         return Ok(None);
     };
-    Ok(match (files.remove("secrets/superuser"), files.remove("secrets/replication")) {
-        (Some(superuser), Some(replication)) => Some(Secrets {
-            superuser,
-            replication,
-        }),
-        _ => None,
-    })
+    Ok(
+        match (
+            files.remove("secrets/superuser"),
+            files.remove("secrets/replication"),
+        ) {
+            (Some(superuser), Some(replication)) => Some(Secrets {
+                superuser,
+                replication,
+            }),
+            _ => None,
+        },
+    )
 }
 
 /// Every file under the container's configuration folder, by path below it. Read through
 /// Docker's archive API, so stopped containers can be read too.
-async fn read_files(docker: &Docker, container: &str) -> Result<Option<BTreeMap<String, String>>, ObserveError> {
+async fn read_files(
+    docker: &Docker,
+    container: &str,
+) -> Result<Option<BTreeMap<String, String>>, ObserveError> {
     let options = DownloadFromContainerOptionsBuilder::default()
         .path(model::CONFIG_DIR)
         .build();
@@ -177,12 +190,20 @@ async fn read_files(docker: &Docker, container: &str) -> Result<Option<BTreeMap<
         if entry.header().entry_type() != tar::EntryType::Regular {
             continue;
         }
-        let path = entry.path().map_err(ObserveError::Archive)?.to_string_lossy().into_owned();
+        let path = entry
+            .path()
+            .map_err(ObserveError::Archive)?
+            .to_string_lossy()
+            .into_owned();
         // The archive's paths start with the folder's own name.
-        let Some((_, relative)) = path.split_once('/') else { continue };
+        let Some((_, relative)) = path.split_once('/') else {
+            continue;
+        };
         let relative = relative.to_string();
         let mut text = String::new();
-        entry.read_to_string(&mut text).map_err(ObserveError::Archive)?;
+        entry
+            .read_to_string(&mut text)
+            .map_err(ObserveError::Archive)?;
         files.insert(relative, text);
     }
     Ok(Some(files))
@@ -197,7 +218,10 @@ pub async fn network(docker: &Docker, env: &str) -> Result<Option<String>, Obser
 }
 
 /// Volumes by node label, with their mount points on this host.
-pub async fn volumes(docker: &Docker, env: &str) -> Result<Vec<(String, String, String)>, ObserveError> {
+pub async fn volumes(
+    docker: &Docker,
+    env: &str,
+) -> Result<Vec<(String, String, String)>, ObserveError> {
     let options = ListVolumesOptionsBuilder::default()
         .filters(&env_filter(env))
         .build();

@@ -16,7 +16,10 @@ use crate::secrets::Secrets;
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ObserveError {
     #[error("Docker Engine request failed")]
-    #[diagnostic(code(dbtopo::observe::docker), help("is the Docker Engine running and reachable (DOCKER_HOST)?"))]
+    #[diagnostic(
+        code(dbtopo::observe::docker),
+        help("is the Docker Engine running and reachable (DOCKER_HOST)?")
+    )]
     Docker(#[from] bollard::errors::Error),
     #[error("cannot read a container's configuration archive")]
     #[diagnostic(code(dbtopo::observe::archive))]
@@ -28,7 +31,9 @@ async fn connect_and_report(host_port: u16, password: &str) -> Option<postgres::
     for attempt in 0..5 {
         match postgres::connect(host_port, password, CONNECT_TIMEOUT).await {
             Ok(client) => return postgres::report(&client).await.ok(),
-            Err(e) if attempt < 4 && is_transient(&e) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(e) if attempt < 4 && is_transient(&e) => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
             Err(_) => return None,
         }
     }
@@ -46,7 +51,11 @@ fn is_transient(error: &tokio_postgres::Error) -> bool {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The observed state of environment `env`, for the images `desired` uses.
-pub async fn observe(docker: &Docker, desired: &State, secrets: Option<&Secrets>) -> Result<State, ObserveError> {
+pub async fn observe(
+    docker: &Docker,
+    desired: &State,
+    secrets: Option<&Secrets>,
+) -> Result<State, ObserveError> {
     let env = desired.env.as_str();
     let (containers, network, volumes) = tokio::try_join!(
         docker::containers(docker, env),
@@ -55,12 +64,17 @@ pub async fn observe(docker: &Docker, desired: &State, secrets: Option<&Secrets>
     )?;
     let mut images = BTreeMap::new();
     for reference in desired.images.keys() {
-        images.insert(reference.clone(), docker::image_present(docker, reference).await?);
+        images.insert(
+            reference.clone(),
+            docker::image_present(docker, reference).await?,
+        );
     }
 
     let reports = join_all(containers.iter().map(|found| async move {
         let report = match (secrets, found.container.running) {
-            (Some(secrets), true) => connect_and_report(found.container.host_port, &secrets.superuser).await,
+            (Some(secrets), true) => {
+                connect_and_report(found.container.host_port, &secrets.superuser).await
+            }
             _ => None,
         };
         let config = match report.as_ref().and_then(|r| r.config.clone()) {

@@ -9,7 +9,11 @@ use tokio_postgres::{Client, NoTls};
 use crate::model::{self, ConfigFiles, Live, LiveSetting};
 
 /// A superuser connection to the server published on `127.0.0.1:host_port`.
-pub async fn connect(host_port: u16, password: &str, timeout: Duration) -> Result<Client, tokio_postgres::Error> {
+pub async fn connect(
+    host_port: u16,
+    password: &str,
+    timeout: Duration,
+) -> Result<Client, tokio_postgres::Error> {
     let mut config = tokio_postgres::Config::new();
     config
         .host("127.0.0.1")
@@ -66,10 +70,16 @@ pub async fn report(client: &Client) -> Result<ServerReport, tokio_postgres::Err
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let in_recovery: bool = client.query_one("SELECT pg_is_in_recovery()", &[]).await?.get(0);
+    let in_recovery: bool = client
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await?
+        .get(0);
     let streaming = in_recovery
         && client
-            .query_opt("SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'", &[])
+            .query_opt(
+                "SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'",
+                &[],
+            )
             .await?
             .is_some();
     let replication_roles = client

@@ -4,14 +4,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::settings::same_value;
 use super::{Action, Change, Detail, FileSpec, Operation, ServerSpec};
-use crate::model::{self, label, Live, Server, State};
+use crate::model::{self, Live, Server, State, label};
 use crate::templates::parse_conf_settings;
 
 pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
     let env = desired.env.as_str();
     let mut changes = Vec::new();
 
-    for (reference, _) in desired.images.iter().filter(|(r, _)| !observed.images.get(*r).copied().unwrap_or(false)) {
+    for (reference, _) in desired
+        .images
+        .iter()
+        .filter(|(r, _)| !observed.images.get(*r).copied().unwrap_or(false))
+    {
         changes.push(Change {
             address: image_address(reference),
             action: Action::Create,
@@ -31,7 +35,10 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
             reason: "network does not exist".into(),
             details: vec![],
             after: vec![],
-            operation: Operation::CreateNetwork { name: network.clone(), labels: env_labels(env) },
+            operation: Operation::CreateNetwork {
+                name: network.clone(),
+                labels: env_labels(env),
+            },
         });
     }
 
@@ -42,9 +49,16 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
             address: volume_address(node),
             action: Action::Create,
             reason: "data volume does not exist".into(),
-            details: vec![Detail::new("name", None, Some(model::volume_name(env, node)))],
+            details: vec![Detail::new(
+                "name",
+                None,
+                Some(model::volume_name(env, node)),
+            )],
             after: vec![],
-            operation: Operation::CreateVolume { name: model::volume_name(env, node), labels },
+            operation: Operation::CreateVolume {
+                name: model::volume_name(env, node),
+                labels,
+            },
         });
     }
 
@@ -55,7 +69,11 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
         changes.extend(slot_changes(server, seen));
     }
 
-    for seen in observed.servers.values().filter(|s| !desired.servers.contains_key(&s.node)) {
+    for seen in observed
+        .servers
+        .values()
+        .filter(|s| !desired.servers.contains_key(&s.node))
+    {
         if let Some(container) = &seen.container {
             changes.push(Change {
                 address: node_address(&seen.node),
@@ -63,7 +81,9 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
                 reason: "node is no longer in the topology".into(),
                 details: vec![Detail::new("container", Some(container.name.clone()), None)],
                 after: vec![],
-                operation: Operation::RemoveContainer { name: container.name.clone() },
+                operation: Operation::RemoveContainer {
+                    name: container.name.clone(),
+                },
             });
         }
         changes.extend(slot_changes(&no_slots(seen), Some(seen)));
@@ -74,9 +94,15 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
             address: volume_address(node),
             action: Action::Delete,
             reason: "node is no longer in the topology: its data is deleted".into(),
-            details: vec![Detail::new("name", Some(model::volume_name(env, node)), None)],
+            details: vec![Detail::new(
+                "name",
+                Some(model::volume_name(env, node)),
+                None,
+            )],
             after: vec![node_address(node)],
-            operation: Operation::RemoveVolume { name: model::volume_name(env, node) },
+            operation: Operation::RemoveVolume {
+                name: model::volume_name(env, node),
+            },
         });
     }
 
@@ -141,7 +167,10 @@ fn env_labels(env: &str) -> BTreeMap<String, String> {
 
 /// The same server wanting none of its slots: used for servers that leave the topology.
 fn no_slots(server: &Server) -> Server {
-    Server { slots: BTreeSet::new(), ..server.clone() }
+    Server {
+        slots: BTreeSet::new(),
+        ..server.clone()
+    }
 }
 
 fn server_spec(desired: &State, server: &Server) -> Option<ServerSpec> {
@@ -173,12 +202,20 @@ fn server_spec(desired: &State, server: &Server) -> Option<ServerSpec> {
         files: vec![
             file("postgresql.conf", &config.postgresql_conf),
             file("pg_hba.conf", &config.pg_hba_conf),
-            file("bootstrap.sh", server.bootstrap.as_deref().unwrap_or_default()),
+            file(
+                "bootstrap.sh",
+                server.bootstrap.as_deref().unwrap_or_default(),
+            ),
         ],
     })
 }
 
-fn server_change(desired: &State, observed: &State, server: &Server, seen: Option<&Server>) -> Option<Change> {
+fn server_change(
+    desired: &State,
+    observed: &State,
+    server: &Server,
+    seen: Option<&Server>,
+) -> Option<Change> {
     let spec = server_spec(desired, server)?;
     let want = server.container.as_ref()?;
     let address = node_address(&server.node);
@@ -193,7 +230,14 @@ fn server_change(desired: &State, observed: &State, server: &Server, seen: Optio
         after.push(format!("slot.{up}.{}", model::slot_name(&server.node)));
     }
     let change = |action, reason: String, details, operation| {
-        Some(Change { address: address.clone(), action, reason, details, after: after.clone(), operation })
+        Some(Change {
+            address: address.clone(),
+            action,
+            reason,
+            details,
+            after: after.clone(),
+            operation,
+        })
     };
 
     let Some(have) = seen.and_then(|s| s.container.as_ref()) else {
@@ -208,40 +252,78 @@ fn server_change(desired: &State, observed: &State, server: &Server, seen: Optio
             Detail::new("port", None, Some(format!("127.0.0.1:{}", want.host_port))),
             Detail::new("role", None, Some(role_text(server))),
         ];
-        return change(Action::Create, reason, details, Operation::RunServer { spec });
+        return change(
+            Action::Create,
+            reason,
+            details,
+            Operation::RunServer { spec },
+        );
     };
     let seen = seen.expect("container implies server");
 
     let mut forced = Vec::new();
     if have.image != want.image {
-        forced.push(Detail::new("image", Some(have.image.clone()), Some(want.image.clone())));
+        forced.push(Detail::new(
+            "image",
+            Some(have.image.clone()),
+            Some(want.image.clone()),
+        ));
     }
     if have.host_port != want.host_port {
-        forced.push(Detail::new("port", Some(have.host_port.to_string()), Some(want.host_port.to_string())));
+        forced.push(Detail::new(
+            "port",
+            Some(have.host_port.to_string()),
+            Some(want.host_port.to_string()),
+        ));
     }
     if seen.role != server.role {
-        forced.push(Detail::new("role", Some(role_text(seen)), Some(role_text(server))));
+        forced.push(Detail::new(
+            "role",
+            Some(role_text(seen)),
+            Some(role_text(server)),
+        ));
     }
     if forced.is_empty() && have.spec_hash != want.spec_hash {
-        forced.push(Detail::new("bootstrap", Some(have.spec_hash.clone()), Some(want.spec_hash.clone())));
+        forced.push(Detail::new(
+            "bootstrap",
+            Some(have.spec_hash.clone()),
+            Some(want.spec_hash.clone()),
+        ));
     }
     if !forced.is_empty() {
         let fields: Vec<&str> = forced.iter().map(|d| d.field.as_str()).collect();
         let reason = format!("{} changed; the data volume is kept", fields.join(", "));
-        let forced = forced.into_iter().map(|d| d.note("forces replacement")).collect();
-        return change(Action::Replace, reason, forced, Operation::RunServer { spec });
+        let forced = forced
+            .into_iter()
+            .map(|d| d.note("forces replacement"))
+            .collect();
+        return change(
+            Action::Replace,
+            reason,
+            forced,
+            Operation::RunServer { spec },
+        );
     }
 
     let config_details = config_details(server, seen);
     if !have.running {
-        return change(Action::Start, "container is not running".into(), config_details, Operation::StartServer { spec });
+        return change(
+            Action::Start,
+            "container is not running".into(),
+            config_details,
+            Operation::StartServer { spec },
+        );
     }
     let Some(live) = &seen.live else {
         return change(
             Action::Restart,
             "container is running but the server does not answer".into(),
             config_details,
-            Operation::Reconfigure { spec, restart: true, reset_altered: false },
+            Operation::Reconfigure {
+                spec,
+                restart: true,
+                reset_altered: false,
+            },
         );
     };
 
@@ -257,10 +339,26 @@ fn server_change(desired: &State, observed: &State, server: &Server, seen: Optio
     }
     let reset_altered = !live.altered.is_empty();
     let restart = details.iter().any(|d| d.note.as_deref() == Some("restart"));
-    let (action, what) = if restart { (Action::Restart, "restart") } else { (Action::Update, "reload") };
+    let (action, what) = if restart {
+        (Action::Restart, "restart")
+    } else {
+        (Action::Update, "reload")
+    };
     let fields: Vec<&str> = details.iter().map(|d| d.field.as_str()).collect();
-    let reason = format!("configuration differs ({}); applied with a {what}", fields.join(", "));
-    change(action, reason, details, Operation::Reconfigure { spec, restart, reset_altered })
+    let reason = format!(
+        "configuration differs ({}); applied with a {what}",
+        fields.join(", ")
+    );
+    change(
+        action,
+        reason,
+        details,
+        Operation::Reconfigure {
+            spec,
+            restart,
+            reset_altered,
+        },
+    )
 }
 
 fn replication_user(desired: &State, upstream: &str) -> String {
@@ -280,9 +378,14 @@ fn role_text(server: &Server) -> String {
 
 /// Settings whose line in postgresql.conf changes, and whether pg_hba.conf changes.
 fn config_details(server: &Server, seen: &Server) -> Vec<Detail> {
-    let Some(want) = &server.config else { return vec![] };
+    let Some(want) = &server.config else {
+        return vec![];
+    };
     let Some(have) = &seen.config else {
-        return vec![Detail::new("postgresql.conf", None, Some("rendered".into())).note("missing in the container")];
+        return vec![
+            Detail::new("postgresql.conf", None, Some("rendered".into()))
+                .note("missing in the container"),
+        ];
     };
     let mut details = Vec::new();
     let before = parse_conf_settings(&have.postgresql_conf);
@@ -308,21 +411,39 @@ fn config_details(server: &Server, seen: &Server) -> Vec<Detail> {
 /// ALTER SYSTEM, or waiting for a restart.
 fn live_drift(server: &Server, live: &Live) -> Vec<Detail> {
     let mut details = Vec::new();
-    let want = server.config.as_ref().map(|c| parse_conf_settings(&c.postgresql_conf)).unwrap_or_default();
+    let want = server
+        .config
+        .as_ref()
+        .map(|c| parse_conf_settings(&c.postgresql_conf))
+        .unwrap_or_default();
     for (name, value) in &want {
-        let Some(current) = live.settings.get(name) else { continue };
+        let Some(current) = live.settings.get(name) else {
+            continue;
+        };
         if current.pending_restart {
-            details.push(Detail::new(name.clone(), Some(shown(current)), Some(value.clone())).note("restart"));
+            details.push(
+                Detail::new(name.clone(), Some(shown(current)), Some(value.clone()))
+                    .note("restart"),
+            );
         } else if !same_value(value, current) && !live.altered.contains(name) {
             let note = classify(name, Some(live));
-            details.push(Detail::new(name.clone(), Some(shown(current)), Some(value.clone())).note(note));
+            details.push(
+                Detail::new(name.clone(), Some(shown(current)), Some(value.clone())).note(note),
+            );
         }
     }
     for name in &live.altered {
         let before = live.settings.get(name).map(shown);
         let after = want.get(name).cloned().or(Some("(default)".into()));
-        let note = if classify(name, Some(live)) == "restart" { "restart" } else { "reload" };
-        details.push(Detail::new(name.clone(), before, after).note(format!("set with ALTER SYSTEM; reset, {note}")));
+        let note = if classify(name, Some(live)) == "restart" {
+            "restart"
+        } else {
+            "reload"
+        };
+        details.push(
+            Detail::new(name.clone(), before, after)
+                .note(format!("set with ALTER SYSTEM; reset, {note}")),
+        );
     }
     details
 }
@@ -332,7 +453,10 @@ fn shown(setting: &crate::model::LiveSetting) -> String {
     let Some(unit) = setting.unit.as_deref().filter(|u| !u.is_empty()) else {
         return setting.value.clone();
     };
-    let scale = unit.trim_end_matches(|c: char| c.is_ascii_alphabetic()).parse::<u64>().unwrap_or(1);
+    let scale = unit
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        .parse::<u64>()
+        .unwrap_or(1);
     let base = unit.trim_start_matches(|c: char| c.is_ascii_digit());
     match (setting.value.parse::<u64>(), base) {
         (Ok(n), "kB") if (n * scale) % 1024 == 0 && n > 0 => format!("{}MB", n * scale / 1024),
@@ -351,8 +475,12 @@ fn classify(name: &str, live: Option<&Live>) -> &'static str {
 }
 
 fn role_changes(server: &Server, seen: Option<&Server>) -> Vec<Change> {
-    let Some(container) = &server.container else { return vec![] };
-    let have = seen.map(|s| s.replication_roles.clone()).unwrap_or_default();
+    let Some(container) = &server.container else {
+        return vec![];
+    };
+    let have = seen
+        .map(|s| s.replication_roles.clone())
+        .unwrap_or_default();
     server
         .replication_roles
         .difference(&have)
@@ -361,9 +489,16 @@ fn role_changes(server: &Server, seen: Option<&Server>) -> Vec<Change> {
             action: Action::Create,
             reason: match seen.and_then(|s| s.live.as_ref()) {
                 Some(_) => format!("replication role {role} does not exist on {}", server.node),
-                None => format!("{} does not answer yet: role {role} is ensured once it does", server.node),
+                None => format!(
+                    "{} does not answer yet: role {role} is ensured once it does",
+                    server.node
+                ),
             },
-            details: vec![Detail::new("attributes", None, Some("LOGIN REPLICATION".into()))],
+            details: vec![Detail::new(
+                "attributes",
+                None,
+                Some("LOGIN REPLICATION".into()),
+            )],
             after: vec![node_address(&server.node)],
             operation: Operation::EnsureReplicationRole {
                 node: server.node.clone(),
@@ -376,7 +511,11 @@ fn role_changes(server: &Server, seen: Option<&Server>) -> Vec<Change> {
 
 fn slot_changes(server: &Server, seen: Option<&Server>) -> Vec<Change> {
     let have = seen.map(|s| s.slots.clone()).unwrap_or_default();
-    let port = server.container.as_ref().or(seen.and_then(|s| s.container.as_ref())).map(|c| c.host_port);
+    let port = server
+        .container
+        .as_ref()
+        .or(seen.and_then(|s| s.container.as_ref()))
+        .map(|c| c.host_port);
     let Some(host_port) = port else { return vec![] };
     let node = &server.node;
     let create = server.slots.difference(&have).map(|slot| Change {
@@ -388,7 +527,11 @@ fn slot_changes(server: &Server, seen: Option<&Server>) -> Vec<Change> {
         },
         details: vec![],
         after: vec![node_address(node)],
-        operation: Operation::CreateSlot { node: node.clone(), host_port, slot: slot.clone() },
+        operation: Operation::CreateSlot {
+            node: node.clone(),
+            host_port,
+            slot: slot.clone(),
+        },
     });
     let drop = have.difference(&server.slots).map(|slot| Change {
         address: format!("slot.{node}.{slot}"),
@@ -396,12 +539,18 @@ fn slot_changes(server: &Server, seen: Option<&Server>) -> Vec<Change> {
         reason: format!("no replica uses slot {slot} any more; a kept slot would hold WAL forever"),
         details: vec![],
         after: vec![node_address(&slot_owner(slot))],
-        operation: Operation::DropSlot { node: node.clone(), host_port, slot: slot.clone() },
+        operation: Operation::DropSlot {
+            node: node.clone(),
+            host_port,
+            slot: slot.clone(),
+        },
     });
     create.chain(drop).collect()
 }
 
 /// The replica node a managed slot belongs to (best effort: `-` and `_` are not told apart).
 fn slot_owner(slot: &str) -> String {
-    slot.strip_prefix(model::SLOT_PREFIX).unwrap_or(slot).replace('_', "-")
+    slot.strip_prefix(model::SLOT_PREFIX)
+        .unwrap_or(slot)
+        .replace('_', "-")
 }

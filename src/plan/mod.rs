@@ -14,7 +14,7 @@ use crate::model::Role;
 
 pub use diff::diff;
 pub use order::waves;
-pub use render::{render_json, render_text, Counts};
+pub use render::{Counts, render_json, render_text};
 
 /// What a change costs, from cheapest to most disruptive (Terraform's vocabulary, plus the
 /// PostgreSQL distinction between a reload and a restart).

@@ -42,7 +42,9 @@ pub fn waves(changes: &[Change]) -> Vec<Vec<usize>> {
         }
         waves.push(ready);
     }
-    let stuck: Vec<usize> = (0..changes.len()).filter(|&i| wave_of[i].is_none()).collect();
+    let stuck: Vec<usize> = (0..changes.len())
+        .filter(|&i| wave_of[i].is_none())
+        .collect();
     if !stuck.is_empty() {
         waves.push(stuck);
     }
@@ -75,7 +77,10 @@ mod tests {
             change("volume.primary", &[]),
             change("volume.replica", &[]),
         ];
-        assert_eq!(waves(&changes), vec![vec![3, 4, 5], vec![2], vec![1], vec![0]]);
+        assert_eq!(
+            waves(&changes),
+            vec![vec![3, 4, 5], vec![2], vec![1], vec![0]]
+        );
     }
 
     #[test]

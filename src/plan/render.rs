@@ -56,12 +56,7 @@ pub fn render_text(plan: &Plan) -> String {
 }
 
 fn render_change(out: &mut String, change: &Change) {
-    let _ = writeln!(
-        out,
-        "\n  # {} {}",
-        change.address,
-        change.action.phrase()
-    );
+    let _ = writeln!(out, "\n  # {} {}", change.address, change.action.phrase());
     let _ = writeln!(out, "  {} {}", change.action.symbol(), change.address);
     for detail in &change.details {
         let _ = writeln!(out, "      {}", detail_line(detail));

@@ -58,11 +58,16 @@ fn empty(env: &str) -> State {
 fn converged(desired: &State) -> State {
     let mut observed = desired.clone();
     for server in observed.servers.values_mut() {
-        let conf = crate::templates::parse_conf_settings(&server.config.as_ref().unwrap().postgresql_conf);
+        let conf =
+            crate::templates::parse_conf_settings(&server.config.as_ref().unwrap().postgresql_conf);
         let settings = conf
             .into_iter()
             .map(|(name, value)| {
-                let context = if name == "max_prepared_transactions" { "postmaster" } else { "user" };
+                let context = if name == "max_prepared_transactions" {
+                    "postmaster"
+                } else {
+                    "user"
+                };
                 (
                     name,
                     LiveSetting {
@@ -85,7 +90,11 @@ fn converged(desired: &State) -> State {
 }
 
 fn wave_of(plan: &Plan, address: &str) -> usize {
-    let index = plan.changes.iter().position(|c| c.address == address).unwrap();
+    let index = plan
+        .changes
+        .iter()
+        .position(|c| c.address == address)
+        .unwrap();
     plan.waves.iter().position(|w| w.contains(&index)).unwrap()
 }
 
@@ -101,9 +110,22 @@ fn empty_environment_plans_everything_in_dependency_waves() {
     assert!(wave_of(&plan, "node.primary") > wave_of(&plan, "network.shop-net"));
     assert!(wave_of(&plan, "role.primary.repuser") > wave_of(&plan, "node.primary"));
     assert!(wave_of(&plan, "slot.primary.dbtopo_primary_replica") > wave_of(&plan, "node.primary"));
-    assert!(wave_of(&plan, "node.primary-replica") > wave_of(&plan, "slot.primary.dbtopo_primary_replica"));
-    assert_eq!(wave_of(&plan, "volume.primary"), wave_of(&plan, "volume.primary-replica"));
-    assert_eq!(Counts::of(&plan), Counts { add: 8, change: 0, destroy: 0 });
+    assert!(
+        wave_of(&plan, "node.primary-replica")
+            > wave_of(&plan, "slot.primary.dbtopo_primary_replica")
+    );
+    assert_eq!(
+        wave_of(&plan, "volume.primary"),
+        wave_of(&plan, "volume.primary-replica")
+    );
+    assert_eq!(
+        Counts::of(&plan),
+        Counts {
+            add: 8,
+            change: 0,
+            destroy: 0
+        }
+    );
 }
 
 #[test]
@@ -111,7 +133,10 @@ fn converged_environment_has_no_changes() {
     let desired = desired_state(&topology()).unwrap();
     let plan = Plan::new("shop".into(), diff(&desired, &converged(&desired)));
     assert!(plan.is_empty(), "{}", render_text(&plan));
-    assert_eq!(render_text(&plan), "No changes. Environment \"shop\" matches the topology.\n");
+    assert_eq!(
+        render_text(&plan),
+        "No changes. Environment \"shop\" matches the topology.\n"
+    );
 }
 
 #[test]
@@ -121,14 +146,23 @@ fn reload_only_setting_is_an_update_and_postmaster_setting_a_restart() {
 
     let mut changed = topology();
     set_setting(&mut changed, "work_mem", "16MB");
-    let plan = Plan::new("shop".into(), diff(&desired_state(&changed).unwrap(), &observed));
+    let plan = Plan::new(
+        "shop".into(),
+        diff(&desired_state(&changed).unwrap(), &observed),
+    );
     assert_eq!(plan.changes.len(), 2);
     assert!(plan.changes.iter().all(|c| c.action == Action::Update));
-    assert!(matches!(plan.changes[0].operation, Operation::Reconfigure { restart: false, .. }));
+    assert!(matches!(
+        plan.changes[0].operation,
+        Operation::Reconfigure { restart: false, .. }
+    ));
 
     let mut changed = topology();
     set_setting(&mut changed, "max_prepared_transactions", "32");
-    let plan = Plan::new("shop".into(), diff(&desired_state(&changed).unwrap(), &observed));
+    let plan = Plan::new(
+        "shop".into(),
+        diff(&desired_state(&changed).unwrap(), &observed),
+    );
     assert!(plan.changes.iter().all(|c| c.action == Action::Restart));
     // Growing a setting a standby needs at least as high: the standby goes first.
     assert!(wave_of(&plan, "node.primary-replica") < wave_of(&plan, "node.primary"));
@@ -141,7 +175,10 @@ fn shrinking_a_standby_minimum_restarts_the_upstream_first() {
     let observed = converged(&desired);
     let mut changed = topology();
     set_setting(&mut changed, "max_prepared_transactions", "8");
-    let plan = Plan::new("shop".into(), diff(&desired_state(&changed).unwrap(), &observed));
+    let plan = Plan::new(
+        "shop".into(),
+        diff(&desired_state(&changed).unwrap(), &observed),
+    );
     assert!(wave_of(&plan, "node.primary") < wave_of(&plan, "node.primary-replica"));
 }
 
@@ -159,7 +196,12 @@ fn new_image_replaces_the_container_and_keeps_the_volume() {
         assert_eq!(change.action, Action::Replace);
         assert_eq!(change.details[0].field, "image");
     }
-    assert!(!plan.changes.iter().any(|c| c.address.starts_with("volume.")));
+    assert!(
+        !plan
+            .changes
+            .iter()
+            .any(|c| c.address.starts_with("volume."))
+    );
 }
 
 #[test]
@@ -176,7 +218,11 @@ fn drift_is_named_stopped_container_dropped_slot_and_altered_setting() {
     replica.live = None;
 
     let plan = Plan::new("shop".into(), diff(&desired, &observed));
-    let actions: BTreeMap<&str, Action> = plan.changes.iter().map(|c| (c.address.as_str(), c.action)).collect();
+    let actions: BTreeMap<&str, Action> = plan
+        .changes
+        .iter()
+        .map(|c| (c.address.as_str(), c.action))
+        .collect();
     assert_eq!(
         actions,
         BTreeMap::from([
@@ -185,8 +231,19 @@ fn drift_is_named_stopped_container_dropped_slot_and_altered_setting() {
             ("slot.primary.dbtopo_primary_replica", Action::Create),
         ])
     );
-    let primary = plan.changes.iter().find(|c| c.address == "node.primary").unwrap();
-    assert!(matches!(primary.operation, Operation::Reconfigure { reset_altered: true, restart: false, .. }));
+    let primary = plan
+        .changes
+        .iter()
+        .find(|c| c.address == "node.primary")
+        .unwrap();
+    assert!(matches!(
+        primary.operation,
+        Operation::Reconfigure {
+            reset_altered: true,
+            restart: false,
+            ..
+        }
+    ));
     insta::assert_snapshot!("drift_plan", render_text(&plan));
 }
 
@@ -196,12 +253,18 @@ fn removed_replica_deletes_container_volume_and_slot_in_order() {
     let observed = converged(&desired);
     let mut smaller = topology();
     smaller.postgres.replicas.clear();
-    let plan = Plan::new("shop".into(), diff(&desired_state(&smaller).unwrap(), &observed));
+    let plan = Plan::new(
+        "shop".into(),
+        diff(&desired_state(&smaller).unwrap(), &observed),
+    );
     let addresses: Vec<&str> = plan.changes.iter().map(|c| c.address.as_str()).collect();
     assert!(addresses.contains(&"node.primary-replica"));
     assert!(addresses.contains(&"volume.primary-replica"));
     assert!(addresses.contains(&"slot.primary.dbtopo_primary_replica"));
-    assert!(wave_of(&plan, "slot.primary.dbtopo_primary_replica") > wave_of(&plan, "node.primary-replica"));
+    assert!(
+        wave_of(&plan, "slot.primary.dbtopo_primary_replica")
+            > wave_of(&plan, "node.primary-replica")
+    );
     assert!(wave_of(&plan, "volume.primary-replica") > wave_of(&plan, "node.primary-replica"));
     let counts = Counts::of(&plan);
     assert_eq!(counts.destroy, 3);
@@ -213,7 +276,10 @@ fn json_plan_carries_no_secret_and_counts() {
     let plan = Plan::new("shop".into(), diff(&desired, &empty("shop")));
     let json: serde_json::Value = serde_json::from_str(&render_json(&plan)).unwrap();
     assert_eq!(json["summary"]["add"], 8);
-    assert_eq!(json["changes"].as_array().unwrap().len(), plan.changes.len());
+    assert_eq!(
+        json["changes"].as_array().unwrap().len(),
+        plan.changes.len()
+    );
     // Secrets are added by the executor; the plan never carries a file of the secrets folder.
     assert!(!render_json(&plan).contains("/etc/dbtopo/secrets/"));
     assert!(render_json(&plan).contains("/etc/dbtopo/postgresql.conf"));

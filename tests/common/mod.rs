@@ -44,8 +44,9 @@ fn unique_name(prefix: &str) -> String {
 impl TestEnv {
     /// The repository's default topology under a unique name and free ports.
     pub fn from_default(prefix: &str) -> TestEnv {
-        let source = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("topology.yaml"))
-            .expect("default topology");
+        let source =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("topology.yaml"))
+                .expect("default topology");
         TestEnv::from_yaml(prefix, &source)
     }
 
@@ -53,13 +54,22 @@ impl TestEnv {
     pub fn from_yaml(prefix: &str, yaml: &str) -> TestEnv {
         let name = unique_name(prefix);
         let original = topology::load_str("test", yaml).expect("test topology is valid");
-        let mut text = yaml.replace(&format!("name: {}", original.name), &format!("name: {name}"));
+        let mut text = yaml.replace(
+            &format!("name: {}", original.name),
+            &format!("name: {name}"),
+        );
         let mut nodes: Vec<(String, u16)> = original
             .postgres
             .nodes
             .values()
             .map(|n| (n.name.clone(), n.port))
-            .chain(original.postgres.replicas.values().map(|r| (r.name.clone(), r.port)))
+            .chain(
+                original
+                    .postgres
+                    .replicas
+                    .values()
+                    .map(|r| (r.name.clone(), r.port)),
+            )
             .collect();
         nodes.sort();
         let fresh = free_ports(nodes.len());
@@ -101,7 +111,11 @@ impl TestEnv {
             .repo(&repo)
             .tag("17")
             .build();
-        docker().await.tag_image(source, Some(options)).await.expect("tag image");
+        docker()
+            .await
+            .tag_image(source, Some(options))
+            .await
+            .expect("tag image");
         format!("{repo}:17")
     }
 
@@ -153,7 +167,9 @@ impl TestEnv {
     }
 
     pub async fn connect(&self, node: &str) -> Client {
-        let secrets = secrets::load_existing(&self.name).unwrap().expect("secrets exist");
+        let secrets = secrets::load_existing(&self.name)
+            .unwrap()
+            .expect("secrets exist");
         observe::postgres::connect(self.port(node), &secrets.superuser, Duration::from_secs(5))
             .await
             .expect("connect")
@@ -182,7 +198,11 @@ impl Drop for TestEnv {
                 }
                 for image in images {
                     let _ = docker
-                        .remove_image(&image, None::<bollard::query_parameters::RemoveImageOptions>, None)
+                        .remove_image(
+                            &image,
+                            None::<bollard::query_parameters::RemoveImageOptions>,
+                            None,
+                        )
                         .await;
                 }
             });
