@@ -176,3 +176,48 @@ fn write(path: &Path, secrets: &Secrets) -> Result<(), SecretsError> {
     file.sync_all().map_err(io)?;
     fs::rename(&tmp, path).map_err(io)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_file_is_owner_only_and_round_trips() {
+        let dir = std::env::temp_dir().join(format!("dbtopo-secrets-{}", std::process::id()));
+        let path = dir.join("env.secrets.json");
+        let secrets = Secrets {
+            superuser: generate(),
+            replication: generate(),
+        };
+        write(&path, &secrets).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        let dir_mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        let read_back = read(&path).unwrap();
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(mode, 0o600);
+        assert_eq!(dir_mode, 0o700);
+        assert_eq!(read_back, Some(secrets));
+    }
+
+    #[test]
+    fn generated_passwords_are_long_distinct_and_never_debug_printed() {
+        let (a, b) = (generate(), generate());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        let secrets = Secrets {
+            superuser: a.clone(),
+            replication: b,
+        };
+        assert!(!format!("{secrets:?}").contains(&a));
+    }
+
+    #[test]
+    fn a_damaged_file_is_an_error_not_new_passwords() {
+        let path = std::env::temp_dir().join(format!("dbtopo-bad-{}.json", std::process::id()));
+        fs::write(&path, "{ not json").unwrap();
+        let result = read(&path);
+        let _ = fs::remove_file(&path);
+        assert!(matches!(result, Err(SecretsError::Corrupt { .. })));
+    }
+}
