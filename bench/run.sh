@@ -46,8 +46,12 @@ password() {
   python3 -c "import json,os,sys; d=os.environ.get('DBTOPO_STATE_DIR') or os.path.expanduser('~/.local/state/dbtopo'); print(json.load(open(os.path.join(d, sys.argv[1] + '.secrets.json')))['superuser'])" "$ENV_NAME"
 }
 
+# Each timed run starts on a settled machine: the previous round's writes flushed.
+settle() { sync; sleep 2; }
+
 echo "round,dbtopo_apply_s,compose_up_s,plan_median_ms,plan_max_ms,reload_apply_s,restarted"
 for round in $(seq 1 "$ROUNDS"); do
+  settle
   start="$(now)"
   "$BIN" apply "$TOPOLOGY" --auto-approve >/dev/null
   dbtopo_s="$(elapsed "$start" "$(now)")"
@@ -74,6 +78,7 @@ for round in $(seq 1 "$ROUNDS"); do
   restarted=no; [ "$before" = "$after" ] || restarted=yes
   "$BIN" destroy "$TOPOLOGY" --auto-approve >/dev/null
 
+  settle
   start="$(now)"
   docker-compose -p "$PROJECT" -f bench/compose.yml up -d >/dev/null 2>&1
   until compose_ready; do sleep 0.05; done

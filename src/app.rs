@@ -51,10 +51,33 @@ async fn compute(docker: &Docker, file: &Path, secrets: Option<&Secrets>) -> Res
 
 pub async fn plan_for(docker: &Docker, desired: &State, secrets: Option<&Secrets>) -> Result<Plan> {
     let observed = observe::observe(docker, desired, secrets).await?;
-    Ok(Plan::new(
-        desired.env.clone(),
-        plan::diff(desired, &observed),
-    ))
+    let mut plan = Plan::new(desired.env.clone(), plan::diff(desired, &observed));
+    plan.warnings = plan::warnings(desired, &observed);
+    Ok(plan)
+}
+
+/// After executing: nothing may be left to do, and every replica must stream (a replica that
+/// was just reconnected gets a little time).
+async fn verify(docker: &Docker, desired: &State, secrets: &Secrets) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let after = plan_for(docker, desired, Some(secrets)).await?;
+        if !after.is_empty() {
+            let left: Vec<String> = after.changes.iter().map(|c| c.address.clone()).collect();
+            return Err(miette!(
+                help = "run plan to see the differences",
+                "apply finished but the environment did not converge: {} still differ",
+                left.join(", ")
+            ));
+        }
+        if after.warnings.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(miette!("apply finished but {}", after.warnings.join("; ")));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// The environment's passwords: from the secrets file, or, when that file was lost while the
@@ -105,6 +128,7 @@ pub async fn plan(args: &PlanArgs) -> Result<bool> {
 
 pub async fn apply(args: &ApplyArgs) -> Result<()> {
     let topology = topology::load(&args.file.file)?;
+    let _lock = crate::lock::lock_env(&topology.name)?;
     let docker = docker().await?;
     let secrets = match existing_secrets(&docker, &topology.name).await? {
         Some(secrets) => secrets,
@@ -144,15 +168,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
             None => miette!("apply did not complete"),
         });
     }
-    let after = plan_for(&docker, &desired, Some(&secrets)).await?;
-    if !after.is_empty() {
-        let left: Vec<String> = after.changes.iter().map(|c| c.address.clone()).collect();
-        return Err(miette!(
-            help = "run plan to see the differences",
-            "apply finished but the environment did not converge: {} still differ",
-            left.join(", ")
-        ));
-    }
+    verify(&docker, &desired, &secrets).await?;
     let counts = Counts::of(&plan);
     println!(
         "\nApply complete! Resources: {} added, {} changed, {} destroyed.",
@@ -172,6 +188,7 @@ fn list(items: &[String]) -> String {
 pub async fn destroy(args: &DestroyArgs) -> Result<()> {
     let topology = topology::load(&args.file.file)?;
     let env = topology.name.as_str();
+    let _lock = crate::lock::lock_env(env)?;
     let docker = docker().await?;
     let inventory = observe::docker::inventory(&docker, env).await?;
     if inventory.is_empty() {
@@ -179,6 +196,7 @@ pub async fn destroy(args: &DestroyArgs) -> Result<()> {
             "Nothing to destroy: no Docker object carries the label of environment \"{env}\"."
         );
         secrets::remove(env)?;
+        crate::lock::remove_lock_file(env);
         return Ok(());
     }
     print!("{}", render_inventory(env, &inventory));
@@ -194,6 +212,7 @@ pub async fn destroy(args: &DestroyArgs) -> Result<()> {
         ));
     }
     secrets::remove(env)?;
+    crate::lock::remove_lock_file(env);
     println!(
         "\nDestroy complete! Removed {} container(s), {} volume(s), {} network(s).",
         inventory.containers.len(),

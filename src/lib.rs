@@ -9,6 +9,7 @@ pub mod desired;
 pub mod execute;
 pub mod hashing;
 pub mod images;
+pub mod lock;
 pub mod model;
 pub mod observe;
 pub mod plan;

@@ -149,6 +149,26 @@ fn standby_first(changes: &mut [Change]) {
     }
 }
 
+/// What the observation shows wrong that no change repairs: a running replica that answers
+/// but does not stream (its upstream is a different cluster, or WAL it needs is gone).
+pub fn warnings(desired: &State, observed: &State) -> Vec<String> {
+    desired
+        .servers
+        .values()
+        .filter_map(|server| {
+            let upstream = server.role.upstream()?;
+            let live = observed.servers.get(&server.node)?.live.as_ref()?;
+            (!live.streaming).then(|| {
+                format!(
+                    "replica {} answers but does not stream from {upstream}; see: docker logs {}",
+                    server.node,
+                    model::container_name(&desired.env, &server.node)
+                )
+            })
+        })
+        .collect()
+}
+
 pub fn node_address(node: &str) -> String {
     format!("node.{node}")
 }

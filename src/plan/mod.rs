@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::model::Role;
 
-pub use diff::diff;
+pub use diff::{diff, warnings};
 pub use order::waves;
 pub use render::{Counts, render_json, render_text};
 
@@ -181,6 +181,8 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Indexes into `changes`; the changes of one wave are independent and run in parallel.
     pub waves: Vec<Vec<usize>>,
+    /// Problems no change can fix, such as a replica that does not stream.
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -190,6 +192,7 @@ impl Plan {
             env,
             changes,
             waves,
+            warnings: Vec::new(),
         }
     }
 

@@ -33,6 +33,14 @@ impl Counts {
 }
 
 pub fn render_text(plan: &Plan) -> String {
+    let mut text = render_changes(plan);
+    for warning in &plan.warnings {
+        let _ = writeln!(text, "\nWarning: {warning}");
+    }
+    text
+}
+
+fn render_changes(plan: &Plan) -> String {
     if plan.is_empty() {
         return format!(
             "No changes. Environment \"{}\" matches the topology.\n",

@@ -79,8 +79,11 @@ fn converged(desired: &State) -> State {
                 )
             })
             .collect();
+        let replica = server.role.upstream().is_some();
         server.live = Some(Live {
             settings,
+            in_recovery: replica,
+            streaming: replica,
             ..Live::default()
         });
         server.settings.clear();
@@ -245,6 +248,19 @@ fn drift_is_named_stopped_container_dropped_slot_and_altered_setting() {
         }
     ));
     insta::assert_snapshot!("drift_plan", render_text(&plan));
+}
+
+#[test]
+fn a_replica_that_answers_but_does_not_stream_is_a_warning_not_a_change() {
+    let desired = desired_state(&topology()).unwrap();
+    let mut observed = converged(&desired);
+    assert!(warnings(&desired, &observed).is_empty());
+    let replica = observed.servers.get_mut("primary-replica").unwrap();
+    replica.live.as_mut().unwrap().streaming = false;
+    assert!(diff(&desired, &observed).is_empty());
+    let found = warnings(&desired, &observed);
+    assert_eq!(found.len(), 1);
+    assert!(found[0].contains("primary-replica answers but does not stream from primary"));
 }
 
 #[test]

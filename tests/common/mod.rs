@@ -207,6 +207,7 @@ impl Drop for TestEnv {
                 }
             });
             let _ = secrets::remove(&name);
+            dbtopo::lock::remove_lock_file(&name);
         });
         let _ = cleanup.join();
         let _ = std::fs::remove_dir_all(&self.dir);
