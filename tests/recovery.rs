@@ -25,6 +25,25 @@ fn dbtopo(args: &[&str]) -> Command {
     command
 }
 
+/// Run dbtopo with a pseudo-terminal (util-linux `script`) and type `answer` at its prompt.
+fn on_terminal(args: &str, answer: &str) -> (Option<i32>, String) {
+    use std::io::Write;
+    let command = format!("{} {args}", env!("CARGO_BIN_EXE_dbtopo"));
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux script");
+    writeln!(child.stdin.take().unwrap(), "{answer}").unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_that_will_not_start_fails_the_apply_and_the_fixed_topology_converges() {
     let env = TestEnv::from_yaml("badset", SMALL);
@@ -187,7 +206,22 @@ async fn destroy_removes_a_half_created_environment_and_only_it() {
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("--auto-approve"));
 
-    env.destroy().await.expect("destroy");
+    // On a terminal, anything but "yes" cancels; "yes" destroys.
+    let (code, output) = on_terminal(&format!("destroy {}", env.file.display()), "no");
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains("Only 'yes' will be accepted") && output.contains("cancelled"),
+        "{output}"
+    );
+    assert_eq!(
+        observe::docker::inventory(&docker, &env.name)
+            .await
+            .unwrap(),
+        before
+    );
+    let (code, output) = on_terminal(&format!("destroy {}", env.file.display()), "yes");
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("Destroy complete!"), "{output}");
     assert!(
         observe::docker::inventory(&docker, &env.name)
             .await
