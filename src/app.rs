@@ -41,10 +41,13 @@ pub async fn docker() -> Result<Docker> {
         .wrap_err("cannot reach the Docker Engine: is it running?")
 }
 
-/// Load, build the desired state, observe, diff.
-async fn compute(docker: &Docker, file: &Path, secrets: Option<&Secrets>) -> Result<(State, Plan)> {
-    let topology = topology::load(file)?;
-    let desired = desired_state(&topology).into_diagnostic()?;
+/// Build the desired state, observe, diff.
+async fn compute(
+    docker: &Docker,
+    topology: &Topology,
+    secrets: Option<&Secrets>,
+) -> Result<(State, Plan)> {
+    let desired = desired_state(topology).into_diagnostic()?;
     let plan = plan_for(docker, &desired, secrets).await?;
     Ok((desired, plan))
 }
@@ -117,7 +120,7 @@ pub async fn plan(args: &PlanArgs) -> Result<bool> {
     let topology = topology::load(&args.file.file)?;
     let docker = docker().await?;
     let secrets = existing_secrets(&docker, &topology.name).await?;
-    let (_, plan) = compute(&docker, &args.file.file, secrets.as_ref()).await?;
+    let (_, plan) = compute(&docker, &topology, secrets.as_ref()).await?;
     if args.json {
         println!("{}", plan::render_json(&plan));
     } else {
@@ -134,7 +137,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
         Some(secrets) => secrets,
         None => secrets::load_or_create(&topology.name)?,
     };
-    let (desired, plan) = compute(&docker, &args.file.file, Some(&secrets)).await?;
+    let (desired, plan) = compute(&docker, &topology, Some(&secrets)).await?;
     print!("{}", plan::render_text(&plan));
     if plan.is_empty() {
         return Ok(());
