@@ -83,6 +83,9 @@ pub struct State {
     pub volumes: BTreeSet<String>,
     /// Servers by node name.
     pub servers: BTreeMap<String, Server>,
+    /// CPUs of the Docker Engine's machine (observed side only): how many new servers can run
+    /// initdb, which is CPU-bound, at once without slowing each other down.
+    pub cpus: Option<usize>,
 }
 
 /// One PostgreSQL server: a container, its rendered configuration and what it holds.

@@ -106,7 +106,14 @@ pub async fn observe(
         servers.insert(found.node, server);
     }
 
+    let cpus = docker
+        .info()
+        .await?
+        .ncpu
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| n > 0);
     Ok(State {
+        cpus,
         env: env.to_string(),
         network,
         images,

@@ -107,7 +107,38 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
     }
 
     standby_first(&mut changes);
+    pace_initializations(&mut changes, desired, observed);
     changes
+}
+
+/// New nodes run initdb, which is CPU-bound: more of them at once than the engine has CPUs only
+/// slows every one down. So they go in lanes of `cpus`, nodes that replicas wait for first,
+/// each later one after the one `cpus` places ahead of it.
+fn pace_initializations(changes: &mut [Change], desired: &State, observed: &State) {
+    let Some(cpus) = observed.cpus else { return };
+    let mut fresh: Vec<(bool, String)> = changes
+        .iter()
+        .filter(|c| c.action == Action::Create)
+        .filter_map(|c| match &c.operation {
+            Operation::RunServer { spec } if spec.role == crate::model::Role::Primary => Some(spec),
+            _ => None,
+        })
+        .filter(|spec| !observed.volumes.contains(&spec.node))
+        .map(|spec| {
+            let has_replicas = desired
+                .servers
+                .get(&spec.node)
+                .is_some_and(|s| !s.slots.is_empty());
+            (!has_replicas, node_address(&spec.node))
+        })
+        .collect();
+    fresh.sort();
+    for (i, (_, address)) in fresh.iter().enumerate().skip(cpus) {
+        let ahead = fresh[i - cpus].1.clone();
+        if let Some(change) = changes.iter_mut().find(|c| &c.address == address) {
+            change.after.push(ahead);
+        }
+    }
 }
 
 /// Settings a hot standby needs at least as high as its upstream's (PostgreSQL pauses replay

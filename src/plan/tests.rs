@@ -132,6 +132,47 @@ fn empty_environment_plans_everything_in_dependency_waves() {
 }
 
 #[test]
+fn new_nodes_initialize_at_most_one_per_cpu_with_the_replicated_node_first() {
+    let mut topology = topology();
+    for (name, port) in [("shard-eu", 5435), ("shard-us", 5436)] {
+        topology.postgres.nodes.insert(
+            name.into(),
+            Node {
+                name: name.into(),
+                port,
+                settings: BTreeMap::new(),
+            },
+        );
+    }
+    let desired = desired_state(&topology).unwrap();
+    let observed = State {
+        cpus: Some(2),
+        ..empty("shop")
+    };
+    let plan = Plan::new("shop".into(), diff(&desired, &observed));
+    assert_eq!(
+        wave_of(&plan, "node.primary"),
+        wave_of(&plan, "node.shard-eu")
+    );
+    assert!(wave_of(&plan, "node.shard-us") > wave_of(&plan, "node.primary"));
+    let shard_us = plan
+        .changes
+        .iter()
+        .find(|c| c.address == "node.shard-us")
+        .unwrap();
+    assert!(shard_us.after.contains(&"node.primary".to_string()));
+
+    // With its volume already there, a node does not run initdb and is not held back.
+    let mut observed = observed;
+    observed.volumes.insert("shard-us".into());
+    let plan = Plan::new("shop".into(), diff(&desired, &observed));
+    assert_eq!(
+        wave_of(&plan, "node.shard-us"),
+        wave_of(&plan, "node.primary")
+    );
+}
+
+#[test]
 fn converged_environment_has_no_changes() {
     let desired = desired_state(&topology()).unwrap();
     let plan = Plan::new("shop".into(), diff(&desired, &converged(&desired)));
