@@ -124,7 +124,7 @@ pub async fn plan(args: &PlanArgs) -> Result<bool> {
     if args.json {
         println!("{}", plan::render_json(&plan));
     } else {
-        print!("{}", plan::render_text(&plan));
+        print!("{}", colorize(&plan::render_text(&plan)));
     }
     Ok(!plan.is_empty())
 }
@@ -138,7 +138,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
         None => secrets::load_or_create(&topology.name)?,
     };
     let (desired, plan) = compute(&docker, &topology, Some(&secrets)).await?;
-    print!("{}", plan::render_text(&plan));
+    print!("{}", colorize(&plan::render_text(&plan)));
     if plan.is_empty() {
         return Ok(());
     }
@@ -178,6 +178,31 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
         counts.add, counts.change, counts.destroy
     );
     Ok(())
+}
+
+/// Terraform's colours on a terminal (green add, yellow change, red destroy); plain text
+/// otherwise or when NO_COLOR is set.
+fn colorize(text: &str) -> String {
+    if !std::io::stdout().is_terminal() || std::env::var_os("NO_COLOR").is_some() {
+        return text.to_string();
+    }
+    text.lines()
+        .map(|line| {
+            let body = line.trim_start();
+            let code = if body.starts_with("-/+") || body.starts_with("- ") {
+                "31"
+            } else if body.starts_with("+ ") {
+                "32"
+            } else if body.starts_with("~ ") || body.starts_with("Warning:") {
+                "33"
+            } else if body.starts_with("Plan:") || body.starts_with("No changes.") {
+                "1"
+            } else {
+                return format!("{line}\n");
+            };
+            format!("\x1b[{code}m{line}\x1b[0m\n")
+        })
+        .collect()
 }
 
 fn list(items: &[String]) -> String {
