@@ -47,7 +47,7 @@ password() {
 }
 
 # Each timed run starts on a settled machine: the previous round's writes flushed.
-settle() { sync; sleep 2; }
+settle() { sync; sleep 5; }
 
 echo "round,dbtopo_apply_s,compose_up_s,plan_median_ms,plan_max_ms,reload_apply_s,restarted"
 for round in $(seq 1 "$ROUNDS"); do

@@ -11,6 +11,8 @@ use crate::secrets::Secrets;
 
 /// How long a new server may take to answer (initdb or pg_basebackup included).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(180);
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+const STATUS_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Connect, retrying with backoff while the server starts. Gives up early, with the
 /// container's last log lines, when the container stops.
@@ -24,7 +26,9 @@ pub async fn wait_ready(
     let baseline = super::docker::status(docker, container)
         .await?
         .map(|(_, restarts)| restarts);
-    let mut delay = Duration::from_millis(50);
+    // Connection attempts are cheap (refused at once while the server starts), so poll often;
+    // ask Docker whether the container still runs only now and then.
+    let mut last_status_check = Instant::now();
     loop {
         match connect(host_port, &secrets.superuser, Duration::from_secs(2)).await {
             Ok(client) => {
@@ -33,23 +37,26 @@ pub async fn wait_ready(
                 }
             }
             Err(error) => {
-                let status = super::docker::status(docker, container).await?;
-                let crashed = match (status, baseline) {
-                    (Some((running, restarts)), Some(before)) => !running || restarts > before,
-                    _ => true,
-                };
-                if crashed || started.elapsed() > READY_TIMEOUT {
-                    return Err(ExecuteError::NotReady {
-                        container: container.to_string(),
-                        waited: started.elapsed(),
-                        last_error: error.to_string(),
-                        logs: super::docker::log_tail(docker, container, 20).await,
-                    });
+                let timed_out = started.elapsed() > READY_TIMEOUT;
+                if timed_out || last_status_check.elapsed() > STATUS_INTERVAL {
+                    last_status_check = Instant::now();
+                    let status = super::docker::status(docker, container).await?;
+                    let crashed = match (status, baseline) {
+                        (Some((running, restarts)), Some(before)) => !running || restarts > before,
+                        _ => true,
+                    };
+                    if crashed || timed_out {
+                        return Err(ExecuteError::NotReady {
+                            container: container.to_string(),
+                            waited: started.elapsed(),
+                            last_error: error.to_string(),
+                            logs: super::docker::log_tail(docker, container, 20).await,
+                        });
+                    }
                 }
             }
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_millis(100));
+        tokio::time::sleep(POLL_INTERVAL).await;
     }
 }
 
@@ -147,6 +154,6 @@ pub async fn wait_streaming(client: &Client, timeout: Duration) -> Result<bool, 
         if streaming || started.elapsed() > timeout {
             return Ok(streaming);
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(POLL_INTERVAL).await;
     }
 }
