@@ -13,6 +13,7 @@ pub mod lock;
 pub mod model;
 pub mod observe;
 pub mod plan;
+pub mod schema;
 pub mod secrets;
 pub mod templates;
 pub mod topology;

@@ -1,0 +1,952 @@
+//! A SQL manifest (CREATE TABLE and CREATE INDEX statements, PostgreSQL dialect) into the
+//! normalized [`Schema`].
+//!
+//! Pure: the caller reads the file. Statements are checked in order, as PostgreSQL would run
+//! them, so a foreign key may only reference a table created above it (or its own table).
+
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use sqlparser::ast::{
+    self as sql, ColumnOption, CreateIndex, CreateTable, Expr, GeneratedAs, Ident, IndexColumn,
+    ObjectName, ObjectNamePart, OrderBySort, Spanned, Statement, TableConstraint,
+};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Location, Span, Token};
+use thiserror::Error;
+
+use super::model::{
+    Check, Column, ForeignKey, Identity, Index, KeyConstraint, ReferentialAction, Schema, Table,
+};
+use super::{naming, types};
+
+/// What kind of problem a [`SchemaError`] is, for callers and tests that branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Not valid SQL for the PostgreSQL dialect.
+    Syntax,
+    /// Valid SQL that a schema manifest cannot hold (DROP, INSERT, serial, generated columns, …).
+    Unsupported,
+    /// A table that does not exist (yet) at that point of the file.
+    UnknownTable,
+    /// A column the table does not have.
+    UnknownColumn,
+    /// A second table, column, index or constraint with a name already taken.
+    Duplicate,
+    /// Contradictions within a definition (NULL and NOT NULL, two primary keys, …).
+    Invalid,
+}
+
+/// One problem in a manifest, pointing at the offending SQL.
+#[derive(Debug, Error, Diagnostic)]
+#[error("{message}")]
+#[diagnostic(code(dbtopo::schema::invalid))]
+pub struct SchemaError {
+    pub kind: ErrorKind,
+    message: String,
+    #[source_code]
+    source_code: Arc<NamedSource<String>>,
+    #[label("{label}")]
+    span: SourceSpan,
+    label: String,
+    #[help]
+    help: Option<String>,
+}
+
+impl SchemaError {
+    /// The byte range the error points at.
+    pub fn span(&self) -> SourceSpan {
+        self.span
+    }
+
+    /// The text the error points at.
+    pub fn snippet(&self) -> &str {
+        let text = self.source_code.inner();
+        let start = self.span.offset().min(text.len());
+        let end = start.saturating_add(self.span.len()).min(text.len());
+        text.get(start..end).unwrap_or_default()
+    }
+}
+
+/// Parse `sql` (the contents of `file_name`) into a schema model.
+pub fn parse_schema(file_name: &str, sql: &str) -> Result<Schema, SchemaError> {
+    let source = Source::new(file_name, sql);
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(sql)
+        .map_err(|e| source.parser_error(e, 0))?;
+    let mut builder = Builder {
+        source: &source,
+        schema: Schema::default(),
+        relations: BTreeSet::new(),
+        chosen_names: BTreeSet::new(),
+    };
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        if parser.peek_token_ref().token == Token::EOF {
+            break;
+        }
+        let start = parser.peek_token_ref().span.start;
+        let start_offset = source.offset(start).unwrap_or(0);
+        let statement = parser
+            .parse_statement()
+            .map_err(|e| source.parser_error(e, start_offset))?;
+        let end = parser.get_current_token().span.end;
+        let next = parser.peek_token_ref();
+        if !matches!(next.token, Token::SemiColon | Token::EOF) {
+            return Err(source.error(
+                ErrorKind::Syntax,
+                format!("expected `;` after the statement, found `{}`", next.token),
+                source.span(next.span),
+                "the statement should end before this",
+                None,
+            ));
+        }
+        builder.statement(statement, source.span(Span::new(start, end)))?;
+    }
+    Ok(builder.schema)
+}
+
+/// The manifest's text, to turn sqlparser's line/column locations into byte offsets.
+struct Source<'a> {
+    /// Shared by every error, so an error stays small and the text is copied once.
+    named: Arc<NamedSource<String>>,
+    text: &'a str,
+    /// Byte offset where each line starts.
+    lines: Vec<usize>,
+}
+
+impl<'a> Source<'a> {
+    fn new(name: &'a str, text: &'a str) -> Self {
+        let lines = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        let named = Arc::new(NamedSource::new(name, text.to_owned()).with_language("sql"));
+        Source { named, text, lines }
+    }
+
+    /// Byte offset of a 1-based line and 1-based column counted in characters, as the
+    /// tokenizer counts them. None for sqlparser's "unknown" location (line 0).
+    fn offset_of(&self, line: u64, column: u64) -> Option<usize> {
+        let line_index = usize::try_from(line.checked_sub(1)?).ok()?;
+        let start = *self.lines.get(line_index)?;
+        let end = self
+            .lines
+            .get(line_index + 1)
+            .map_or(self.text.len(), |next| next - 1);
+        let line_text = self.text.get(start..end)?;
+        let column = usize::try_from(column.saturating_sub(1)).ok()?;
+        let within = line_text
+            .char_indices()
+            .nth(column)
+            .map_or(line_text.len(), |(i, _)| i);
+        Some(start + within)
+    }
+
+    fn offset(&self, location: Location) -> Option<usize> {
+        self.offset_of(location.line, location.column)
+    }
+
+    /// A span as a miette span; an unknown or empty span becomes one character wide.
+    fn span(&self, span: Span) -> SourceSpan {
+        let Some(start) = self.offset(span.start) else {
+            return SourceSpan::from((0, 0));
+        };
+        let end = self.offset(span.end).unwrap_or(start).max(start);
+        self.at(start, end - start)
+    }
+
+    /// `len` bytes at `start`, at least one character where the text has one.
+    fn at(&self, start: usize, len: usize) -> SourceSpan {
+        let start = start.min(self.text.len());
+        let len = if len == 0 {
+            self.text[start..].chars().next().map_or(0, char::len_utf8)
+        } else {
+            len
+        };
+        SourceSpan::from((start, len))
+    }
+
+    fn error(
+        &self,
+        kind: ErrorKind,
+        message: impl Into<String>,
+        span: SourceSpan,
+        label: impl Into<String>,
+        help: Option<String>,
+    ) -> SchemaError {
+        SchemaError {
+            kind,
+            message: message.into(),
+            source_code: Arc::clone(&self.named),
+            span,
+            label: label.into(),
+            help,
+        }
+    }
+
+    /// sqlparser reports positions only inside its message (`… at Line: 3, Column: 7`): take
+    /// them out of the message and into the label. Without one, point at `fallback`.
+    fn parser_error(&self, error: ParserError, fallback: usize) -> SchemaError {
+        let text = match error {
+            ParserError::TokenizerError(text) | ParserError::ParserError(text) => text,
+            ParserError::RecursionLimitExceeded => "the statement is nested too deeply".into(),
+        };
+        let (message, offset) = match split_location(&text) {
+            Some((message, line, column)) => (message, self.offset_of(line, column)),
+            None => (text.as_str(), None),
+        };
+        let message = message.trim_end_matches(|c: char| c == ',' || c.is_whitespace());
+        let start = offset.unwrap_or(fallback).min(self.text.len());
+        // Cover the whole word sqlparser stopped at, not just its first character.
+        let word = self.text[start..]
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(self.text.len() - start);
+        self.error(
+            ErrorKind::Syntax,
+            format!("invalid SQL: {message}"),
+            self.at(start, word),
+            "here",
+            None,
+        )
+    }
+}
+
+/// `("message", line, column)` from `"message at Line: 3, Column: 7"`.
+fn split_location(text: &str) -> Option<(&str, u64, u64)> {
+    let at = text.rfind(" at Line: ")?;
+    let (line, column) = text[at + " at Line: ".len()..].split_once(", Column: ")?;
+    Some((
+        &text[..at],
+        line.trim().parse().ok()?,
+        column.trim().parse().ok()?,
+    ))
+}
+
+/// PostgreSQL's identifier folding: unquoted names are lowercased, quoted ones kept.
+fn ident(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_ascii_lowercase(),
+    }
+}
+
+/// A constraint as written, before it gets its final name.
+struct Pending<T> {
+    name: Option<String>,
+    at: SourceSpan,
+    constraint: T,
+}
+
+/// A constraint's definition without its name.
+enum Definition {
+    PrimaryKey(Vec<String>),
+    Unique(Vec<String>),
+    ForeignKey(Box<ForeignKey>),
+    /// The condition's text and the identifiers in it (which decide the default name).
+    Check(String, Vec<String>),
+}
+
+struct Builder<'a> {
+    source: &'a Source<'a>,
+    schema: Schema,
+    /// Names of tables and indexes (including those of keys): PostgreSQL keeps them in one
+    /// namespace, pg_class.
+    relations: BTreeSet<String>,
+    /// Every name taken by a relation or constraint, where PostgreSQL's generated names must
+    /// not collide.
+    chosen_names: BTreeSet<String>,
+}
+
+impl Builder<'_> {
+    fn error(
+        &self,
+        kind: ErrorKind,
+        message: impl Into<String>,
+        at: SourceSpan,
+        label: impl Into<String>,
+    ) -> SchemaError {
+        self.source.error(kind, message, at, label, None)
+    }
+
+    fn span(&self, span: Span) -> SourceSpan {
+        self.source.span(span)
+    }
+
+    fn statement(&mut self, statement: Statement, at: SourceSpan) -> Result<(), SchemaError> {
+        match statement {
+            Statement::CreateTable(create) => self.create_table(create, at),
+            Statement::CreateIndex(create) => self.create_index(create, at),
+            other => {
+                let first_words: String = other
+                    .to_string()
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                Err(self.source.error(
+                    ErrorKind::Unsupported,
+                    format!("`{first_words}` cannot be used in a schema manifest"),
+                    at,
+                    "not CREATE TABLE or CREATE INDEX",
+                    Some(
+                        "a manifest declares the desired schema with CREATE TABLE and CREATE \
+                         INDEX only; dbtopo works out the changes"
+                            .into(),
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// The table or index name without the optional `public.` schema.
+    fn object_name(
+        &self,
+        name: &ObjectName,
+        at: SourceSpan,
+    ) -> Result<(String, Span), SchemaError> {
+        let parts: Vec<&Ident> = name
+            .0
+            .iter()
+            .map(|part| match part {
+                ObjectNamePart::Identifier(ident) => Some(ident),
+                _ => None,
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                self.error(
+                    ErrorKind::Unsupported,
+                    "unsupported object name",
+                    at,
+                    "here",
+                )
+            })?;
+        match parts.as_slice() {
+            [name] => Ok((ident(name), name.span)),
+            [schema, name] if ident(schema) == "public" => Ok((ident(name), name.span)),
+            _ => Err(self.error(
+                ErrorKind::Unsupported,
+                format!("`{name}`: only the public schema is supported"),
+                self.span(parts.first().map_or(Span::empty(), |p| p.span)),
+                "schema",
+            )),
+        }
+    }
+
+    fn create_table(&mut self, create: CreateTable, at: SourceSpan) -> Result<(), SchemaError> {
+        let (table_name, name_span) = self.object_name(&create.name, at)?;
+        let name_at = self.span(name_span);
+        let unsupported = [
+            (create.or_replace, "OR REPLACE"),
+            (create.temporary, "TEMPORARY"),
+            (create.unlogged, "UNLOGGED"),
+            (create.external, "EXTERNAL"),
+            (create.query.is_some(), "AS SELECT"),
+            (create.like.is_some(), "LIKE"),
+            (create.clone.is_some(), "CLONE"),
+            (create.inherits.is_some(), "INHERITS"),
+            (create.partition_by.is_some(), "PARTITION BY"),
+            (create.partition_of.is_some(), "PARTITION OF"),
+            (create.on_commit.is_some(), "ON COMMIT"),
+        ];
+        if let Some((_, what)) = unsupported.iter().find(|(used, _)| *used) {
+            return Err(self.error(
+                ErrorKind::Unsupported,
+                format!("CREATE TABLE … {what} is not supported in a schema manifest"),
+                at,
+                "this table",
+            ));
+        }
+        if self.schema.tables.contains_key(&table_name) || self.relations.contains(&table_name) {
+            return Err(self.error(
+                ErrorKind::Duplicate,
+                format!("relation `{table_name}` is already defined"),
+                name_at,
+                "defined twice",
+            ));
+        }
+        if create.columns.is_empty() {
+            return Err(self.error(
+                ErrorKind::Unsupported,
+                format!("table `{table_name}` has no columns"),
+                at,
+                "this table",
+            ));
+        }
+
+        let mut columns: Vec<Column> = Vec::new();
+        let mut pending: Vec<Pending<Definition>> = Vec::new();
+        for def in &create.columns {
+            let name = ident(&def.name);
+            let column_at = self.span(def.name.span);
+            if columns.iter().any(|c| c.name == name) {
+                return Err(self.error(
+                    ErrorKind::Duplicate,
+                    format!("column `{name}` is defined twice in table `{table_name}`"),
+                    column_at,
+                    "second definition",
+                ));
+            }
+            let data_type =
+                types::canonical(&def.data_type).map_err(|types::TypeError(text)| {
+                    self.error(
+                        ErrorKind::Unsupported,
+                        text,
+                        column_at,
+                        "this column's type",
+                    )
+                })?;
+            let mut column = Column {
+                name: name.clone(),
+                data_type,
+                not_null: false,
+                default: None,
+                identity: None,
+            };
+            let mut nullable = false;
+            for option in &def.options {
+                let constraint_name = option.name.as_ref().map(ident);
+                let pending_at = |definition| Pending {
+                    name: constraint_name.clone(),
+                    at: column_at,
+                    constraint: definition,
+                };
+                match &option.option {
+                    ColumnOption::Null => nullable = true,
+                    ColumnOption::NotNull => column.not_null = true,
+                    ColumnOption::Default(expr) => {
+                        if column.default.is_some() || column.identity.is_some() {
+                            return Err(self.error(
+                                ErrorKind::Invalid,
+                                format!("column `{name}` has more than one default"),
+                                column_at,
+                                "this column",
+                            ));
+                        }
+                        column.default = Some(expr.to_string());
+                    }
+                    ColumnOption::PrimaryKey(key) => {
+                        let mut p = pending_at(Definition::PrimaryKey(vec![name.clone()]));
+                        p.name = p.name.or(key.name.as_ref().map(ident));
+                        pending.push(p);
+                    }
+                    ColumnOption::Unique(key) => {
+                        let mut p = pending_at(Definition::Unique(vec![name.clone()]));
+                        p.name = p.name.or(key.name.as_ref().map(ident));
+                        pending.push(p);
+                    }
+                    ColumnOption::ForeignKey(fk) => {
+                        let mut fk = fk.clone();
+                        fk.columns = vec![def.name.clone()];
+                        let mut p = self.foreign_key(&table_name, &fk, column_at)?;
+                        p.name = constraint_name.clone().or(p.name);
+                        pending.push(p);
+                    }
+                    ColumnOption::Check(check) => {
+                        let mut p = self.check(check, column_at);
+                        p.name = constraint_name.clone().or(p.name);
+                        pending.push(p);
+                    }
+                    ColumnOption::Generated {
+                        generated_as,
+                        generation_expr: None,
+                        ..
+                    } if matches!(generated_as, GeneratedAs::Always | GeneratedAs::ByDefault) => {
+                        if column.identity.is_some() || column.default.is_some() {
+                            return Err(self.error(
+                                ErrorKind::Invalid,
+                                format!("column `{name}` has more than one default"),
+                                column_at,
+                                "this column",
+                            ));
+                        }
+                        column.identity = Some(match generated_as {
+                            GeneratedAs::Always => Identity::Always,
+                            _ => Identity::ByDefault,
+                        });
+                    }
+                    other => {
+                        return Err(self.error(
+                            ErrorKind::Unsupported,
+                            format!("column option `{other}` is not supported"),
+                            column_at,
+                            "this column",
+                        ));
+                    }
+                }
+            }
+            if nullable && column.not_null {
+                return Err(self.error(
+                    ErrorKind::Invalid,
+                    format!("column `{name}` is declared both NULL and NOT NULL"),
+                    column_at,
+                    "conflicting NULL/NOT NULL",
+                ));
+            }
+            if column.identity.is_some() {
+                if nullable {
+                    return Err(self.error(
+                        ErrorKind::Invalid,
+                        format!("identity column `{name}` cannot be NULL"),
+                        column_at,
+                        "this column",
+                    ));
+                }
+                if !matches!(column.data_type.as_str(), "smallint" | "integer" | "bigint") {
+                    return Err(self.error(
+                        ErrorKind::Invalid,
+                        format!("identity column `{name}` must be smallint, integer or bigint"),
+                        column_at,
+                        "this column",
+                    ));
+                }
+                column.not_null = true;
+            }
+            columns.push(column);
+        }
+
+        for constraint in &create.constraints {
+            pending.push(self.table_constraint(&table_name, constraint, at)?);
+        }
+
+        self.finish_table(table_name, columns, pending)
+    }
+
+    fn table_constraint(
+        &self,
+        table: &str,
+        constraint: &TableConstraint,
+        at: SourceSpan,
+    ) -> Result<Pending<Definition>, SchemaError> {
+        // Point at the constraint's name when it has one, else at the constraint.
+        let whole = match constraint.span() {
+            span if span.start.line == 0 => at,
+            span => self.span(span),
+        };
+        let constraint_at =
+            |name: &Option<Ident>| name.as_ref().map_or(whole, |n| self.span(n.span));
+        match constraint {
+            TableConstraint::PrimaryKey(key) => {
+                let at = constraint_at(&key.name);
+                Ok(Pending {
+                    name: key.name.as_ref().map(ident),
+                    at,
+                    constraint: Definition::PrimaryKey(self.key_columns(&key.columns, at)?),
+                })
+            }
+            TableConstraint::Unique(key) => {
+                let at = constraint_at(&key.name);
+                Ok(Pending {
+                    name: key.name.as_ref().map(ident),
+                    at,
+                    constraint: Definition::Unique(self.key_columns(&key.columns, at)?),
+                })
+            }
+            TableConstraint::ForeignKey(fk) => self.foreign_key(table, fk, constraint_at(&fk.name)),
+            TableConstraint::Check(check) => Ok(self.check(check, constraint_at(&check.name))),
+            other => Err(self.error(
+                ErrorKind::Unsupported,
+                format!("table constraint `{other}` is not supported"),
+                at,
+                "in this table",
+            )),
+        }
+    }
+
+    /// Columns of a PRIMARY KEY or UNIQUE: plain column names only.
+    fn key_columns(
+        &self,
+        columns: &[IndexColumn],
+        at: SourceSpan,
+    ) -> Result<Vec<String>, SchemaError> {
+        columns
+            .iter()
+            .map(|c| match (&c.column.expr, &c.operator_class) {
+                (Expr::Identifier(name), None) => Ok(ident(name)),
+                _ => Err(self.error(
+                    ErrorKind::Unsupported,
+                    format!("`{c}`: a key lists plain column names"),
+                    at,
+                    "this constraint",
+                )),
+            })
+            .collect()
+    }
+
+    fn foreign_key(
+        &self,
+        table: &str,
+        fk: &sql::ForeignKeyConstraint,
+        at: SourceSpan,
+    ) -> Result<Pending<Definition>, SchemaError> {
+        let (referenced_table, referenced_span) = self.object_name(&fk.foreign_table, at)?;
+        let referenced_at = self.span(referenced_span);
+        if referenced_table != table && !self.schema.tables.contains_key(&referenced_table) {
+            let known: Vec<&str> = self.schema.tables.keys().map(String::as_str).collect();
+            return Err(self.source.error(
+                ErrorKind::UnknownTable,
+                format!("foreign key of `{table}` references unknown table `{referenced_table}`"),
+                referenced_at,
+                "no table of this name is created above",
+                Some(if known.is_empty() {
+                    "create the referenced table before the tables that reference it".into()
+                } else {
+                    format!(
+                        "create the referenced table before the tables that reference it; \
+                         tables so far: {}",
+                        known.join(", ")
+                    )
+                }),
+            ));
+        }
+        if fk.match_kind.is_some() || fk.characteristics.is_some() {
+            return Err(self.error(
+                ErrorKind::Unsupported,
+                "MATCH and DEFERRABLE on foreign keys are not supported",
+                at,
+                "this foreign key",
+            ));
+        }
+        let action = |action: &Option<sql::ReferentialAction>| match action {
+            None | Some(sql::ReferentialAction::NoAction) => ReferentialAction::NoAction,
+            Some(sql::ReferentialAction::Restrict) => ReferentialAction::Restrict,
+            Some(sql::ReferentialAction::Cascade) => ReferentialAction::Cascade,
+            Some(sql::ReferentialAction::SetNull) => ReferentialAction::SetNull,
+            Some(sql::ReferentialAction::SetDefault) => ReferentialAction::SetDefault,
+        };
+        Ok(Pending {
+            name: fk.name.as_ref().map(ident),
+            at,
+            constraint: Definition::ForeignKey(Box::new(ForeignKey {
+                name: String::new(),
+                columns: fk.columns.iter().map(ident).collect(),
+                referenced_table,
+                referenced_columns: fk.referred_columns.iter().map(ident).collect(),
+                on_delete: action(&fk.on_delete),
+                on_update: action(&fk.on_update),
+            })),
+        })
+    }
+
+    fn check(&self, check: &sql::CheckConstraint, at: SourceSpan) -> Pending<Definition> {
+        // Identifiers in the condition: PostgreSQL names the constraint after the column when
+        // exactly one column appears (resolved against the table's columns later).
+        let mut names = Vec::new();
+        let _ = sql::visit_expressions(&check.expr, |expr| {
+            match expr {
+                Expr::Identifier(name) => names.push(ident(name)),
+                Expr::CompoundIdentifier(parts) => names.extend(parts.last().map(ident)),
+                _ => {}
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        Pending {
+            name: check.name.as_ref().map(ident),
+            at,
+            constraint: Definition::Check(check.expr.to_string(), names),
+        }
+    }
+
+    /// Check every constraint against the columns, name the unnamed ones as PostgreSQL
+    /// would, and add the table.
+    fn finish_table(
+        &mut self,
+        name: String,
+        mut columns: Vec<Column>,
+        pending: Vec<Pending<Definition>>,
+    ) -> Result<(), SchemaError> {
+        let has = |columns: &[Column], column: &str| columns.iter().any(|c| c.name == column);
+        // Explicit names first, so a generated name never takes one written further down.
+        let mut table_names = BTreeSet::new();
+        for p in &pending {
+            if let Some(constraint_name) = &p.name {
+                let is_index = matches!(
+                    p.constraint,
+                    Definition::PrimaryKey(_) | Definition::Unique(_)
+                );
+                if !table_names.insert(constraint_name.clone())
+                    || (is_index
+                        && (self.relations.contains(constraint_name) || *constraint_name == name))
+                {
+                    return Err(self.error(
+                        ErrorKind::Duplicate,
+                        format!("constraint name `{constraint_name}` is already used"),
+                        p.at,
+                        "this constraint",
+                    ));
+                }
+                self.chosen_names.insert(constraint_name.clone());
+            }
+        }
+        self.relations.insert(name.clone());
+        self.chosen_names.insert(name.clone());
+
+        let mut table = Table {
+            name: name.clone(),
+            columns: Vec::new(),
+            primary_key: None,
+            foreign_keys: Vec::new(),
+            checks: Vec::new(),
+            uniques: Vec::new(),
+        };
+        for p in pending {
+            let unknown_column = |column: &str| {
+                self.error(
+                    ErrorKind::UnknownColumn,
+                    format!("table `{name}` has no column `{column}`"),
+                    p.at,
+                    "in this constraint",
+                )
+            };
+            match p.constraint {
+                Definition::PrimaryKey(key_columns) => {
+                    if table.primary_key.is_some() {
+                        return Err(self.error(
+                            ErrorKind::Invalid,
+                            format!("table `{name}` has more than one primary key"),
+                            p.at,
+                            "second primary key",
+                        ));
+                    }
+                    for column in &key_columns {
+                        let found = columns.iter_mut().find(|c| &c.name == column);
+                        found.ok_or_else(|| unknown_column(column))?.not_null = true;
+                    }
+                    let constraint_name = p.name.unwrap_or_else(|| {
+                        naming::choose(&mut self.chosen_names, &name, None, "pkey")
+                    });
+                    self.relations.insert(constraint_name.clone());
+                    table.primary_key = Some(KeyConstraint {
+                        name: constraint_name,
+                        columns: key_columns,
+                    });
+                }
+                Definition::Unique(key_columns) => {
+                    if let Some(column) = key_columns.iter().find(|c| !has(&columns, c)) {
+                        return Err(unknown_column(column));
+                    }
+                    let constraint_name = p.name.unwrap_or_else(|| {
+                        let addition = naming::columns_addition(&key_columns);
+                        naming::choose(&mut self.chosen_names, &name, Some(&addition), "key")
+                    });
+                    self.relations.insert(constraint_name.clone());
+                    table.uniques.push(KeyConstraint {
+                        name: constraint_name,
+                        columns: key_columns,
+                    });
+                }
+                Definition::ForeignKey(mut fk) => {
+                    if let Some(column) = fk.columns.iter().find(|c| !has(&columns, c)) {
+                        return Err(unknown_column(column));
+                    }
+                    self.resolve_reference(&name, &columns, &table, &mut fk, p.at)?;
+                    fk.name = p.name.unwrap_or_else(|| {
+                        let addition = naming::columns_addition(&fk.columns);
+                        naming::choose(&mut self.chosen_names, &name, Some(&addition), "fkey")
+                    });
+                    table.foreign_keys.push(*fk);
+                }
+                Definition::Check(expression, mut names) => {
+                    names.retain(|n| has(&columns, n));
+                    names.sort();
+                    names.dedup();
+                    let constraint_name = p.name.unwrap_or_else(|| match names.as_slice() {
+                        [column] => {
+                            naming::choose(&mut self.chosen_names, &name, Some(column), "check")
+                        }
+                        _ => naming::choose(&mut self.chosen_names, &name, None, "check"),
+                    });
+                    table.checks.push(Check {
+                        name: constraint_name,
+                        expression,
+                    });
+                }
+            }
+        }
+        table.columns = columns;
+        self.schema.tables.insert(name, table);
+        Ok(())
+    }
+
+    /// Fill in the referenced columns (the referenced primary key when not written) and check
+    /// that they exist and match in number.
+    fn resolve_reference(
+        &self,
+        name: &str,
+        columns: &[Column],
+        this: &Table,
+        fk: &mut ForeignKey,
+        at: SourceSpan,
+    ) -> Result<(), SchemaError> {
+        let (referenced_columns, referenced_key): (Vec<&str>, Option<&KeyConstraint>) =
+            if fk.referenced_table == name {
+                (
+                    columns.iter().map(|c| c.name.as_str()).collect(),
+                    this.primary_key.as_ref(),
+                )
+            } else {
+                let table = &self.schema.tables[&fk.referenced_table];
+                (
+                    table.columns.iter().map(|c| c.name.as_str()).collect(),
+                    table.primary_key.as_ref(),
+                )
+            };
+        if fk.referenced_columns.is_empty() {
+            let key = referenced_key.ok_or_else(|| {
+                self.error(
+                    ErrorKind::Invalid,
+                    format!(
+                        "table `{}` has no primary key to reference; name the referenced columns",
+                        fk.referenced_table
+                    ),
+                    at,
+                    "this foreign key",
+                )
+            })?;
+            fk.referenced_columns = key.columns.clone();
+        }
+        if let Some(column) = fk
+            .referenced_columns
+            .iter()
+            .find(|c| !referenced_columns.contains(&c.as_str()))
+        {
+            return Err(self.error(
+                ErrorKind::UnknownColumn,
+                format!(
+                    "referenced table `{}` has no column `{column}`",
+                    fk.referenced_table
+                ),
+                at,
+                "this foreign key",
+            ));
+        }
+        if fk.referenced_columns.len() != fk.columns.len() {
+            return Err(self.error(
+                ErrorKind::Invalid,
+                "a foreign key references as many columns as it has",
+                at,
+                "this foreign key",
+            ));
+        }
+        Ok(())
+    }
+
+    fn create_index(&mut self, create: CreateIndex, at: SourceSpan) -> Result<(), SchemaError> {
+        let (table_name, table_span) = self.object_name(&create.table_name, at)?;
+        let Some(table) = self.schema.tables.get(&table_name) else {
+            return Err(self.error(
+                ErrorKind::UnknownTable,
+                format!("index on unknown table `{table_name}`"),
+                self.span(table_span),
+                "no table of this name is created above",
+            ));
+        };
+        if !create.include.is_empty() || !create.with.is_empty() || create.nulls_distinct.is_some()
+        {
+            return Err(self.error(
+                ErrorKind::Unsupported,
+                "INCLUDE, WITH and NULLS [NOT] DISTINCT on indexes are not supported",
+                at,
+                "this index",
+            ));
+        }
+        let mut columns = Vec::new();
+        let mut plain = Vec::new();
+        for column in &create.columns {
+            let mut text = match &column.column.expr {
+                Expr::Identifier(name) => {
+                    let name = ident(name);
+                    if table.column(&name).is_none() {
+                        return Err(self.error(
+                            ErrorKind::UnknownColumn,
+                            format!("table `{table_name}` has no column `{name}`"),
+                            self.span(column_ident_span(column)),
+                            "no such column",
+                        ));
+                    }
+                    plain.push(name.clone());
+                    name
+                }
+                expr => {
+                    plain.push(expression_column_name(expr).unwrap_or_else(|| "expr".into()));
+                    expr.to_string()
+                }
+            };
+            if let Some(class) = &column.operator_class {
+                text.push_str(&format!(" {class}"));
+            }
+            match &column.column.options.sort {
+                Some(OrderBySort::Asc) => text.push_str(" ASC"),
+                Some(OrderBySort::Desc) => text.push_str(" DESC"),
+                Some(OrderBySort::Using(op)) => text.push_str(&format!(" USING {op}")),
+                None => {}
+            }
+            match column.column.options.nulls_first {
+                Some(true) => text.push_str(" NULLS FIRST"),
+                Some(false) => text.push_str(" NULLS LAST"),
+                None => {}
+            }
+            columns.push(text);
+        }
+        let index_name = match &create.name {
+            Some(name) => {
+                let (index_name, span) = self.object_name(name, at)?;
+                if self.relations.contains(&index_name) {
+                    return Err(self.error(
+                        ErrorKind::Duplicate,
+                        format!("relation `{index_name}` is already defined"),
+                        self.span(span),
+                        "name already taken",
+                    ));
+                }
+                self.chosen_names.insert(index_name.clone());
+                index_name
+            }
+            None => {
+                let addition = naming::columns_addition(&plain);
+                naming::choose(&mut self.chosen_names, &table_name, Some(&addition), "idx")
+            }
+        };
+        self.relations.insert(index_name.clone());
+        self.schema.indexes.insert(
+            index_name.clone(),
+            Index {
+                name: index_name,
+                table: table_name,
+                columns,
+                unique: create.unique,
+                method: create
+                    .using
+                    .as_ref()
+                    .map_or("btree".to_owned(), |m| m.to_string().to_ascii_lowercase()),
+                predicate: create.predicate.as_ref().map(Expr::to_string),
+            },
+        );
+        Ok(())
+    }
+}
+
+fn column_ident_span(column: &IndexColumn) -> Span {
+    match &column.column.expr {
+        Expr::Identifier(name) => name.span,
+        _ => Span::empty(),
+    }
+}
+
+/// The name PostgreSQL derives from an index expression for the index's name (its
+/// `FigureColname`, for the common cases): a function's name, a column's, or none.
+fn expression_column_name(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Identifier(name) => Some(ident(name)),
+        Expr::CompoundIdentifier(parts) => parts.last().map(ident),
+        Expr::Function(function) => match function.name.0.last()? {
+            ObjectNamePart::Identifier(name) => Some(ident(name)),
+            _ => None,
+        },
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => expression_column_name(expr),
+        _ => None,
+    }
+}
