@@ -17,3 +17,19 @@ pub mod schema;
 pub mod secrets;
 pub mod templates;
 pub mod topology;
+
+/// Helpers shared by the unit tests.
+#[cfg(test)]
+mod test_support {
+    use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+
+    /// A diagnostic as the terminal would show it, without colours, for snapshots.
+    pub fn render_report(diagnostic: &dyn Diagnostic) -> String {
+        let mut out = String::new();
+        GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+            .with_width(100)
+            .render_report(&mut out, diagnostic)
+            .expect("rendering into a String cannot fail");
+        out
+    }
+}

@@ -1,5 +1,3 @@
-use miette::{GraphicalReportHandler, GraphicalTheme};
-
 use super::model::{Check, ForeignKey, Identity, KeyConstraint, ReferentialAction, Table};
 use super::*;
 
@@ -18,12 +16,7 @@ fn error(sql: &str) -> SchemaError {
 }
 
 fn render(err: &SchemaError) -> String {
-    let mut out = String::new();
-    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
-        .with_width(100)
-        .render_report(&mut out, err)
-        .unwrap();
-    out
+    crate::test_support::render_report(err)
 }
 
 fn strings(items: &[&str]) -> Vec<String> {

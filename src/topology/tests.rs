@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+use miette::Diagnostic;
 
 use super::*;
 
@@ -48,12 +48,7 @@ fn labels(p: &Problem) -> Vec<String> {
 }
 
 fn render(err: &TopologyError) -> String {
-    let mut out = String::new();
-    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
-        .with_width(100)
-        .render_report(&mut out, err)
-        .unwrap();
-    out
+    crate::test_support::render_report(err)
 }
 
 fn settings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
