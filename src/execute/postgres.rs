@@ -70,6 +70,8 @@ fn identifier(text: &str) -> String {
 }
 
 /// Create the replication role, or give an existing one the attributes and password it needs.
+/// The password travels as a SCRAM verifier computed here, so even a server logging every
+/// statement never records the password itself.
 pub async fn ensure_replication_role(
     client: &Client,
     role: &str,
@@ -80,11 +82,12 @@ pub async fn ensure_replication_role(
         .await?
         .is_some();
     let verb = if exists { "ALTER" } else { "CREATE" };
+    let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
     client
         .batch_execute(&format!(
             "{verb} ROLE {} WITH LOGIN REPLICATION PASSWORD {}",
             identifier(role),
-            literal(password)
+            literal(&verifier)
         ))
         .await?;
     Ok(())
