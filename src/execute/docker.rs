@@ -67,8 +67,13 @@ pub async fn create_volume(
     Ok(())
 }
 
+/// Also removes the container's anonymous volumes (the official image declares one at
+/// /var/lib/postgresql/data that dbtopo does not use); named data volumes are kept.
 pub async fn remove_container(docker: &Docker, name: &str) -> Result<(), ExecuteError> {
-    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+    let options = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
     ignore_missing(docker.remove_container(name, Some(options)).await)
 }
 
