@@ -160,15 +160,7 @@ async fn default_topology_converges_repairs_drift_and_is_destroyed() {
     assert_eq!(primary_change.details[0].field, "work_mem");
 
     env.apply().await.expect("repairing apply");
-    assert!(env.plan().await.is_empty(), "plan after repair is empty");
-    let observed = env.observe().await;
-    assert!(
-        observed.servers["primary-replica"]
-            .live
-            .as_ref()
-            .unwrap()
-            .streaming
-    );
+    env.assert_converged_and_streaming("primary-replica").await;
     // Every row written before is still there, and new rows reach the replica again.
     assert_eq!(wait_for_rows(&env, "primary-replica", 600).await, 600);
     assert_ne!(

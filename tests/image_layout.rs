@@ -64,15 +64,7 @@ async fn an_official_like_image_runs_and_destroy_leaves_no_anonymous_volume() {
     env.apply()
         .await
         .expect("apply with the official-like image");
-    assert!(env.plan().await.is_empty());
-    let observed = env.observe().await;
-    assert!(
-        observed.servers["solo-copy"]
-            .live
-            .as_ref()
-            .unwrap()
-            .streaming
-    );
+    env.assert_converged_and_streaming("solo-copy").await;
 
     // The image's VOLUME gives each container an anonymous volume dbtopo does not use.
     let docker = docker().await;

@@ -60,15 +60,7 @@ async fn a_server_that_will_not_start_fails_the_apply_and_the_fixed_topology_con
 
     env.rewrite(|t| t.replace("work_mem: plenty", "work_mem: 4MB"));
     env.apply().await.expect("apply after the fix");
-    assert!(env.plan().await.is_empty());
-    let observed = env.observe().await;
-    assert!(
-        observed.servers["solo-copy"]
-            .live
-            .as_ref()
-            .unwrap()
-            .streaming
-    );
+    env.assert_converged_and_streaming("solo-copy").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -236,4 +228,59 @@ async fn destroy_removes_a_half_created_environment_and_only_it() {
         2,
         "another environment's volumes are kept"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_stopped_while_it_initialises_stops_at_once_and_the_next_apply_completes_it() {
+    let env = TestEnv::from_yaml("stopinit", SMALL);
+    let file = env.file.to_str().unwrap().to_string();
+    let mut child = dbtopo(&["apply", &file, "--auto-approve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let docker = docker().await;
+    let container = env.container("solo");
+    let started = Instant::now();
+    let mut running = false;
+    while !running && started.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        running = docker
+            .inspect_container(&container, None)
+            .await
+            .ok()
+            .and_then(|i| i.state)
+            .and_then(|s| s.running)
+            .unwrap_or(false);
+    }
+    // Its bootstrap is running initdb now: the stop must act at once rather than be ignored
+    // until Docker kills the container (exit code 137).
+    let stopped = docker
+        .stop_container(
+            &container,
+            None::<bollard::query_parameters::StopContainerOptions>,
+        )
+        .await;
+    let state = docker
+        .inspect_container(&container, None)
+        .await
+        .ok()
+        .and_then(|i| i.state);
+    // The apply is stopped before any assertion, so nothing recreates what cleanup removes.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(running, "the node never started");
+    stopped.expect("stop the node");
+    let state = state.expect("the container exists");
+    assert_eq!(state.running, Some(false));
+    assert_ne!(
+        state.exit_code,
+        Some(137),
+        "stopped by SIGKILL after the timeout"
+    );
+
+    env.apply()
+        .await
+        .expect("the next apply completes the environment");
+    assert!(env.plan().await.is_empty());
 }

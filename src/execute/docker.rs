@@ -126,6 +126,10 @@ pub async fn create_server_container(
                 ..Default::default()
             }]),
             network_mode: Some(spec.network.clone()),
+            // Docker's init as PID 1 forwards the stop signal to the server: a PID 1 server
+            // ignores signals it has no handler for yet, so a stop landing while it starts
+            // would otherwise wait out the whole stop timeout.
+            init: Some(true),
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                 maximum_retry_count: None,

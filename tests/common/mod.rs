@@ -166,6 +166,18 @@ impl TestEnv {
             .unwrap()
     }
 
+    /// Nothing is left to do and `replica` streams from its upstream.
+    pub async fn assert_converged_and_streaming(&self, replica: &str) {
+        let plan = self.plan().await;
+        assert!(plan.is_empty(), "{}", dbtopo::plan::render_text(&plan));
+        let observed = self.observe().await;
+        let live = observed.servers[replica].live.as_ref();
+        assert!(
+            live.is_some_and(|l| l.streaming),
+            "{replica} does not stream"
+        );
+    }
+
     pub async fn connect(&self, node: &str) -> Client {
         let secrets = secrets::load_existing(&self.name)
             .unwrap()
