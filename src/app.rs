@@ -8,14 +8,16 @@ use std::time::Duration;
 use bollard::Docker;
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
-use crate::cli::{ApplyArgs, DestroyArgs, PlanArgs};
+use crate::cli::{ApplyArgs, DestroyArgs, ErdArgs, PlanArgs};
 use crate::desired::desired_state;
 use crate::execute::{self, Event, Progress};
 use crate::model::State;
+use crate::observe::catalog::SchemaObserveError;
 use crate::observe::{self, docker::Inventory};
 use crate::plan::{self, Action, Counts, Plan};
+use crate::schema::{Manifest, NodeSchema, RejectedByServer, parse_manifest};
 use crate::secrets::{self, Secrets};
-use crate::topology::{self, Topology};
+use crate::topology::{self, SchemaTarget, Topology};
 
 pub fn validate(file: &Path) -> Result<Topology> {
     let topology = topology::load(file)?;
@@ -41,32 +43,149 @@ pub async fn docker() -> Result<Docker> {
         .wrap_err("cannot reach the Docker Engine: is it running?")
 }
 
+/// What the topology asks for: the servers, and the schema with its parsed manifest.
+pub struct Desired {
+    pub state: State,
+    pub schema: Option<DesiredSchema>,
+}
+
+pub struct DesiredSchema {
+    pub target: SchemaTarget,
+    pub manifest: Manifest,
+    /// The manifest's text, run as is on the server to normalize it.
+    pub sql: String,
+}
+
+pub fn desired(topology: &Topology) -> Result<Desired> {
+    let state = desired_state(topology).into_diagnostic()?;
+    let schema = match &topology.postgres.schema {
+        None => None,
+        Some(target) => {
+            let sql = std::fs::read_to_string(&target.path)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot read schema file {}", target.path.display()))?;
+            let manifest = parse_manifest(&target.file, &sql)?;
+            Some(DesiredSchema {
+                target: target.clone(),
+                manifest,
+                sql,
+            })
+        }
+    };
+    Ok(Desired { state, schema })
+}
+
 /// Build the desired state, observe, diff.
 async fn compute(
     docker: &Docker,
     topology: &Topology,
     secrets: Option<&Secrets>,
-) -> Result<(State, Plan)> {
-    let desired = desired_state(topology).into_diagnostic()?;
+) -> Result<(Desired, Plan)> {
+    let desired = desired(topology)?;
     let plan = plan_for(docker, &desired, secrets).await?;
     Ok((desired, plan))
 }
 
-pub async fn plan_for(docker: &Docker, desired: &State, secrets: Option<&Secrets>) -> Result<Plan> {
-    let observed = observe::observe(docker, desired, secrets).await?;
-    let mut plan = Plan::new(desired.env.clone(), plan::diff(desired, &observed));
-    plan.warnings = plan::warnings(desired, &observed);
+pub async fn plan_for(
+    docker: &Docker,
+    desired: &Desired,
+    secrets: Option<&Secrets>,
+) -> Result<Plan> {
+    let observed = observe::observe(docker, &desired.state, secrets).await?;
+    let mut changes = plan::diff(&desired.state, &observed);
+    let mut deferred = Vec::new();
+    if let Some(schema) = &desired.schema {
+        let found = observe_schemas(&desired.state, &observed, schema, secrets).await?;
+        let inputs: Vec<plan::schema::NodeInput<'_>> = found
+            .iter()
+            .map(|(node, host_port, observed)| plan::schema::NodeInput {
+                node,
+                host_port: *host_port,
+                observed,
+            })
+            .collect();
+        let (schema_changes, waiting) =
+            plan::schema::changes(&schema.target, &schema.manifest.schema, &inputs);
+        changes.extend(schema_changes);
+        deferred = waiting;
+    }
+    let mut plan = Plan::new(desired.state.env.clone(), changes);
+    plan.warnings = plan::warnings(&desired.state, &observed);
+    plan.deferred_schema = deferred;
     Ok(plan)
+}
+
+/// What each target node's database holds: empty for a server still to be created, unknown
+/// for one that cannot be asked, else read from its catalog (in parallel).
+async fn observe_schemas(
+    desired: &State,
+    observed: &State,
+    schema: &DesiredSchema,
+    secrets: Option<&Secrets>,
+) -> Result<Vec<(String, u16, NodeSchema)>> {
+    let lookups = schema.target.nodes.iter().map(|node| async move {
+        let host_port = desired.servers[node]
+            .container
+            .as_ref()
+            .map_or(0, |c| c.host_port);
+        let reachable = observed.servers.get(node).is_some_and(|s| s.live.is_some());
+        let found = if !observed.volumes.contains(node) {
+            NodeSchema::Fresh
+        } else if let (true, Some(secrets)) = (reachable, secrets) {
+            match observe::catalog::observe_schema(
+                host_port,
+                &secrets.superuser,
+                &schema.target.database,
+                &schema.sql,
+            )
+            .await
+            {
+                Ok(found) => NodeSchema::Observed(found),
+                Err(SchemaObserveError::Unreachable(_)) => NodeSchema::Unknown,
+                Err(SchemaObserveError::Rejected(rejected)) => {
+                    return Err(miette::Report::new(RejectedByServer::at_offset(
+                        &schema.manifest,
+                        node,
+                        &execute::server_message(&rejected.error),
+                        rejected.offset,
+                    )));
+                }
+                Err(SchemaObserveError::Query(error)) => {
+                    return Err(miette!(
+                        "cannot read the catalog of node {node}: {}",
+                        execute::server_message(&error)
+                    ));
+                }
+            }
+        } else {
+            NodeSchema::Unknown
+        };
+        Ok((node.clone(), host_port, found))
+    });
+    futures_util::future::join_all(lookups)
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// After executing: nothing may be left to do, and every replica must stream (a replica that
 /// was just reconnected gets a little time).
-async fn verify(docker: &Docker, desired: &State, secrets: &Secrets) -> Result<()> {
+async fn verify(docker: &Docker, desired: &Desired, secrets: &Secrets) -> Result<()> {
     let started = std::time::Instant::now();
     loop {
         let after = plan_for(docker, desired, Some(secrets)).await?;
         if !after.is_empty() {
-            let left: Vec<String> = after.changes.iter().map(|c| c.address.clone()).collect();
+            let left: Vec<String> = after
+                .changes
+                .iter()
+                .map(|c| c.address.clone())
+                .chain(
+                    after
+                        .deferred_schema
+                        .iter()
+                        .map(|n| plan::schema::schema_address(n)),
+                )
+                .collect();
             return Err(miette!(
                 help = "run plan to see the differences",
                 "apply finished but the environment did not converge: {} still differ",
@@ -125,6 +244,11 @@ pub async fn plan(args: &PlanArgs) -> Result<bool> {
         println!("{}", plan::render_json(&plan));
     } else {
         print!("{}", colorize(&plan::render_text(&plan)));
+        if !plan.destructive_steps().is_empty() {
+            println!(
+                "\nNote: this plan destroys data; apply refuses it without --allow-destructive."
+            );
+        }
     }
     Ok(!plan.is_empty())
 }
@@ -142,42 +266,105 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
     if plan.is_empty() {
         return Ok(());
     }
+    refuse_destructive(&plan, args.allow_destructive)?;
     if !args.auto_approve {
         confirm("Do you want to perform these actions?")?;
     }
     println!();
-    let outcome = execute::execute(&docker, &plan, &secrets, &Printer).await;
-    if !outcome.succeeded() {
-        let mut text = String::new();
-        for (address, error) in &outcome.failed {
-            text.push_str(&format!("\n  {address}: {error}"));
+    let mut counts = Counts::of(&plan);
+    run(&docker, &plan, &desired, &secrets).await?;
+    if !plan.deferred_schema.is_empty() {
+        // The servers answer now: compare their schema and run what the comparison finds,
+        // under the same rules (destructive steps only with --allow-destructive).
+        let schema_plan = plan_for(&docker, &desired, Some(&secrets)).await?;
+        if !schema_plan.is_empty() {
+            println!("\nNow that the servers answer, the schema comparison finds:");
+            print!("{}", colorize(&plan::render_text(&schema_plan)));
+            refuse_destructive(&schema_plan, args.allow_destructive)?;
+            println!();
+            run(&docker, &schema_plan, &desired, &secrets).await?;
+            let more = Counts::of(&schema_plan);
+            counts.add += more.add;
+            counts.change += more.change;
+            counts.destroy += more.destroy;
         }
-        eprintln!(
-            "\nApply failed. Done: {}. Failed: {}. Not started: {}.",
-            list(&outcome.done),
-            list(
-                &outcome
-                    .failed
-                    .iter()
-                    .map(|(a, _)| a.clone())
-                    .collect::<Vec<_>>()
-            ),
-            list(&outcome.not_started)
-        );
-        let first = outcome.failed.into_iter().next().map(|(_, e)| e);
-        return Err(match first {
-            Some(e) => miette::Report::new(e)
-                .wrap_err("apply did not complete; run apply again once the cause is fixed"),
-            None => miette!("apply did not complete"),
-        });
     }
     verify(&docker, &desired, &secrets).await?;
-    let counts = Counts::of(&plan);
     println!(
         "\nApply complete! Resources: {} added, {} changed, {} destroyed.",
         counts.add, counts.change, counts.destroy
     );
     Ok(())
+}
+
+/// Steps that can lose data run only when the user said so.
+fn refuse_destructive(plan: &Plan, allowed: bool) -> Result<()> {
+    let destructive = plan.destructive_steps();
+    if destructive.is_empty() || allowed {
+        return Ok(());
+    }
+    let list: Vec<String> = destructive
+        .iter()
+        .map(|(address, step)| {
+            format!(
+                "  {address}: {} ({})",
+                step.object,
+                step.destroys.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    Err(miette!(
+        help = "nothing was changed; run apply with --allow-destructive to accept the loss, \
+                or change the manifest",
+        "the plan destroys data:\n{}",
+        list.join("\n")
+    ))
+}
+
+/// Execute `plan`; on failure, say what was done and what is left, and point a schema
+/// step's failure at the manifest.
+async fn run(docker: &Docker, plan: &Plan, desired: &Desired, secrets: &Secrets) -> Result<()> {
+    let outcome = execute::execute(docker, plan, secrets, &Printer).await;
+    if outcome.succeeded() {
+        return Ok(());
+    }
+    eprintln!(
+        "\nApply failed. Done: {}. Failed: {}. Not started: {}.",
+        list(&outcome.done),
+        list(
+            &outcome
+                .failed
+                .iter()
+                .map(|(a, _)| a.clone())
+                .collect::<Vec<_>>()
+        ),
+        list(&outcome.not_started)
+    );
+    let Some((address, error)) = outcome.failed.into_iter().next() else {
+        return Err(miette!("apply did not complete"));
+    };
+    let report = match (&error, &desired.schema) {
+        (
+            execute::ExecuteError::SchemaStep {
+                object,
+                outcome,
+                origin,
+                sql,
+                error: cause,
+            },
+            Some(schema),
+        ) => miette::Report::new(RejectedByServer::at_statement(
+            &schema.manifest,
+            address.strip_prefix("schema.").unwrap_or(&address),
+            object,
+            origin.as_deref(),
+            &execute::server_message(cause),
+            sql,
+            outcome,
+        )),
+        _ => miette::Report::new(error),
+    };
+    Err(report.wrap_err("apply did not complete; run apply again once the cause is fixed"))
 }
 
 /// Terraform's colours on a terminal (green add, yellow change, red destroy); plain text
@@ -247,6 +434,24 @@ pub async fn destroy(args: &DestroyArgs) -> Result<()> {
         inventory.volumes.len(),
         inventory.networks.len()
     );
+    Ok(())
+}
+
+/// Print the schema's diagram as Mermaid text; with `--svg`, also draw it with Graphviz.
+pub fn erd(args: &ErdArgs) -> Result<()> {
+    let topology = topology::load(&args.file.file)?;
+    let Some(schema) = desired(&topology)?.schema else {
+        return Err(miette!(
+            help = "add `postgres.schema.file: <manifest.sql>` to the topology",
+            "{} declares no schema to draw",
+            args.file.file.display()
+        ));
+    };
+    print!("{}", crate::schema::erd::mermaid(&schema.manifest.schema));
+    if let Some(svg) = &args.svg {
+        crate::graphviz::write_svg(&crate::schema::erd::dot(&schema.manifest.schema), svg)?;
+        eprintln!("Wrote {}.", svg.display());
+    }
     Ok(())
 }
 

@@ -25,6 +25,17 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Remove every container, volume and network of the environment.
     Destroy(DestroyArgs),
+    /// Draw the schema's entity-relationship diagram: Mermaid text, and SVG with Graphviz.
+    Erd(ErdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ErdArgs {
+    #[command(flatten)]
+    pub file: FileArg,
+    /// Also draw the diagram as SVG into this file (needs Graphviz's `dot`).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +64,9 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
+    /// Run schema steps that can lose data (dropping a table or column, narrowing a type).
+    #[arg(long)]
+    pub allow_destructive: bool,
 }
 
 #[derive(Debug, Args)]

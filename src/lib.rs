@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod desired;
 pub mod execute;
+pub mod graphviz;
 pub mod hashing;
 pub mod images;
 pub mod lock;

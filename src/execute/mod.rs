@@ -6,6 +6,7 @@
 
 pub mod docker;
 pub mod postgres;
+pub mod schema;
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,37 @@ pub enum ExecuteError {
         help("check the upstream's slot and the replica's log: docker logs {container}")
     )]
     NotStreaming { node: String, container: String },
+    #[error("{object}: {}", crate::execute::server_message(error))]
+    #[diagnostic(
+        code(dbtopo::execute::schema),
+        help("the statement was:\n{sql}\n{outcome}")
+    )]
+    SchemaStep {
+        object: String,
+        /// What became of the node's other steps.
+        outcome: &'static str,
+        /// The manifest statement the step comes from (`table users`), to point at.
+        origin: Option<String>,
+        sql: String,
+        error: tokio_postgres::Error,
+    },
+}
+
+/// The server's own words (message, detail, hint) rather than the client's summary.
+pub fn server_message(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = db.message().to_owned();
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!(" ({detail})"));
+            }
+            if let Some(hint) = db.hint() {
+                text.push_str(&format!("; hint: {hint}"));
+            }
+            text
+        }
+        None => error.to_string(),
+    }
 }
 
 /// What the executor reports while it works.
@@ -230,6 +262,24 @@ async fn run(
         } => {
             let client = ready(node, *host_port).await?;
             postgres::drop_slot(&client, slot).await?;
+        }
+        Operation::ApplySchema {
+            node,
+            host_port,
+            database,
+            create_database,
+            steps,
+        } => {
+            let client = ready(node, *host_port).await?;
+            schema::apply(
+                &client,
+                *host_port,
+                &secrets.superuser,
+                database,
+                *create_database,
+                steps,
+            )
+            .await?;
         }
         Operation::RemoveContainer { name } => docker::remove_container(docker, name).await?,
         Operation::RemoveVolume { name } => docker::remove_volume(docker, name).await?,

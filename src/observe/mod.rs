@@ -1,6 +1,7 @@
 //! Observe an environment: Docker objects by label, then each running server's catalogs.
 //! Read-only: nothing here changes anything.
 
+pub mod catalog;
 pub mod docker;
 pub mod postgres;
 

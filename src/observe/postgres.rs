@@ -14,13 +14,23 @@ pub async fn connect(
     password: &str,
     timeout: Duration,
 ) -> Result<Client, tokio_postgres::Error> {
+    connect_to(host_port, password, "postgres", timeout).await
+}
+
+/// A superuser connection to database `dbname` of the server on `127.0.0.1:host_port`.
+pub async fn connect_to(
+    host_port: u16,
+    password: &str,
+    dbname: &str,
+    timeout: Duration,
+) -> Result<Client, tokio_postgres::Error> {
     let mut config = tokio_postgres::Config::new();
     config
         .host("127.0.0.1")
         .port(host_port)
         .user(model::SUPERUSER)
         .password(password)
-        .dbname("postgres")
+        .dbname(dbname)
         .application_name("dbtopo")
         .connect_timeout(timeout);
     let (client, connection) = config.connect(NoTls).await?;

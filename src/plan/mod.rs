@@ -4,6 +4,7 @@
 mod diff;
 mod order;
 mod render;
+pub mod schema;
 pub mod settings;
 
 use std::collections::BTreeMap;
@@ -163,6 +164,15 @@ pub enum Operation {
         host_port: u16,
         slot: String,
     },
+    /// Create the database if needed, run the transactional steps in one transaction, then
+    /// the concurrent index steps one by one.
+    ApplySchema {
+        node: String,
+        host_port: u16,
+        database: String,
+        create_database: bool,
+        steps: Vec<crate::schema::Step>,
+    },
     RemoveContainer {
         name: String,
     },
@@ -183,6 +193,8 @@ pub struct Plan {
     pub waves: Vec<Vec<usize>>,
     /// Problems no change can fix, such as a replica that does not stream.
     pub warnings: Vec<String>,
+    /// Nodes whose schema is compared only once their server runs (during apply).
+    pub deferred_schema: Vec<String>,
 }
 
 impl Plan {
@@ -193,7 +205,25 @@ impl Plan {
             changes,
             waves,
             warnings: Vec::new(),
+            deferred_schema: Vec::new(),
         }
+    }
+
+    /// Steps that can lose data, with the address of their change.
+    pub fn destructive_steps(&self) -> Vec<(&str, &crate::schema::Step)> {
+        self.changes
+            .iter()
+            .filter_map(|change| match &change.operation {
+                Operation::ApplySchema { steps, .. } => Some((change.address.as_str(), steps)),
+                _ => None,
+            })
+            .flat_map(|(address, steps)| {
+                steps
+                    .iter()
+                    .filter(|s| s.destroys.is_some())
+                    .map(move |s| (address, s))
+            })
+            .collect()
     }
 
     /// For each change, the indexes of the changes it waits for.
@@ -201,8 +231,9 @@ impl Plan {
         order::prerequisites(&self.changes)
     }
 
+    /// No change and nothing left to compare.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.deferred_schema.is_empty()
     }
 }
 

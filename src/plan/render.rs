@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::{Action, Change, Detail, Plan};
+use super::{Action, Change, Detail, Operation, Plan};
+use crate::schema::Step;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
@@ -54,6 +55,14 @@ fn render_changes(plan: &Plan) -> String {
     for change in &plan.changes {
         render_change(&mut out, change);
     }
+    for node in &plan.deferred_schema {
+        let _ = writeln!(
+            out,
+            "\n  # {} is compared with the manifest once {} answers (during apply)",
+            super::schema::schema_address(node),
+            super::diff::node_address(node)
+        );
+    }
     let counts = Counts::of(plan);
     let _ = writeln!(
         out,
@@ -69,7 +78,46 @@ fn render_change(out: &mut String, change: &Change) {
     for detail in &change.details {
         let _ = writeln!(out, "      {}", detail_line(detail));
     }
+    if let Operation::ApplySchema {
+        database,
+        create_database,
+        steps,
+        ..
+    } = &change.operation
+    {
+        render_schema_steps(out, database, *create_database, steps);
+    }
     let _ = writeln!(out, "      (why: {})", change.reason);
+}
+
+/// Each SQL step under its object, destructive ones flagged with what they put at risk.
+fn render_schema_steps(out: &mut String, database: &str, create_database: bool, steps: &[Step]) {
+    if create_database {
+        let _ = writeln!(out, "      + database {database}");
+        let _ = writeln!(
+            out,
+            "          {}",
+            crate::schema::ddl::create_database(database)
+        );
+    }
+    for step in steps {
+        let mut notes = Vec::new();
+        if step.concurrent {
+            notes.push("outside the transaction".to_owned());
+        }
+        if let Some(why) = &step.destroys {
+            notes.push(format!("DESTRUCTIVE: {why}"));
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", notes.join("; "))
+        };
+        let _ = writeln!(out, "      {} {}{notes}", step.action.symbol(), step.object);
+        for line in step.sql.lines() {
+            let _ = writeln!(out, "          {line}");
+        }
+    }
 }
 
 fn detail_line(detail: &Detail) -> String {

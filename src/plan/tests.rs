@@ -43,6 +43,7 @@ fn topology() -> Topology {
                     settings: BTreeMap::new(),
                 },
             )]),
+            schema: None,
         },
     }
 }

@@ -4,7 +4,7 @@
 //! Pure: the caller reads the file. Statements are checked in order, as PostgreSQL would run
 //! them, so a foreign key may only reference a table created above it (or its own table).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -71,8 +71,30 @@ impl SchemaError {
     }
 }
 
+/// A parsed manifest: the model, and where in the file each table and index is declared,
+/// so that a server's complaint about one of them can point at its statement.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub schema: Schema,
+    /// `table <name>` or `index <name>` → the span of its CREATE statement.
+    pub statements: BTreeMap<String, SourceSpan>,
+    pub source: Arc<NamedSource<String>>,
+}
+
+impl Manifest {
+    /// The span of the statement that declares `object` (`table users`, `index x`).
+    pub fn statement_of(&self, object: &str) -> Option<SourceSpan> {
+        self.statements.get(object).copied()
+    }
+}
+
 /// Parse `sql` (the contents of `file_name`) into a schema model.
 pub fn parse_schema(file_name: &str, sql: &str) -> Result<Schema, SchemaError> {
+    parse_manifest(file_name, sql).map(|m| m.schema)
+}
+
+/// Parse `sql` (the contents of `file_name`) into a [`Manifest`].
+pub fn parse_manifest(file_name: &str, sql: &str) -> Result<Manifest, SchemaError> {
     let source = Source::new(file_name, sql);
     let dialect = PostgreSqlDialect {};
     let mut parser = Parser::new(&dialect)
@@ -83,6 +105,7 @@ pub fn parse_schema(file_name: &str, sql: &str) -> Result<Schema, SchemaError> {
         schema: Schema::default(),
         relations: BTreeSet::new(),
         chosen_names: BTreeSet::new(),
+        statements: BTreeMap::new(),
     };
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -107,7 +130,11 @@ pub fn parse_schema(file_name: &str, sql: &str) -> Result<Schema, SchemaError> {
         }
         builder.statement(statement, source.span(Span::new(start, end)))?;
     }
-    Ok(builder.schema)
+    Ok(Manifest {
+        schema: builder.schema,
+        statements: builder.statements,
+        source: Arc::clone(&source.named),
+    })
 }
 
 /// The manifest's text, to turn sqlparser's line/column locations into byte offsets.
@@ -259,6 +286,7 @@ struct Builder<'a> {
     /// Every name taken by a relation or constraint, where PostgreSQL's generated names must
     /// not collide.
     chosen_names: BTreeSet<String>,
+    statements: BTreeMap<String, SourceSpan>,
 }
 
 impl Builder<'_> {
@@ -278,8 +306,16 @@ impl Builder<'_> {
 
     fn statement(&mut self, statement: Statement, at: SourceSpan) -> Result<(), SchemaError> {
         match statement {
-            Statement::CreateTable(create) => self.create_table(create, at),
-            Statement::CreateIndex(create) => self.create_index(create, at),
+            Statement::CreateTable(create) => {
+                let name = self.create_table(create, at)?;
+                self.statements.insert(format!("table {name}"), at);
+                Ok(())
+            }
+            Statement::CreateIndex(create) => {
+                let name = self.create_index(create, at)?;
+                self.statements.insert(format!("index {name}"), at);
+                Ok(())
+            }
             other => {
                 let first_words: String = other
                     .to_string()
@@ -326,17 +362,22 @@ impl Builder<'_> {
             })?;
         match parts.as_slice() {
             [name] => Ok((ident(name), name.span)),
-            [schema, name] if ident(schema) == "public" => Ok((ident(name), name.span)),
-            _ => Err(self.error(
+            _ => Err(self.source.error(
                 ErrorKind::Unsupported,
-                format!("`{name}`: only the public schema is supported"),
+                format!("`{name}`: write the name without a schema"),
                 self.span(parts.first().map_or(Span::empty(), |p| p.span)),
                 "schema",
+                Some(
+                    "the manifest describes the `public` schema of the target database; \
+                     dbtopo checks it in a scratch schema first, which a qualified name would \
+                     bypass"
+                        .into(),
+                ),
             )),
         }
     }
 
-    fn create_table(&mut self, create: CreateTable, at: SourceSpan) -> Result<(), SchemaError> {
+    fn create_table(&mut self, create: CreateTable, at: SourceSpan) -> Result<String, SchemaError> {
         let (table_name, name_span) = self.object_name(&create.name, at)?;
         let name_at = self.span(name_span);
         let unsupported = [
@@ -657,7 +698,7 @@ impl Builder<'_> {
         name: String,
         mut columns: Vec<Column>,
         pending: Vec<Pending<Definition>>,
-    ) -> Result<(), SchemaError> {
+    ) -> Result<String, SchemaError> {
         let has = |columns: &[Column], column: &str| columns.iter().any(|c| c.name == column);
         // Explicit names first, so a generated name never takes one written further down.
         let mut table_names = BTreeSet::new();
@@ -767,8 +808,8 @@ impl Builder<'_> {
             }
         }
         table.columns = columns;
-        self.schema.tables.insert(name, table);
-        Ok(())
+        self.schema.tables.insert(name.clone(), table);
+        Ok(name)
     }
 
     /// Fill in the referenced columns (the referenced primary key when not written) and check
@@ -834,7 +875,7 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn create_index(&mut self, create: CreateIndex, at: SourceSpan) -> Result<(), SchemaError> {
+    fn create_index(&mut self, create: CreateIndex, at: SourceSpan) -> Result<String, SchemaError> {
         let (table_name, table_span) = self.object_name(&create.table_name, at)?;
         let Some(table) = self.schema.tables.get(&table_name) else {
             return Err(self.error(
@@ -914,7 +955,7 @@ impl Builder<'_> {
         self.schema.indexes.insert(
             index_name.clone(),
             Index {
-                name: index_name,
+                name: index_name.clone(),
                 table: table_name,
                 columns,
                 unique: create.unique,
@@ -925,7 +966,7 @@ impl Builder<'_> {
                 predicate: create.predicate.as_ref().map(Expr::to_string),
             },
         );
-        Ok(())
+        Ok(index_name)
     }
 }
 

@@ -319,10 +319,17 @@ fn unnamed_constraints_get_postgresql_default_names() {
 
 #[test]
 fn identifiers_are_folded_unless_quoted() {
-    let schema = parse(r#"CREATE TABLE Public.Things ("Mixed" INT, Plain INT NOT NULL);"#);
+    let schema = parse(r#"CREATE TABLE Things ("Mixed" INT, Plain INT NOT NULL);"#);
     let things = &schema.tables["things"];
     let names: Vec<&str> = things.columns.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["Mixed", "plain"]);
+}
+
+#[test]
+fn a_schema_qualified_name_is_refused_at_the_schema() {
+    let err = error("CREATE TABLE public.things (id int);");
+    assert_eq!(err.kind, ErrorKind::Unsupported);
+    assert_eq!(err.snippet(), "public");
 }
 
 #[test]

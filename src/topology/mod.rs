@@ -6,6 +6,7 @@
 mod diagnostics;
 mod raw;
 mod rules;
+mod schema_section;
 mod servers;
 mod spec;
 mod validate;
@@ -31,5 +32,6 @@ pub fn load(path: &Path) -> Result<Topology, TopologyError> {
 pub fn load_str(name_for_diagnostics: &str, source: &str) -> Result<Topology, TopologyError> {
     let src = diagnostics::Source::new(name_for_diagnostics, source);
     let raw = raw::parse(source).map_err(|err| src.invalid(vec![src.yaml_error(&err)]))?;
-    validate::validate(raw, &src).map_err(|problems| src.invalid(problems))
+    validate::validate(raw, &src, schema_section::base_dir_of(name_for_diagnostics))
+        .map_err(|problems| src.invalid(problems))
 }

@@ -33,6 +33,15 @@ pub(super) struct RawPostgres {
     pub access: Option<Vec<Spanned<RawAccess>>>,
     pub nodes: Option<Spanned<Entries<Option<RawNode>>>>,
     pub replicas: Option<Entries<Option<RawReplica>>>,
+    pub schema: Option<Spanned<RawSchema>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSchema {
+    pub file: Option<Spanned<String>>,
+    pub database: Option<Spanned<String>>,
+    pub nodes: Option<Vec<Spanned<String>>>,
 }
 
 /// Setting name → scalar value, in file order.

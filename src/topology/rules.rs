@@ -68,6 +68,20 @@ pub(super) fn role_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A database name written bare in SQL: lowercase letters, digits and `_`.
+pub(super) fn database_name(name: &str) -> Result<(), String> {
+    check_chars(
+        name,
+        |c| is_lower(c) || c == '_',
+        |c| is_lower(c) || is_digit(c) || c == '_',
+    )?;
+    check_len(name, MAX_IDENTIFIER_LEN)?;
+    if name == "template0" || name == "template1" {
+        return Err("template databases cannot receive a schema".to_owned());
+    }
+    Ok(())
+}
+
 /// A Docker image reference: we only refuse what can never work.
 pub(super) fn image(reference: &str) -> Result<(), String> {
     if reference.is_empty() {

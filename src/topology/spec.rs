@@ -4,6 +4,7 @@
 //! never re-check names, ports or references.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -37,6 +38,21 @@ pub struct Postgres {
     pub nodes: BTreeMap<String, Node>,
     /// Streaming replicas, by name; `of` names an entry of `nodes`.
     pub replicas: BTreeMap<String, Replica>,
+    /// The desired schema and where it goes; `None` when the topology declares none.
+    pub schema: Option<SchemaTarget>,
+}
+
+/// Which SQL manifest describes the schema, which database receives it, on which nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchemaTarget {
+    /// The manifest's path as written in the topology (for messages).
+    pub file: String,
+    /// The manifest's path resolved against the topology file's folder.
+    pub path: PathBuf,
+    /// Created when missing; default `postgres`.
+    pub database: String,
+    /// Nodes (never replicas: they receive the schema by replication); default all nodes.
+    pub nodes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

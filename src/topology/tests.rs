@@ -103,6 +103,12 @@ fn default_file_loads_to_the_ecommerce_topology() {
                     settings: BTreeMap::new(),
                 },
             )]),
+            schema: Some(SchemaTarget {
+                file: "manifests/ecommerce.sql".to_owned(),
+                path: Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/ecommerce.sql"),
+                database: "ecommerce".to_owned(),
+                nodes: vec!["primary".to_owned()],
+            }),
         },
     };
     assert_eq!(topology, expected);

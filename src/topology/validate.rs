@@ -2,6 +2,7 @@
 //! at the first, so a student fixes the whole file in one round.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde_saphyr::{Location, Spanned};
 
@@ -19,12 +20,19 @@ const DEFAULT_REPLICATION_USER: &str = "repuser";
 pub(super) struct Validator<'a> {
     src: &'a Source,
     problems: Vec<Problem>,
+    /// The topology file's folder, where relative paths start.
+    base_dir: &'a Path,
 }
 
-pub(super) fn validate(raw: Spanned<RawTopology>, src: &Source) -> Result<Topology, Vec<Problem>> {
+pub(super) fn validate(
+    raw: Spanned<RawTopology>,
+    src: &Source,
+    base_dir: &Path,
+) -> Result<Topology, Vec<Problem>> {
     let mut v = Validator {
         src,
         problems: Vec::new(),
+        base_dir,
     };
     let top = raw.referenced;
     let raw = raw.value;
@@ -45,6 +53,10 @@ pub(super) fn validate(raw: Spanned<RawTopology>, src: &Source) -> Result<Topolo
 impl Validator<'_> {
     pub fn problem(&self, message: impl Into<String>) -> Problem {
         self.src.problem(message)
+    }
+
+    pub fn base_dir(&self) -> &Path {
+        self.base_dir
     }
 
     pub fn push(&mut self, problem: Problem) {
@@ -124,12 +136,14 @@ impl Validator<'_> {
             .filter_map(|rule| self.access_rule(rule))
             .collect();
         let (nodes, replicas) = self.servers(pg.nodes, pg.replicas, &section);
+        let schema = self.schema(pg.schema, &nodes, &replicas);
         Postgres {
             settings,
             access,
             replication_user,
             nodes,
             replicas,
+            schema,
         }
     }
 
@@ -140,6 +154,7 @@ impl Validator<'_> {
             replication_user: DEFAULT_REPLICATION_USER.to_owned(),
             nodes: BTreeMap::new(),
             replicas: BTreeMap::new(),
+            schema: None,
         }
     }
 

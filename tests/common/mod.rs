@@ -131,9 +131,15 @@ impl TestEnv {
     }
 
     pub async fn apply(&self) -> miette::Result<()> {
+        self.apply_with(false).await
+    }
+
+    /// Apply, running schema steps that destroy data when `allow_destructive`.
+    pub async fn apply_with(&self, allow_destructive: bool) -> miette::Result<()> {
         app::apply(&ApplyArgs {
             file: self.file_arg(),
             auto_approve: true,
+            allow_destructive,
         })
         .await
     }
@@ -153,7 +159,8 @@ impl TestEnv {
     pub async fn plan(&self) -> Plan {
         let docker = docker().await;
         let secrets = secrets::load_existing(&self.name).unwrap();
-        app::plan_for(&docker, &self.desired(), secrets.as_ref())
+        let desired = app::desired(&topology::load(&self.file).unwrap()).unwrap();
+        app::plan_for(&docker, &desired, secrets.as_ref())
             .await
             .unwrap()
     }

@@ -1,0 +1,62 @@
+//! Run a node's schema steps: the database first, then every transactional step in one
+//! transaction (a failure leaves the node as it was), then the concurrent index steps.
+
+use std::time::Duration;
+
+use tokio_postgres::Client;
+
+use super::ExecuteError;
+use crate::observe::catalog;
+use crate::observe::postgres::connect_to;
+use crate::schema::{Step, ddl};
+
+/// How long a DDL statement waits for a lock before giving up, so a long transaction of an
+/// application makes apply fail with a message instead of hanging.
+const LOCK_TIMEOUT: &str = "30s";
+
+pub async fn apply(
+    maintenance: &Client,
+    host_port: u16,
+    password: &str,
+    database: &str,
+    create_database: bool,
+    steps: &[Step],
+) -> Result<(), ExecuteError> {
+    if create_database && !catalog::database_exists(maintenance, database).await? {
+        maintenance
+            .batch_execute(&ddl::create_database(database))
+            .await?;
+    }
+    let mut client = connect_to(host_port, password, database, Duration::from_secs(10)).await?;
+    client
+        .batch_execute(&format!("SET lock_timeout = '{LOCK_TIMEOUT}'"))
+        .await?;
+    let transaction = client.transaction().await?;
+    for step in steps.iter().filter(|s| !s.concurrent) {
+        if let Err(error) = transaction.batch_execute(&step.sql).await {
+            return Err(step_failed(step, error, ROLLED_BACK));
+        }
+    }
+    transaction.commit().await?;
+    for step in steps.iter().filter(|s| s.concurrent) {
+        client
+            .batch_execute(&step.sql)
+            .await
+            .map_err(|error| step_failed(step, error, COMMITTED))?;
+    }
+    Ok(())
+}
+
+const ROLLED_BACK: &str = "the node's transaction was rolled back: its schema is as it was";
+const COMMITTED: &str = "the node's other changes were committed; an index left invalid is \
+    rebuilt by the next apply";
+
+fn step_failed(step: &Step, error: tokio_postgres::Error, outcome: &'static str) -> ExecuteError {
+    ExecuteError::SchemaStep {
+        object: step.object.clone(),
+        outcome,
+        origin: step.origin.clone(),
+        sql: step.sql.clone(),
+        error,
+    }
+}

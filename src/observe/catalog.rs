@@ -1,0 +1,325 @@
+//! A database's tables and indexes read from pg_catalog into the [`Schema`] model, and the
+//! manifest normalized by the server itself.
+//!
+//! Normalizing through the server (as Atlas does with its dev database) means expressions,
+//! defaults and types on both sides of the diff are spelled by the same printer
+//! (`pg_get_expr`, `format_type`), so no SQL expression normalizer is needed here. The
+//! manifest runs in a scratch schema inside a transaction that is always rolled back.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tokio_postgres::{Client, GenericClient};
+
+use crate::schema::ObservedSchema;
+use crate::schema::model::{
+    Check, Column, ForeignKey, Identity, Index, KeyConstraint, ReferentialAction, Schema, Table,
+};
+
+/// The schema the diff manages: the one unqualified names land in.
+pub const MANAGED_SCHEMA: &str = "public";
+
+/// What a database holds, plus the indexes a failed concurrent build left invalid.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalog {
+    pub schema: Schema,
+    pub invalid_indexes: BTreeSet<String>,
+}
+
+/// The server rejected the manifest: the error, and where in the manifest when it says.
+#[derive(Debug)]
+pub struct Rejected {
+    pub error: tokio_postgres::Error,
+    /// Byte offset into the manifest text.
+    pub offset: Option<usize>,
+}
+
+/// Read the tables and indexes of `namespace`.
+pub async fn read(
+    client: &impl GenericClient,
+    namespace: &str,
+) -> Result<Catalog, tokio_postgres::Error> {
+    let mut tables: BTreeMap<String, Table> = BTreeMap::new();
+    for row in client.query(COLUMNS, &[&namespace]).await? {
+        let table: String = row.get(0);
+        let identity = match row.get::<_, i8>(5) as u8 {
+            b'a' => Some(Identity::Always),
+            b'd' => Some(Identity::ByDefault),
+            _ => None,
+        };
+        let entry = tables.entry(table.clone()).or_insert_with(|| Table {
+            name: table,
+            columns: Vec::new(),
+            primary_key: None,
+            foreign_keys: Vec::new(),
+            checks: Vec::new(),
+            uniques: Vec::new(),
+        });
+        if let Some(name) = row.get::<_, Option<String>>(1) {
+            entry.columns.push(Column {
+                name,
+                data_type: row.get(2),
+                not_null: row.get(3),
+                default: row.get(4),
+                identity,
+            });
+        }
+    }
+    for row in client.query(CONSTRAINTS, &[&namespace]).await? {
+        let Some(table) = tables.get_mut(&row.get::<_, String>(0)) else {
+            continue;
+        };
+        let name: String = row.get(1);
+        let columns: Vec<String> = row.get(3);
+        match row.get::<_, i8>(2) as u8 {
+            b'p' => table.primary_key = Some(KeyConstraint { name, columns }),
+            b'u' => table.uniques.push(KeyConstraint { name, columns }),
+            b'f' => table.foreign_keys.push(ForeignKey {
+                name,
+                columns,
+                referenced_table: row.get(4),
+                referenced_columns: row.get(5),
+                on_update: referential_action(row.get(6)),
+                on_delete: referential_action(row.get(7)),
+            }),
+            b'c' => table.checks.push(Check {
+                name,
+                expression: row.get(8),
+            }),
+            _ => {}
+        }
+    }
+    let mut indexes = BTreeMap::new();
+    let mut invalid_indexes = BTreeSet::new();
+    for row in client.query(INDEXES, &[&namespace]).await? {
+        let name: String = row.get(0);
+        if !row.get::<_, bool>(5) {
+            invalid_indexes.insert(name.clone());
+        }
+        let options: Vec<i16> = row.get(7);
+        let columns: Vec<String> = row.get::<_, Vec<String>>(6);
+        let columns = columns
+            .into_iter()
+            .zip(options.into_iter().chain(std::iter::repeat(0)))
+            .map(|(column, option)| with_sort_options(column, option))
+            .collect();
+        indexes.insert(
+            name.clone(),
+            Index {
+                name,
+                table: row.get(1),
+                unique: row.get(2),
+                method: row.get(3),
+                predicate: row.get(4),
+                columns,
+            },
+        );
+    }
+    Ok(Catalog {
+        schema: Schema { tables, indexes },
+        invalid_indexes,
+    })
+}
+
+/// Run `manifest` in a scratch schema and read it back as the server spells it. Nothing
+/// persists: the transaction is rolled back whatever happens.
+pub async fn normalize(client: &mut Client, manifest: &str) -> Result<Schema, Rejected> {
+    let scratch = format!("dbtopo_desired_{:016x}", rand::random::<u64>());
+    let transaction = client.transaction().await.map_err(rejected_at(None))?;
+    transaction
+        .batch_execute(&format!(
+            "CREATE SCHEMA {scratch}; SET LOCAL search_path TO {scratch}"
+        ))
+        .await
+        .map_err(rejected_at(None))?;
+    if let Err(error) = transaction.batch_execute(manifest).await {
+        let offset = error
+            .as_db_error()
+            .and_then(|db| match db.position() {
+                Some(tokio_postgres::error::ErrorPosition::Original(position)) => {
+                    Some(*position as usize)
+                }
+                _ => None,
+            })
+            .and_then(|position| char_position_to_offset(manifest, position));
+        return Err(Rejected { error, offset });
+    }
+    let catalog = read(&transaction, &scratch)
+        .await
+        .map_err(rejected_at(None))?;
+    transaction.rollback().await.map_err(rejected_at(None))?;
+    Ok(catalog.schema)
+}
+
+fn rejected_at(offset: Option<usize>) -> impl Fn(tokio_postgres::Error) -> Rejected {
+    move |error| Rejected { error, offset }
+}
+
+/// The server counts positions in characters from 1.
+fn char_position_to_offset(text: &str, position: usize) -> Option<usize> {
+    let index = position.checked_sub(1)?;
+    text.char_indices()
+        .nth(index)
+        .map(|(offset, _)| offset)
+        .or((index == text.chars().count()).then_some(text.len()))
+}
+
+/// Exact row counts of `tables` (of the managed schema), for the plan's warning before a
+/// change that destroys data.
+pub async fn row_counts(
+    client: &Client,
+    tables: &BTreeSet<String>,
+) -> Result<BTreeMap<String, i64>, tokio_postgres::Error> {
+    let mut counts = BTreeMap::new();
+    for table in tables {
+        let sql = format!(
+            "SELECT count(*) FROM {}.{}",
+            crate::schema::ddl::quote(MANAGED_SCHEMA),
+            crate::schema::ddl::quote(table)
+        );
+        let row = client.query_one(&sql, &[]).await?;
+        counts.insert(table.clone(), row.get(0));
+    }
+    Ok(counts)
+}
+
+/// Whether database `name` exists on the server.
+pub async fn database_exists(client: &Client, name: &str) -> Result<bool, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+            &[&name],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+fn referential_action(code: i8) -> ReferentialAction {
+    match code as u8 {
+        b'r' => ReferentialAction::Restrict,
+        b'c' => ReferentialAction::Cascade,
+        b'n' => ReferentialAction::SetNull,
+        b'd' => ReferentialAction::SetDefault,
+        _ => ReferentialAction::NoAction,
+    }
+}
+
+/// `indoption` bits: 1 = DESC, 2 = NULLS FIRST. Only what differs from the default order
+/// (ASC NULLS LAST, or DESC NULLS FIRST) is written, as `pg_get_indexdef` does.
+fn with_sort_options(column: String, option: i16) -> String {
+    let descending = option & 1 != 0;
+    let nulls_first = option & 2 != 0;
+    match (descending, nulls_first) {
+        (false, false) => column,
+        (false, true) => format!("{column} NULLS FIRST"),
+        (true, true) => format!("{column} DESC"),
+        (true, false) => format!("{column} DESC NULLS LAST"),
+    }
+}
+
+/// Ordinary and partitioned tables with their live columns (a table without columns still
+/// yields one row, with NULL column fields).
+const COLUMNS: &str = "
+SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
+       coalesce(a.attnotnull, false), pg_get_expr(d.adbin, d.adrelid),
+       coalesce(a.attidentity, '')::\"char\"
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+ORDER BY c.relname, a.attnum";
+
+/// Primary key, unique, foreign key and check constraints, columns in key order.
+const CONSTRAINTS: &str = "
+SELECT c.relname::text, con.conname::text, con.contype,
+       ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
+             ORDER BY k.ord),
+       coalesce(ref.relname::text, ''),
+       ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num
+             ORDER BY k.ord),
+       con.confupdtype, con.confdeltype,
+       coalesce(pg_get_expr(con.conbin, con.conrelid), '')
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_class ref ON ref.oid = con.confrelid
+WHERE n.nspname = $1 AND con.contype IN ('p', 'u', 'f', 'c')
+ORDER BY c.relname, con.conname";
+
+/// Indexes that no constraint owns, with each key column or expression as
+/// `pg_get_indexdef` prints it.
+const INDEXES: &str = "
+SELECT i.relname::text, t.relname::text, x.indisunique, am.amname::text,
+       pg_get_expr(x.indpred, x.indrelid, true), x.indisvalid,
+       ARRAY(SELECT pg_get_indexdef(x.indexrelid, k, true)
+             FROM generate_series(1, x.indnkeyatts) k ORDER BY k),
+       ARRAY(SELECT x.indoption[k - 1]::int2 FROM generate_series(1, x.indnkeyatts) k ORDER BY k)
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+JOIN pg_am am ON am.oid = i.relam
+WHERE n.nspname = $1
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = x.indexrelid
+                  AND con.conrelid = x.indrelid)
+ORDER BY i.relname";
+
+/// Why a node's schema could not be compared.
+#[derive(Debug)]
+pub enum SchemaObserveError {
+    /// The server refused a connection: treat the node as not observable yet.
+    Unreachable(tokio_postgres::Error),
+    /// The manifest does not run on this server.
+    Rejected(Rejected),
+    Query(tokio_postgres::Error),
+}
+
+/// Compare the manifest with database `database` of the server on `127.0.0.1:host_port`.
+pub async fn observe_schema(
+    host_port: u16,
+    password: &str,
+    database: &str,
+    manifest: &str,
+) -> Result<ObservedSchema, SchemaObserveError> {
+    use super::postgres::connect_to;
+    let timeout = std::time::Duration::from_secs(3);
+    let maintenance = connect_to(host_port, password, "postgres", timeout)
+        .await
+        .map_err(SchemaObserveError::Unreachable)?;
+    let database_exists = database_exists(&maintenance, database)
+        .await
+        .map_err(SchemaObserveError::Query)?;
+    let (mut client, current) = if database_exists && database != "postgres" {
+        drop(maintenance);
+        let client = connect_to(host_port, password, database, timeout)
+            .await
+            .map_err(SchemaObserveError::Unreachable)?;
+        let current = read(&client, MANAGED_SCHEMA)
+            .await
+            .map_err(SchemaObserveError::Query)?;
+        (client, current)
+    } else if database_exists {
+        let current = read(&maintenance, MANAGED_SCHEMA)
+            .await
+            .map_err(SchemaObserveError::Query)?;
+        (maintenance, current)
+    } else {
+        (maintenance, Catalog::default())
+    };
+    let desired = normalize(&mut client, manifest)
+        .await
+        .map_err(SchemaObserveError::Rejected)?;
+    let steps = crate::schema::diff::diff(&current.schema, &desired, &current.invalid_indexes);
+    let row_counts = row_counts(&client, &crate::schema::diff::tables_at_risk(&steps))
+        .await
+        .map_err(SchemaObserveError::Query)?;
+    Ok(ObservedSchema {
+        database_exists,
+        current: current.schema,
+        invalid_indexes: current.invalid_indexes,
+        desired,
+        row_counts,
+    })
+}

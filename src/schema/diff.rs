@@ -1,0 +1,427 @@
+//! The schema diff: what to run so that a database holding `current` holds `desired`.
+//!
+//! Pure. Both sides must be spelled alike (both read from the catalog, or `current` empty),
+//! so comparing is plain equality. The steps come in an order that always works:
+//! foreign keys that go away first, then other constraints, then tables; new tables, column
+//! changes, new constraints and new foreign keys last (so every table they reference exists);
+//! then, outside the transaction, index drops and concurrent index builds.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::ddl::{self, quote};
+use super::model::{Column, ForeignKey, Identity, Schema, Table};
+
+/// What a step does to its object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepAction {
+    Create,
+    Alter,
+    Drop,
+    /// Drop and build again (an index left invalid by a failed concurrent build).
+    Rebuild,
+}
+
+impl StepAction {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            StepAction::Create => "+",
+            StepAction::Alter => "~",
+            StepAction::Drop => "-",
+            StepAction::Rebuild => "-/+",
+        }
+    }
+}
+
+/// One SQL statement of a schema change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// The object changed: `table users`, `column users.email`, `constraint users.users_pkey`,
+    /// `index orders_user_id_idx`.
+    pub object: String,
+    pub action: StepAction,
+    pub sql: String,
+    /// The table the step touches (its rows are what a destructive step can lose).
+    pub table: String,
+    /// Runs outside the transaction: CREATE and DROP INDEX CONCURRENTLY cannot run inside one.
+    pub concurrent: bool,
+    /// Why the step can lose data; `None` when it cannot.
+    pub destroys: Option<String>,
+    /// The manifest statement the step comes from (`table users`, `index x`), so a server
+    /// error can point at it; `None` for what the manifest no longer has.
+    pub origin: Option<String>,
+}
+
+impl Step {
+    fn new(object: String, action: StepAction, table: &str, sql: String) -> Step {
+        Step {
+            object,
+            action,
+            sql,
+            table: table.to_owned(),
+            concurrent: false,
+            destroys: None,
+            origin: Some(format!("table {table}")),
+        }
+    }
+
+    fn destroying(mut self, why: String) -> Step {
+        self.destroys = Some(why);
+        self
+    }
+
+    fn without_origin(mut self) -> Step {
+        self.origin = None;
+        self
+    }
+}
+
+/// The steps that turn `current` into `desired`. `invalid_indexes` are indexes of `current`
+/// that a failed concurrent build left unusable: they are rebuilt.
+pub fn diff(current: &Schema, desired: &Schema, invalid_indexes: &BTreeSet<String>) -> Vec<Step> {
+    let dropped: BTreeSet<&str> = current
+        .tables
+        .keys()
+        .filter(|name| !desired.tables.contains_key(*name))
+        .map(String::as_str)
+        .collect();
+    let kept: Vec<(&Table, &Table)> = current
+        .tables
+        .values()
+        .filter_map(|have| desired.tables.get(&have.name).map(|want| (have, want)))
+        .collect();
+    let rekeyed: BTreeSet<&str> = kept
+        .iter()
+        .filter(|(have, want)| keys_change(have, want))
+        .map(|(have, _)| have.name.as_str())
+        .collect();
+
+    let mut steps = Vec::new();
+    let mut readded_fks: Vec<(&str, &ForeignKey)> = Vec::new();
+    // Foreign keys that go away, change, reference a key that changes, or tie two dropped
+    // tables together.
+    for have in current.tables.values() {
+        let want = desired.tables.get(&have.name);
+        for fk in &have.foreign_keys {
+            let kept_as_is = want.is_some_and(|w| w.foreign_keys.contains(fk));
+            let between_dropped = dropped.contains(have.name.as_str())
+                && dropped.contains(fk.referenced_table.as_str())
+                && fk.referenced_table != have.name;
+            let to_rekeyed = kept_as_is && rekeyed.contains(fk.referenced_table.as_str());
+            if (want.is_some() && !kept_as_is) || between_dropped || to_rekeyed {
+                steps.push(drop_constraint(&have.name, &fk.name));
+            }
+            if to_rekeyed {
+                readded_fks.push((&have.name, fk));
+            }
+        }
+    }
+    for (have, want) in &kept {
+        for (name, _) in constraints_gone(have, want) {
+            steps.push(drop_constraint(&have.name, name));
+        }
+    }
+    for name in &dropped {
+        let sql = format!("DROP TABLE {};", quote(name));
+        steps.push(
+            Step::new(format!("table {name}"), StepAction::Drop, name, sql)
+                .destroying(format!("drops table {name} with all its rows"))
+                .without_origin(),
+        );
+    }
+    for want in desired.tables.values() {
+        if !current.tables.contains_key(&want.name) {
+            let object = format!("table {}", want.name);
+            steps.push(Step::new(
+                object,
+                StepAction::Create,
+                &want.name,
+                ddl::create_table(want),
+            ));
+        }
+    }
+    for (have, want) in &kept {
+        steps.extend(column_steps(have, want));
+    }
+    for (have, want) in &kept {
+        for (name, clause) in constraints_new(have, want) {
+            let object = format!("constraint {}.{name}", want.name);
+            let sql = ddl::alter_table(&want.name, &format!("ADD {clause}"));
+            steps.push(Step::new(object, StepAction::Create, &want.name, sql));
+        }
+    }
+    for want in desired.tables.values() {
+        let have = current.tables.get(&want.name);
+        for fk in &want.foreign_keys {
+            if have.is_some_and(|h| h.foreign_keys.contains(fk)) {
+                continue;
+            }
+            steps.push(add_foreign_key(&want.name, fk));
+        }
+    }
+    for (table, fk) in readded_fks {
+        steps.push(add_foreign_key(table, fk));
+    }
+
+    for (name, have) in &current.indexes {
+        if dropped.contains(have.table.as_str()) {
+            continue;
+        }
+        let invalid = invalid_indexes.contains(name);
+        match desired.indexes.get(name) {
+            Some(want) if want == have && !invalid => {}
+            want => {
+                let action = if invalid && want == Some(have) {
+                    StepAction::Rebuild
+                } else {
+                    StepAction::Drop
+                };
+                let mut step = Step::new(
+                    format!("index {name}"),
+                    action,
+                    &have.table,
+                    ddl::drop_index(name),
+                );
+                step.concurrent = true;
+                step.origin = want.map(|_| format!("index {name}"));
+                steps.push(step);
+            }
+        }
+    }
+    for (name, want) in &desired.indexes {
+        let have = current.indexes.get(name);
+        if have == Some(want) && !invalid_indexes.contains(name) {
+            continue;
+        }
+        let action = match have {
+            None => StepAction::Create,
+            Some(have) if have == want => StepAction::Rebuild,
+            Some(_) => StepAction::Alter,
+        };
+        let mut step = Step::new(
+            format!("index {name}"),
+            action,
+            &want.table,
+            ddl::create_index(want),
+        );
+        step.concurrent = true;
+        step.origin = Some(format!("index {name}"));
+        steps.push(step);
+    }
+    steps
+}
+
+fn drop_constraint(table: &str, name: &str) -> Step {
+    let sql = ddl::alter_table(table, &format!("DROP CONSTRAINT {}", quote(name)));
+    Step::new(
+        format!("constraint {table}.{name}"),
+        StepAction::Drop,
+        table,
+        sql,
+    )
+    .without_origin()
+}
+
+fn add_foreign_key(table: &str, fk: &ForeignKey) -> Step {
+    let sql = ddl::alter_table(table, &format!("ADD {}", ddl::foreign_key(fk)));
+    Step::new(
+        format!("constraint {table}.{}", fk.name),
+        StepAction::Create,
+        table,
+        sql,
+    )
+}
+
+/// Primary key, unique and check constraints by name, with the clause that creates each.
+fn key_and_check_clauses(table: &Table) -> BTreeMap<&str, String> {
+    let mut clauses = BTreeMap::new();
+    if let Some(pk) = &table.primary_key {
+        clauses.insert(pk.name.as_str(), ddl::primary_key(pk));
+    }
+    for unique in &table.uniques {
+        clauses.insert(unique.name.as_str(), ddl::unique(unique));
+    }
+    for check in &table.checks {
+        clauses.insert(check.name.as_str(), ddl::check(check));
+    }
+    clauses
+}
+
+/// Constraints of `have` that `want` does not have as they are (gone or changed).
+fn constraints_gone<'a>(have: &'a Table, want: &Table) -> Vec<(&'a str, String)> {
+    let wanted = key_and_check_clauses(want);
+    key_and_check_clauses(have)
+        .into_iter()
+        .filter(|(name, clause)| wanted.get(name) != Some(clause))
+        .collect()
+}
+
+/// Constraints of `want` that `have` does not have as they are (new or changed).
+fn constraints_new<'a>(have: &Table, want: &'a Table) -> Vec<(&'a str, String)> {
+    let existing = key_and_check_clauses(have);
+    key_and_check_clauses(want)
+        .into_iter()
+        .filter(|(name, clause)| existing.get(name) != Some(clause))
+        .collect()
+}
+
+/// Whether a primary key or unique constraint of the table goes away or changes: foreign
+/// keys that reference the table must then be dropped first and added again afterwards.
+fn keys_change(have: &Table, want: &Table) -> bool {
+    let wanted: Vec<_> = want.primary_key.iter().chain(&want.uniques).collect();
+    have.primary_key
+        .iter()
+        .chain(&have.uniques)
+        .any(|key| !wanted.contains(&key))
+}
+
+/// Dropped, added and altered columns of a table present on both sides. Column order is not
+/// compared: PostgreSQL cannot move a column without rewriting the table.
+fn column_steps(have: &Table, want: &Table) -> Vec<Step> {
+    let table = want.name.as_str();
+    let mut steps = Vec::new();
+    for column in &have.columns {
+        if want.column(&column.name).is_none() {
+            let sql = ddl::alter_table(table, &format!("DROP COLUMN {}", quote(&column.name)));
+            steps.push(
+                Step::new(
+                    format!("column {table}.{}", column.name),
+                    StepAction::Drop,
+                    table,
+                    sql,
+                )
+                .destroying(format!(
+                    "drops column {table}.{} and every value in it",
+                    column.name
+                )),
+            );
+        }
+    }
+    for column in &want.columns {
+        let object = format!("column {table}.{}", column.name);
+        let Some(old) = have.column(&column.name) else {
+            let sql = ddl::alter_table(
+                table,
+                &format!("ADD COLUMN {}", ddl::column_definition(column)),
+            );
+            steps.push(Step::new(object, StepAction::Create, table, sql));
+            continue;
+        };
+        for clause in column_clauses(old, column) {
+            let sql = ddl::alter_table(table, &clause);
+            let mut step = Step::new(object.clone(), StepAction::Alter, table, sql);
+            if old.data_type != column.data_type && clause.contains(" TYPE ") {
+                step.destroys = narrowing(&old.data_type, &column.data_type).map(|why| {
+                    format!(
+                        "changes {table}.{} from {} to {}: {why}",
+                        column.name, old.data_type, column.data_type
+                    )
+                });
+            }
+            steps.push(step);
+        }
+    }
+    steps
+}
+
+/// ALTER TABLE clauses that turn column `old` into `new`, in an order PostgreSQL accepts
+/// (NOT NULL before an identity is added, after one is dropped).
+fn column_clauses(old: &Column, new: &Column) -> Vec<String> {
+    let name = quote(&new.name);
+    let mut clauses = Vec::new();
+    if old.data_type != new.data_type {
+        clauses.push(format!(
+            "ALTER COLUMN {name} TYPE {ty} USING {name}::{ty}",
+            ty = new.data_type
+        ));
+    }
+    if old.default != new.default {
+        clauses.push(match &new.default {
+            Some(default) => format!("ALTER COLUMN {name} SET DEFAULT {default}"),
+            None => format!("ALTER COLUMN {name} DROP DEFAULT"),
+        });
+    }
+    if new.not_null && !old.not_null {
+        clauses.push(format!("ALTER COLUMN {name} SET NOT NULL"));
+    }
+    match (old.identity, new.identity) {
+        (None, Some(identity)) => clauses.push(format!(
+            "ALTER COLUMN {name} ADD GENERATED {} AS IDENTITY",
+            identity_words(identity)
+        )),
+        (Some(_), None) => clauses.push(format!("ALTER COLUMN {name} DROP IDENTITY")),
+        (Some(a), Some(b)) if a != b => clauses.push(format!(
+            "ALTER COLUMN {name} SET GENERATED {}",
+            identity_words(b)
+        )),
+        _ => {}
+    }
+    if !new.not_null && old.not_null {
+        clauses.push(format!("ALTER COLUMN {name} DROP NOT NULL"));
+    }
+    clauses
+}
+
+fn identity_words(identity: Identity) -> &'static str {
+    match identity {
+        Identity::Always => "ALWAYS",
+        Identity::ByDefault => "BY DEFAULT",
+    }
+}
+
+/// Why changing a column from type `from` to `to` can lose data, or `None` when every value
+/// of `from` fits `to` unchanged (a widening).
+pub fn narrowing(from: &str, to: &str) -> Option<String> {
+    let (from_base, from_mods) = split_type(from);
+    let (to_base, to_mods) = split_type(to);
+    let widens = match (from_base, to_base) {
+        (a, b) if a == b => match (a, from_mods.as_slice(), to_mods.as_slice()) {
+            (_, _, []) => true,
+            ("character varying" | "character", [n], [m]) => m >= n,
+            ("numeric", [p, s], [p2, s2]) => s2 >= s && p2 - s2 >= p - s,
+            ("numeric", [p], [p2, s2]) => p2 - s2 >= *p,
+            ("numeric", [p, s], [p2]) => *s == 0 && p2 >= p,
+            ("numeric", [p], [p2]) => p2 >= p,
+            _ => false,
+        },
+        ("smallint", "integer" | "bigint") | ("integer", "bigint") => true,
+        ("smallint" | "integer" | "bigint", "numeric") => to_mods.is_empty(),
+        ("real", "double precision") => true,
+        ("character varying" | "character", "text") => true,
+        ("text", "character varying") => to_mods.is_empty(),
+        ("character", "character varying") => match (from_mods.as_slice(), to_mods.as_slice()) {
+            (_, []) => true,
+            ([n], [m]) => m >= n,
+            _ => false,
+        },
+        _ => false,
+    };
+    (!widens).then(|| {
+        "values that do not fit the new type make the change fail or are cut or rounded".into()
+    })
+}
+
+/// `numeric(12,2)` → (`numeric`, [12, 2]); `text` → (`text`, []).
+fn split_type(data_type: &str) -> (&str, Vec<i64>) {
+    match data_type.split_once('(') {
+        Some((base, rest)) if rest.ends_with(')') => {
+            let mods = rest[..rest.len() - 1]
+                .split(',')
+                .filter_map(|m| m.trim().parse().ok())
+                .collect();
+            (base.trim(), mods)
+        }
+        _ => (data_type, Vec::new()),
+    }
+}
+
+/// Tables whose rows a destructive step of `steps` can lose.
+pub fn tables_at_risk(steps: &[Step]) -> BTreeSet<String> {
+    steps
+        .iter()
+        .filter(|s| s.destroys.is_some())
+        .map(|s| s.table.clone())
+        .collect()
+}

@@ -1,0 +1,516 @@
+//! Entity-relationship diagrams of a [`Schema`]: its tables, keys and constraints drawn as
+//! Mermaid `erDiagram` text (rendered by GitHub, GitLab and most Markdown viewers) or as
+//! Graphviz DOT (for `dot -Tsvg`, where columns line up and edges start at the exact column).
+//!
+//! Both forms are plain text built from the model alone, in the model's order (tables by name,
+//! columns and constraints as declared), so the same manifest always gives the same diagram.
+
+use std::fmt::Write;
+
+use super::Schema;
+use super::model::{Column, ForeignKey, Identity, Table};
+
+/// The schema as a Mermaid `erDiagram`: one entity per table, one relationship per foreign
+/// key drawn from the referenced table to the referencing one and labelled with the
+/// constraint's name. Mermaid has no place for table constraints, so CHECK constraints and
+/// composite keys are `%%` comment lines at the end of their entity: kept in the source,
+/// not drawn.
+pub fn mermaid(schema: &Schema) -> String {
+    let mut out = String::from("erDiagram\n");
+    for table in schema.tables.values() {
+        let keys = TableKeys::of(schema, table);
+        writeln!(out, "    {} {{", mermaid_entity(&table.name)).unwrap();
+        for column in &table.columns {
+            write!(
+                out,
+                "        {} {}",
+                mermaid_type(&column.data_type),
+                mermaid_word(&column.name)
+            )
+            .unwrap();
+            let markers = keys.markers(&column.name);
+            if !markers.is_empty() {
+                write!(out, " {}", markers.join(", ")).unwrap();
+            }
+            let implied_not_null =
+                keys.primary.contains(&column.name.as_str()) || column.identity.is_some();
+            let details = column_details(column, implied_not_null);
+            if !details.is_empty() {
+                write!(out, " \"{}\"", mermaid_text(&details)).unwrap();
+            }
+            out.push('\n');
+        }
+        for constraint in table_constraints(table, &keys) {
+            writeln!(out, "        %% {}", one_line(&constraint)).unwrap();
+        }
+        out.push_str("    }\n");
+    }
+    for relationship in relationships(schema) {
+        writeln!(
+            out,
+            "    {} {}--{} {} : \"{}\"",
+            mermaid_entity(&relationship.foreign_key.referenced_table),
+            relationship.referenced_side.mermaid_left(),
+            relationship.referencing_side.mermaid_right(),
+            mermaid_entity(&relationship.referencing_table.name),
+            mermaid_text(&relationship.foreign_key.name),
+        )
+        .unwrap();
+    }
+    out
+}
+
+/// The schema as a Graphviz digraph: each table an HTML-like table (a header, a row per
+/// column with its type, key markers and NOT NULL / DEFAULT / identity, then its CHECK
+/// constraints and composite keys), each foreign key one edge from the referencing column to
+/// the referenced one (the first pair of a composite key), labelled with the constraint's name
+/// and ended in crow's-foot arrows.
+///
+/// Every column row has two ports: edges enter at the name cell and leave from the last cell,
+/// so that with `rankdir=LR` an edge leaves a table on its right and enters one on its left
+/// instead of crossing the table it starts from.
+pub fn dot(schema: &Schema) -> String {
+    let mut out = String::from(
+        "digraph schema {\n    rankdir=LR;\n    node [shape=plain];\n    edge [dir=both];\n\n",
+    );
+    for table in schema.tables.values() {
+        let keys = TableKeys::of(schema, table);
+        writeln!(out, "    {} [label=<", dot_id(&table.name)).unwrap();
+        out.push_str(
+            "        <table border=\"0\" cellborder=\"1\" cellspacing=\"0\" cellpadding=\"4\">\n",
+        );
+        writeln!(
+            out,
+            "            <tr><td colspan=\"4\" bgcolor=\"lightgrey\"><b>{}</b></td></tr>",
+            html(&table.name)
+        )
+        .unwrap();
+        for column in &table.columns {
+            writeln!(
+                out,
+                "            <tr><td port=\"{}\" align=\"left\">{}</td><td align=\"left\">{}</td>\
+                 <td>{}</td><td port=\"{}\" align=\"left\">{}</td></tr>",
+                html(&port_name(&column.name, Port::In)),
+                html(&column.name),
+                html(&column.data_type),
+                keys.markers(&column.name).join(" "),
+                html(&port_name(&column.name, Port::Out)),
+                html(&column_details(column, false)),
+            )
+            .unwrap();
+        }
+        for constraint in table_constraints(table, &keys) {
+            writeln!(
+                out,
+                "            <tr><td colspan=\"4\" align=\"left\">{}</td></tr>",
+                html(&constraint)
+            )
+            .unwrap();
+        }
+        out.push_str("        </table>\n    >];\n");
+    }
+    let relationships = relationships(schema);
+    if !relationships.is_empty() {
+        out.push('\n');
+    }
+    for relationship in relationships {
+        let fk = relationship.foreign_key;
+        let tail = dot_endpoint(
+            &relationship.referencing_table.name,
+            fk.columns.first().map(String::as_str),
+            Port::Out,
+        );
+        // Only a column that exists has a port; a bare node name keeps the edge valid.
+        let referenced_column = schema.tables.get(&fk.referenced_table).and_then(|t| {
+            fk.referenced_columns
+                .first()
+                .map(String::as_str)
+                .filter(|c| t.column(c).is_some())
+        });
+        let head = dot_endpoint(&fk.referenced_table, referenced_column, Port::In);
+        writeln!(
+            out,
+            "    {tail} -> {head} [label=<{}>, arrowtail={}, arrowhead={}];",
+            html(&fk.name),
+            relationship.referencing_side.dot_arrow(),
+            relationship.referenced_side.dot_arrow(),
+        )
+        .unwrap();
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// How many rows one end of a relationship may have for each row at the other end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cardinality {
+    ExactlyOne,
+    ZeroOrOne,
+    ZeroOrMore,
+}
+
+impl Cardinality {
+    /// The crow's-foot glyph on the left of a Mermaid relationship (the first entity's end).
+    fn mermaid_left(self) -> &'static str {
+        match self {
+            Cardinality::ExactlyOne => "||",
+            Cardinality::ZeroOrOne => "|o",
+            Cardinality::ZeroOrMore => "}o",
+        }
+    }
+
+    /// The crow's-foot glyph on the right of a Mermaid relationship (the second entity's end).
+    fn mermaid_right(self) -> &'static str {
+        match self {
+            Cardinality::ExactlyOne => "||",
+            Cardinality::ZeroOrOne => "o|",
+            Cardinality::ZeroOrMore => "o{",
+        }
+    }
+
+    /// The same glyph as a Graphviz arrow: the first shape named is drawn nearest the node.
+    fn dot_arrow(self) -> &'static str {
+        match self {
+            Cardinality::ExactlyOne => "teetee",
+            Cardinality::ZeroOrOne => "teeodot",
+            Cardinality::ZeroOrMore => "crowodot",
+        }
+    }
+}
+
+/// A foreign key seen as an ER relationship.
+struct Relationship<'a> {
+    referencing_table: &'a Table,
+    foreign_key: &'a ForeignKey,
+    /// Rows of the referenced table one referencing row points to: exactly one unless a
+    /// column of the key may be NULL (a row with a NULL in its key references nothing).
+    referenced_side: Cardinality,
+    /// Rows of the referencing table that may point to one referenced row: at most one when
+    /// the key's columns include all columns of a primary key, UNIQUE constraint or unique
+    /// index (equal key values would repeat those unique values), any number otherwise.
+    referencing_side: Cardinality,
+}
+
+fn relationships(schema: &Schema) -> Vec<Relationship<'_>> {
+    let mut relationships = Vec::new();
+    for table in schema.tables.values() {
+        let keys = TableKeys::of(schema, table);
+        for foreign_key in &table.foreign_keys {
+            let nullable = foreign_key
+                .columns
+                .iter()
+                .any(|c| table.column(c).is_none_or(|c| !c.not_null));
+            let unique = keys.covers_a_key(&foreign_key.columns);
+            relationships.push(Relationship {
+                referencing_table: table,
+                foreign_key,
+                referenced_side: if nullable {
+                    Cardinality::ZeroOrOne
+                } else {
+                    Cardinality::ExactlyOne
+                },
+                referencing_side: if unique {
+                    Cardinality::ZeroOrOne
+                } else {
+                    Cardinality::ZeroOrMore
+                },
+            });
+        }
+    }
+    relationships
+}
+
+/// The keys of one table, gathered once for its markers, footnotes and relationships.
+struct TableKeys<'a> {
+    table: &'a Table,
+    primary: Vec<&'a str>,
+    /// UNIQUE constraints and unique indexes, which enforce uniqueness just the same. Only
+    /// indexes over plain columns and without a WHERE condition count: an expression or a
+    /// partial index does not make any set of columns unique.
+    unique: Vec<UniqueKey<'a>>,
+}
+
+struct UniqueKey<'a> {
+    name: &'a str,
+    columns: Vec<&'a str>,
+    kind: &'static str,
+}
+
+impl<'a> TableKeys<'a> {
+    fn of(schema: &'a Schema, table: &'a Table) -> Self {
+        let primary = table
+            .primary_key
+            .iter()
+            .flat_map(|k| &k.columns)
+            .map(String::as_str)
+            .collect();
+        let constraints = table.uniques.iter().map(|k| UniqueKey {
+            name: &k.name,
+            columns: k.columns.iter().map(String::as_str).collect(),
+            kind: "UNIQUE",
+        });
+        let indexes = schema
+            .indexes
+            .values()
+            .filter(|i| i.table == table.name && i.unique && i.predicate.is_none())
+            .filter_map(|i| {
+                let columns = i
+                    .columns
+                    .iter()
+                    .map(|key| indexed_column(table, key))
+                    .collect::<Option<Vec<_>>>()?;
+                Some(UniqueKey {
+                    name: &i.name,
+                    columns,
+                    kind: "UNIQUE INDEX",
+                })
+            });
+        TableKeys {
+            table,
+            primary,
+            unique: constraints.chain(indexes).collect(),
+        }
+    }
+
+    /// `PK`, `FK`, `UK` as they apply to a column, in that order (Mermaid's key names).
+    fn markers(&self, column: &str) -> Vec<&'static str> {
+        let mut markers = Vec::new();
+        if self.primary.contains(&column) {
+            markers.push("PK");
+        }
+        if self
+            .table
+            .foreign_keys
+            .iter()
+            .any(|fk| fk.columns.iter().any(|c| c == column))
+        {
+            markers.push("FK");
+        }
+        if self.unique.iter().any(|k| k.columns.contains(&column)) {
+            markers.push("UK");
+        }
+        markers
+    }
+
+    fn covers_a_key(&self, columns: &[String]) -> bool {
+        let covered =
+            |key: &[&str]| !key.is_empty() && key.iter().all(|k| columns.iter().any(|c| c == k));
+        covered(&self.primary) || self.unique.iter().any(|k| covered(&k.columns))
+    }
+}
+
+/// The column an index key names, when the key is a plain column: the model writes a key as
+/// the column's name, followed by any ordering (`email DESC NULLS LAST`).
+fn indexed_column<'a>(table: &'a Table, key: &str) -> Option<&'a str> {
+    let mut name = key;
+    if table.column(name).is_none() {
+        for suffix in [" NULLS FIRST", " NULLS LAST"] {
+            name = name.strip_suffix(suffix).unwrap_or(name);
+        }
+        for suffix in [" ASC", " DESC"] {
+            name = name.strip_suffix(suffix).unwrap_or(name);
+        }
+    }
+    table.column(name).map(|c| c.name.as_str())
+}
+
+/// A column's NOT NULL, DEFAULT and identity, spelled as in its DDL; `implied_not_null` leaves
+/// out a NOT NULL that the reader can already tell from a PK marker or the identity.
+fn column_details(column: &Column, implied_not_null: bool) -> String {
+    let mut details = Vec::new();
+    if column.not_null && !implied_not_null {
+        details.push("NOT NULL".to_owned());
+    }
+    if let Some(default) = &column.default {
+        details.push(format!("DEFAULT {default}"));
+    }
+    match column.identity {
+        Some(Identity::Always) => details.push("GENERATED ALWAYS AS IDENTITY".to_owned()),
+        Some(Identity::ByDefault) => details.push("GENERATED BY DEFAULT AS IDENTITY".to_owned()),
+        None => {}
+    }
+    details.join(" ")
+}
+
+/// The table's constraints that no column marker shows: composite primary and unique keys
+/// (a `UK` on each column would read as each column being unique) and CHECK constraints.
+fn table_constraints(table: &Table, keys: &TableKeys<'_>) -> Vec<String> {
+    let mut constraints = Vec::new();
+    if let Some(primary_key) = table.primary_key.as_ref().filter(|k| k.columns.len() > 1) {
+        constraints.push(format!(
+            "{} PRIMARY KEY ({})",
+            primary_key.name,
+            primary_key.columns.join(", ")
+        ));
+    }
+    for key in keys.unique.iter().filter(|k| k.columns.len() > 1) {
+        constraints.push(format!(
+            "{} {} ({})",
+            key.name,
+            key.kind,
+            key.columns.join(", ")
+        ));
+    }
+    for check in &table.checks {
+        constraints.push(format!("{} CHECK ({})", check.name, check.expression));
+    }
+    constraints
+}
+
+/// Words Mermaid's erDiagram lexer takes as keywords (case-insensitively) wherever an entity
+/// name may stand.
+const MERMAID_KEYWORDS: &[&str] = &[
+    "erdiagram",
+    "style",
+    "classdef",
+    "class",
+    "subgraph",
+    "end",
+    "one",
+    "many",
+    "to",
+];
+
+/// An entity name as Mermaid reads it: bare when it is a plain identifier, else quoted (a
+/// quoted name cannot hold `"`, `%` or `\`, which become `_`).
+fn mermaid_entity(name: &str) -> String {
+    if is_plain_identifier(name) && !MERMAID_KEYWORDS.contains(&name.to_lowercase().as_str()) {
+        return name.to_owned();
+    }
+    let quoted: String = name
+        .chars()
+        .map(|c| match c {
+            '"' | '%' | '\\' => '_',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect();
+    format!("\"{quoted}\"")
+}
+
+/// An attribute's type or name as one Mermaid word: bare when it is a plain identifier (array
+/// brackets allowed) that Mermaid would not read as a key marker, else in backquotes.
+fn mermaid_word(word: &str) -> String {
+    let plain = is_plain_identifier(word.trim_end_matches("[]"));
+    let key_marker = ["pk", "fk", "uk"].contains(&word.to_lowercase().as_str());
+    if plain && !key_marker {
+        word.to_owned()
+    } else {
+        format!("`{}`", one_line(word).replace('`', "'"))
+    }
+}
+
+fn is_plain_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A PostgreSQL type as one Mermaid word, which cannot hold spaces or parentheses:
+/// `character varying(255)` → `varchar_255`, `numeric(12,2)` → `numeric_12_2`,
+/// `timestamp(3) with time zone` → `timestamptz_3`, `integer[]` stays.
+fn mermaid_type(data_type: &str) -> String {
+    let element = data_type.trim_end_matches("[]");
+    let array = &data_type[element.len()..];
+    let (words, modifier) = match (element.find('('), element.find(')')) {
+        (Some(open), Some(close)) if open < close => (
+            format!("{}{}", &element[..open], &element[close + 1..]),
+            Some(&element[open + 1..close]),
+        ),
+        _ => (element.to_owned(), None),
+    };
+    let base = match words.trim() {
+        "character varying" => "varchar",
+        "character" => "char",
+        "timestamp with time zone" => "timestamptz",
+        "timestamp without time zone" => "timestamp",
+        "time with time zone" => "timetz",
+        "time without time zone" => "time",
+        "bit varying" => "varbit",
+        other => other,
+    };
+    let mut token = base.replace(' ', "_");
+    if let Some(modifier) = modifier {
+        token.push('_');
+        token.extend(
+            modifier
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .map(|c| if c == ',' { '_' } else { c }),
+        );
+    }
+    token.push_str(array);
+    mermaid_word(&token)
+}
+
+/// Text for a Mermaid quoted string, which ends at the first `"` and at the end of the line.
+fn mermaid_text(text: &str) -> String {
+    one_line(text).replace('"', "'")
+}
+
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
+/// Which of a column row's two ports: where edges enter (the name cell) or leave (the last).
+#[derive(Clone, Copy)]
+enum Port {
+    In,
+    Out,
+}
+
+/// The port's name, unique within the table: the two suffixes end in different letters, so
+/// no column's `_in` port can equal another's `_out` port.
+fn port_name(column: &str, port: Port) -> String {
+    let suffix = match port {
+        Port::In => "_in",
+        Port::Out => "_out",
+    };
+    format!("{}{suffix}", graphviz_name(column))
+}
+
+fn dot_endpoint(table: &str, column: Option<&str>, port: Port) -> String {
+    match column {
+        Some(column) => format!("{}:{}", dot_id(table), dot_quoted(&port_name(column, port))),
+        None => dot_id(table),
+    }
+}
+
+/// A table name as a DOT node ID. Always quoted, since `node`, `edge` or `graph` are valid
+/// table names but DOT keywords.
+fn dot_id(name: &str) -> String {
+    dot_quoted(&graphviz_name(name))
+}
+
+/// A name Graphviz reads back unchanged as a node or port name. A DOT string cannot end in
+/// `\` (`\"` is an escaped quote), and Graphviz splits an edge's port at `:` to find a compass
+/// point; both characters become hex escapes. A `\` from the name never survives, so the
+/// escapes cannot be confused with a name's own text.
+fn graphviz_name(name: &str) -> String {
+    name.replace('\\', "\\x5c").replace(':', "\\x3a")
+}
+
+fn dot_quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\\\""))
+}
+
+/// Text for an HTML-like label or attribute value.
+fn html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+#[path = "erd_tests.rs"]
+mod tests;
