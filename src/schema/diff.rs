@@ -92,10 +92,10 @@ pub fn diff(current: &Schema, desired: &Schema, invalid_indexes: &BTreeSet<Strin
         .values()
         .filter_map(|have| desired.tables.get(&have.name).map(|want| (have, want)))
         .collect();
-    let rekeyed: BTreeSet<&str> = kept
+    let rekeyed: BTreeMap<&str, Vec<BTreeSet<&str>>> = kept
         .iter()
-        .filter(|(have, want)| keys_change(have, want))
-        .map(|(have, _)| have.name.as_str())
+        .map(|(have, want)| (have.name.as_str(), keys_going_away(have, want)))
+        .filter(|(_, keys)| !keys.is_empty())
         .collect();
 
     let mut steps = Vec::new();
@@ -109,7 +109,12 @@ pub fn diff(current: &Schema, desired: &Schema, invalid_indexes: &BTreeSet<Strin
             let between_dropped = dropped.contains(have.name.as_str())
                 && dropped.contains(fk.referenced_table.as_str())
                 && fk.referenced_table != have.name;
-            let to_rekeyed = kept_as_is && rekeyed.contains(fk.referenced_table.as_str());
+            let to_rekeyed = kept_as_is
+                && rekeyed
+                    .get(fk.referenced_table.as_str())
+                    .is_some_and(|keys| {
+                        keys.contains(&fk.referenced_columns.iter().map(String::as_str).collect())
+                    });
             if (want.is_some() && !kept_as_is) || between_dropped || to_rekeyed {
                 steps.push(drop_constraint(&have.name, &fk.name));
             }
@@ -267,14 +272,17 @@ fn constraints_new<'a>(have: &Table, want: &'a Table) -> Vec<(&'a str, String)> 
         .collect()
 }
 
-/// Whether a primary key or unique constraint of the table goes away or changes: foreign
-/// keys that reference the table must then be dropped first and added again afterwards.
-fn keys_change(have: &Table, want: &Table) -> bool {
+/// The columns of each primary key or unique constraint of the table that goes away or
+/// changes: a foreign key that references those columns depends on the key's index, so it is
+/// dropped first and added again afterwards.
+fn keys_going_away<'a>(have: &'a Table, want: &Table) -> Vec<BTreeSet<&'a str>> {
     let wanted: Vec<_> = want.primary_key.iter().chain(&want.uniques).collect();
     have.primary_key
         .iter()
         .chain(&have.uniques)
-        .any(|key| !wanted.contains(&key))
+        .filter(|key| !wanted.contains(key))
+        .map(|key| key.columns.iter().map(String::as_str).collect())
+        .collect()
 }
 
 /// Dropped, added and altered columns of a table present on both sides. Column order is not

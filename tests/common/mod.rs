@@ -80,6 +80,12 @@ impl TestEnv {
         }
         let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&dir).unwrap();
+        // The schema manifest moves along, at the same place relative to the topology.
+        if let Some(schema) = &original.postgres.schema {
+            let copy = dir.join(&schema.file);
+            std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+            std::fs::copy(&schema.path, copy).expect("copy the schema manifest");
+        }
         let file = dir.join("topology.yaml");
         std::fs::write(&file, text).unwrap();
         TestEnv {
@@ -117,6 +123,13 @@ impl TestEnv {
             .await
             .expect("tag image");
         format!("{repo}:17")
+    }
+
+    /// Write a file next to the topology (a schema manifest, say).
+    pub fn write_file(&self, relative: &str, content: &str) {
+        let path = self.dir.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
     }
 
     pub fn rewrite(&self, edit: impl FnOnce(String) -> String) {
@@ -186,12 +199,21 @@ impl TestEnv {
     }
 
     pub async fn connect(&self, node: &str) -> Client {
+        self.connect_to(node, "postgres").await
+    }
+
+    pub async fn connect_to(&self, node: &str, database: &str) -> Client {
         let secrets = secrets::load_existing(&self.name)
             .unwrap()
             .expect("secrets exist");
-        observe::postgres::connect(self.port(node), &secrets.superuser, Duration::from_secs(5))
-            .await
-            .expect("connect")
+        observe::postgres::connect_to(
+            self.port(node),
+            &secrets.superuser,
+            database,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("connect")
     }
 }
 
