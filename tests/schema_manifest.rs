@@ -51,29 +51,8 @@ async fn the_ecommerce_manifest_runs_on_postgres_and_its_model_matches_the_catal
     // One consistent row set across the nine tables, in foreign-key order.
     client
         .batch_execute(
-            "
-            INSERT INTO users (email, name, password_hash, region)
-                VALUES ('ada@example.com', 'Ada', 'x', 'EU');
-            INSERT INTO categories (name) VALUES ('books');
-            INSERT INTO categories (name, parent_id)
-                SELECT 'novels', category_id FROM categories WHERE name = 'books';
-            INSERT INTO products (sku, name, category_id, price)
-                SELECT 'BK-1', 'Dune', category_id, 12.50 FROM categories WHERE name = 'novels';
-            INSERT INTO orders (user_id, region, status, total_amount)
-                SELECT user_id, 'EU', 'paid', 25.00 FROM users;
-            INSERT INTO order_details (order_id, product_id, quantity, unit_price)
-                SELECT order_id, product_id, 2, 12.50 FROM orders, products;
-            INSERT INTO transactions (order_id, amount, method, status)
-                SELECT order_id, 25.00, 'card', 'succeeded' FROM orders;
-            INSERT INTO reviews (user_id, product_id, rating, comment)
-                SELECT user_id, product_id, 5, 'great' FROM users, products;
-            INSERT INTO inventory (product_id, location, quantity)
-                SELECT product_id, 'berlin', 7 FROM products;
-            INSERT INTO shipping (order_id, address, carrier, tracking_number, status,
-                                  shipped_at, delivered_at)
-                SELECT order_id, 'Unter den Linden 1', 'dhl', 'T-1', 'delivered',
-                       now() - interval '2 days', now() FROM orders;
-            ",
+            ROWS,
+,
         )
         .await
         .expect("a consistent row set is accepted");
@@ -158,6 +137,9 @@ async fn the_ecommerce_manifest_runs_on_postgres_and_its_model_matches_the_catal
     client.batch_execute(CASES).await.expect("the cases run");
     assert_catalog_matches(&client, &cases).await;
 }
+
+/// One row set across the nine tables, in foreign-key order.
+const ROWS: &str = include_str!("fixtures/ecommerce_rows.sql");
 
 /// Unnamed constraints and indexes (PostgreSQL picks the names) and every type spelling the
 /// parser normalizes.
