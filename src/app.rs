@@ -21,8 +21,20 @@ use crate::topology::{self, SchemaTarget, Topology};
 
 pub fn validate(file: &Path) -> Result<Topology> {
     let topology = topology::load(file)?;
+    let desired = desired(&topology)?;
+    let schema = match &desired.schema {
+        Some(schema) => format!(
+            ", schema {} ({} tables, {} indexes) into database \"{}\" on {}",
+            schema.target.file,
+            schema.manifest.schema.tables.len(),
+            schema.manifest.schema.indexes.len(),
+            schema.target.database,
+            schema.target.nodes.join(", ")
+        ),
+        None => String::new(),
+    };
     println!(
-        "{} is valid: environment \"{}\", {} node(s), {} replica(s).",
+        "{} is valid: environment \"{}\", {} node(s), {} replica(s){schema}.",
         file.display(),
         topology.name,
         topology.postgres.nodes.len(),

@@ -52,3 +52,78 @@ fn a_missing_file_is_a_clear_error() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/topology.yaml"));
 }
+
+/// A scratch folder for one test, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("dbtopo-cli-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn validate_parses_the_schema_manifest_and_points_at_its_errors() {
+    let scratch = Scratch::new("sql");
+    scratch.write("schema.sql", "CREATE TABLE a (id bigint PRIMARY KEY);\nCREATE TABLE b (a_id bigint REFERENCES nope (id));\n");
+    let file = scratch.write(
+        "topology.yaml",
+        "name: shop\npostgres:\n  nodes:\n    primary: { port: 5433 }\n  schema:\n    file: schema.sql\n",
+    );
+    let output = dbtopo(&["validate", &file]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("schema.sql:2:"), "{stderr}");
+    assert!(stderr.contains("nope"), "{stderr}");
+
+    let default = concat!(env!("CARGO_MANIFEST_DIR"), "/topology.yaml");
+    let output = dbtopo(&["validate", default]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("schema manifests/ecommerce.sql (9 tables, 6 indexes) into database \"ecommerce\" on primary"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn erd_prints_mermaid_and_draws_svg_with_graphviz() {
+    let scratch = Scratch::new("erd");
+    let svg = scratch.0.join("schema.svg");
+    let default = concat!(env!("CARGO_MANIFEST_DIR"), "/topology.yaml");
+    let output = dbtopo(&["erd", default, "--svg", svg.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{stderr}\n(Graphviz's `dot` is needed: .ci/run installs it)"
+    );
+    let mermaid = String::from_utf8_lossy(&output.stdout);
+    assert!(mermaid.starts_with("erDiagram\n"), "{mermaid}");
+    assert!(mermaid.contains("orders ||--o| shipping"), "{mermaid}");
+    let drawing = std::fs::read_to_string(&svg).expect("the SVG");
+    assert!(drawing.contains("<svg"));
+    for table in ["users", "order_details", "shipping", "inventory"] {
+        assert!(drawing.contains(table), "{table} is not drawn");
+    }
+
+    let no_schema = scratch.write(
+        "plain.yaml",
+        "name: shop\npostgres:\n  nodes:\n    primary: { port: 5433 }\n",
+    );
+    let output = dbtopo(&["erd", &no_schema]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("declares no schema"));
+}

@@ -50,10 +50,7 @@ async fn the_ecommerce_manifest_runs_on_postgres_and_its_model_matches_the_catal
 
     // One consistent row set across the nine tables, in foreign-key order.
     client
-        .batch_execute(
-            ROWS,
-,
-        )
+        .batch_execute(ROWS)
         .await
         .expect("a consistent row set is accepted");
 

@@ -342,3 +342,86 @@ fn json_plan_carries_no_secret_and_counts() {
     assert!(!render_json(&plan).contains("/etc/dbtopo/secrets/"));
     assert!(render_json(&plan).contains("/etc/dbtopo/postgresql.conf"));
 }
+
+fn schema_target() -> crate::topology::SchemaTarget {
+    crate::topology::SchemaTarget {
+        file: "schema.sql".into(),
+        path: "schema.sql".into(),
+        database: "shop".into(),
+        nodes: vec!["primary".into()],
+    }
+}
+
+#[test]
+fn schema_changes_show_their_sql_and_flag_what_destroys_data() {
+    let parse = |sql: &str| crate::schema::parse_schema("schema.sql", sql).unwrap();
+    let current = parse(
+        "CREATE TABLE users (id bigint PRIMARY KEY, email varchar(64) NOT NULL, legacy text);",
+    );
+    let desired = parse(
+        "CREATE TABLE users (id bigint PRIMARY KEY, email varchar(32) NOT NULL);\n\
+         CREATE INDEX users_email_idx ON users (email);",
+    );
+    let observed = crate::schema::NodeSchema::Observed(crate::schema::ObservedSchema {
+        database_exists: true,
+        current,
+        invalid_indexes: BTreeSet::new(),
+        desired: desired.clone(),
+        row_counts: BTreeMap::from([("users".to_owned(), 42)]),
+    });
+    let nodes = [schema::NodeInput {
+        node: "primary",
+        host_port: 5433,
+        observed: &observed,
+    }];
+    let (changes, deferred) = schema::changes(&schema_target(), &desired, &nodes);
+    assert!(deferred.is_empty());
+    let plan = Plan::new("shop".into(), changes);
+    let destructive: Vec<&str> = plan
+        .destructive_steps()
+        .iter()
+        .map(|(_, s)| s.object.as_str())
+        .collect();
+    assert_eq!(destructive, ["column users.legacy", "column users.email"]);
+    insta::assert_snapshot!("schema_plan", render_text(&plan));
+}
+
+#[test]
+fn schema_of_a_new_server_is_planned_from_the_manifest_and_of_an_unreachable_one_deferred() {
+    let desired = crate::schema::parse_schema("schema.sql", "CREATE TABLE t (id int);").unwrap();
+    let fresh = crate::schema::NodeSchema::Fresh;
+    let unknown = crate::schema::NodeSchema::Unknown;
+    let nodes = [
+        schema::NodeInput {
+            node: "primary",
+            host_port: 5433,
+            observed: &fresh,
+        },
+        schema::NodeInput {
+            node: "shard",
+            host_port: 5435,
+            observed: &unknown,
+        },
+    ];
+    let (changes, deferred) = schema::changes(&schema_target(), &desired, &nodes);
+    assert_eq!(deferred, ["shard"]);
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].action, Action::Create);
+    assert_eq!(changes[0].after, ["node.primary"]);
+    let Operation::ApplySchema {
+        create_database,
+        steps,
+        ..
+    } = &changes[0].operation
+    else {
+        panic!("not a schema operation");
+    };
+    assert!(create_database);
+    assert_eq!(steps.len(), 1);
+    let mut plan = Plan::new("shop".into(), changes);
+    plan.deferred_schema = deferred;
+    assert!(
+        render_text(&plan)
+            .contains("schema.shard is compared with the manifest once node.shard answers")
+    );
+}

@@ -433,3 +433,7 @@ pub fn tables_at_risk(steps: &[Step]) -> BTreeSet<String> {
         .map(|s| s.table.clone())
         .collect()
 }
+
+#[cfg(test)]
+#[path = "diff_tests.rs"]
+mod tests;

@@ -690,3 +690,45 @@ fn pathological_inputs_are_errors() {
         assert!(!render(&err).is_empty());
     }
 }
+
+#[test]
+fn schema_defaults_to_database_postgres_on_every_node() {
+    let yaml = format!(
+        "{MINIMAL}    shard: {{ port: 5435 }}\n  schema:\n    file: manifests/ecommerce.sql\n"
+    );
+    let t = load_str("test.yaml", &yaml).unwrap();
+    let schema = t.postgres.schema.expect("a schema");
+    assert_eq!(schema.database, "postgres");
+    assert_eq!(schema.nodes, ["primary", "shard"]);
+    assert!(schema.path.ends_with("manifests/ecommerce.sql"));
+}
+
+#[test]
+fn schema_problems_are_reported_together_at_their_values() {
+    let yaml = format!(
+        "{MINIMAL}  replicas:\n    primary-replica: {{ of: primary, port: 5434 }}\n  schema:\n    \
+         file: manifests/missing.sql\n    database: Shop\n    nodes: [primary-replica, primray]\n"
+    );
+    let all = problems(&yaml);
+    assert_eq!(
+        messages(&all),
+        [
+            "schema file `manifests/missing.sql` not found",
+            "invalid database name `Shop`",
+            "`primary-replica` is a replica",
+            "unknown node `primray`",
+        ]
+    );
+    let snippets: Vec<&str> = all.iter().filter_map(|p| p.snippet()).collect();
+    assert_eq!(
+        snippets,
+        [
+            "manifests/missing.sql",
+            "Shop",
+            "primary-replica",
+            "primray"
+        ]
+    );
+    assert!(help(&all[3]).contains("did you mean `primary`?"));
+    assert!(help(&all[2]).contains("by replication"));
+}
