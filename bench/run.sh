@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # dbtopo benchmarks, run on demand (not part of the tests):
-#   1. cold apply of the default topology's PostgreSQL part until the replica streams,
+#   1. cold apply of the default topology's servers (without its schema, which compose does not
+#      load) until the replica streams,
 #      side by side with `docker-compose up` of bench/compose.yml waited to healthy;
 #   2. `plan` on a converged environment;
 #   3. a reload-only setting change, checked to cause no restart.
@@ -18,7 +19,8 @@ WORK="$(mktemp -d)"
 TOPOLOGY="$WORK/topology.yaml"
 sed -e "s/^name: ecommerce/name: $ENV_NAME/" -e 's/port: 5433/port: 25433/' -e 's/port: 5434/port: 25434/' \
     -e 's/port: 5435/port: 25435/' -e 's/port: 5436/port: 25436/' \
-    -e 's/^    shared_buffers: 128MB/    shared_buffers: 128MB\n    work_mem: 4MB/' topology.yaml > "$TOPOLOGY"
+    -e 's/^    shared_buffers: 128MB/    shared_buffers: 128MB\n    work_mem: 4MB/' \
+    -e '/^  schema:/,$d' topology.yaml > "$TOPOLOGY"
 
 cleanup() {
   "$BIN" destroy "$TOPOLOGY" --auto-approve >/dev/null 2>&1 || true

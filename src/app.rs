@@ -326,8 +326,8 @@ fn refuse_destructive(plan: &Plan, allowed: bool) -> Result<()> {
         })
         .collect();
     Err(miette!(
-        help = "nothing was changed; run apply with --allow-destructive to accept the loss, \
-                or change the manifest",
+        help = "apply stopped before running any of this plan; run apply with \
+                --allow-destructive to accept the loss, or change the manifest",
         "the plan destroys data:\n{}",
         list.join("\n")
     ))
