@@ -15,7 +15,7 @@ use crate::model::State;
 use crate::observe::catalog::SchemaObserveError;
 use crate::observe::{self, docker::Inventory};
 use crate::plan::{self, Action, Counts, Plan};
-use crate::schema::{Manifest, NodeSchema, RejectedByServer, parse_manifest};
+use crate::schema::{Manifest, NodeSchema, ObservedSchema, RejectedByServer, parse_manifest};
 use crate::secrets::{self, Secrets};
 use crate::topology::{self, SchemaTarget, Topology};
 
@@ -103,11 +103,16 @@ pub async fn plan_for(
     desired: &Desired,
     secrets: Option<&Secrets>,
 ) -> Result<Plan> {
-    let observed = observe::observe(docker, &desired.state, secrets).await?;
+    // The catalogs are read while Docker is asked: a plan costs the slower of the two.
+    let (observed, probes) = tokio::join!(
+        observe::observe(docker, &desired.state, secrets),
+        probe_schemas(desired, secrets)
+    );
+    let observed = observed?;
     let mut changes = plan::diff(&desired.state, &observed);
     let mut deferred = Vec::new();
     if let Some(schema) = &desired.schema {
-        let found = observe_schemas(&desired.state, &observed, schema, secrets).await?;
+        let found = schema_states(&observed, schema, probes)?;
         let inputs: Vec<plan::schema::NodeInput<'_>> = found
             .iter()
             .map(|(node, host_port, observed)| plan::schema::NodeInput {
@@ -127,34 +132,51 @@ pub async fn plan_for(
     Ok(plan)
 }
 
-/// What each target node's database holds: empty for a server still to be created, unknown
-/// for one that cannot be asked, else read from its catalog (in parallel).
-async fn observe_schemas(
-    desired: &State,
-    observed: &State,
-    schema: &DesiredSchema,
-    secrets: Option<&Secrets>,
-) -> Result<Vec<(String, u16, NodeSchema)>> {
+type Probe = Option<Result<ObservedSchema, SchemaObserveError>>;
+
+/// Ask each target node's server for its catalog (in parallel); `None` without passwords.
+async fn probe_schemas(desired: &Desired, secrets: Option<&Secrets>) -> Vec<(String, u16, Probe)> {
+    let (Some(schema), Some(secrets)) = (&desired.schema, secrets) else {
+        return Vec::new();
+    };
     let lookups = schema.target.nodes.iter().map(|node| async move {
-        let host_port = desired.servers[node]
+        let host_port = desired.state.servers[node]
             .container
             .as_ref()
             .map_or(0, |c| c.host_port);
-        let reachable = observed.servers.get(node).is_some_and(|s| s.live.is_some());
-        let found = if !observed.volumes.contains(node) {
+        let found = observe::catalog::observe_schema(
+            host_port,
+            &secrets.superuser,
+            &schema.target.database,
+            &schema.sql,
+        )
+        .await;
+        (node.clone(), host_port, Some(found))
+    });
+    futures_util::future::join_all(lookups).await
+}
+
+/// What each target node's database holds: empty for a server still to be created (whatever
+/// answered on its port), unknown for one that cannot be asked, else what its catalog says.
+fn schema_states(
+    observed: &State,
+    schema: &DesiredSchema,
+    probes: Vec<(String, u16, Probe)>,
+) -> Result<Vec<(String, u16, NodeSchema)>> {
+    let mut probes: std::collections::BTreeMap<String, (u16, Probe)> = probes
+        .into_iter()
+        .map(|(node, port, probe)| (node, (port, probe)))
+        .collect();
+    let mut states = Vec::new();
+    for node in &schema.target.nodes {
+        let (host_port, probe) = probes.remove(node).unwrap_or((0, None));
+        let state = if !observed.volumes.contains(node) {
             NodeSchema::Fresh
-        } else if let (true, Some(secrets)) = (reachable, secrets) {
-            match observe::catalog::observe_schema(
-                host_port,
-                &secrets.superuser,
-                &schema.target.database,
-                &schema.sql,
-            )
-            .await
-            {
-                Ok(found) => NodeSchema::Observed(found),
-                Err(SchemaObserveError::Unreachable(_)) => NodeSchema::Unknown,
-                Err(SchemaObserveError::Rejected(rejected)) => {
+        } else {
+            match probe {
+                Some(Ok(found)) => NodeSchema::Observed(found),
+                None | Some(Err(SchemaObserveError::Unreachable(_))) => NodeSchema::Unknown,
+                Some(Err(SchemaObserveError::Rejected(rejected))) => {
                     return Err(miette::Report::new(RejectedByServer::at_offset(
                         &schema.manifest,
                         node,
@@ -162,22 +184,17 @@ async fn observe_schemas(
                         rejected.offset,
                     )));
                 }
-                Err(SchemaObserveError::Query(error)) => {
+                Some(Err(SchemaObserveError::Query(error))) => {
                     return Err(miette!(
                         "cannot read the catalog of node {node}: {}",
                         execute::server_message(&error)
                     ));
                 }
             }
-        } else {
-            NodeSchema::Unknown
         };
-        Ok((node.clone(), host_port, found))
-    });
-    futures_util::future::join_all(lookups)
-        .await
-        .into_iter()
-        .collect()
+        states.push((node.clone(), host_port, state));
+    }
+    Ok(states)
 }
 
 /// After executing: nothing may be left to do, and every replica must stream (a replica that

@@ -4,6 +4,7 @@
 //! State`, `diff → Plan`, `execute(Plan)`, then observe again to confirm convergence.
 
 pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod desired;
 pub mod execute;

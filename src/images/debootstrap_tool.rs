@@ -52,12 +52,7 @@ fn on_path(program: &str) -> bool {
 }
 
 fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache")
-        });
-    base.join("dbtopo/debootstrap")
+    crate::cache::dir("debootstrap")
 }
 
 fn unpacked(root: &Path) -> Option<Debootstrap> {

@@ -120,6 +120,39 @@ pub async fn read(
     })
 }
 
+/// [`normalize`], remembered: the result depends only on the manifest, the server's version
+/// and the session settings that print values (time zone, date and interval styles), so it is
+/// kept in the cache under a hash of those and the server is asked once.
+pub async fn normalize_cached(client: &mut Client, manifest: &str) -> Result<Schema, Rejected> {
+    let row = client
+        .query_one(
+            "SELECT concat_ws(E'\\n', current_setting('server_version_num'), \
+             current_setting('TimeZone'), current_setting('DateStyle'), \
+             current_setting('IntervalStyle'), current_setting('extra_float_digits'))",
+            &[],
+        )
+        .await
+        .map_err(rejected_at(None))?;
+    let context: String = row.get(0);
+    // The reader's own queries are part of the key: a dbtopo that reads differently asks again.
+    let reader = env!("CARGO_PKG_VERSION");
+    let key =
+        crate::hashing::short_hash(&[reader, COLUMNS, CONSTRAINTS, INDEXES, &context, manifest]);
+    let path = crate::cache::dir("normalized-schemas").join(format!("{key}.json"));
+    if let Some(schema) = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+    {
+        return Ok(schema);
+    }
+    let schema = normalize(client, manifest).await?;
+    if let Ok(bytes) = serde_json::to_vec(&schema) {
+        // A cache that cannot be written only costs time.
+        let _ = crate::cache::write_atomically(&path, &bytes);
+    }
+    Ok(schema)
+}
+
 /// Run `manifest` in a scratch schema and read it back as the server spells it. Nothing
 /// persists: the transaction is rolled back whatever happens.
 pub async fn normalize(client: &mut Client, manifest: &str) -> Result<Schema, Rejected> {
@@ -285,30 +318,26 @@ pub async fn observe_schema(
 ) -> Result<ObservedSchema, SchemaObserveError> {
     use super::postgres::connect_to;
     let timeout = std::time::Duration::from_secs(3);
-    let maintenance = connect_to(host_port, password, "postgres", timeout)
-        .await
-        .map_err(SchemaObserveError::Unreachable)?;
-    let database_exists = database_exists(&maintenance, database)
-        .await
-        .map_err(SchemaObserveError::Query)?;
-    let (mut client, current) = if database_exists && database != "postgres" {
-        drop(maintenance);
-        let client = connect_to(host_port, password, database, timeout)
+    // Straight to the target database; only when it does not exist, to the maintenance one.
+    let (mut client, database_exists) =
+        match connect_to(host_port, password, database, timeout).await {
+            Ok(client) => (client, true),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => {
+                let client = connect_to(host_port, password, "postgres", timeout)
+                    .await
+                    .map_err(SchemaObserveError::Unreachable)?;
+                (client, false)
+            }
+            Err(e) => return Err(SchemaObserveError::Unreachable(e)),
+        };
+    let current = if database_exists {
+        read(&client, MANAGED_SCHEMA)
             .await
-            .map_err(SchemaObserveError::Unreachable)?;
-        let current = read(&client, MANAGED_SCHEMA)
-            .await
-            .map_err(SchemaObserveError::Query)?;
-        (client, current)
-    } else if database_exists {
-        let current = read(&maintenance, MANAGED_SCHEMA)
-            .await
-            .map_err(SchemaObserveError::Query)?;
-        (maintenance, current)
+            .map_err(SchemaObserveError::Query)?
     } else {
-        (maintenance, Catalog::default())
+        Catalog::default()
     };
-    let desired = normalize(&mut client, manifest)
+    let desired = normalize_cached(&mut client, manifest)
         .await
         .map_err(SchemaObserveError::Rejected)?;
     let steps = crate::schema::diff::diff(&current.schema, &desired, &current.invalid_indexes);

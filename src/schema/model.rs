@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Tables and indexes of one database (the `public` schema).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schema {
     pub tables: BTreeMap<String, Table>,
     /// Indexes made with CREATE INDEX, by name. Indexes behind PRIMARY KEY and UNIQUE
@@ -20,7 +20,7 @@ pub struct Schema {
 
 /// A table with its columns (in declaration order: the order is part of the table) and
 /// constraints (in declaration order).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Table {
     pub name: String,
     pub columns: Vec<Column>,
@@ -48,7 +48,7 @@ impl Table {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     /// As `format_type(atttypid, atttypmod)` prints it: `bigint`, `numeric(12,2)`,
@@ -63,7 +63,7 @@ pub struct Column {
 }
 
 /// `GENERATED { ALWAYS | BY DEFAULT } AS IDENTITY` (`pg_attribute.attidentity` `a` / `d`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Identity {
     #[serde(rename = "always")]
     Always,
@@ -72,13 +72,13 @@ pub enum Identity {
 }
 
 /// A PRIMARY KEY or UNIQUE constraint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyConstraint {
     pub name: String,
     pub columns: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForeignKey {
     pub name: String,
     pub columns: Vec<String>,
@@ -90,7 +90,7 @@ pub struct ForeignKey {
 }
 
 /// `pg_constraint.confdeltype` / `confupdtype`; NO ACTION when not written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReferentialAction {
     #[default]
     #[serde(rename = "no action")]
@@ -105,7 +105,7 @@ pub enum ReferentialAction {
     SetDefault,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     pub name: String,
     /// The condition as SQL text, without the surrounding `CHECK (...)`.
@@ -113,7 +113,7 @@ pub struct Check {
 }
 
 /// An index made with CREATE INDEX.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Index {
     pub name: String,
     pub table: String,
