@@ -33,8 +33,18 @@ pub fn validate(file: &Path) -> Result<Topology> {
         ),
         None => String::new(),
     };
+    let fragments = match &topology.postgres.fragments {
+        Some(f) => format!(
+            ", {} fragmented table(s) coordinated by {}, {} reference table(s), {} distributed index(es)",
+            f.tables.len(),
+            f.coordinator,
+            f.reference_tables.len(),
+            f.indexes.len()
+        ),
+        None => String::new(),
+    };
     println!(
-        "{} is valid: environment \"{}\", {} node(s), {} replica(s){schema}.",
+        "{} is valid: environment \"{}\", {} node(s), {} replica(s){schema}{fragments}.",
         file.display(),
         topology.name,
         topology.postgres.nodes.len(),
@@ -85,6 +95,20 @@ pub fn desired(topology: &Topology) -> Result<Desired> {
         }
     };
     Ok(Desired { state, schema })
+}
+
+/// Fragments are validated, but plan and apply do not place them yet: say so rather than
+/// apply a topology whose tables would not be where the file says.
+fn not_yet_carried_out(topology: &Topology) -> Result<()> {
+    match &topology.postgres.fragments {
+        None => Ok(()),
+        Some(_) => Err(miette!(
+            help = "`dbtopo validate` checks them; remove `fragments`, `reference_tables` and \
+                    `indexes` from the topology to plan and apply the rest",
+            "fragments, reference tables and distributed indexes are not carried out by plan \
+             and apply yet"
+        )),
+    }
 }
 
 /// Build the desired state, observe, diff.
@@ -266,6 +290,7 @@ async fn existing_secrets(docker: &Docker, env: &str) -> Result<Option<Secrets>>
 /// Print the plan; returns whether it has changes.
 pub async fn plan(args: &PlanArgs) -> Result<bool> {
     let topology = topology::load(&args.file.file)?;
+    not_yet_carried_out(&topology)?;
     let docker = docker().await?;
     let secrets = existing_secrets(&docker, &topology.name).await?;
     let (_, plan) = compute(&docker, &topology, secrets.as_ref()).await?;
@@ -284,6 +309,7 @@ pub async fn plan(args: &PlanArgs) -> Result<bool> {
 
 pub async fn apply(args: &ApplyArgs) -> Result<()> {
     let topology = topology::load(&args.file.file)?;
+    not_yet_carried_out(&topology)?;
     let _lock = crate::lock::lock_env(&topology.name)?;
     let docker = docker().await?;
     let secrets = match existing_secrets(&docker, &topology.name).await? {

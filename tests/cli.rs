@@ -127,3 +127,38 @@ fn erd_prints_mermaid_and_draws_svg_with_graphviz() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("declares no schema"));
 }
+
+#[test]
+fn fragments_are_validated_and_plan_says_it_does_not_place_them_yet() {
+    let scratch = Scratch::new("fragments");
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fragments.sql");
+    let topology = format!(
+        "name: shop\npostgres:\n  nodes:\n    primary: {{ port: 5433 }}\n    shard-eu: {{ port: 5435 }}\n    shard-us: {{ port: 5436 }}\n  schema: {{ file: {manifest}, nodes: [primary] }}\n  fragments:\n    orders:\n      horizontal:\n        key: region\n        by: list\n        parts:\n          - {{ node: shard-eu, values: [EU] }}\n          - {{ node: shard-us, values: [US] }}\n"
+    );
+    let file = scratch.write("topology.yaml", &topology);
+    let output = dbtopo(&["validate", &file]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("1 fragmented table(s) coordinated by primary"),
+        "{stdout}"
+    );
+
+    let output = dbtopo(&["plan", &file]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not carried out by"), "{stderr}");
+
+    let gap = scratch.write(
+        "gap.yaml",
+        &topology.replace("values: [US]", "values: [EU]"),
+    );
+    let output = dbtopo(&["validate", &gap]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("value `EU` is in two parts"), "{stderr}");
+    assert!(
+        stderr.contains("no part takes US of `orders.region`"),
+        "{stderr}"
+    );
+}

@@ -44,6 +44,7 @@ fn topology() -> Topology {
                 },
             )]),
             schema: None,
+            fragments: None,
         },
     }
 }

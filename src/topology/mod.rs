@@ -4,6 +4,7 @@
 //! everything else is validated on the parsed file and reported all at once.
 
 mod diagnostics;
+mod fragments;
 mod raw;
 mod rules;
 mod schema_section;

@@ -34,6 +34,60 @@ pub(super) struct RawPostgres {
     pub nodes: Option<Spanned<Entries<Option<RawNode>>>>,
     pub replicas: Option<Entries<Option<RawReplica>>>,
     pub schema: Option<Spanned<RawSchema>>,
+    pub fragments: Option<Spanned<Entries<Spanned<RawFragment>>>>,
+    pub reference_tables: Option<RawReferences>,
+    pub indexes: Option<Vec<Spanned<RawIndex>>>,
+}
+
+/// Reference tables: table → the nodes that receive a copy.
+pub(super) type RawReferences = Spanned<Entries<Spanned<Vec<Spanned<String>>>>>;
+
+/// One fragmented table: exactly one of the two ways.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFragment {
+    pub horizontal: Option<Spanned<RawHorizontal>>,
+    pub vertical: Option<Spanned<RawVertical>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHorizontal {
+    pub key: Option<Spanned<String>>,
+    pub by: Option<Spanned<String>>,
+    pub parts: Option<Spanned<Vec<Spanned<RawHorizontalPart>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHorizontalPart {
+    pub node: Option<Spanned<String>>,
+    pub values: Option<Spanned<Vec<Spanned<Scalar>>>>,
+    pub default: Option<Spanned<bool>>,
+    pub from: Option<Spanned<Scalar>>,
+    pub to: Option<Spanned<Scalar>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVertical {
+    pub key: Option<Spanned<String>>,
+    pub parts: Option<Spanned<Vec<Spanned<RawVerticalPart>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVerticalPart {
+    pub node: Option<Spanned<String>>,
+    pub columns: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIndex {
+    pub table: Option<Spanned<String>>,
+    pub columns: Option<Spanned<Vec<Spanned<String>>>>,
+    pub unique: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -40,6 +40,72 @@ pub struct Postgres {
     pub replicas: BTreeMap<String, Replica>,
     /// The desired schema and where it goes; `None` when the topology declares none.
     pub schema: Option<SchemaTarget>,
+    /// How tables are spread over the nodes; `None` when nothing is fragmented.
+    pub fragments: Option<Fragments>,
+}
+
+/// The distribution of the schema's tables: fragments, reference copies, distributed indexes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fragments {
+    /// The node that answers for whole tables: the schema's node.
+    pub coordinator: String,
+    pub tables: BTreeMap<String, Fragmentation>,
+    /// Tables copied to other nodes for local joins: table → nodes.
+    pub reference_tables: BTreeMap<String, Vec<String>>,
+    pub indexes: Vec<DistributedIndex>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fragmentation {
+    /// Rows split by the value of `key`.
+    Horizontal {
+        key: String,
+        parts: Vec<HorizontalPart>,
+    },
+    /// Columns split into groups that each carry the key.
+    Vertical {
+        key: String,
+        parts: Vec<VerticalPart>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HorizontalPart {
+    pub node: String,
+    pub bound: Bound,
+}
+
+/// Which rows a horizontal part holds, in PostgreSQL's partitioning terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Bound {
+    /// `FOR VALUES IN (...)`, values as SQL literals' text.
+    List { values: Vec<String> },
+    /// `FOR VALUES FROM (from) TO (to)`; `None` is MINVALUE / MAXVALUE.
+    Range {
+        from: Option<String>,
+        to: Option<String>,
+    },
+    /// `FOR VALUES WITH (MODULUS m, REMAINDER r)`.
+    Hash { modulus: u32, remainder: u32 },
+    /// The rows no other part takes.
+    Default,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerticalPart {
+    pub node: String,
+    /// The part's columns besides the key.
+    pub columns: Vec<String>,
+}
+
+/// An index declared for a fragmented table: built on every fragment holding its columns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DistributedIndex {
+    pub table: String,
+    pub columns: Vec<String>,
+    pub unique: bool,
 }
 
 /// Which SQL manifest describes the schema, which database receives it, on which nodes.

@@ -109,6 +109,7 @@ fn default_file_loads_to_the_ecommerce_topology() {
                 database: "ecommerce".to_owned(),
                 nodes: vec!["primary".to_owned()],
             }),
+            fragments: None,
         },
     };
     assert_eq!(topology, expected);
@@ -731,4 +732,248 @@ fn schema_problems_are_reported_together_at_their_values() {
     );
     assert!(help(&all[3]).contains("did you mean `primary`?"));
     assert!(help(&all[2]).contains("by replication"));
+}
+
+const FRAGMENT_NODES: &str = "name: shop
+postgres:
+  nodes:
+    primary: { port: 5433 }
+    shard-eu: { port: 5435 }
+    shard-us: { port: 5436 }
+  replicas:
+    primary-replica: { of: primary, port: 5434 }
+  schema: { file: tests/fixtures/fragments.sql, nodes: [primary] }
+";
+
+#[test]
+fn fragments_load_into_partition_bounds_column_groups_and_copies() {
+    let yaml = format!(
+        "{FRAGMENT_NODES}  fragments:
+    orders:
+      horizontal:
+        key: region
+        by: list
+        parts:
+          - {{ node: shard-eu, values: [EU] }}
+          - {{ node: shard-us, values: [US] }}
+    reviews:
+      horizontal:
+        key: product_id
+        by: range
+        parts:
+          - {{ node: shard-us, from: 1000 }}
+          - {{ node: shard-eu, to: 1000 }}
+    events:
+      horizontal: {{ key: user_id, by: hash, parts: [{{ node: shard-eu }}, {{ node: shard-us }}, {{ node: primary }}] }}
+    users:
+      vertical:
+        key: user_id
+        parts:
+          - {{ node: primary, columns: [email, name] }}
+          - {{ node: shard-eu, columns: [user_id, password_hash] }}
+  reference_tables:
+    categories: [shard-eu, shard-us]
+  indexes:
+    - {{ table: orders, columns: [total] }}
+"
+    );
+    let t = load_str("test.yaml", &yaml).unwrap_or_else(|e| panic!("{}", render(&e)));
+    let fragments = t.postgres.fragments.expect("fragments");
+    assert_eq!(fragments.coordinator, "primary");
+    let part = |node: &str, bound: Bound| HorizontalPart {
+        node: node.into(),
+        bound,
+    };
+    assert_eq!(
+        fragments.tables["orders"],
+        Fragmentation::Horizontal {
+            key: "region".into(),
+            parts: vec![
+                part(
+                    "shard-eu",
+                    Bound::List {
+                        values: vec!["EU".into()]
+                    }
+                ),
+                part(
+                    "shard-us",
+                    Bound::List {
+                        values: vec!["US".into()]
+                    }
+                ),
+            ],
+        }
+    );
+    assert_eq!(
+        fragments.tables["reviews"],
+        Fragmentation::Horizontal {
+            key: "product_id".into(),
+            parts: vec![
+                part(
+                    "shard-us",
+                    Bound::Range {
+                        from: Some("1000".into()),
+                        to: None
+                    }
+                ),
+                part(
+                    "shard-eu",
+                    Bound::Range {
+                        from: None,
+                        to: Some("1000".into())
+                    }
+                ),
+            ],
+        }
+    );
+    let Fragmentation::Horizontal { parts, .. } = &fragments.tables["events"] else {
+        panic!("events is horizontal");
+    };
+    assert_eq!(
+        parts.iter().map(|p| p.bound.clone()).collect::<Vec<_>>(),
+        (0..3)
+            .map(|remainder| Bound::Hash {
+                modulus: 3,
+                remainder
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        fragments.tables["users"],
+        Fragmentation::Vertical {
+            key: "user_id".into(),
+            parts: vec![
+                VerticalPart {
+                    node: "primary".into(),
+                    columns: vec!["email".into(), "name".into()]
+                },
+                VerticalPart {
+                    node: "shard-eu".into(),
+                    columns: vec!["password_hash".into()]
+                },
+            ],
+        }
+    );
+    assert_eq!(
+        fragments.reference_tables["categories"],
+        ["shard-eu", "shard-us"]
+    );
+    assert_eq!(
+        fragments.indexes,
+        [DistributedIndex {
+            table: "orders".into(),
+            columns: vec!["total".into()],
+            unique: false
+        }]
+    );
+}
+
+#[test]
+fn fragment_problems_are_reported_together_at_their_values() {
+    let yaml = format!(
+        "{FRAGMENT_NODES}  fragments:
+    orders:
+      horizontal:
+        key: region
+        by: list
+        parts:
+          - {{ node: shard-eu, values: [EU, APAC] }}
+          - {{ node: primary-replica, values: [EU] }}
+    reviews:
+      horizontal:
+        key: rating
+        by: range
+        parts:
+          - {{ node: shard-eu, from: 1, to: 3 }}
+          - {{ node: shard-us, from: 2, to: 6 }}
+    users:
+      vertical:
+        key: user_id
+        parts:
+          - {{ node: primary, columns: [email, name] }}
+          - {{ node: shard-eu, columns: [name] }}
+    ordres:
+      horizontal: {{ key: x, by: hash, parts: [{{ node: shard-eu }}] }}
+  reference_tables:
+    orders: [shard-eu]
+    categories: [primary, shard-uss]
+  indexes:
+    - {{ table: orders, columns: [total], unique: true }}
+"
+    );
+    let all = problems(&yaml);
+    let found: Vec<(String, Option<&str>)> =
+        all.iter().map(|p| (p.to_string(), p.snippet())).collect();
+    let expected: Vec<(&str, Option<&str>)> = vec![
+        ("value `EU` is in two parts", Some("EU")),
+        ("`primary-replica` is a replica", Some("primary-replica")),
+        ("value `APAC` can never occur", Some("APAC")),
+        ("no part takes US of `orders.region`", None),
+        (
+            "unique keys of `reviews` do not include the fragment key `rating`",
+            Some("rating"),
+        ),
+        ("two ranges overlap", None),
+        ("the ranges leave out below 1, from 6 up", None),
+        ("column `name` is in two parts", Some("name")),
+        ("no part holds password_hash of `users`", None),
+        ("unknown table `ordres`", Some("ordres")),
+        ("`orders` is fragmented", Some("orders")),
+        ("`primary` is the coordinator", Some("primary")),
+        ("unknown node `shard-uss`", Some("shard-uss")),
+        (
+            "a unique index on `orders` must include its fragment key `region`",
+            None,
+        ),
+    ];
+    for (message, snippet) in &expected {
+        let hit = found.iter().find(|(m, _)| m == message);
+        let Some((_, got)) = hit else {
+            panic!("missing `{message}` in {found:#?}");
+        };
+        if let Some(snippet) = snippet {
+            assert_eq!(got.as_deref(), Some(*snippet), "{message}");
+        }
+    }
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+    let near = all
+        .iter()
+        .find(|p| p.to_string() == "unknown table `ordres`")
+        .unwrap();
+    assert!(help(near).contains("did you mean `orders`?"));
+}
+
+#[test]
+fn list_parts_without_a_check_need_a_default_and_fragments_need_one_coordinator() {
+    let yaml = format!(
+        "{FRAGMENT_NODES}  fragments:
+    categories:
+      horizontal:
+        key: category_id
+        by: list
+        parts:
+          - {{ node: shard-eu, values: [1, 2] }}
+"
+    );
+    let problem = only(&yaml);
+    assert_eq!(
+        problem.to_string(),
+        "the list parts of `categories` may not cover every `category_id`"
+    );
+    assert!(help(&problem).contains("default: true"));
+    let with_default = yaml.replace(
+        "values: [1, 2] }",
+        "values: [1, 2] }\n          - { node: shard-us, default: true }",
+    );
+    assert!(
+        load_str("test.yaml", &with_default).is_ok(),
+        "{with_default}"
+    );
+
+    let two_coordinators = yaml.replace("nodes: [primary] }", "nodes: [primary, shard-us] }");
+    let messages = messages(&problems(&two_coordinators));
+    assert!(
+        messages.contains(&"fragments need exactly one schema node".to_owned()),
+        "{messages:?}"
+    );
 }

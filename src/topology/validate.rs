@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_saphyr::{Location, Spanned};
 
 use super::diagnostics::{Problem, Source};
+use super::fragments;
 use super::raw::{RawAccess, RawImages, RawPostgres, RawSettings, RawTopology, Scalar};
 use super::rules;
 use super::{AccessRule, Images, Postgres, Topology};
@@ -137,6 +138,19 @@ impl Validator<'_> {
             .collect();
         let (nodes, replicas) = self.servers(pg.nodes, pg.replicas, &section);
         let schema = self.schema(pg.schema, &nodes, &replicas);
+        // The manifest's tables, for the fragment checks; its own errors are reported where
+        // it is loaded for planning.
+        let manifest = schema.as_ref().and_then(|target| {
+            let sql = std::fs::read_to_string(&target.path).ok()?;
+            crate::schema::parse_schema(&target.file, &sql).ok()
+        });
+        let context = fragments::Context {
+            nodes: &nodes,
+            replicas: &replicas,
+            schema: schema.as_ref(),
+            manifest: manifest.as_ref(),
+        };
+        let fragments = self.fragments(pg.fragments, pg.reference_tables, pg.indexes, &context);
         Postgres {
             settings,
             access,
@@ -144,6 +158,7 @@ impl Validator<'_> {
             nodes,
             replicas,
             schema,
+            fragments,
         }
     }
 
@@ -155,6 +170,7 @@ impl Validator<'_> {
             nodes: BTreeMap::new(),
             replicas: BTreeMap::new(),
             schema: None,
+            fragments: None,
         }
     }
 
