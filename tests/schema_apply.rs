@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::TestEnv;
+use common::{NINE_TABLE_JOIN, TestEnv};
 use dbtopo::plan::{Operation, Plan};
 use dbtopo::schema::{RejectedByServer, StepAction};
 use tokio_postgres::Client;
@@ -38,22 +38,12 @@ async fn row_counts(client: &Client) -> Vec<i64> {
     counts
 }
 
-/// The rows of the fixture, joined across all nine tables.
-const JOINED: &str = "
-    SELECT u.email, p.sku, parent.name, t.method, r.rating, i.quantity, s.status, d.quantity
-    FROM orders o
-    JOIN users u USING (user_id)
-    JOIN order_details d USING (order_id)
-    JOIN products p USING (product_id)
-    JOIN categories c ON c.category_id = p.category_id
-    JOIN categories parent ON parent.category_id = c.parent_id
-    JOIN transactions t ON t.order_id = o.order_id
-    JOIN reviews r ON r.user_id = u.user_id AND r.product_id = p.product_id
-    JOIN inventory i ON i.product_id = p.product_id
-    JOIN shipping s ON s.order_id = o.order_id";
-
 async fn joined(client: &Client) -> Option<String> {
-    let row = client.query_opt(JOINED, &[]).await.ok()??;
+    let sql = format!(
+        "SELECT u.email, p.sku, parent.name, t.method, r.rating, i.quantity, s.status, \
+         d.quantity {NINE_TABLE_JOIN}"
+    );
+    let row = client.query_opt(&sql, &[]).await.ok()??;
     Some(format!(
         "{} {} {} {} {} {} {} {}",
         row.get::<_, &str>(0),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::TestEnv;
+use common::{NINE_TABLE_JOIN, TestEnv};
 use dbtopo::schema::model::{Identity, KeyConstraint, ReferentialAction};
 use dbtopo::schema::{Schema, parse_schema};
 use tokio_postgres::Client;
@@ -56,18 +56,10 @@ async fn the_ecommerce_manifest_runs_on_postgres_and_its_model_matches_the_catal
 
     let row = client
         .query_one(
-            "SELECT u.email, o.status, d.quantity, p.sku, c.name, parent.name,
-                    t.amount::text, r.rating, i.quantity, s.status
-             FROM orders o
-             JOIN users u USING (user_id)
-             JOIN order_details d USING (order_id)
-             JOIN products p USING (product_id)
-             JOIN categories c ON c.category_id = p.category_id
-             JOIN categories parent ON parent.category_id = c.parent_id
-             JOIN transactions t ON t.order_id = o.order_id
-             JOIN reviews r ON r.user_id = u.user_id AND r.product_id = p.product_id
-             JOIN inventory i ON i.product_id = p.product_id
-             JOIN shipping s ON s.order_id = o.order_id",
+            &format!(
+                "SELECT u.email, o.status, d.quantity, p.sku, c.name, parent.name, \
+                 t.amount::text, r.rating, i.quantity, s.status {NINE_TABLE_JOIN}"
+            ),
             &[],
         )
         .await

@@ -13,6 +13,21 @@ use dbtopo::plan::Plan;
 use dbtopo::{app, desired, observe, secrets, topology};
 use tokio_postgres::Client;
 
+/// The nine e-commerce tables joined along every foreign key (`o` orders, `u` users, `d`
+/// order_details, `p` products, `c` its category, `parent` that category's parent,
+/// `t` transactions, `r` reviews, `i` inventory, `s` shipping).
+pub const NINE_TABLE_JOIN: &str = "
+    FROM orders o
+    JOIN users u USING (user_id)
+    JOIN order_details d USING (order_id)
+    JOIN products p USING (product_id)
+    JOIN categories c ON c.category_id = p.category_id
+    JOIN categories parent ON parent.category_id = c.parent_id
+    JOIN transactions t ON t.order_id = o.order_id
+    JOIN reviews r ON r.user_id = u.user_id AND r.product_id = p.product_id
+    JOIN inventory i ON i.product_id = p.product_id
+    JOIN shipping s ON s.order_id = o.order_id";
+
 pub struct TestEnv {
     pub name: String,
     pub file: PathBuf,
