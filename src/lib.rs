@@ -8,6 +8,7 @@ pub mod cache;
 pub mod cli;
 pub mod desired;
 pub mod execute;
+pub mod fragments;
 pub mod graphviz;
 pub mod hashing;
 pub mod images;

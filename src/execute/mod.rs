@@ -281,6 +281,15 @@ async fn run(
             )
             .await?;
         }
+        Operation::RunSql {
+            node,
+            host_port,
+            database,
+            statements,
+        } => {
+            ready(node, *host_port).await?;
+            schema::run_statements(*host_port, &secrets.superuser, database, statements).await?;
+        }
         Operation::RemoveContainer { name } => docker::remove_container(docker, name).await?,
         Operation::RemoveVolume { name } => docker::remove_volume(docker, name).await?,
         Operation::RemoveNetwork { name } => docker::remove_network(docker, name).await?,

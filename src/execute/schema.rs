@@ -60,3 +60,30 @@ fn step_failed(step: &Step, error: tokio_postgres::Error, outcome: &'static str)
         error,
     }
 }
+
+/// Run generated statements in one transaction, with the superuser password put in for its
+/// placeholder (as an SQL literal) only here.
+pub async fn run_statements(
+    host_port: u16,
+    password: &str,
+    database: &str,
+    statements: &[String],
+) -> Result<(), ExecuteError> {
+    let mut client = connect_to(host_port, password, database, Duration::from_secs(10)).await?;
+    let transaction = client.transaction().await?;
+    let secret = password.replace('\'', "''");
+    for statement in statements {
+        let sql = statement.replace(crate::fragments::coordinator::PASSWORD_PLACEHOLDER, &secret);
+        if let Err(error) = transaction.batch_execute(&sql).await {
+            return Err(ExecuteError::SchemaStep {
+                object: "coordinator".into(),
+                outcome: ROLLED_BACK,
+                origin: None,
+                sql: statement.clone(),
+                error,
+            });
+        }
+    }
+    transaction.commit().await?;
+    Ok(())
+}

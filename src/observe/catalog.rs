@@ -352,3 +352,70 @@ pub async fn observe_schema(
         row_counts,
     })
 }
+
+/// The coordinator's dbtopo-made fragment objects as found: foreign servers named `dbtopo_*`
+/// and the tables named `tables`, each with its comment (which holds the hash it was made
+/// from).
+pub async fn coordinator_objects(
+    host_port: u16,
+    password: &str,
+    database: &str,
+    tables: &[String],
+) -> Result<crate::fragments::coordinator::Found, tokio_postgres::Error> {
+    let client = super::postgres::connect_to(
+        host_port,
+        password,
+        database,
+        std::time::Duration::from_secs(3),
+    )
+    .await?;
+    let servers = client
+        .query(
+            "SELECT srvname::text, obj_description(oid, 'pg_foreign_server')
+             FROM pg_foreign_server WHERE srvname LIKE 'dbtopo\\_%'",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let found_tables = client
+        .query(
+            "SELECT c.relname::text, c.relkind, obj_description(c.oid, 'pg_class')
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relname = ANY($2)",
+            &[&MANAGED_SCHEMA, &tables],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            let kind = row.get::<_, i8>(1) as u8 as char;
+            (row.get(0), (kind, row.get(2)))
+        })
+        .collect();
+    let partitions = client
+        .query(
+            "SELECT p.relname::text, c.relname::text
+             FROM pg_inherits i
+             JOIN pg_class p ON p.oid = i.inhparent
+             JOIN pg_class c ON c.oid = i.inhrelid
+             JOIN pg_namespace n ON n.oid = p.relnamespace
+             WHERE n.nspname = $1 AND p.relname = ANY($2)
+             ORDER BY 1, 2",
+            &[&MANAGED_SCHEMA, &tables],
+        )
+        .await?;
+    let mut partitions_of: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for row in partitions {
+        partitions_of
+            .entry(row.get(0))
+            .or_default()
+            .insert(row.get(1));
+    }
+    Ok(crate::fragments::coordinator::Found {
+        servers,
+        tables: found_tables,
+        partitions: partitions_of,
+    })
+}

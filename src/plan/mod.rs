@@ -2,6 +2,7 @@
 //! decides nothing of its own.
 
 mod diff;
+pub mod fragments;
 mod order;
 mod render;
 pub mod schema;
@@ -172,6 +173,14 @@ pub enum Operation {
         database: String,
         create_database: bool,
         steps: Vec<crate::schema::Step>,
+    },
+    /// Run statements in one transaction in a database of a node; the superuser password
+    /// placeholder is replaced only then.
+    RunSql {
+        node: String,
+        host_port: u16,
+        database: String,
+        statements: Vec<String>,
     },
     RemoveContainer {
         name: String,

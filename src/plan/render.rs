@@ -87,6 +87,11 @@ fn render_change(out: &mut String, change: &Change) {
     {
         render_schema_steps(out, database, *create_database, steps);
     }
+    if let Operation::RunSql { statements, .. } = &change.operation {
+        for line in statements.iter().flat_map(|s| s.lines()) {
+            let _ = writeln!(out, "          {line}");
+        }
+    }
     let _ = writeln!(out, "      (why: {})", change.reason);
 }
 

@@ -13,20 +13,18 @@ pub fn schema_address(node: &str) -> String {
     format!("schema.{node}")
 }
 
-/// One node's situation: its host port and what was observed of its database.
+/// One node's situation: its host port, what was observed of its database, and the tables
+/// it should hold when its server is new.
 pub struct NodeInput<'a> {
     pub node: &'a str,
     pub host_port: u16,
     pub observed: &'a NodeSchema,
+    pub fresh: &'a Schema,
 }
 
 /// The schema changes of every target node, and the nodes whose comparison must wait until
 /// their server runs.
-pub fn changes(
-    target: &SchemaTarget,
-    manifest: &Schema,
-    nodes: &[NodeInput<'_>],
-) -> (Vec<Change>, Vec<String>) {
+pub fn changes(target: &SchemaTarget, nodes: &[NodeInput<'_>]) -> (Vec<Change>, Vec<String>) {
     let mut changes = Vec::new();
     let mut deferred = Vec::new();
     for input in nodes {
@@ -37,7 +35,7 @@ pub fn changes(
             }
             NodeSchema::Fresh => (
                 false,
-                schema::diff::diff(&Schema::default(), manifest, &Default::default()),
+                schema::diff::diff(&Schema::default(), input.fresh, &Default::default()),
                 BTreeMap::new(),
             ),
             NodeSchema::Observed(observed) => (

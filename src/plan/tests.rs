@@ -374,8 +374,9 @@ fn schema_changes_show_their_sql_and_flag_what_destroys_data() {
         node: "primary",
         host_port: 5433,
         observed: &observed,
+        fresh: &desired,
     }];
-    let (changes, deferred) = schema::changes(&schema_target(), &desired, &nodes);
+    let (changes, deferred) = schema::changes(&schema_target(), &nodes);
     assert!(deferred.is_empty());
     let plan = Plan::new("shop".into(), changes);
     let destructive: Vec<&str> = plan
@@ -397,14 +398,16 @@ fn schema_of_a_new_server_is_planned_from_the_manifest_and_of_an_unreachable_one
             node: "primary",
             host_port: 5433,
             observed: &fresh,
+            fresh: &desired,
         },
         schema::NodeInput {
             node: "shard",
             host_port: 5435,
             observed: &unknown,
+            fresh: &desired,
         },
     ];
-    let (changes, deferred) = schema::changes(&schema_target(), &desired, &nodes);
+    let (changes, deferred) = schema::changes(&schema_target(), &nodes);
     assert_eq!(deferred, ["shard"]);
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].action, Action::Create);

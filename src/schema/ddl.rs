@@ -206,9 +206,15 @@ pub fn alter_table(table: &str, clause: &str) -> String {
 }
 
 pub fn create_index(index: &Index) -> String {
+    index_definition(index, true)
+}
+
+/// CREATE INDEX, `CONCURRENTLY` (outside a transaction, without blocking writes) or not.
+pub fn index_definition(index: &Index, concurrently: bool) -> String {
     let mut text = format!(
-        "CREATE {}INDEX CONCURRENTLY {} ON {} USING {} ({})",
+        "CREATE {}INDEX {}{} ON {} USING {} ({})",
         if index.unique { "UNIQUE " } else { "" },
+        if concurrently { "CONCURRENTLY " } else { "" },
         quote(&index.name),
         quote(&index.table),
         index.method,

@@ -9,15 +9,16 @@ use bollard::Docker;
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use crate::cli::{ApplyArgs, DestroyArgs, ErdArgs, PlanArgs};
-use crate::desired::desired_state;
 use crate::execute::{self, Event, Progress};
-use crate::model::State;
-use crate::observe::catalog::SchemaObserveError;
 use crate::observe::{self, docker::Inventory};
 use crate::plan::{self, Action, Counts, Plan};
-use crate::schema::{Manifest, NodeSchema, ObservedSchema, RejectedByServer, parse_manifest};
+use crate::schema::RejectedByServer;
 use crate::secrets::{self, Secrets};
-use crate::topology::{self, SchemaTarget, Topology};
+use crate::topology::{self, Topology};
+
+mod planning;
+
+pub use planning::{Desired, DesiredFragments, DesiredSchema, desired, plan_for};
 
 pub fn validate(file: &Path) -> Result<Topology> {
     let topology = topology::load(file)?;
@@ -65,50 +66,41 @@ pub async fn docker() -> Result<Docker> {
         .wrap_err("cannot reach the Docker Engine: is it running?")
 }
 
-/// What the topology asks for: the servers, and the schema with its parsed manifest.
-pub struct Desired {
-    pub state: State,
-    pub schema: Option<DesiredSchema>,
-}
-
-pub struct DesiredSchema {
-    pub target: SchemaTarget,
-    pub manifest: Manifest,
-    /// The manifest's text, run as is on the server to normalize it.
-    pub sql: String,
-}
-
-pub fn desired(topology: &Topology) -> Result<Desired> {
-    let state = desired_state(topology).into_diagnostic()?;
-    let schema = match &topology.postgres.schema {
-        None => None,
-        Some(target) => {
-            let sql = std::fs::read_to_string(&target.path)
-                .into_diagnostic()
-                .wrap_err_with(|| format!("cannot read schema file {}", target.path.display()))?;
-            let manifest = parse_manifest(&target.file, &sql)?;
-            Some(DesiredSchema {
-                target: target.clone(),
-                manifest,
-                sql,
-            })
-        }
-    };
-    Ok(Desired { state, schema })
-}
-
-/// Fragments are validated, but plan and apply do not place them yet: say so rather than
-/// apply a topology whose tables would not be where the file says.
+/// Horizontal fragments on other nodes are placed; the rest of the fragment model is
+/// validated but not placed yet: say so rather than apply a topology whose tables would not
+/// be where the file says.
 fn not_yet_carried_out(topology: &Topology) -> Result<()> {
-    match &topology.postgres.fragments {
-        None => Ok(()),
-        Some(_) => Err(miette!(
-            help = "`dbtopo validate` checks them; remove `fragments`, `reference_tables` and \
-                    `indexes` from the topology to plan and apply the rest",
-            "fragments, reference tables and distributed indexes are not carried out by plan \
-             and apply yet"
-        )),
+    let Some(fragments) = &topology.postgres.fragments else {
+        return Ok(());
+    };
+    let mut missing = Vec::new();
+    for (table, fragmentation) in &fragments.tables {
+        match fragmentation {
+            crate::topology::Fragmentation::Vertical { .. } => {
+                missing.push(format!("vertical fragments ({table})"))
+            }
+            crate::topology::Fragmentation::Horizontal { parts, .. } => {
+                if parts.iter().any(|p| p.node == fragments.coordinator) {
+                    missing.push(format!("a part kept on the coordinator ({table})"));
+                }
+            }
+        }
     }
+    if !fragments.reference_tables.is_empty() {
+        missing.push("reference tables".into());
+    }
+    if !fragments.indexes.is_empty() {
+        missing.push("distributed indexes".into());
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(miette!(
+        help = "`dbtopo validate` checks them; horizontal fragments on other nodes are placed \
+                already",
+        "not carried out by plan and apply yet: {}",
+        missing.join(", ")
+    ))
 }
 
 /// Build the desired state, observe, diff.
@@ -120,105 +112,6 @@ async fn compute(
     let desired = desired(topology)?;
     let plan = plan_for(docker, &desired, secrets).await?;
     Ok((desired, plan))
-}
-
-pub async fn plan_for(
-    docker: &Docker,
-    desired: &Desired,
-    secrets: Option<&Secrets>,
-) -> Result<Plan> {
-    // The catalogs are read while Docker is asked: a plan costs the slower of the two.
-    let (observed, probes) = tokio::join!(
-        observe::observe(docker, &desired.state, secrets),
-        probe_schemas(desired, secrets)
-    );
-    let observed = observed?;
-    let mut changes = plan::diff(&desired.state, &observed);
-    let mut deferred = Vec::new();
-    if let Some(schema) = &desired.schema {
-        let found = schema_states(&observed, schema, probes)?;
-        let inputs: Vec<plan::schema::NodeInput<'_>> = found
-            .iter()
-            .map(|(node, host_port, observed)| plan::schema::NodeInput {
-                node,
-                host_port: *host_port,
-                observed,
-            })
-            .collect();
-        let (schema_changes, waiting) =
-            plan::schema::changes(&schema.target, &schema.manifest.schema, &inputs);
-        changes.extend(schema_changes);
-        deferred = waiting;
-    }
-    let mut plan = Plan::new(desired.state.env.clone(), changes);
-    plan.warnings = plan::warnings(&desired.state, &observed);
-    plan.deferred_schema = deferred;
-    Ok(plan)
-}
-
-type Probe = Option<Result<ObservedSchema, SchemaObserveError>>;
-
-/// Ask each target node's server for its catalog (in parallel); `None` without passwords.
-async fn probe_schemas(desired: &Desired, secrets: Option<&Secrets>) -> Vec<(String, u16, Probe)> {
-    let (Some(schema), Some(secrets)) = (&desired.schema, secrets) else {
-        return Vec::new();
-    };
-    let lookups = schema.target.nodes.iter().map(|node| async move {
-        let host_port = desired.state.servers[node]
-            .container
-            .as_ref()
-            .map_or(0, |c| c.host_port);
-        let found = observe::catalog::observe_schema(
-            host_port,
-            &secrets.superuser,
-            &schema.target.database,
-            &schema.sql,
-        )
-        .await;
-        (node.clone(), host_port, Some(found))
-    });
-    futures_util::future::join_all(lookups).await
-}
-
-/// What each target node's database holds: empty for a server still to be created (whatever
-/// answered on its port), unknown for one that cannot be asked, else what its catalog says.
-fn schema_states(
-    observed: &State,
-    schema: &DesiredSchema,
-    probes: Vec<(String, u16, Probe)>,
-) -> Result<Vec<(String, u16, NodeSchema)>> {
-    let mut probes: std::collections::BTreeMap<String, (u16, Probe)> = probes
-        .into_iter()
-        .map(|(node, port, probe)| (node, (port, probe)))
-        .collect();
-    let mut states = Vec::new();
-    for node in &schema.target.nodes {
-        let (host_port, probe) = probes.remove(node).unwrap_or((0, None));
-        let state = if !observed.volumes.contains(node) {
-            NodeSchema::Fresh
-        } else {
-            match probe {
-                Some(Ok(found)) => NodeSchema::Observed(found),
-                None | Some(Err(SchemaObserveError::Unreachable(_))) => NodeSchema::Unknown,
-                Some(Err(SchemaObserveError::Rejected(rejected))) => {
-                    return Err(miette::Report::new(RejectedByServer::at_offset(
-                        &schema.manifest,
-                        node,
-                        &execute::server_message(&rejected.error),
-                        rejected.offset,
-                    )));
-                }
-                Some(Err(SchemaObserveError::Query(error))) => {
-                    return Err(miette!(
-                        "cannot read the catalog of node {node}: {}",
-                        execute::server_message(&error)
-                    ));
-                }
-            }
-        };
-        states.push((node.clone(), host_port, state));
-    }
-    Ok(states)
 }
 
 /// After executing: nothing may be left to do, and every replica must stream (a replica that

@@ -1,0 +1,298 @@
+//! The desired state (servers, schema, fragments) and `plan_for`: observe, then diff each part.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bollard::Docker;
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
+
+use crate::desired::desired_state;
+use crate::execute;
+use crate::fragments::coordinator::{self, CoordinatorObject};
+use crate::fragments::placement::{self, Placement};
+use crate::model::State;
+use crate::observe::{self, catalog::SchemaObserveError};
+use crate::plan::{self, Plan};
+use crate::schema::{
+    Manifest, NodeSchema, ObservedSchema, RejectedByServer, Schema, ddl, parse_manifest,
+};
+use crate::secrets::Secrets;
+use crate::topology::{SchemaTarget, Topology};
+
+/// What the topology asks for: the servers, and the schema with its parsed manifest.
+pub struct Desired {
+    pub state: State,
+    pub schema: Option<DesiredSchema>,
+}
+
+pub struct DesiredSchema {
+    pub target: SchemaTarget,
+    pub manifest: Manifest,
+    /// The manifest's text, run as is on the server to normalize it.
+    pub sql: String,
+    pub fragments: Option<DesiredFragments>,
+}
+
+/// Horizontally fragmented tables: where their parts live and what the coordinator needs.
+pub struct DesiredFragments {
+    pub coordinator: String,
+    pub fragmented: BTreeSet<String>,
+    pub placement: Placement,
+    pub objects: Vec<CoordinatorObject>,
+}
+
+/// One node that receives tables: the SQL that describes them (run in a scratch schema to
+/// normalize) and the model used when the node is new.
+struct NodeTarget {
+    node: String,
+    sql: String,
+    fresh: Schema,
+    /// The coordinator of fragmented tables: those tables are managed as coordinator
+    /// objects, not by the schema diff.
+    coordinator: bool,
+}
+
+impl DesiredSchema {
+    fn node_targets(&self) -> Vec<NodeTarget> {
+        let mut targets: Vec<NodeTarget> = self
+            .target
+            .nodes
+            .iter()
+            .map(|node| NodeTarget {
+                node: node.clone(),
+                sql: self.sql.clone(),
+                fresh: self.coordinator_view(&self.manifest.schema),
+                coordinator: self.fragments.is_some(),
+            })
+            .collect();
+        for (node, schema) in self
+            .fragments
+            .iter()
+            .flat_map(|f| &f.placement.fragment_nodes)
+        {
+            targets.push(NodeTarget {
+                node: node.clone(),
+                sql: schema_sql(schema),
+                fresh: schema.clone(),
+                coordinator: false,
+            });
+        }
+        targets
+    }
+
+    /// `schema` without what the coordinator objects manage.
+    fn coordinator_view(&self, schema: &Schema) -> Schema {
+        match &self.fragments {
+            Some(f) => placement::coordinator_schema(schema, &f.fragmented),
+            None => schema.clone(),
+        }
+    }
+}
+
+/// DDL that creates `schema` (run inside a transaction, so indexes are built plainly).
+fn schema_sql(schema: &Schema) -> String {
+    let mut sql: Vec<String> = schema.tables.values().map(ddl::create_table).collect();
+    sql.extend(
+        schema
+            .indexes
+            .values()
+            .map(|i| ddl::index_definition(i, false)),
+    );
+    sql.join("\n")
+}
+
+pub fn desired(topology: &Topology) -> Result<Desired> {
+    let state = desired_state(topology).into_diagnostic()?;
+    let schema = match &topology.postgres.schema {
+        None => None,
+        Some(target) => {
+            let sql = std::fs::read_to_string(&target.path)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot read schema file {}", target.path.display()))?;
+            let manifest = parse_manifest(&target.file, &sql)?;
+            let fragments = topology.postgres.fragments.as_ref().map(|fragments| {
+                let placement = placement::place(&manifest.schema, fragments);
+                DesiredFragments {
+                    coordinator: fragments.coordinator.clone(),
+                    fragmented: fragments.tables.keys().cloned().collect(),
+                    objects: coordinator::objects(&topology.name, &target.database, &placement),
+                    placement,
+                }
+            });
+            Some(DesiredSchema {
+                target: target.clone(),
+                manifest,
+                sql,
+                fragments,
+            })
+        }
+    };
+    Ok(Desired { state, schema })
+}
+
+pub async fn plan_for(
+    docker: &Docker,
+    desired: &Desired,
+    secrets: Option<&Secrets>,
+) -> Result<Plan> {
+    // The catalogs are read while Docker is asked: a plan costs the slower of the two.
+    let (observed, probes) = tokio::join!(
+        observe::observe(docker, &desired.state, secrets),
+        probe_schemas(desired, secrets)
+    );
+    let observed = observed?;
+    let mut changes = plan::diff(&desired.state, &observed);
+    let mut deferred = Vec::new();
+    if let Some(schema) = &desired.schema {
+        let targets = schema.node_targets();
+        let found = schema_states(&desired.state, &observed, schema, &targets, probes)?;
+        let inputs: Vec<plan::schema::NodeInput<'_>> = found
+            .iter()
+            .zip(&targets)
+            .map(
+                |((node, host_port, observed), target)| plan::schema::NodeInput {
+                    node,
+                    host_port: *host_port,
+                    observed,
+                    fresh: &target.fresh,
+                },
+            )
+            .collect();
+        let (schema_changes, waiting) = plan::schema::changes(&schema.target, &inputs);
+        changes.extend(schema_changes);
+        deferred = waiting;
+        if let Some(fragments) = &schema.fragments {
+            let coordinator = found
+                .iter()
+                .find(|(node, _, _)| *node == fragments.coordinator);
+            let state = match coordinator {
+                Some((_, host_port, NodeSchema::Observed(o))) if o.database_exists => {
+                    let names: Vec<String> = fragments.fragmented.iter().cloned().collect();
+                    let password = secrets.map(|s| s.superuser.as_str()).unwrap_or_default();
+                    let found = observe::catalog::coordinator_objects(
+                        *host_port,
+                        password,
+                        &schema.target.database,
+                        &names,
+                    )
+                    .await
+                    .map_err(|e| {
+                        miette!(
+                            "cannot read the coordinator's fragment objects: {}",
+                            execute::server_message(&e)
+                        )
+                    })?;
+                    plan::fragments::CoordinatorState::Observed(found)
+                }
+                Some((_, _, NodeSchema::Unknown)) | None => {
+                    plan::fragments::CoordinatorState::Unknown
+                }
+                Some(_) => plan::fragments::CoordinatorState::Fresh,
+            };
+            let host_port = coordinator.map_or(0, |(_, port, _)| *port);
+            let fragment_nodes: Vec<String> =
+                fragments.placement.fragment_nodes.keys().cloned().collect();
+            let fragment_changes = plan::fragments::changes(&plan::fragments::Input {
+                objects: &fragments.objects,
+                state: &state,
+                coordinator: &fragments.coordinator,
+                host_port,
+                database: &schema.target.database,
+                fragment_nodes: &fragment_nodes,
+            })
+            .map_err(|reason| miette!("{reason}"))?;
+            changes.extend(fragment_changes);
+        }
+    }
+    let mut plan = Plan::new(desired.state.env.clone(), changes);
+    plan.warnings = plan::warnings(&desired.state, &observed);
+    plan.deferred_schema = deferred;
+    Ok(plan)
+}
+
+type Probe = Option<Result<ObservedSchema, SchemaObserveError>>;
+
+/// Ask each node that receives tables for its catalog (in parallel); `None` without passwords.
+async fn probe_schemas(desired: &Desired, secrets: Option<&Secrets>) -> Vec<(String, u16, Probe)> {
+    let (Some(schema), Some(secrets)) = (&desired.schema, secrets) else {
+        return Vec::new();
+    };
+    let targets = schema.node_targets();
+    let lookups = targets.into_iter().map(|target| async move {
+        let host_port = host_port(&desired.state, &target.node);
+        let found = observe::catalog::observe_schema(
+            host_port,
+            &secrets.superuser,
+            &schema.target.database,
+            &target.sql,
+        )
+        .await;
+        (target.node, host_port, Some(found))
+    });
+    futures_util::future::join_all(lookups).await
+}
+
+fn host_port(state: &State, node: &str) -> u16 {
+    state
+        .servers
+        .get(node)
+        .and_then(|s| s.container.as_ref())
+        .map_or(0, |c| c.host_port)
+}
+
+/// What each node's database holds: empty for a server still to be created (whatever
+/// answered on its port), unknown for one that cannot be asked, else what its catalog says.
+fn schema_states(
+    desired: &State,
+    observed: &State,
+    schema: &DesiredSchema,
+    targets: &[NodeTarget],
+    probes: Vec<(String, u16, Probe)>,
+) -> Result<Vec<(String, u16, NodeSchema)>> {
+    let mut probes: BTreeMap<String, (u16, Probe)> = probes
+        .into_iter()
+        .map(|(node, port, probe)| (node, (port, probe)))
+        .collect();
+    let mut states = Vec::new();
+    for target in targets {
+        let node = &target.node;
+        let probe = probes.remove(node).and_then(|(_, probe)| probe);
+        let port = host_port(desired, node);
+        let state = if !observed.volumes.contains(node) {
+            NodeSchema::Fresh
+        } else {
+            match probe {
+                Some(Ok(mut found)) => {
+                    if target.coordinator {
+                        found.current = schema.coordinator_view(&found.current);
+                        found.desired = schema.coordinator_view(&found.desired);
+                    }
+                    NodeSchema::Observed(found)
+                }
+                None | Some(Err(SchemaObserveError::Unreachable(_))) => NodeSchema::Unknown,
+                Some(Err(SchemaObserveError::Rejected(rejected))) if target.sql == schema.sql => {
+                    return Err(miette::Report::new(RejectedByServer::at_offset(
+                        &schema.manifest,
+                        node,
+                        &execute::server_message(&rejected.error),
+                        rejected.offset,
+                    )));
+                }
+                Some(Err(SchemaObserveError::Rejected(rejected))) => {
+                    return Err(miette!(
+                        help = format!("the fragment tables were:\n{}", target.sql),
+                        "node {node} rejects its fragment tables: {}",
+                        execute::server_message(&rejected.error)
+                    ));
+                }
+                Some(Err(SchemaObserveError::Query(error))) => {
+                    return Err(miette!(
+                        "cannot read the catalog of node {node}: {}",
+                        execute::server_message(&error)
+                    ));
+                }
+            }
+        };
+        states.push((node.clone(), port, state));
+    }
+    Ok(states)
+}

@@ -1,0 +1,271 @@
+//! Where each table lives once fragmented: the tables each fragment node holds, the
+//! coordinator's own tables, and the coordinator objects that reach the fragments.
+//!
+//! Pure. Horizontal fragments become, on each fragment node, a real table with the logical
+//! table's columns, keys and checks plus a CHECK stating the part's predicate; on the
+//! coordinator, a partitioned table whose partitions are postgres_fdw foreign tables. Foreign
+//! keys into or out of a fragmented table cannot be enforced across nodes and are left out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::schema::Schema;
+use crate::schema::ddl::{self, quote};
+use crate::schema::model::{Check, Table};
+use crate::topology::{Bound, Fragmentation, Fragments};
+
+/// One horizontal part as the coordinator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemotePartition {
+    /// The foreign table on the coordinator.
+    pub name: String,
+    /// The node holding the rows, and the table's name there.
+    pub node: String,
+    pub remote_table: String,
+    /// `FOR VALUES ...` or `DEFAULT`.
+    pub bound: String,
+}
+
+/// A horizontally fragmented table on the coordinator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionedTable {
+    pub table: Table,
+    /// `LIST (region)`, `RANGE (product_id)`, `HASH (user_id)`.
+    pub partition_by: String,
+    pub partitions: Vec<RemotePartition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Placement {
+    /// The tables each fragment node holds (its fragments), by node.
+    pub fragment_nodes: BTreeMap<String, Schema>,
+    /// The horizontally fragmented tables, built on the coordinator.
+    pub partitioned: Vec<PartitionedTable>,
+    /// Nodes the coordinator reaches through postgres_fdw.
+    pub servers: BTreeSet<String>,
+}
+
+/// The placement of `manifest`'s horizontally fragmented tables.
+pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
+    let mut placement = Placement::default();
+    for (name, fragmentation) in &fragments.tables {
+        let (Some(table), Fragmentation::Horizontal { key, parts }) =
+            (manifest.tables.get(name), fragmentation)
+        else {
+            continue;
+        };
+        let strategy = match parts.first().map(|p| &p.bound) {
+            Some(Bound::Range { .. }) => "RANGE",
+            Some(Bound::Hash { .. }) => "HASH",
+            _ => "LIST",
+        };
+        let per_node = parts
+            .iter()
+            .fold(BTreeMap::<&str, usize>::new(), |mut m, p| {
+                *m.entry(p.node.as_str()).or_default() += 1;
+                m
+            });
+        let mut partitions = Vec::new();
+        for (index, part) in parts.iter().enumerate() {
+            let shared = per_node[part.node.as_str()] > 1;
+            let remote_table = if shared {
+                format!("{name}_{index}")
+            } else {
+                name.clone()
+            };
+            let numeric = table.column(key).is_some_and(|c| is_numeric(&c.data_type));
+            let fragment = fragment_table(table, &remote_table, key, &part.bound, numeric);
+            let node_schema = placement
+                .fragment_nodes
+                .entry(part.node.clone())
+                .or_default();
+            node_schema.tables.insert(remote_table.clone(), fragment);
+            // The manifest's indexes on the table are built on each fragment.
+            for index in manifest.indexes.values().filter(|i| &i.table == name) {
+                let mut index = index.clone();
+                index.name = index.name.replacen(name.as_str(), &remote_table, 1);
+                index.table = remote_table.clone();
+                node_schema.indexes.insert(index.name.clone(), index);
+            }
+            placement.servers.insert(part.node.clone());
+            partitions.push(RemotePartition {
+                name: partition_name(name, &part.node, shared.then_some(index)),
+                node: part.node.clone(),
+                remote_table,
+                bound: bound_sql(&part.bound, numeric),
+            });
+        }
+        placement.partitioned.push(PartitionedTable {
+            table: coordinator_table(table),
+            partition_by: format!("{strategy} ({})", quote(key)),
+            partitions,
+        });
+    }
+    placement
+}
+
+/// The coordinator's own tables: the manifest without the fragmented tables, the foreign keys
+/// that point at them, and their indexes.
+pub fn coordinator_schema(schema: &Schema, fragmented: &BTreeSet<String>) -> Schema {
+    let mut out = schema.clone();
+    out.tables.retain(|name, _| !fragmented.contains(name));
+    for table in out.tables.values_mut() {
+        table
+            .foreign_keys
+            .retain(|fk| !fragmented.contains(&fk.referenced_table));
+    }
+    out.indexes
+        .retain(|_, index| !fragmented.contains(&index.table));
+    out
+}
+
+/// The name of the foreign server for `node`.
+pub fn server_name(node: &str) -> String {
+    format!("dbtopo_{}", node.replace('-', "_"))
+}
+
+fn partition_name(table: &str, node: &str, index: Option<usize>) -> String {
+    let node = node.replace('-', "_");
+    match index {
+        Some(i) => format!("{table}_{node}_{i}"),
+        None => format!("{table}_{node}"),
+    }
+}
+
+/// The fragment on its node: the logical table's columns (ids come from the coordinator, so
+/// no identity), keys and checks, the part's predicate as a CHECK, no foreign keys.
+fn fragment_table(table: &Table, name: &str, key: &str, bound: &Bound, numeric: bool) -> Table {
+    let mut fragment = table.clone();
+    fragment.name = name.to_owned();
+    for column in &mut fragment.columns {
+        if column.identity.take().is_some() {
+            column.not_null = true;
+        }
+    }
+    fragment.foreign_keys.clear();
+    let rename = |constraint: &str| constraint.replacen(&table.name, name, 1);
+    if let Some(pk) = &mut fragment.primary_key {
+        pk.name = rename(&pk.name);
+    }
+    for unique in &mut fragment.uniques {
+        unique.name = rename(&unique.name);
+    }
+    for check in &mut fragment.checks {
+        check.name = rename(&check.name);
+    }
+    if let Some(predicate) = predicate(key, bound, numeric) {
+        fragment.checks.push(Check {
+            name: format!("{name}_fragment_check"),
+            expression: predicate,
+        });
+    }
+    fragment
+}
+
+/// The coordinator's partitioned table: columns, NOT NULL, defaults, identity and checks.
+/// Keys cannot be declared on a table whose partitions are foreign; each fragment holds them.
+fn coordinator_table(table: &Table) -> Table {
+    let mut out = table.clone();
+    out.primary_key = None;
+    out.uniques.clear();
+    out.foreign_keys.clear();
+    out
+}
+
+fn literal(value: &str, numeric: bool) -> String {
+    if numeric && value.parse::<f64>().is_ok() {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', "''"))
+    }
+}
+
+/// The rows a part holds, as a condition on the key (none for hash and default parts: the
+/// coordinator routes those).
+fn predicate(key: &str, bound: &Bound, numeric: bool) -> Option<String> {
+    let key = quote(key);
+    match bound {
+        Bound::List { values } => Some(format!(
+            "{key} IN ({})",
+            values
+                .iter()
+                .map(|v| literal(v, numeric))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        Bound::Range { from, to } => {
+            let lower = from
+                .as_ref()
+                .map(|f| format!("{key} >= {}", literal(f, numeric)));
+            let upper = to
+                .as_ref()
+                .map(|t| format!("{key} < {}", literal(t, numeric)));
+            Some(
+                lower
+                    .into_iter()
+                    .chain(upper)
+                    .collect::<Vec<_>>()
+                    .join(" AND "),
+            )
+        }
+        Bound::Hash { .. } | Bound::Default => None,
+    }
+}
+
+fn bound_sql(bound: &Bound, numeric: bool) -> String {
+    match bound {
+        Bound::List { values } => format!(
+            "FOR VALUES IN ({})",
+            values
+                .iter()
+                .map(|v| literal(v, numeric))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Bound::Range { from, to } => format!(
+            "FOR VALUES FROM ({}) TO ({})",
+            from.as_deref()
+                .map_or("MINVALUE".to_owned(), |f| literal(f, numeric)),
+            to.as_deref()
+                .map_or("MAXVALUE".to_owned(), |t| literal(t, numeric))
+        ),
+        Bound::Hash { modulus, remainder } => {
+            format!("FOR VALUES WITH (MODULUS {modulus}, REMAINDER {remainder})")
+        }
+        Bound::Default => "DEFAULT".to_owned(),
+    }
+}
+
+fn is_numeric(data_type: &str) -> bool {
+    [
+        "smallint",
+        "integer",
+        "bigint",
+        "numeric",
+        "real",
+        "double precision",
+    ]
+    .iter()
+    .any(|t| data_type == *t || data_type.starts_with(&format!("{t}(")))
+}
+
+/// The coordinator's DDL for one partitioned table: the table, then its foreign partitions.
+pub fn partitioned_table_sql(table: &PartitionedTable) -> Vec<String> {
+    let create = ddl::create_table(&table.table);
+    let create = format!(
+        "{} PARTITION BY {};",
+        create.trim_end_matches(';'),
+        table.partition_by
+    );
+    let mut statements = vec![create];
+    for partition in &table.partitions {
+        statements.push(format!(
+            "CREATE FOREIGN TABLE {} PARTITION OF {} {} SERVER {} OPTIONS (schema_name 'public', table_name '{}');",
+            quote(&partition.name),
+            quote(&table.table.name),
+            partition.bound,
+            server_name(&partition.node),
+            partition.remote_table.replace('\'', "''")
+        ));
+    }
+    statements
+}

@@ -1,0 +1,157 @@
+//! The coordinator's fragment objects in the plan: made when missing, made again when their
+//! hash differs (a server made again takes its partitions along, so their tables follow),
+//! servers no fragment uses any more dropped.
+
+use std::collections::BTreeSet;
+
+use crate::fragments::coordinator::{CoordinatorObject, Found, ObjectKind};
+use crate::schema::ddl::quote;
+
+use super::schema::schema_address;
+use super::{Action, Change, Operation};
+
+/// What is known of the coordinator's database.
+pub enum CoordinatorState {
+    /// The database is new (or its server is): nothing exists yet.
+    Fresh,
+    /// The server could not be asked: the comparison waits (its schema change is deferred).
+    Unknown,
+    Observed(Found),
+}
+
+pub struct Input<'a> {
+    pub objects: &'a [CoordinatorObject],
+    pub state: &'a CoordinatorState,
+    pub coordinator: &'a str,
+    pub host_port: u16,
+    pub database: &'a str,
+    pub fragment_nodes: &'a [String],
+}
+
+pub fn address(object: &CoordinatorObject) -> String {
+    match object.kind {
+        ObjectKind::Server => format!("fdw_server.{}", object.name),
+        ObjectKind::PartitionedTable => format!("fragmented_table.{}", object.name),
+    }
+}
+
+/// The changes, or why the coordinator cannot be brought there.
+pub fn changes(input: &Input<'_>) -> Result<Vec<Change>, String> {
+    let found = match input.state {
+        CoordinatorState::Unknown => return Ok(Vec::new()),
+        CoordinatorState::Fresh => None,
+        CoordinatorState::Observed(found) => Some(found),
+    };
+    let mut changes = Vec::new();
+    let mut remade_servers = BTreeSet::new();
+    for object in input.objects {
+        let (exists, current) = match (object.kind, found) {
+            (_, None) => (false, None),
+            (ObjectKind::Server, Some(f)) => match f.servers.get(&object.name) {
+                Some(comment) => (true, comment.clone()),
+                None => (false, None),
+            },
+            (ObjectKind::PartitionedTable, Some(f)) => match f.tables.get(&object.name) {
+                Some(('p', comment)) => (true, comment.clone()),
+                Some((_, _)) => {
+                    return Err(format!(
+                        "table {} exists on the coordinator {} as an ordinary table: moving its \
+                         rows into fragments is not supported yet; drop or rename it first",
+                        object.name, input.coordinator
+                    ));
+                }
+                None => (false, None),
+            },
+        };
+        let server_remade = object.servers.iter().any(|s| remade_servers.contains(s));
+        let partitions_intact = object.kind == ObjectKind::Server
+            || found.and_then(|f| f.partitions.get(&object.name)) == Some(&object.partitions);
+        let up_to_date =
+            exists && partitions_intact && current.as_deref() == Some(object.comment().as_str());
+        if up_to_date && !server_remade {
+            continue;
+        }
+        if exists && object.kind == ObjectKind::Server {
+            remade_servers.insert(object.name.clone());
+        }
+        let (action, reason) = match (exists, server_remade) {
+            (false, _) => (Action::Create, "does not exist".to_owned()),
+            (true, true) => (
+                Action::Replace,
+                "its foreign server is made again, which drops its partitions; the rows stay \
+                 in the fragments"
+                    .to_owned(),
+            ),
+            (true, false) if !partitions_intact => (
+                Action::Replace,
+                "its partitions differ from the fragments (one was dropped or added by hand); \
+                 the rows stay in the fragments"
+                    .to_owned(),
+            ),
+            (true, false) => (
+                Action::Replace,
+                "its definition changed (the hash in its comment differs); the rows stay in \
+                 the fragments"
+                    .to_owned(),
+            ),
+        };
+        changes.push(change(input, object, action, reason, exists));
+    }
+    if let Some(found) = found {
+        let wanted: BTreeSet<&str> = input
+            .objects
+            .iter()
+            .filter(|o| o.kind == ObjectKind::Server)
+            .map(|o| o.name.as_str())
+            .collect();
+        for name in found
+            .servers
+            .keys()
+            .filter(|s| !wanted.contains(s.as_str()))
+        {
+            changes.push(Change {
+                address: format!("fdw_server.{name}"),
+                action: Action::Delete,
+                reason: "no fragment lives on its node any more".to_owned(),
+                details: Vec::new(),
+                after: vec![schema_address(input.coordinator)],
+                operation: run_sql(
+                    input,
+                    vec![format!("DROP SERVER IF EXISTS {} CASCADE;", quote(name))],
+                ),
+            });
+        }
+    }
+    Ok(changes)
+}
+
+fn change(
+    input: &Input<'_>,
+    object: &CoordinatorObject,
+    action: Action,
+    reason: String,
+    replace: bool,
+) -> Change {
+    let mut after = vec![schema_address(input.coordinator)];
+    if object.kind == ObjectKind::PartitionedTable {
+        after.extend(object.servers.iter().map(|s| format!("fdw_server.{s}")));
+        after.extend(input.fragment_nodes.iter().map(|n| schema_address(n)));
+    }
+    Change {
+        address: address(object),
+        action,
+        reason,
+        details: Vec::new(),
+        after,
+        operation: run_sql(input, object.statements(replace)),
+    }
+}
+
+fn run_sql(input: &Input<'_>, statements: Vec<String>) -> Operation {
+    Operation::RunSql {
+        node: input.coordinator.to_owned(),
+        host_port: input.host_port,
+        database: input.database.to_owned(),
+        statements,
+    }
+}
