@@ -303,7 +303,7 @@ async fn run(docker: &Docker, plan: &Plan, desired: &Desired, secrets: &Secrets)
             Some(schema),
         ) => miette::Report::new(RejectedByServer::at_statement(
             &schema.manifest,
-            address.strip_prefix("schema.").unwrap_or(&address),
+            &address,
             object,
             origin.as_deref(),
             &execute::server_message(cause),

@@ -76,7 +76,7 @@ pub async fn run_statements(
         let sql = statement.replace(crate::fragments::coordinator::PASSWORD_PLACEHOLDER, &secret);
         if let Err(error) = transaction.batch_execute(&sql).await {
             return Err(ExecuteError::SchemaStep {
-                object: "coordinator".into(),
+                object: "statement".into(),
                 outcome: ROLLED_BACK,
                 origin: None,
                 sql: statement.clone(),

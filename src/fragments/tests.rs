@@ -1,1 +1,317 @@
+use std::collections::{BTreeMap, BTreeSet};
 
+use super::coordinator::{self, Found, ObjectKind};
+use super::placement::{self, place};
+use crate::plan::fragments::{CoordinatorState, Input, changes};
+use crate::plan::{Action, Operation};
+use crate::schema::{Schema, parse_schema};
+use crate::topology::{Bound, Fragmentation, Fragments, HorizontalPart};
+
+const SQL: &str = "
+CREATE TABLE users (user_id bigint PRIMARY KEY);
+CREATE TABLE orders (
+    order_id bigint GENERATED ALWAYS AS IDENTITY,
+    user_id bigint NOT NULL REFERENCES users (user_id),
+    region text NOT NULL CHECK (region IN ('EU', 'US')),
+    PRIMARY KEY (order_id, region)
+);
+CREATE TABLE order_notes (
+    order_id bigint NOT NULL,
+    region text NOT NULL,
+    note text,
+    FOREIGN KEY (order_id, region) REFERENCES orders (order_id, region)
+);
+CREATE INDEX orders_user_id_idx ON orders (user_id);
+";
+
+fn manifest() -> Schema {
+    parse_schema("test.sql", SQL).unwrap()
+}
+
+fn part(node: &str, bound: Bound) -> HorizontalPart {
+    HorizontalPart {
+        node: node.into(),
+        bound,
+    }
+}
+
+fn fragments(parts: Vec<HorizontalPart>) -> Fragments {
+    Fragments {
+        coordinator: "primary".into(),
+        tables: BTreeMap::from([(
+            "orders".to_owned(),
+            Fragmentation::Horizontal {
+                key: "region".into(),
+                parts,
+            },
+        )]),
+        reference_tables: BTreeMap::new(),
+        indexes: Vec::new(),
+    }
+}
+
+fn by_region() -> Fragments {
+    fragments(vec![
+        part(
+            "shard-eu",
+            Bound::List {
+                values: vec!["EU".into()],
+            },
+        ),
+        part(
+            "shard-us",
+            Bound::List {
+                values: vec!["US".into()],
+            },
+        ),
+    ])
+}
+
+#[test]
+fn each_fragment_node_holds_the_table_with_its_predicate_keys_and_indexes_but_no_foreign_keys() {
+    let placement = place(&manifest(), &by_region());
+    let eu = &placement.fragment_nodes["shard-eu"];
+    let orders = &eu.tables["orders"];
+    assert!(orders.foreign_keys.is_empty());
+    assert_eq!(
+        orders.primary_key.as_ref().unwrap().columns,
+        ["order_id", "region"]
+    );
+    assert!(orders.columns.iter().all(|c| c.identity.is_none()));
+    let predicate = orders
+        .checks
+        .iter()
+        .find(|c| c.name == "orders_fragment_check")
+        .unwrap();
+    assert_eq!(predicate.expression, "region IN ('EU')");
+    assert_eq!(eu.indexes["orders_user_id_idx"].table, "orders");
+    assert_eq!(
+        placement.servers,
+        BTreeSet::from(["shard-eu".into(), "shard-us".into()])
+    );
+
+    let table = &placement.partitioned[0];
+    assert_eq!(table.partition_by, "LIST (region)");
+    assert!(table.table.primary_key.is_none() && table.table.foreign_keys.is_empty());
+    assert!(
+        table.table.columns[0].identity.is_some(),
+        "ids come from the coordinator"
+    );
+    let bounds: Vec<(&str, &str)> = table
+        .partitions
+        .iter()
+        .map(|p| (p.name.as_str(), p.bound.as_str()))
+        .collect();
+    assert_eq!(
+        bounds,
+        [
+            ("orders_shard_eu", "FOR VALUES IN ('EU')"),
+            ("orders_shard_us", "FOR VALUES IN ('US')")
+        ]
+    );
+}
+
+#[test]
+fn the_coordinator_keeps_the_other_tables_without_foreign_keys_into_fragments() {
+    let fragmented = BTreeSet::from(["orders".to_owned()]);
+    let coordinator = placement::coordinator_schema(&manifest(), &fragmented);
+    assert!(!coordinator.tables.contains_key("orders"));
+    assert!(coordinator.tables["order_notes"].foreign_keys.is_empty());
+    assert!(coordinator.indexes.is_empty());
+    assert!(coordinator.tables.contains_key("users"));
+}
+
+#[test]
+fn ranges_and_hash_parts_sharing_a_node_get_their_own_tables() {
+    let parts = vec![
+        part(
+            "shard-eu",
+            Bound::Hash {
+                modulus: 3,
+                remainder: 0,
+            },
+        ),
+        part(
+            "shard-us",
+            Bound::Hash {
+                modulus: 3,
+                remainder: 1,
+            },
+        ),
+        part(
+            "shard-eu",
+            Bound::Hash {
+                modulus: 3,
+                remainder: 2,
+            },
+        ),
+    ];
+    let placement = place(&manifest(), &fragments(parts));
+    let eu: Vec<&str> = placement.fragment_nodes["shard-eu"]
+        .tables
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(eu, ["orders_0", "orders_2"]);
+    assert_eq!(
+        placement.fragment_nodes["shard-eu"].tables["orders_0"]
+            .primary_key
+            .as_ref()
+            .unwrap()
+            .name,
+        "orders_0_pkey"
+    );
+    let table = &placement.partitioned[0];
+    assert_eq!(table.partition_by, "HASH (region)");
+    assert_eq!(
+        table.partitions[2].bound,
+        "FOR VALUES WITH (MODULUS 3, REMAINDER 2)"
+    );
+    assert_eq!(table.partitions[2].remote_table, "orders_2");
+
+    let ranges = fragments(vec![
+        part(
+            "shard-eu",
+            Bound::Range {
+                from: None,
+                to: Some("M".into()),
+            },
+        ),
+        part(
+            "shard-us",
+            Bound::Range {
+                from: Some("M".into()),
+                to: None,
+            },
+        ),
+    ]);
+    let placement = place(&manifest(), &ranges);
+    assert_eq!(
+        placement.partitioned[0].partitions[0].bound,
+        "FOR VALUES FROM (MINVALUE) TO ('M')"
+    );
+    let us = &placement.fragment_nodes["shard-us"].tables["orders"];
+    assert!(us.checks.iter().any(|c| c.expression == "region >= 'M'"));
+}
+
+fn plan_changes(state: &CoordinatorState) -> Result<Vec<(String, Action)>, String> {
+    let placement = place(&manifest(), &by_region());
+    let objects = coordinator::objects("shop", "shop", &placement);
+    let nodes = vec!["shard-eu".to_owned(), "shard-us".to_owned()];
+    changes(&Input {
+        objects: &objects,
+        state,
+        coordinator: "primary",
+        host_port: 5433,
+        database: "shop",
+        fragment_nodes: &nodes,
+    })
+    .map(|changes| changes.into_iter().map(|c| (c.address, c.action)).collect())
+}
+
+/// What a converged coordinator holds for `by_region()`.
+fn converged() -> Found {
+    let placement = place(&manifest(), &by_region());
+    let objects = coordinator::objects("shop", "shop", &placement);
+    let mut found = Found::default();
+    for object in &objects {
+        match object.kind {
+            ObjectKind::Server => {
+                found
+                    .servers
+                    .insert(object.name.clone(), Some(object.comment()));
+            }
+            ObjectKind::PartitionedTable => {
+                found
+                    .tables
+                    .insert(object.name.clone(), ('p', Some(object.comment())));
+                found
+                    .partitions
+                    .insert(object.name.clone(), object.partitions.clone());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_coordinator_objects_are_made_once_and_then_left_alone() {
+    let fresh = plan_changes(&CoordinatorState::Fresh).unwrap();
+    assert_eq!(
+        fresh,
+        [
+            ("fdw_server.dbtopo_shard_eu".to_owned(), Action::Create),
+            ("fdw_server.dbtopo_shard_us".to_owned(), Action::Create),
+            ("fragmented_table.orders".to_owned(), Action::Create),
+        ]
+    );
+    assert!(
+        plan_changes(&CoordinatorState::Observed(converged()))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(plan_changes(&CoordinatorState::Unknown).unwrap().is_empty());
+}
+
+#[test]
+fn a_changed_server_remakes_its_tables_and_a_stale_server_is_dropped() {
+    let mut found = converged();
+    found
+        .servers
+        .insert("dbtopo_shard_eu".into(), Some("dbtopo old".into()));
+    found.servers.insert("dbtopo_shard_ap".into(), None);
+    assert_eq!(
+        plan_changes(&CoordinatorState::Observed(found)).unwrap(),
+        [
+            ("fdw_server.dbtopo_shard_eu".to_owned(), Action::Replace),
+            ("fragmented_table.orders".to_owned(), Action::Replace),
+            ("fdw_server.dbtopo_shard_ap".to_owned(), Action::Delete),
+        ]
+    );
+
+    let mut found = converged();
+    found
+        .partitions
+        .get_mut("orders")
+        .unwrap()
+        .remove("orders_shard_us");
+    assert_eq!(
+        plan_changes(&CoordinatorState::Observed(found)).unwrap(),
+        [("fragmented_table.orders".to_owned(), Action::Replace)]
+    );
+}
+
+#[test]
+fn an_ordinary_table_in_the_way_is_refused_and_the_password_never_shows() {
+    let mut found = converged();
+    found.tables.insert("orders".into(), ('r', None));
+    let refused = plan_changes(&CoordinatorState::Observed(found)).unwrap_err();
+    assert!(refused.contains("ordinary table"), "{refused}");
+
+    let placement = place(&manifest(), &by_region());
+    let objects = coordinator::objects("shop", "shop", &placement);
+    let server = &objects[0];
+    let statements = server.statements(false);
+    assert!(
+        statements
+            .iter()
+            .any(|s| s.contains(coordinator::PASSWORD_PLACEHOLDER))
+    );
+    let plan = crate::plan::Plan::new(
+        "shop".into(),
+        vec![crate::plan::Change {
+            address: "fdw_server.x".into(),
+            action: Action::Create,
+            reason: "test".into(),
+            details: Vec::new(),
+            after: Vec::new(),
+            operation: Operation::RunSql {
+                node: "primary".into(),
+                host_port: 5433,
+                database: "shop".into(),
+                statements,
+            },
+        }],
+    );
+    assert!(crate::plan::render_text(&plan).contains("password '<superuser password>'"));
+}

@@ -42,7 +42,7 @@ pub fn changes(input: &Input<'_>) -> Result<Vec<Change>, String> {
         CoordinatorState::Fresh => None,
         CoordinatorState::Observed(found) => Some(found),
     };
-    let mut changes = Vec::new();
+    let mut changes: Vec<Change> = Vec::new();
     let mut remade_servers = BTreeSet::new();
     for object in input.objects {
         let (exists, current) = match (object.kind, found) {
@@ -95,7 +95,18 @@ pub fn changes(input: &Input<'_>) -> Result<Vec<Change>, String> {
                     .to_owned(),
             ),
         };
-        changes.push(change(input, object, action, reason, exists));
+        let mut change = change(input, object, action, reason, exists);
+        // One at a time: each makes sure the postgres_fdw extension exists, which two
+        // transactions cannot do at once.
+        if object.kind == ObjectKind::Server
+            && let Some(previous) = changes
+                .iter()
+                .rev()
+                .find(|c| c.address.starts_with("fdw_server."))
+        {
+            change.after.push(previous.address.clone());
+        }
+        changes.push(change);
     }
     if let Some(found) = found {
         let wanted: BTreeSet<&str> = input

@@ -48,10 +48,11 @@ impl RejectedByServer {
         }
     }
 
-    /// A step coming from `origin` (`table users`) failed on `node` while running `sql`.
+    /// A step of `change` (`schema.primary`) coming from `origin` (`table users`) failed while
+    /// running `sql`.
     pub fn at_statement(
         manifest: &Manifest,
-        node: &str,
+        change: &str,
         object: &str,
         origin: Option<&str>,
         reason: &str,
@@ -59,7 +60,7 @@ impl RejectedByServer {
         outcome: &str,
     ) -> Self {
         RejectedByServer {
-            message: format!("node {node}: {object}: {reason}"),
+            message: format!("{change}: {object}: {reason}"),
             source_code: Arc::clone(&manifest.source),
             span: origin.and_then(|o| manifest.statement_of(o)),
             label: format!("{object} comes from here"),
