@@ -1,7 +1,8 @@
 //! Horizontal fragments through dbtopo against real servers: rows written through the
-//! coordinator land on the node their key says and nowhere else, a fragment refuses rows of
-//! another part, the coordinator prunes to one fragment, and a partition dropped by hand on
-//! the coordinator is seen and made again with every row still reachable.
+//! coordinator land on the node their key says and nowhere else, a declared index is on every
+//! fragment, a fragment refuses rows of another part, the coordinator prunes to one fragment,
+//! and a partition dropped by hand on the coordinator is seen and made again with every row
+//! still reachable.
 
 mod common;
 
@@ -33,6 +34,8 @@ postgres:
           - { node: shard-us, from: 1000 }
     events:
       horizontal: { key: user_id, by: hash, parts: [{ node: shard-eu }, { node: shard-us }, { node: shard-eu }] }
+  indexes:
+    - { table: orders, columns: [total] }
 ";
 
 async fn count(client: &Client, sql: &str) -> i64 {
@@ -95,6 +98,18 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
         .await,
         0
     );
+
+    // The declared index is on every fragment of the table.
+    for shard in [&eu, &us] {
+        assert_eq!(
+            count(
+                shard,
+                "SELECT count(*) FROM pg_indexes WHERE indexname = 'orders_total_idx'"
+            )
+            .await,
+            1
+        );
+    }
 
     // A fragment holds its own part only.
     let refused = eu

@@ -89,9 +89,6 @@ fn not_yet_carried_out(topology: &Topology) -> Result<()> {
     if !fragments.reference_tables.is_empty() {
         missing.push("reference tables".into());
     }
-    if !fragments.indexes.is_empty() {
-        missing.push("distributed indexes".into());
-    }
     if missing.is_empty() {
         return Ok(());
     }

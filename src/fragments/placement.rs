@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::schema::Schema;
 use crate::schema::ddl::{self, quote};
-use crate::schema::model::{Check, Table};
-use crate::topology::{Bound, Fragmentation, Fragments};
+use crate::schema::model::{Check, Index, Table};
+use crate::topology::{Bound, DistributedIndex, Fragmentation, Fragments};
 
 /// One horizontal part as the coordinator sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +94,16 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
                 bound: bound_sql(&part.bound, numeric),
             });
         }
+        for index in fragments.indexes.iter().filter(|i| &i.table == name) {
+            for partition in &partitions {
+                let schema = placement
+                    .fragment_nodes
+                    .get_mut(&partition.node)
+                    .expect("every part's node holds its fragment");
+                let index = distributed_index(index, &partition.remote_table);
+                schema.indexes.insert(index.name.clone(), index);
+            }
+        }
         placement.partitioned.push(PartitionedTable {
             table: coordinator_table(table),
             partition_by: format!("{strategy} ({})", quote(key)),
@@ -101,6 +111,19 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
         });
     }
     placement
+}
+
+/// A topology-declared index on one fragment, named as PostgreSQL would name it.
+fn distributed_index(index: &DistributedIndex, table: &str) -> Index {
+    let suffix = if index.unique { "key" } else { "idx" };
+    Index {
+        name: format!("{table}_{}_{suffix}", index.columns.join("_")),
+        table: table.to_owned(),
+        columns: index.columns.iter().map(|c| quote(c)).collect(),
+        unique: index.unique,
+        method: "btree".to_owned(),
+        predicate: None,
+    }
 }
 
 /// The coordinator's own tables: the manifest without the fragmented tables, the foreign keys

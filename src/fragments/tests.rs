@@ -146,7 +146,19 @@ fn ranges_and_hash_parts_sharing_a_node_get_their_own_tables() {
             },
         ),
     ];
-    let placement = place(&manifest(), &fragments(parts));
+    let mut hashed = fragments(parts);
+    hashed.indexes.push(crate::topology::DistributedIndex {
+        table: "orders".into(),
+        columns: vec!["user_id".into()],
+        unique: false,
+    });
+    let placement = place(&manifest(), &hashed);
+    let indexes: Vec<&str> = placement.fragment_nodes["shard-eu"]
+        .indexes
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(indexes, ["orders_0_user_id_idx", "orders_2_user_id_idx",]);
     let eu: Vec<&str> = placement.fragment_nodes["shard-eu"]
         .tables
         .keys()

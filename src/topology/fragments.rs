@@ -737,6 +737,17 @@ impl Validator<'_> {
             return None;
         };
         let table = self.fragmented_table(&name, cx)?;
+        if !fragmented.contains_key(&name.value) {
+            self.push(
+                self.problem(format!("`{}` is not fragmented", name.value))
+                    .at(
+                        &name.referenced,
+                        "this table lives whole on the coordinator",
+                    )
+                    .help("declare its indexes in the manifest with CREATE INDEX"),
+            );
+            return None;
+        }
         let columns = raw.columns.map(|c| c.value).unwrap_or_default();
         if columns.is_empty() {
             self.push(
