@@ -27,6 +27,9 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Draw the schema's entity-relationship diagram: Mermaid text, and SVG with Graphviz.
     Erd(ErdArgs),
+    /// Check the running system against the topology: rows per fragment, routing through the
+    /// coordinator, replicas streaming; exits 1 on any failure.
+    Verify(FileArg),
 }
 
 #[derive(Debug, Args)]

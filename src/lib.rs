@@ -20,6 +20,7 @@ pub mod schema;
 pub mod secrets;
 pub mod templates;
 pub mod topology;
+pub mod verify;
 
 /// Helpers shared by the unit tests.
 #[cfg(test)]

@@ -25,6 +25,13 @@ async fn main() -> ExitCode {
             Command::Apply(args) => app::apply(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Destroy(args) => app::destroy(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Erd(args) => app::erd(&args).map(|_| ExitCode::SUCCESS),
+            Command::Verify(args) => app::verify_command(&args.file).await.map(|ok| {
+                if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }),
         }
     };
     // On Ctrl-C the command's future is dropped, which stops and cleans up an image build;

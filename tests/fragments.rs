@@ -141,6 +141,36 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
     let again = env.plan().await;
     assert!(again.is_empty(), "{}", dbtopo::plan::render_text(&again));
 
+    // `verify` agrees, and its probe rows are rolled back.
+    assert!(
+        dbtopo::app::verify_command(&env.file)
+            .await
+            .expect("verify runs"),
+        "verify found a failure"
+    );
+    assert_eq!(count(&coordinator, "SELECT count(*) FROM orders").await, 3);
+    assert_eq!(count(&coordinator, "SELECT count(*) FROM events").await, 60);
+
+    // A row slipped into a fragment past its CHECK (NOT VALID) fails verify.
+    eu.batch_execute(
+        "ALTER TABLE orders DROP CONSTRAINT orders_fragment_check;
+         INSERT INTO orders VALUES (7, 'US', 1);
+         ALTER TABLE orders ADD CONSTRAINT orders_fragment_check CHECK (region IN ('EU')) NOT VALID;",
+    )
+    .await
+    .unwrap();
+    assert!(
+        !dbtopo::app::verify_command(&env.file)
+            .await
+            .expect("verify runs"),
+        "verify must fail on a fragment with a row outside its part"
+    );
+    eu.batch_execute(
+        "DELETE FROM orders WHERE order_id = 7; ALTER TABLE orders VALIDATE CONSTRAINT orders_fragment_check;",
+    )
+    .await
+    .unwrap();
+
     // A partition dropped by hand is seen and made again; the rows were never on it.
     coordinator
         .batch_execute("DROP FOREIGN TABLE orders_shard_us")

@@ -382,6 +382,39 @@ pub async fn destroy(args: &DestroyArgs) -> Result<()> {
     Ok(())
 }
 
+/// Check the running system; prints the report, returns whether every check passed.
+pub async fn verify_command(file: &Path) -> Result<bool> {
+    let topology = topology::load(file)?;
+    let docker = docker().await?;
+    let Some(secrets) = existing_secrets(&docker, &topology.name).await? else {
+        return Err(miette!(
+            help = "run apply first",
+            "environment \"{}\" does not exist",
+            topology.name
+        ));
+    };
+    let desired = desired(&topology)?;
+    let database = desired
+        .schema
+        .as_ref()
+        .map_or("postgres".to_owned(), |s| s.target.database.clone());
+    let endpoints = crate::verify::Endpoints {
+        state: &desired.state,
+        password: &secrets.superuser,
+        database: &database,
+    };
+    let mut checks = Vec::new();
+    if let Some(fragments) = desired.schema.as_ref().and_then(|s| s.fragments.as_ref()) {
+        checks.extend(
+            crate::verify::fragments(&endpoints, &fragments.coordinator, &fragments.placement)
+                .await,
+        );
+    }
+    checks.extend(crate::verify::replicas(&endpoints).await);
+    print!("{}", crate::verify::render(&checks));
+    Ok(checks.iter().all(|c| c.ok))
+}
+
 /// Print the schema's diagram as Mermaid text; with `--svg`, also draw it with Graphviz.
 pub fn erd(args: &ErdArgs) -> Result<()> {
     let topology = topology::load(&args.file.file)?;
