@@ -321,6 +321,56 @@ fn sample_value(data_type: &str) -> String {
     }
 }
 
+/// Each node's reference copies: its subscription's worker runs and every table is synced.
+pub async fn references(endpoints: &Endpoints<'_>, placement: &Placement) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for (node, tables) in &placement.references {
+        let name = crate::fragments::coordinator::reference_name(node);
+        let subject = format!("copies {}", tables.join(", "));
+        let check = match endpoints.connect(node, endpoints.database).await {
+            Err(e) => failed(&subject, node, e),
+            Ok(client) => {
+                let row = client
+                    .query_opt(
+                        "SELECT (SELECT count(*) FROM pg_stat_subscription st
+                                 WHERE st.subid = s.oid AND st.pid IS NOT NULL),
+                                (SELECT count(*) FROM pg_subscription_rel r
+                                 WHERE r.srsubid = s.oid AND r.srsubstate <> 'r'),
+                                (SELECT count(*) FROM pg_subscription_rel r WHERE r.srsubid = s.oid)
+                         FROM pg_subscription s WHERE s.subname = $1",
+                        &[&name],
+                    )
+                    .await;
+                match row {
+                    Err(e) => failed(&subject, node, crate::execute::server_message(&e)),
+                    Ok(None) => failed(&subject, node, format!("subscription {name} is missing")),
+                    Ok(Some(row)) => {
+                        let (workers, syncing, total): (i64, i64, i64) =
+                            (row.get(0), row.get(1), row.get(2));
+                        if workers > 0 && syncing == 0 && total == tables.len() as i64 {
+                            passed(
+                                &subject,
+                                node,
+                                format!("subscription {name} streams, {total} table(s) in sync"),
+                            )
+                        } else {
+                            failed(
+                                &subject,
+                                node,
+                                format!(
+                                    "subscription {name}: {workers} worker(s), {syncing} of {total} table(s) still copying"
+                                ),
+                            )
+                        }
+                    }
+                }
+            }
+        };
+        checks.push(check);
+    }
+    checks
+}
+
 /// Each replica: streaming from its upstream through its slot.
 pub async fn replicas(endpoints: &Endpoints<'_>) -> Vec<Check> {
     let mut checks = Vec::new();

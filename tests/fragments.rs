@@ -1,6 +1,6 @@
 //! Horizontal fragments through dbtopo against real servers: rows written through the
-//! coordinator land on the node their key says and nowhere else, a declared index is on every
-//! fragment, a fragment refuses rows of another part, the coordinator prunes to one fragment,
+//! coordinator land on the node their key says and nowhere else, a reference table's copies
+//! follow the coordinator, a declared index is on every fragment, a fragment refuses rows of another part, the coordinator prunes to one fragment,
 //! and a partition dropped by hand on the coordinator is seen and made again with every row
 //! still reachable.
 
@@ -12,6 +12,7 @@ use tokio_postgres::Client;
 const TOPOLOGY: &str = "
 name: fragments
 postgres:
+  settings: { wal_level: logical }
   nodes:
     primary: { port: 5701 }
     shard-eu: { port: 5702 }
@@ -36,6 +37,8 @@ postgres:
       horizontal: { key: user_id, by: hash, parts: [{ node: shard-eu }, { node: shard-us }, { node: shard-eu }] }
   indexes:
     - { table: orders, columns: [total] }
+  reference_tables:
+    categories: [shard-eu, shard-us]
 ";
 
 async fn count(client: &Client, sql: &str) -> i64 {
@@ -98,6 +101,22 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
         .await,
         0
     );
+
+    // The reference table follows the coordinator on every node that copies it.
+    coordinator
+        .batch_execute("INSERT INTO categories VALUES (1, 'books'), (2, 'games')")
+        .await
+        .unwrap();
+    for shard in [&eu, &us] {
+        let started = std::time::Instant::now();
+        while count(shard, "SELECT count(*) FROM categories").await != 2 {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "the copy does not follow"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 
     // The declared index is on every fragment of the table.
     for shard in [&eu, &us] {

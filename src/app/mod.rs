@@ -86,9 +86,6 @@ fn not_yet_carried_out(topology: &Topology) -> Result<()> {
             }
         }
     }
-    if !fragments.reference_tables.is_empty() {
-        missing.push("reference tables".into());
-    }
     if missing.is_empty() {
         return Ok(());
     }
@@ -409,6 +406,7 @@ pub async fn verify_command(file: &Path) -> Result<bool> {
             crate::verify::fragments(&endpoints, &fragments.coordinator, &fragments.placement)
                 .await,
         );
+        checks.extend(crate::verify::references(&endpoints, &fragments.placement).await);
     }
     checks.extend(crate::verify::replicas(&endpoints).await);
     print!("{}", crate::verify::render(&checks));

@@ -188,19 +188,61 @@ pub async fn plan_for(
                 }
                 Some(_) => plan::fragments::CoordinatorState::Fresh,
             };
-            let host_port = coordinator.map_or(0, |(_, port, _)| *port);
+            let coordinator_port = coordinator.map_or(0, |(_, port, _)| *port);
             let fragment_nodes: Vec<String> =
                 fragments.placement.fragment_nodes.keys().cloned().collect();
             let fragment_changes = plan::fragments::changes(&plan::fragments::Input {
                 objects: &fragments.objects,
                 state: &state,
                 coordinator: &fragments.coordinator,
-                host_port,
+                host_port: coordinator_port,
                 database: &schema.target.database,
                 fragment_nodes: &fragment_nodes,
             })
             .map_err(|reason| miette!("{reason}"))?;
             changes.extend(fragment_changes);
+            let password = secrets.map(|s| s.superuser.as_str()).unwrap_or_default();
+            for (node, tables) in &fragments.placement.references {
+                let object = coordinator::subscription(
+                    &desired.state.env,
+                    &fragments.coordinator,
+                    &schema.target.database,
+                    node,
+                    tables,
+                );
+                let node_state = found.iter().find(|(n, _, _)| n == node);
+                let port = host_port(&desired.state, node);
+                let state = match node_state {
+                    Some((_, _, NodeSchema::Observed(o))) if o.database_exists => {
+                        let found = observe::catalog::subscription(
+                            port,
+                            password,
+                            &schema.target.database,
+                            &object.name,
+                        )
+                        .await
+                        .map_err(|e| {
+                            miette!(
+                                "cannot read the subscriptions of node {node}: {}",
+                                execute::server_message(&e)
+                            )
+                        })?;
+                        plan::fragments::SubscriptionState::Observed(found)
+                    }
+                    Some((_, _, NodeSchema::Unknown)) | None => {
+                        plan::fragments::SubscriptionState::Unknown
+                    }
+                    Some(_) => plan::fragments::SubscriptionState::Fresh,
+                };
+                changes.extend(plan::fragments::subscription_change(
+                    &object,
+                    &state,
+                    node,
+                    &fragments.coordinator,
+                    port,
+                    &schema.target.database,
+                ));
+            }
         }
     }
     let mut plan = Plan::new(desired.state.env.clone(), changes);

@@ -286,9 +286,17 @@ async fn run(
             host_port,
             database,
             statements,
+            transactional,
         } => {
             ready(node, *host_port).await?;
-            schema::run_statements(*host_port, &secrets.superuser, database, statements).await?;
+            schema::run_statements(
+                *host_port,
+                &secrets.superuser,
+                database,
+                statements,
+                *transactional,
+            )
+            .await?;
         }
         Operation::RemoveContainer { name } => docker::remove_container(docker, name).await?,
         Operation::RemoveVolume { name } => docker::remove_volume(docker, name).await?,

@@ -61,29 +61,49 @@ fn step_failed(step: &Step, error: tokio_postgres::Error, outcome: &'static str)
     }
 }
 
-/// Run generated statements in one transaction, with the superuser password put in for its
-/// placeholder (as an SQL literal) only here.
+/// Run generated statements, in one transaction when `transactional`, with the superuser
+/// password put in for its placeholders only here.
 pub async fn run_statements(
     host_port: u16,
     password: &str,
     database: &str,
     statements: &[String],
+    transactional: bool,
 ) -> Result<(), ExecuteError> {
-    let mut client = connect_to(host_port, password, database, Duration::from_secs(10)).await?;
-    let transaction = client.transaction().await?;
-    let secret = password.replace('\'', "''");
+    use crate::fragments::coordinator::{CONNINFO_PASSWORD_PLACEHOLDER, PASSWORD_PLACEHOLDER};
+    let client = connect_to(host_port, password, database, Duration::from_secs(10)).await?;
+    let in_sql = password.replace('\'', "''");
+    // libpq quoting (backslash escapes inside single quotes), then SQL's.
+    let in_conninfo =
+        format!("'{}'", password.replace('\\', "\\\\").replace('\'', "\\'")).replace('\'', "''");
+    if transactional {
+        client.batch_execute("BEGIN").await?;
+    }
     for statement in statements {
-        let sql = statement.replace(crate::fragments::coordinator::PASSWORD_PLACEHOLDER, &secret);
-        if let Err(error) = transaction.batch_execute(&sql).await {
+        let sql = statement
+            .replace(CONNINFO_PASSWORD_PLACEHOLDER, &in_conninfo)
+            .replace(PASSWORD_PLACEHOLDER, &in_sql);
+        if let Err(error) = client.batch_execute(&sql).await {
+            if transactional {
+                let _ = client.batch_execute("ROLLBACK").await;
+            }
             return Err(ExecuteError::SchemaStep {
                 object: "statement".into(),
-                outcome: ROLLED_BACK,
+                outcome: if transactional {
+                    ROLLED_BACK
+                } else {
+                    NOT_ROLLED_BACK
+                },
                 origin: None,
                 sql: statement.clone(),
                 error,
             });
         }
     }
-    transaction.commit().await?;
+    if transactional {
+        client.batch_execute("COMMIT").await?;
+    }
     Ok(())
 }
+
+const NOT_ROLLED_BACK: &str = "the statements before it ran; the next apply compares again";

@@ -16,6 +16,9 @@ use crate::schema::ddl::quote;
 /// one in only when it runs the statement.
 pub const PASSWORD_PLACEHOLDER: &str = "<superuser password>";
 
+/// The same inside a libpq connection string (quoted for it as well as for SQL).
+pub const CONNINFO_PASSWORD_PLACEHOLDER: &str = "<superuser password in conninfo>";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectKind {
@@ -23,6 +26,10 @@ pub enum ObjectKind {
     Server,
     /// A partitioned table and its foreign partitions.
     PartitionedTable,
+    /// A publication of the reference tables one node copies.
+    Publication,
+    /// On a node: the subscription that keeps its reference copies current.
+    Subscription,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,6 +61,14 @@ impl CoordinatorObject {
             ObjectKind::PartitionedTable => (
                 format!("DROP TABLE IF EXISTS {} CASCADE;", quote(&self.name)),
                 format!("COMMENT ON TABLE {}", quote(&self.name)),
+            ),
+            ObjectKind::Publication => (
+                format!("DROP PUBLICATION IF EXISTS {};", quote(&self.name)),
+                format!("COMMENT ON PUBLICATION {}", quote(&self.name)),
+            ),
+            ObjectKind::Subscription => (
+                format!("DROP SUBSCRIPTION IF EXISTS {};", quote(&self.name)),
+                format!("COMMENT ON SUBSCRIPTION {}", quote(&self.name)),
             ),
         };
         let mut statements = Vec::new();
@@ -101,7 +116,68 @@ pub fn objects(env: &str, database: &str, placement: &Placement) -> Vec<Coordina
             table.partitions.iter().map(|p| p.name.clone()).collect(),
         )
     });
-    servers.chain(tables).collect()
+    let publications = placement.references.iter().map(|(node, tables)| {
+        let create = vec![format!(
+            "CREATE PUBLICATION {} FOR TABLE {};",
+            quote(&reference_name(node)),
+            tables
+                .iter()
+                .map(|t| quote(t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )];
+        object(
+            ObjectKind::Publication,
+            reference_name(node),
+            create,
+            Vec::new(),
+            Default::default(),
+        )
+    });
+    servers.chain(tables).chain(publications).collect()
+}
+
+/// The publication on the coordinator and the subscription on `node` that copy its
+/// reference tables.
+pub fn reference_name(node: &str) -> String {
+    format!("dbtopo_ref_{}", node.replace('-', "_"))
+}
+
+/// The subscription on `node` to its reference tables; making it again empties the copies
+/// first, since it copies every row again.
+pub fn subscription(
+    env: &str,
+    coordinator: &str,
+    database: &str,
+    node: &str,
+    tables: &[String],
+) -> CoordinatorObject {
+    let name = reference_name(node);
+    let create = vec![
+        format!(
+            "TRUNCATE {};",
+            tables
+                .iter()
+                .map(|t| quote(t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        format!(
+            "CREATE SUBSCRIPTION {} CONNECTION 'host={} port={} dbname={database} user={} password={CONNINFO_PASSWORD_PLACEHOLDER}' PUBLICATION {};",
+            quote(&name),
+            model::container_name(env, coordinator),
+            model::SERVER_PORT,
+            model::SUPERUSER,
+            quote(&name)
+        ),
+    ];
+    object(
+        ObjectKind::Subscription,
+        name,
+        create,
+        Vec::new(),
+        Default::default(),
+    )
 }
 
 fn object(
@@ -131,4 +207,6 @@ pub struct Found {
     pub tables: std::collections::BTreeMap<String, (char, Option<String>)>,
     /// Their partitions' names.
     pub partitions: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// `dbtopo_ref_*` publications and their comments.
+    pub publications: std::collections::BTreeMap<String, Option<String>>,
 }

@@ -42,6 +42,8 @@ pub struct Placement {
     pub partitioned: Vec<PartitionedTable>,
     /// Nodes the coordinator reaches through postgres_fdw.
     pub servers: BTreeSet<String>,
+    /// Reference tables each node receives a copy of, by node.
+    pub references: BTreeMap<String, Vec<String>>,
 }
 
 /// The placement of `manifest`'s horizontally fragmented tables.
@@ -110,7 +112,37 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
             partitions,
         });
     }
+    for (name, nodes) in &fragments.reference_tables {
+        let Some(table) = manifest.tables.get(name) else {
+            continue;
+        };
+        for node in nodes {
+            let schema = placement.fragment_nodes.entry(node.clone()).or_default();
+            schema.tables.insert(name.clone(), reference_copy(table));
+            for index in manifest.indexes.values().filter(|i| &i.table == name) {
+                schema.indexes.insert(index.name.clone(), index.clone());
+            }
+            placement
+                .references
+                .entry(node.clone())
+                .or_default()
+                .push(name.clone());
+        }
+    }
     placement
+}
+
+/// A reference table's copy: its columns (values come from the coordinator, so no identity),
+/// keys and checks. No foreign keys: the initial copy fills tables in no particular order.
+fn reference_copy(table: &Table) -> Table {
+    let mut copy = table.clone();
+    copy.foreign_keys.clear();
+    for column in &mut copy.columns {
+        if column.identity.take().is_some() {
+            column.not_null = true;
+        }
+    }
+    copy
 }
 
 /// A topology-declared index on one fragment, named as PostgreSQL would name it.

@@ -413,9 +413,46 @@ pub async fn coordinator_objects(
             .or_default()
             .insert(row.get(1));
     }
+    let publications = client
+        .query(
+            "SELECT pubname::text, obj_description(oid, 'pg_publication')
+             FROM pg_publication WHERE pubname LIKE 'dbtopo\\_ref\\_%'",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
     Ok(crate::fragments::coordinator::Found {
         servers,
         tables: found_tables,
         partitions: partitions_of,
+        publications,
     })
+}
+
+/// The comment of subscription `name` in `database` of a node: `None` when it does not
+/// exist, `Some(None)` when it has no comment.
+pub async fn subscription(
+    host_port: u16,
+    password: &str,
+    database: &str,
+    name: &str,
+) -> Result<Option<Option<String>>, tokio_postgres::Error> {
+    let client = super::postgres::connect_to(
+        host_port,
+        password,
+        database,
+        std::time::Duration::from_secs(3),
+    )
+    .await?;
+    let row = client
+        .query_opt(
+            "SELECT obj_description(oid, 'pg_subscription') FROM pg_subscription
+             WHERE subname = $1
+               AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[&name],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
 }

@@ -32,6 +32,8 @@ pub fn address(object: &CoordinatorObject) -> String {
     match object.kind {
         ObjectKind::Server => format!("fdw_server.{}", object.name),
         ObjectKind::PartitionedTable => format!("fragmented_table.{}", object.name),
+        ObjectKind::Publication => format!("publication.{}", object.name),
+        ObjectKind::Subscription => format!("subscription.{}", object.name),
     }
 }
 
@@ -62,9 +64,14 @@ pub fn changes(input: &Input<'_>) -> Result<Vec<Change>, String> {
                 }
                 None => (false, None),
             },
+            (ObjectKind::Publication, Some(f)) => match f.publications.get(&object.name) {
+                Some(comment) => (true, comment.clone()),
+                None => (false, None),
+            },
+            (ObjectKind::Subscription, Some(_)) => (false, None),
         };
         let server_remade = object.servers.iter().any(|s| remade_servers.contains(s));
-        let partitions_intact = object.kind == ObjectKind::Server
+        let partitions_intact = object.kind != ObjectKind::PartitionedTable
             || found.and_then(|f| f.partitions.get(&object.name)) == Some(&object.partitions);
         let up_to_date =
             exists && partitions_intact && current.as_deref() == Some(object.comment().as_str());
@@ -158,11 +165,72 @@ fn change(
     }
 }
 
+/// What is known of one node's subscription to its reference tables.
+pub enum SubscriptionState {
+    Fresh,
+    Unknown,
+    /// The comment of the subscription of that name, when it exists.
+    Observed(Option<Option<String>>),
+}
+
+/// The subscription of `node`: made when missing, made again (its copies refilled) when its
+/// hash differs. It runs on the node, outside a transaction (it creates a replication slot on
+/// the coordinator), after the coordinator runs with its publication.
+pub fn subscription_change(
+    object: &CoordinatorObject,
+    state: &SubscriptionState,
+    node: &str,
+    coordinator: &str,
+    host_port: u16,
+    database: &str,
+) -> Option<Change> {
+    let (exists, up_to_date) = match state {
+        SubscriptionState::Unknown => return None,
+        SubscriptionState::Fresh | SubscriptionState::Observed(None) => (false, false),
+        SubscriptionState::Observed(Some(comment)) => {
+            (true, comment.as_deref() == Some(object.comment().as_str()))
+        }
+    };
+    if up_to_date {
+        return None;
+    }
+    let (action, reason) = if exists {
+        (
+            Action::Replace,
+            "its definition changed; the copies are emptied and copied again".to_owned(),
+        )
+    } else {
+        (
+            Action::Create,
+            "does not exist: the reference copies would not follow the coordinator".to_owned(),
+        )
+    };
+    Some(Change {
+        address: address(object),
+        action,
+        reason,
+        details: Vec::new(),
+        after: vec![
+            super::diff::node_address(coordinator),
+            schema_address(node),
+            format!("publication.{}", object.name),
+        ],
+        operation: Operation::RunSql {
+            node: node.to_owned(),
+            host_port,
+            database: database.to_owned(),
+            statements: object.statements(exists),
+            transactional: false,
+        },
+    })
+}
+
 fn run_sql(input: &Input<'_>, statements: Vec<String>) -> Operation {
     Operation::RunSql {
         node: input.coordinator.to_owned(),
         host_port: input.host_port,
         database: input.database.to_owned(),
         statements,
+        transactional: true,
     }
 }

@@ -174,13 +174,14 @@ pub enum Operation {
         create_database: bool,
         steps: Vec<crate::schema::Step>,
     },
-    /// Run statements in one transaction in a database of a node; the superuser password
-    /// placeholder is replaced only then.
+    /// Run statements in a database of a node, in one transaction unless a statement cannot
+    /// run in one; the superuser password placeholders are replaced only then.
     RunSql {
         node: String,
         host_port: u16,
         database: String,
         statements: Vec<String>,
+        transactional: bool,
     },
     RemoveContainer {
         name: String,

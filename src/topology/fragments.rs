@@ -32,6 +32,8 @@ pub(super) struct Context<'a> {
     /// The manifest's tables; `None` when it could not be read or parsed (that error is
     /// reported where the manifest is loaded).
     pub manifest: Option<&'a Schema>,
+    /// Settings for every server, for `wal_level`.
+    pub settings: &'a BTreeMap<String, String>,
 }
 
 impl Validator<'_> {
@@ -692,7 +694,29 @@ impl Validator<'_> {
         coordinator: &Option<String>,
     ) -> BTreeMap<String, Vec<String>> {
         let mut out = BTreeMap::new();
-        for (name, nodes) in raw.map(|r| r.value.0).unwrap_or_default() {
+        let Some(raw) = raw else {
+            return out;
+        };
+        // Copies are kept current by logical replication from the coordinator.
+        if let Some(coordinator) = coordinator {
+            let wal_level = cx
+                .nodes
+                .get(coordinator)
+                .and_then(|n| n.settings.get("wal_level"))
+                .or(cx.settings.get("wal_level"))
+                .map_or("replica", String::as_str);
+            if wal_level != "logical" {
+                self.push(
+                    self.problem("reference tables need `wal_level: logical` on the coordinator")
+                        .at(&raw.referenced, "kept current by logical replication")
+                        .help(format!(
+                            "set `wal_level: logical` in `postgres.settings` or in the settings \
+                             of `{coordinator}` (it is `{wal_level}`)"
+                        )),
+                );
+            }
+        }
+        for (name, nodes) in raw.value.0 {
             if self.fragmented_table(&name, cx).is_none() {
                 continue;
             }

@@ -736,6 +736,7 @@ fn schema_problems_are_reported_together_at_their_values() {
 
 const FRAGMENT_NODES: &str = "name: shop
 postgres:
+  settings: { wal_level: logical }
   nodes:
     primary: { port: 5433 }
     shard-eu: { port: 5435 }
@@ -976,4 +977,16 @@ fn list_parts_without_a_check_need_a_default_and_fragments_need_one_coordinator(
         messages.contains(&"fragments need exactly one schema node".to_owned()),
         "{messages:?}"
     );
+}
+
+#[test]
+fn reference_tables_need_logical_replication_on_the_coordinator() {
+    let yaml = format!("{FRAGMENT_NODES}  reference_tables:\n    categories: [shard-eu]\n")
+        .replace("  settings: { wal_level: logical }\n", "");
+    let problem = only(&yaml);
+    assert_eq!(
+        problem.to_string(),
+        "reference tables need `wal_level: logical` on the coordinator"
+    );
+    assert!(help(&problem).contains("it is `replica`"));
 }

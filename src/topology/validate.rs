@@ -149,6 +149,7 @@ impl Validator<'_> {
             replicas: &replicas,
             schema: schema.as_ref(),
             manifest: manifest.as_ref(),
+            settings: &settings,
         };
         let fragments = self.fragments(pg.fragments, pg.reference_tables, pg.indexes, &context);
         Postgres {
