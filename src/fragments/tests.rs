@@ -241,6 +241,12 @@ fn converged() -> Found {
                     .partitions
                     .insert(object.name.clone(), object.partitions.clone());
             }
+            ObjectKind::Publication => {
+                found
+                    .publications
+                    .insert(object.name.clone(), Some(object.comment()));
+            }
+            ObjectKind::Subscription => {}
         }
     }
     found
@@ -322,8 +328,54 @@ fn an_ordinary_table_in_the_way_is_refused_and_the_password_never_shows() {
                 host_port: 5433,
                 database: "shop".into(),
                 statements,
+                transactional: true,
             },
         }],
     );
     assert!(crate::plan::render_text(&plan).contains("password '<superuser password>'"));
+}
+
+#[test]
+fn reference_copies_have_no_foreign_keys_and_their_subscription_hides_the_password() {
+    let mut with_copies = by_region();
+    with_copies
+        .reference_tables
+        .insert("users".into(), vec!["shard-eu".into()]);
+    let placement = place(&manifest(), &with_copies);
+    assert_eq!(placement.references["shard-eu"], ["users"]);
+    assert!(
+        placement.fragment_nodes["shard-eu"]
+            .tables
+            .contains_key("users")
+    );
+    let objects = coordinator::objects("shop", "shop", &placement);
+    let publication = objects
+        .iter()
+        .find(|o| o.kind == ObjectKind::Publication)
+        .unwrap();
+    assert_eq!(
+        publication.create,
+        ["CREATE PUBLICATION dbtopo_ref_shard_eu FOR TABLE users;"]
+    );
+    let subscription =
+        coordinator::subscription("shop", "primary", "shop", "shard-eu", &["users".into()]);
+    let sql = subscription.statements(true).join("\n");
+    assert!(sql.starts_with("DROP SUBSCRIPTION IF EXISTS dbtopo_ref_shard_eu;\nTRUNCATE users;"));
+    assert!(sql.contains("host=shop-primary"));
+    assert!(sql.contains(coordinator::CONNINFO_PASSWORD_PLACEHOLDER));
+    use crate::plan::fragments::{SubscriptionState, subscription_change};
+    let fresh = subscription_change(
+        &subscription,
+        &SubscriptionState::Fresh,
+        "shard-eu",
+        "primary",
+        5435,
+        "shop",
+    )
+    .unwrap();
+    assert_eq!(fresh.action, Action::Create);
+    let current = SubscriptionState::Observed(Some(Some(subscription.comment())));
+    assert!(
+        subscription_change(&subscription, &current, "shard-eu", "primary", 5435, "shop").is_none()
+    );
 }
