@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio_postgres::Client;
 
-use crate::fragments::placement::{PartitionedTable, Placement};
+use crate::fragments::placement::{PartitionedTable, Placement, VerticalTable};
 use crate::model::{self, Role, State};
 use crate::observe::postgres::connect_to;
 use crate::schema::ddl::quote;
@@ -92,7 +92,56 @@ pub async fn fragments(
             Ok(client) => checks.extend(routing(client, table).await),
         }
     }
+    if let Ok(client) = &clients[coordinator] {
+        for table in &placement.vertical {
+            checks.push(column_groups(client, coordinator, table).await);
+        }
+    }
     checks
+}
+
+/// Every column group of a vertically fragmented table holds the same keys: as many rows as
+/// the view that joins them (a key missing from one group would drop out of the join).
+async fn column_groups(client: &Client, coordinator: &str, table: &VerticalTable) -> Check {
+    let subject = format!("columns {}", table.table.name);
+    let message = |e: tokio_postgres::Error| crate::execute::server_message(&e);
+    let count = |name: String| async move {
+        let sql = format!("SELECT count(*) FROM {}", quote(&name));
+        client
+            .query_one(&sql, &[])
+            .await
+            .map(|r| r.get::<_, i64>(0))
+            .map_err(message)
+    };
+    let joined = match count(table.table.name.clone()).await {
+        Ok(n) => n,
+        Err(e) => return failed(&subject, coordinator, e),
+    };
+    for part in &table.parts {
+        match count(part.name.clone()).await {
+            Ok(n) if n == joined => {}
+            Ok(n) => {
+                return failed(
+                    &subject,
+                    &part.node,
+                    format!(
+                        "{} holds {n} row(s), the joined table {joined}: keys are missing from a group",
+                        part.name
+                    ),
+                );
+            }
+            Err(e) => return failed(&subject, &part.node, e),
+        }
+    }
+    let nodes: Vec<&str> = table.parts.iter().map(|p| p.node.as_str()).collect();
+    passed(
+        &subject,
+        coordinator,
+        format!(
+            "{joined} row(s) in every column group ({})",
+            nodes.join(", ")
+        ),
+    )
 }
 
 /// The fragment's rows: counted, and all within the part (its CHECK says so; a row that got

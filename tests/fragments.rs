@@ -1,5 +1,6 @@
-//! Horizontal fragments through dbtopo against real servers: rows written through the
-//! coordinator land on the node their key says and nowhere else, a reference table's copies
+//! Fragments through dbtopo against real servers: rows written through the coordinator land
+//! on the node their key says and nowhere else, a vertically fragmented table is written
+//! through its view into every column group, a reference table's copies
 //! follow the coordinator, a declared index is on every fragment, a fragment refuses rows of another part, the coordinator prunes to one fragment,
 //! and a partition dropped by hand on the coordinator is seen and made again with every row
 //! still reachable.
@@ -35,6 +36,12 @@ postgres:
           - { node: shard-us, from: 1000 }
     events:
       horizontal: { key: user_id, by: hash, parts: [{ node: shard-eu }, { node: shard-us }, { node: shard-eu }] }
+    users:
+      vertical:
+        key: user_id
+        parts:
+          - { node: primary, columns: [email, name] }
+          - { node: shard-us, columns: [password_hash] }
   indexes:
     - { table: orders, columns: [total] }
   reference_tables:

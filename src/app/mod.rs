@@ -76,9 +76,7 @@ fn not_yet_carried_out(topology: &Topology) -> Result<()> {
     let mut missing = Vec::new();
     for (table, fragmentation) in &fragments.tables {
         match fragmentation {
-            crate::topology::Fragmentation::Vertical { .. } => {
-                missing.push(format!("vertical fragments ({table})"))
-            }
+            crate::topology::Fragmentation::Vertical { .. } => {}
             crate::topology::Fragmentation::Horizontal { parts, .. } => {
                 if parts.iter().any(|p| p.node == fragments.coordinator) {
                     missing.push(format!("a part kept on the coordinator ({table})"));

@@ -82,7 +82,7 @@ impl DesiredSchema {
     /// `schema` without what the coordinator objects manage.
     fn coordinator_view(&self, schema: &Schema) -> Schema {
         match &self.fragments {
-            Some(f) => placement::coordinator_schema(schema, &f.fragmented),
+            Some(f) => placement::coordinator_schema(schema, &f.fragmented, &f.placement.vertical),
             None => schema.clone(),
         }
     }

@@ -7,7 +7,9 @@
 
 use serde::Serialize;
 
-use super::placement::{Placement, partitioned_table_sql, server_name};
+use super::placement::{
+    Placement, VerticalTable, column_group, partitioned_table_sql, server_name,
+};
 use crate::hashing::short_hash;
 use crate::model;
 use crate::schema::ddl::quote;
@@ -30,6 +32,8 @@ pub enum ObjectKind {
     Publication,
     /// On a node: the subscription that keeps its reference copies current.
     Subscription,
+    /// A view joining a table's column groups, with the triggers that write through it.
+    VerticalTable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,6 +48,8 @@ pub struct CoordinatorObject {
     pub servers: Vec<String>,
     /// A partitioned table's partitions, so one dropped by hand is seen.
     pub partitions: std::collections::BTreeSet<String>,
+    /// What removes a vertical table's view, foreign tables and trigger function.
+    pub drop: Vec<String>,
 }
 
 impl CoordinatorObject {
@@ -69,6 +75,10 @@ impl CoordinatorObject {
             ObjectKind::Subscription => (
                 format!("DROP SUBSCRIPTION IF EXISTS {};", quote(&self.name)),
                 format!("COMMENT ON SUBSCRIPTION {}", quote(&self.name)),
+            ),
+            ObjectKind::VerticalTable => (
+                self.drop.join("\n"),
+                format!("COMMENT ON VIEW {}", quote(&self.name)),
             ),
         };
         let mut statements = Vec::new();
@@ -134,7 +144,12 @@ pub fn objects(env: &str, database: &str, placement: &Placement) -> Vec<Coordina
             Default::default(),
         )
     });
-    servers.chain(tables).chain(publications).collect()
+    let vertical = placement.vertical.iter().map(vertical_object);
+    servers
+        .chain(tables)
+        .chain(vertical)
+        .chain(publications)
+        .collect()
 }
 
 /// The publication on the coordinator and the subscription on `node` that copy its
@@ -195,7 +210,143 @@ fn object(
         create,
         servers,
         partitions,
+        drop: Vec::new(),
     }
+}
+
+/// The coordinator's view of a vertically fragmented table: a foreign table per remote
+/// column group, a view joining the groups on the key, the key's sequence, and an INSTEAD OF
+/// trigger that writes each group. The sequence survives a remake, so keys are not reused.
+fn vertical_object(table: &VerticalTable) -> CoordinatorObject {
+    let name = &table.table.name;
+    let key = quote(&table.key);
+    let sequence = format!("{name}_{}_seq", table.key);
+    let function = format!("dbtopo_{name}_write");
+    let mut create = vec![format!(
+        "CREATE SEQUENCE IF NOT EXISTS {};",
+        quote(&sequence)
+    )];
+    for part in table.parts.iter().filter(|p| !p.local) {
+        let group = column_group(&table.table, &part.name, &part.columns);
+        let columns: Vec<String> = group
+            .columns
+            .iter()
+            .map(|c| {
+                let not_null = if c.not_null { " NOT NULL" } else { "" };
+                format!("{} {}{not_null}", quote(&c.name), c.data_type)
+            })
+            .collect();
+        create.push(format!(
+            "CREATE FOREIGN TABLE {} ({}) SERVER {} OPTIONS (schema_name 'public', table_name '{}');",
+            quote(&part.name),
+            columns.join(", "),
+            server_name(&part.node),
+            part.remote_table
+        ));
+    }
+    let alias = |i: usize| format!("p{i}");
+    let select: Vec<String> = table
+        .table
+        .columns
+        .iter()
+        .map(|c| {
+            let owner = table
+                .parts
+                .iter()
+                .position(|p| p.columns.contains(&c.name))
+                .unwrap_or(0);
+            format!("{}.{}", alias(owner), quote(&c.name))
+        })
+        .collect();
+    let mut from = format!("{} {}", quote(&table.parts[0].name), alias(0));
+    for (i, part) in table.parts.iter().enumerate().skip(1) {
+        from.push_str(&format!(
+            " JOIN {} {} ON {}.{key} = {}.{key}",
+            quote(&part.name),
+            alias(i),
+            alias(i),
+            alias(0)
+        ));
+    }
+    create.push(format!(
+        "CREATE VIEW {} AS SELECT {} FROM {from};",
+        quote(name),
+        select.join(", ")
+    ));
+    for column in &table.table.columns {
+        if let Some(default) = &column.default {
+            create.push(format!(
+                "ALTER VIEW {} ALTER COLUMN {} SET DEFAULT {default};",
+                quote(name),
+                quote(&column.name)
+            ));
+        }
+    }
+    let mut insert = vec![format!(
+        "NEW.{key} := coalesce(NEW.{key}, nextval('{}'));",
+        sequence.replace('\'', "''")
+    )];
+    let mut update = Vec::new();
+    let mut delete = Vec::new();
+    for part in &table.parts {
+        let columns: Vec<String> = part.columns.iter().map(|c| quote(c)).collect();
+        let values: Vec<String> = columns.iter().map(|c| format!("NEW.{c}")).collect();
+        let sets: Vec<String> = columns.iter().map(|c| format!("{c} = NEW.{c}")).collect();
+        insert.push(format!(
+            "INSERT INTO {} ({}) VALUES ({});",
+            quote(&part.name),
+            columns.join(", "),
+            values.join(", ")
+        ));
+        update.push(format!(
+            "UPDATE {} SET {} WHERE {key} = OLD.{key};",
+            quote(&part.name),
+            sets.join(", ")
+        ));
+        delete.push(format!(
+            "DELETE FROM {} WHERE {key} = OLD.{key};",
+            quote(&part.name)
+        ));
+    }
+    create.push(format!(
+        "CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $dbtopo$\nBEGIN\n  IF TG_OP = 'INSERT' THEN\n    {}\n    RETURN NEW;\n  ELSIF TG_OP = 'UPDATE' THEN\n    {}\n    RETURN NEW;\n  ELSE\n    {}\n    RETURN OLD;\n  END IF;\nEND\n$dbtopo$;",
+        quote(&function),
+        insert.join("\n    "),
+        update.join("\n    "),
+        delete.join("\n    ")
+    ));
+    create.push(format!(
+        "CREATE TRIGGER {} INSTEAD OF INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}();",
+        quote(&format!("{name}_write")),
+        quote(name),
+        quote(&function)
+    ));
+    let mut object = object(
+        ObjectKind::VerticalTable,
+        name.clone(),
+        create,
+        table
+            .parts
+            .iter()
+            .filter(|p| !p.local)
+            .map(|p| server_name(&p.node))
+            .collect(),
+        Default::default(),
+    );
+    object.drop = std::iter::once(format!("DROP VIEW IF EXISTS {} CASCADE;", quote(name)))
+        .chain(
+            table
+                .parts
+                .iter()
+                .filter(|p| !p.local)
+                .map(|p| format!("DROP FOREIGN TABLE IF EXISTS {};", quote(&p.name))),
+        )
+        .chain(std::iter::once(format!(
+            "DROP FUNCTION IF EXISTS {}();",
+            quote(&function)
+        )))
+        .collect();
+    object
 }
 
 /// What the coordinator's database holds of these objects.

@@ -44,6 +44,30 @@ pub struct Placement {
     pub servers: BTreeSet<String>,
     /// Reference tables each node receives a copy of, by node.
     pub references: BTreeMap<String, Vec<String>>,
+    /// The vertically fragmented tables, joined back by a view on the coordinator.
+    pub vertical: Vec<VerticalTable>,
+}
+
+/// A vertically fragmented table: the logical table (column order, types, defaults) and its
+/// parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerticalTable {
+    pub table: Table,
+    pub key: String,
+    pub parts: Vec<PlacedPart>,
+}
+
+/// One column group: on the coordinator a local table, elsewhere a foreign table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedPart {
+    pub node: String,
+    /// The part's name on the coordinator (the local table, or the foreign table).
+    pub name: String,
+    /// The part's table on its node.
+    pub remote_table: String,
+    /// The key first, then the part's columns.
+    pub columns: Vec<String>,
+    pub local: bool,
 }
 
 /// The placement of `manifest`'s horizontally fragmented tables.
@@ -112,6 +136,49 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
             partitions,
         });
     }
+    for (name, fragmentation) in &fragments.tables {
+        let (Some(table), Fragmentation::Vertical { key, parts }) =
+            (manifest.tables.get(name), fragmentation)
+        else {
+            continue;
+        };
+        let mut placed = Vec::new();
+        for part in parts {
+            let local = part.node == fragments.coordinator;
+            let columns: Vec<String> = std::iter::once(key.clone())
+                .chain(part.columns.iter().cloned())
+                .collect();
+            let coordinator_name = format!("{name}_{}", part.node.replace('-', "_"));
+            let remote_table = if local {
+                coordinator_name.clone()
+            } else {
+                name.clone()
+            };
+            if !local {
+                let schema = placement
+                    .fragment_nodes
+                    .entry(part.node.clone())
+                    .or_default();
+                schema.tables.insert(
+                    remote_table.clone(),
+                    column_group(table, &remote_table, &columns),
+                );
+                placement.servers.insert(part.node.clone());
+            }
+            placed.push(PlacedPart {
+                node: part.node.clone(),
+                name: coordinator_name,
+                remote_table,
+                columns,
+                local,
+            });
+        }
+        placement.vertical.push(VerticalTable {
+            table: table.clone(),
+            key: key.clone(),
+            parts: placed,
+        });
+    }
     for (name, nodes) in &fragments.reference_tables {
         let Some(table) = manifest.tables.get(name) else {
             continue;
@@ -130,6 +197,52 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
         }
     }
     placement
+}
+
+/// A column group of `table` named `name`: the key (its primary key) and the group's
+/// columns, with the checks that only read them; no identity (ids come from the coordinator),
+/// no foreign keys.
+pub fn column_group(table: &Table, name: &str, columns: &[String]) -> Table {
+    let mut group = table.clone();
+    group.name = name.to_owned();
+    group.columns.retain(|c| columns.contains(&c.name));
+    for column in &mut group.columns {
+        if column.identity.take().is_some() {
+            column.not_null = true;
+        }
+    }
+    group.foreign_keys.clear();
+    let rename = |constraint: &str| constraint.replacen(&table.name, name, 1);
+    if let Some(pk) = &mut group.primary_key {
+        pk.name = rename(&pk.name);
+    }
+    group
+        .uniques
+        .retain(|u| u.columns.iter().all(|c| columns.contains(c)));
+    for unique in &mut group.uniques {
+        unique.name = rename(&unique.name);
+    }
+    group.checks.retain(|check| {
+        let words = identifiers(&check.expression);
+        table
+            .columns
+            .iter()
+            .filter(|c| words.contains(&c.name))
+            .all(|c| columns.contains(&c.name))
+    });
+    for check in &mut group.checks {
+        check.name = rename(&check.name);
+    }
+    group
+}
+
+/// The identifier-like words of an expression, to tell which columns a check reads.
+fn identifiers(expression: &str) -> BTreeSet<String> {
+    expression
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A reference table's copy: its columns (values come from the coordinator, so no identity),
@@ -159,9 +272,26 @@ fn distributed_index(index: &DistributedIndex, table: &str) -> Index {
 }
 
 /// The coordinator's own tables: the manifest without the fragmented tables, the foreign keys
-/// that point at them, and their indexes.
-pub fn coordinator_schema(schema: &Schema, fragmented: &BTreeSet<String>) -> Schema {
+/// that point at them, and their indexes; plus the column groups of vertically fragmented
+/// tables that stay on the coordinator (derived from `schema`'s own table, so they are spelled
+/// as `schema` is).
+pub fn coordinator_schema(
+    schema: &Schema,
+    fragmented: &BTreeSet<String>,
+    vertical: &[VerticalTable],
+) -> Schema {
     let mut out = schema.clone();
+    for table in vertical {
+        let Some(logical) = schema.tables.get(&table.table.name) else {
+            continue;
+        };
+        for part in table.parts.iter().filter(|p| p.local) {
+            out.tables.insert(
+                part.name.clone(),
+                column_group(logical, &part.name, &part.columns),
+            );
+        }
+    }
     out.tables.retain(|name, _| !fragmented.contains(name));
     for table in out.tables.values_mut() {
         table

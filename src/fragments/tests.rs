@@ -114,7 +114,7 @@ fn each_fragment_node_holds_the_table_with_its_predicate_keys_and_indexes_but_no
 #[test]
 fn the_coordinator_keeps_the_other_tables_without_foreign_keys_into_fragments() {
     let fragmented = BTreeSet::from(["orders".to_owned()]);
-    let coordinator = placement::coordinator_schema(&manifest(), &fragmented);
+    let coordinator = placement::coordinator_schema(&manifest(), &fragmented, &[]);
     assert!(!coordinator.tables.contains_key("orders"));
     assert!(coordinator.tables["order_notes"].foreign_keys.is_empty());
     assert!(coordinator.indexes.is_empty());
@@ -245,6 +245,11 @@ fn converged() -> Found {
                 found
                     .publications
                     .insert(object.name.clone(), Some(object.comment()));
+            }
+            ObjectKind::VerticalTable => {
+                found
+                    .tables
+                    .insert(object.name.clone(), ('v', Some(object.comment())));
             }
             ObjectKind::Subscription => {}
         }
@@ -377,5 +382,73 @@ fn reference_copies_have_no_foreign_keys_and_their_subscription_hides_the_passwo
     let current = SubscriptionState::Observed(Some(Some(subscription.comment())));
     assert!(
         subscription_change(&subscription, &current, "shard-eu", "primary", 5435, "shop").is_none()
+    );
+}
+
+#[test]
+fn a_vertical_table_is_a_view_over_its_column_groups_written_by_a_trigger() {
+    let sql = "CREATE TABLE users (
+        user_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        email text NOT NULL CHECK (email LIKE '%@%'),
+        secret text NOT NULL CHECK (length(secret) > 3),
+        created_at timestamptz NOT NULL DEFAULT now()
+    );";
+    let manifest = parse_schema("v.sql", sql).unwrap();
+    let fragments = Fragments {
+        coordinator: "primary".into(),
+        tables: BTreeMap::from([(
+            "users".to_owned(),
+            Fragmentation::Vertical {
+                key: "user_id".into(),
+                parts: vec![
+                    crate::topology::VerticalPart {
+                        node: "primary".into(),
+                        columns: vec!["email".into(), "created_at".into()],
+                    },
+                    crate::topology::VerticalPart {
+                        node: "shard-eu".into(),
+                        columns: vec!["secret".into()],
+                    },
+                ],
+            },
+        )]),
+        reference_tables: BTreeMap::new(),
+        indexes: Vec::new(),
+    };
+    let placement = place(&manifest, &fragments);
+    let remote = &placement.fragment_nodes["shard-eu"].tables["users"];
+    let names: Vec<&str> = remote.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["user_id", "secret"]);
+    assert_eq!(remote.checks.len(), 1, "only the check on its own columns");
+    assert!(remote.columns[0].identity.is_none());
+
+    let fragmented = BTreeSet::from(["users".to_owned()]);
+    let coordinator = placement::coordinator_schema(&manifest, &fragmented, &placement.vertical);
+    let local = &coordinator.tables["users_primary"];
+    let names: Vec<&str> = local.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["user_id", "email", "created_at"]);
+    assert_eq!(
+        local.primary_key.as_ref().unwrap().name,
+        "users_primary_pkey"
+    );
+    assert!(!coordinator.tables.contains_key("users"));
+
+    let objects = coordinator::objects("shop", "shop", &placement);
+    let view = objects
+        .iter()
+        .find(|o| o.kind == ObjectKind::VerticalTable)
+        .unwrap();
+    let sql = view.create.join("\n");
+    assert!(sql.contains(
+        "CREATE VIEW users AS SELECT p0.user_id, p0.email, p1.secret, p0.created_at FROM users_primary p0 JOIN users_shard_eu p1 ON p1.user_id = p0.user_id;"
+    ), "{sql}");
+    assert!(sql.contains("ALTER VIEW users ALTER COLUMN created_at SET DEFAULT now();"));
+    assert!(sql.contains("nextval('users_user_id_seq')"));
+    assert!(sql.contains("INSTEAD OF INSERT OR UPDATE OR DELETE ON users"));
+    let remake = view.statements(true);
+    assert!(remake[0].starts_with("DROP VIEW IF EXISTS users CASCADE;"));
+    assert!(
+        !remake.iter().any(|s| s.contains("DROP SEQUENCE")),
+        "keys are never reused"
     );
 }

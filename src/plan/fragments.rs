@@ -34,6 +34,7 @@ pub fn address(object: &CoordinatorObject) -> String {
         ObjectKind::PartitionedTable => format!("fragmented_table.{}", object.name),
         ObjectKind::Publication => format!("publication.{}", object.name),
         ObjectKind::Subscription => format!("subscription.{}", object.name),
+        ObjectKind::VerticalTable => format!("vertical_table.{}", object.name),
     }
 }
 
@@ -69,6 +70,17 @@ pub fn changes(input: &Input<'_>) -> Result<Vec<Change>, String> {
                 None => (false, None),
             },
             (ObjectKind::Subscription, Some(_)) => (false, None),
+            (ObjectKind::VerticalTable, Some(f)) => match f.tables.get(&object.name) {
+                Some(('v', comment)) => (true, comment.clone()),
+                Some((_, _)) => {
+                    return Err(format!(
+                        "table {} exists on the coordinator {} as an ordinary table: moving its \
+                         columns into fragments is not supported yet; drop or rename it first",
+                        object.name, input.coordinator
+                    ));
+                }
+                None => (false, None),
+            },
         };
         let server_remade = object.servers.iter().any(|s| remade_servers.contains(s));
         let partitions_intact = object.kind != ObjectKind::PartitionedTable
@@ -151,7 +163,10 @@ fn change(
     replace: bool,
 ) -> Change {
     let mut after = vec![schema_address(input.coordinator)];
-    if object.kind == ObjectKind::PartitionedTable {
+    if matches!(
+        object.kind,
+        ObjectKind::PartitionedTable | ObjectKind::VerticalTable
+    ) {
         after.extend(object.servers.iter().map(|s| format!("fdw_server.{s}")));
         after.extend(input.fragment_nodes.iter().map(|n| schema_address(n)));
     }
