@@ -133,7 +133,7 @@ fn fragments_are_validated_and_plan_names_what_it_does_not_place_yet() {
     let scratch = Scratch::new("fragments");
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fragments.sql");
     let topology = format!(
-        "name: shop\npostgres:\n  nodes:\n    primary: {{ port: 5433 }}\n    shard-eu: {{ port: 5435 }}\n    shard-us: {{ port: 5436 }}\n  schema: {{ file: {manifest}, nodes: [primary] }}\n  fragments:\n    orders:\n      horizontal:\n        key: region\n        by: list\n        parts:\n          - {{ node: shard-eu, values: [EU] }}\n          - {{ node: shard-us, values: [US] }}\n    users:\n      vertical:\n        key: user_id\n        parts:\n          - {{ node: primary, columns: [email, name] }}\n          - {{ node: shard-eu, columns: [password_hash] }}\n"
+        "name: shop\npostgres:\n  nodes:\n    primary: {{ port: 5433 }}\n    shard-eu: {{ port: 5435 }}\n    shard-us: {{ port: 5436 }}\n  schema: {{ file: {manifest}, nodes: [primary] }}\n  fragments:\n    orders:\n      horizontal:\n        key: region\n        by: list\n        parts:\n          - {{ node: shard-eu, values: [EU] }}\n          - {{ node: primary, values: [US] }}\n    users:\n      vertical:\n        key: user_id\n        parts:\n          - {{ node: primary, columns: [email, name] }}\n          - {{ node: shard-eu, columns: [password_hash] }}\n"
     );
     let file = scratch.write("topology.yaml", &topology);
     let output = dbtopo(&["validate", &file]);
@@ -148,7 +148,10 @@ fn fragments_are_validated_and_plan_names_what_it_does_not_place_yet() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("not carried out by"), "{stderr}");
-    assert!(stderr.contains("vertical fragments (users)"), "{stderr}");
+    assert!(
+        stderr.contains("a part kept on the coordinator (orders)"),
+        "{stderr}"
+    );
 
     let gap = scratch.write(
         "gap.yaml",
