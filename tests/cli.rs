@@ -149,7 +149,7 @@ fn fragments_are_validated_and_plan_names_what_it_does_not_place_yet() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("not carried out by"), "{stderr}");
     assert!(
-        stderr.contains("a part kept on the coordinator (orders)"),
+        stderr.contains("a part kept on the coordinator"),
         "{stderr}"
     );
 

@@ -88,8 +88,8 @@ fn not_yet_carried_out(topology: &Topology) -> Result<()> {
         return Ok(());
     }
     Err(miette!(
-        help = "`dbtopo validate` checks them; horizontal fragments on other nodes are placed \
-                already",
+        help = "`dbtopo validate` checks them; parts on other nodes, vertical fragments, \
+                reference tables and distributed indexes are placed already",
         "not carried out by plan and apply yet: {}",
         missing.join(", ")
     ))
