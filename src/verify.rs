@@ -297,9 +297,7 @@ async fn sample_key(
             .await
             .map_err(|e| crate::execute::server_message(&e))?;
         let value = row.get::<_, i32>(0).to_string();
-        let numeric = ["smallint", "integer", "bigint", "numeric"]
-            .iter()
-            .any(|t| data_type.starts_with(t));
+        let numeric = crate::schema::model::is_numeric_type(&data_type);
         return Ok(if numeric { value } else { literal(&value) });
     }
     Err("a default part has no value of its own to probe".to_owned())

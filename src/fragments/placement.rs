@@ -98,7 +98,9 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
             } else {
                 name.clone()
             };
-            let numeric = table.column(key).is_some_and(|c| is_numeric(&c.data_type));
+            let numeric = table
+                .column(key)
+                .is_some_and(|c| crate::schema::model::is_numeric_type(&c.data_type));
             let fragment = fragment_table(table, &remote_table, key, &part.bound, numeric);
             let node_schema = placement
                 .fragment_nodes
@@ -418,19 +420,6 @@ fn bound_sql(bound: &Bound, numeric: bool) -> String {
         }
         Bound::Default => "DEFAULT".to_owned(),
     }
-}
-
-fn is_numeric(data_type: &str) -> bool {
-    [
-        "smallint",
-        "integer",
-        "bigint",
-        "numeric",
-        "real",
-        "double precision",
-    ]
-    .iter()
-    .any(|t| data_type == *t || data_type.starts_with(&format!("{t}(")))
 }
 
 /// The coordinator's DDL for one partitioned table: the table, then its foreign partitions.

@@ -125,3 +125,18 @@ pub struct Index {
     /// The WHERE condition of a partial index.
     pub predicate: Option<String>,
 }
+
+/// Whether a type (as `format_type` spells it) holds numbers, so values of it are written as
+/// bare literals and compared as numbers.
+pub fn is_numeric_type(data_type: &str) -> bool {
+    [
+        "smallint",
+        "integer",
+        "bigint",
+        "numeric",
+        "real",
+        "double precision",
+    ]
+    .iter()
+    .any(|t| data_type == *t || data_type.starts_with(&format!("{t}(")))
+}

@@ -276,7 +276,7 @@ impl Validator<'_> {
             self.unique_keys_include(table, key, cx);
         }
         let key = key?;
-        let numeric = is_numeric(&table.column(&key.value)?.data_type);
+        let numeric = crate::schema::model::is_numeric_type(&table.column(&key.value)?.data_type);
         let count = parts.value.len();
         let mut out = Vec::new();
         let mut seen_values: BTreeMap<String, Location> = BTreeMap::new();
@@ -818,19 +818,6 @@ fn scalar_text(value: &Scalar) -> String {
         Scalar::Float(x) => x.to_string(),
         Scalar::Str(s) => s.clone(),
     }
-}
-
-fn is_numeric(data_type: &str) -> bool {
-    [
-        "smallint",
-        "integer",
-        "bigint",
-        "numeric",
-        "real",
-        "double precision",
-    ]
-    .iter()
-    .any(|t| data_type == *t || data_type.starts_with(&format!("{t}(")))
 }
 
 fn compare(a: &str, b: &str, numeric: bool) -> std::cmp::Ordering {
