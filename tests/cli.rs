@@ -129,7 +129,7 @@ fn erd_prints_mermaid_and_draws_svg_with_graphviz() {
 }
 
 #[test]
-fn fragments_are_validated_and_plan_names_what_it_does_not_place_yet() {
+fn fragments_are_validated_and_planned() {
     let scratch = Scratch::new("fragments");
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fragments.sql");
     let topology = format!(
@@ -144,14 +144,19 @@ fn fragments_are_validated_and_plan_names_what_it_does_not_place_yet() {
         "{stdout}"
     );
 
-    let output = dbtopo(&["plan", &file]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("not carried out by"), "{stderr}");
-    assert!(
-        stderr.contains("a part kept on the coordinator"),
-        "{stderr}"
-    );
+    let output = dbtopo(&["plan", "--detailed-exitcode", &file]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    for planned in [
+        "fragmented_table.orders",
+        "vertical_table.users",
+        "ALTER TABLE orders ATTACH PARTITION orders_primary FOR VALUES IN ('US');",
+    ] {
+        assert!(
+            stdout.contains(planned),
+            "{planned} is not planned:\n{stdout}"
+        );
+    }
 
     let gap = scratch.write(
         "gap.yaml",

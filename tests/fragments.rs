@@ -1,5 +1,5 @@
 //! Fragments through dbtopo against real servers: rows written through the coordinator land
-//! on the node their key says and nowhere else, a vertically fragmented table is written
+//! on the node their key says (a part kept on the coordinator included) and nowhere else, a vertically fragmented table is written
 //! through its view into every column group, a reference table's copies
 //! follow the coordinator, a declared index is on every fragment, a fragment refuses rows of another part, the coordinator prunes to one fragment,
 //! and a partition dropped by hand on the coordinator is seen and made again with every row
@@ -33,7 +33,7 @@ postgres:
         by: range
         parts:
           - { node: shard-eu, to: 1000 }
-          - { node: shard-us, from: 1000 }
+          - { node: primary, from: 1000 }
     events:
       horizontal: { key: user_id, by: hash, parts: [{ node: shard-eu }, { node: shard-us }, { node: shard-eu }] }
     users:
@@ -88,9 +88,22 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
         count(&eu, "SELECT count(*) FROM reviews WHERE product_id < 1000").await,
         2
     );
+    // The part kept on the coordinator is a local table there.
     assert_eq!(
-        count(&us, "SELECT count(*) FROM reviews WHERE product_id >= 1000").await,
+        count(
+            &coordinator,
+            "SELECT count(*) FROM reviews_primary WHERE product_id >= 1000"
+        )
+        .await,
         2
+    );
+    assert_eq!(
+        count(
+            &us,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'reviews'"
+        )
+        .await,
+        0
     );
     let spread = count(&eu, "SELECT count(*) FROM events_0").await
         + count(&eu, "SELECT count(*) FROM events_2").await
@@ -99,7 +112,7 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
     assert!(count(&us, "SELECT count(*) FROM events").await > 0);
     assert_eq!(count(&coordinator, "SELECT count(*) FROM orders").await, 3);
     assert_eq!(count(&coordinator, "SELECT count(*) FROM users").await, 1);
-    // Unfragmented tables stay on the coordinator only.
+    // A vertically fragmented table: each column group on its node, written through the view.
     assert_eq!(
         count(
             &eu,
@@ -108,6 +121,42 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
         .await,
         0
     );
+    assert_eq!(
+        count(&us, "SELECT count(*) FROM users WHERE password_hash = 'x'").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &coordinator,
+            "SELECT count(*) FROM users_primary WHERE email = 'ada@example.com'"
+        )
+        .await,
+        1
+    );
+    coordinator
+        .batch_execute(
+            "INSERT INTO users (user_id, email, name, password_hash) VALUES (2, 'bob@example.com', 'Bob', 'y');
+             UPDATE users SET password_hash = 'z', name = 'Robert' WHERE email = 'bob@example.com';",
+        )
+        .await
+        .expect("writes through the view");
+    assert_eq!(
+        count(&us, "SELECT count(*) FROM users WHERE password_hash = 'z'").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &coordinator,
+            "SELECT count(*) FROM users WHERE name = 'Robert' AND password_hash = 'z'"
+        )
+        .await,
+        1
+    );
+    coordinator
+        .batch_execute("DELETE FROM users WHERE email = 'bob@example.com'")
+        .await
+        .unwrap();
+    assert_eq!(count(&us, "SELECT count(*) FROM users").await, 1);
 
     // The reference table follows the coordinator on every node that copies it.
     coordinator
@@ -214,5 +263,26 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
     );
     env.apply().await.expect("repair");
     assert_eq!(count(&coordinator, "SELECT count(*) FROM orders").await, 3);
+    assert!(env.plan().await.is_empty());
+
+    // Remaking a partitioned table with a local part detaches that part and keeps its rows.
+    coordinator
+        .batch_execute("COMMENT ON TABLE reviews IS 'changed by hand'")
+        .await
+        .unwrap();
+    let drift = env.plan().await;
+    assert_eq!(
+        common::actions(&drift),
+        [(
+            "fragmented_table.reviews".to_owned(),
+            dbtopo::plan::Action::Replace
+        )]
+    );
+    env.apply().await.expect("remake");
+    assert_eq!(count(&coordinator, "SELECT count(*) FROM reviews").await, 4);
+    assert_eq!(
+        count(&coordinator, "SELECT count(*) FROM reviews_primary").await,
+        2
+    );
     assert!(env.plan().await.is_empty());
 }

@@ -66,35 +66,6 @@ pub async fn docker() -> Result<Docker> {
         .wrap_err("cannot reach the Docker Engine: is it running?")
 }
 
-/// Horizontal fragments on other nodes are placed; the rest of the fragment model is
-/// validated but not placed yet: say so rather than apply a topology whose tables would not
-/// be where the file says.
-fn not_yet_carried_out(topology: &Topology) -> Result<()> {
-    let Some(fragments) = &topology.postgres.fragments else {
-        return Ok(());
-    };
-    let mut missing = Vec::new();
-    for (table, fragmentation) in &fragments.tables {
-        match fragmentation {
-            crate::topology::Fragmentation::Vertical { .. } => {}
-            crate::topology::Fragmentation::Horizontal { parts, .. } => {
-                if parts.iter().any(|p| p.node == fragments.coordinator) {
-                    missing.push(format!("a part kept on the coordinator ({table})"));
-                }
-            }
-        }
-    }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(miette!(
-        help = "`dbtopo validate` checks them; parts on other nodes, vertical fragments, \
-                reference tables and distributed indexes are placed already",
-        "not carried out by plan and apply yet: {}",
-        missing.join(", ")
-    ))
-}
-
 /// Build the desired state, observe, diff.
 async fn compute(
     docker: &Docker,
@@ -175,7 +146,6 @@ async fn existing_secrets(docker: &Docker, env: &str) -> Result<Option<Secrets>>
 /// Print the plan; returns whether it has changes.
 pub async fn plan(args: &PlanArgs) -> Result<bool> {
     let topology = topology::load(&args.file.file)?;
-    not_yet_carried_out(&topology)?;
     let docker = docker().await?;
     let secrets = existing_secrets(&docker, &topology.name).await?;
     let (_, plan) = compute(&docker, &topology, secrets.as_ref()).await?;
@@ -194,7 +164,6 @@ pub async fn plan(args: &PlanArgs) -> Result<bool> {
 
 pub async fn apply(args: &ApplyArgs) -> Result<()> {
     let topology = topology::load(&args.file.file)?;
-    not_yet_carried_out(&topology)?;
     let _lock = crate::lock::lock_env(&topology.name)?;
     let docker = docker().await?;
     let secrets = match existing_secrets(&docker, &topology.name).await? {

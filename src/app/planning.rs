@@ -59,7 +59,7 @@ impl DesiredSchema {
             .iter()
             .map(|node| NodeTarget {
                 node: node.clone(),
-                sql: self.sql.clone(),
+                sql: self.coordinator_sql(),
                 fresh: self.coordinator_view(&self.manifest.schema),
                 coordinator: self.fragments.is_some(),
             })
@@ -79,10 +79,48 @@ impl DesiredSchema {
         targets
     }
 
-    /// `schema` without what the coordinator objects manage.
+    /// What the coordinator's tables are normalized from: the manifest, then the tables of
+    /// the parts it keeps itself (derived from the manifest), so those come back spelled by
+    /// the server too.
+    fn coordinator_sql(&self) -> String {
+        let derived = self.coordinator_view(&self.manifest.schema);
+        let mut local = Schema::default();
+        for (name, table) in &derived.tables {
+            if !self.manifest.schema.tables.contains_key(name) {
+                local.tables.insert(name.clone(), table.clone());
+            }
+        }
+        for (name, index) in &derived.indexes {
+            if local.tables.contains_key(&index.table) {
+                local.indexes.insert(name.clone(), index.clone());
+            }
+        }
+        if local.tables.is_empty() {
+            self.sql.clone()
+        } else {
+            format!("{}\n{}", self.sql, schema_sql(&local))
+        }
+    }
+
+    /// The coordinator's catalog (or the normalized manifest, which holds the local parts
+    /// already) without what the coordinator objects manage.
+    fn coordinator_current(&self, schema: &Schema) -> Schema {
+        match &self.fragments {
+            Some(f) => placement::coordinator_schema(schema, &f.fragmented, &[], &[]),
+            None => schema.clone(),
+        }
+    }
+
+    /// The coordinator's desired tables: `schema` without what the coordinator objects manage,
+    /// with the local parts of fragmented tables derived from their logical tables.
     fn coordinator_view(&self, schema: &Schema) -> Schema {
         match &self.fragments {
-            Some(f) => placement::coordinator_schema(schema, &f.fragmented, &f.placement.vertical),
+            Some(f) => placement::coordinator_schema(
+                schema,
+                &f.fragmented,
+                &f.placement.vertical,
+                &f.placement.local_partitions,
+            ),
             None => schema.clone(),
         }
     }
@@ -305,13 +343,16 @@ fn schema_states(
             match probe {
                 Some(Ok(mut found)) => {
                     if target.coordinator {
-                        found.current = schema.coordinator_view(&found.current);
-                        found.desired = schema.coordinator_view(&found.desired);
+                        found.current = schema.coordinator_current(&found.current);
+                        found.desired = schema.coordinator_current(&found.desired);
                     }
                     NodeSchema::Observed(found)
                 }
                 None | Some(Err(SchemaObserveError::Unreachable(_))) => NodeSchema::Unknown,
-                Some(Err(SchemaObserveError::Rejected(rejected))) if target.sql == schema.sql => {
+                Some(Err(SchemaObserveError::Rejected(rejected)))
+                    if target.sql.starts_with(&schema.sql)
+                        && rejected.offset.is_none_or(|o| o < schema.sql.len()) =>
+                {
                     return Err(miette::Report::new(RejectedByServer::at_offset(
                         &schema.manifest,
                         node,

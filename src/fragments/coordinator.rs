@@ -13,6 +13,7 @@ use super::placement::{
 use crate::hashing::short_hash;
 use crate::model;
 use crate::schema::ddl::quote;
+use crate::schema::model::Identity;
 
 /// Stands for the superuser password in the SQL shown in plans; the executor puts the real
 /// one in only when it runs the statement.
@@ -77,13 +78,17 @@ impl CoordinatorObject {
                 format!("COMMENT ON SUBSCRIPTION {}", quote(&self.name)),
             ),
             ObjectKind::VerticalTable => (
-                self.drop.join("\n"),
+                String::new(),
                 format!("COMMENT ON VIEW {}", quote(&self.name)),
             ),
         };
         let mut statements = Vec::new();
         if replace {
-            statements.push(drop);
+            statements.push(if self.drop.is_empty() {
+                drop
+            } else {
+                self.drop.join("\n")
+            });
         }
         statements.extend(self.create.iter().cloned());
         statements.push(format!("{comment_on} IS '{}';", self.comment()));
@@ -116,15 +121,33 @@ pub fn objects(env: &str, database: &str, placement: &Placement) -> Vec<Coordina
         let servers = table
             .partitions
             .iter()
+            .filter(|p| !p.local)
             .map(|p| server_name(&p.node))
             .collect();
-        object(
+        let mut object = object(
             ObjectKind::PartitionedTable,
             table.table.name.clone(),
             partitioned_table_sql(table),
             servers,
             table.partitions.iter().map(|p| p.name.clone()).collect(),
-        )
+        );
+        // A part kept on the coordinator holds rows: it is detached, never dropped.
+        let detach = table.partitions.iter().filter(|p| p.local).map(|p| {
+            format!(
+                "DO $dbtopo$ BEGIN IF EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass('public.{part}') AND inhparent = to_regclass('public.{parent}')) THEN ALTER TABLE {parent_q} DETACH PARTITION {part_q}; END IF; END $dbtopo$;",
+                part = table_literal(&p.name),
+                parent = table_literal(&table.table.name),
+                parent_q = quote(&table.table.name),
+                part_q = quote(&p.name)
+            )
+        });
+        object.drop = detach
+            .chain(std::iter::once(format!(
+                "DROP TABLE IF EXISTS {} CASCADE;",
+                quote(&table.table.name)
+            )))
+            .collect();
+        object
     });
     let publications = placement.references.iter().map(|(node, tables)| {
         let create = vec![format!(
@@ -150,6 +173,12 @@ pub fn objects(env: &str, database: &str, placement: &Placement) -> Vec<Coordina
         .chain(vertical)
         .chain(publications)
         .collect()
+}
+
+/// A table name inside `to_regclass('public.<name>')`: quoted as an identifier when needed,
+/// as a string literal always.
+fn table_literal(name: &str) -> String {
+    quote(name).replace('\'', "''")
 }
 
 /// The publication on the coordinator and the subscription on `node` that copy its
@@ -222,10 +251,14 @@ fn vertical_object(table: &VerticalTable) -> CoordinatorObject {
     let key = quote(&table.key);
     let sequence = format!("{name}_{}_seq", table.key);
     let function = format!("dbtopo_{name}_write");
-    let mut create = vec![format!(
-        "CREATE SEQUENCE IF NOT EXISTS {};",
-        quote(&sequence)
-    )];
+    let identity = table.table.column(&table.key).and_then(|c| c.identity);
+    let mut create = Vec::new();
+    if identity.is_some() {
+        create.push(format!(
+            "CREATE SEQUENCE IF NOT EXISTS {};",
+            quote(&sequence)
+        ));
+    }
     for part in table.parts.iter().filter(|p| !p.local) {
         let group = column_group(&table.table, &part.name, &part.columns);
         let columns: Vec<String> = group
@@ -282,10 +315,20 @@ fn vertical_object(table: &VerticalTable) -> CoordinatorObject {
             ));
         }
     }
-    let mut insert = vec![format!(
-        "NEW.{key} := coalesce(NEW.{key}, nextval('{}'));",
-        sequence.replace('\'', "''")
-    )];
+    // The key behaves as the manifest declares it: drawn from the sequence for an identity
+    // column (an explicit value refused for GENERATED ALWAYS), given by the writer otherwise.
+    let next = format!("nextval('{}')", sequence.replace('\'', "''"));
+    let mut insert = match identity {
+        None => Vec::new(),
+        Some(Identity::ByDefault) => vec![format!("NEW.{key} := coalesce(NEW.{key}, {next});")],
+        Some(Identity::Always) => vec![
+            format!(
+                "IF NEW.{key} IS NOT NULL THEN RAISE EXCEPTION 'cannot insert a non-DEFAULT value into column \"{}\"' USING ERRCODE = 'generated_always'; END IF;",
+                table.key.replace('\'', "''")
+            ),
+            format!("NEW.{key} := {next};"),
+        ],
+    };
     let mut update = Vec::new();
     let mut delete = Vec::new();
     for part in &table.parts {

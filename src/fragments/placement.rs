@@ -23,6 +23,21 @@ pub struct RemotePartition {
     pub remote_table: String,
     /// `FOR VALUES ...` or `DEFAULT`.
     pub bound: String,
+    /// Kept on the coordinator: an ordinary table attached as a partition.
+    pub local: bool,
+}
+
+/// A part kept on the coordinator: a table of its own there (it holds rows, so the schema diff
+/// manages it), attached to the partitioned table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalPartition {
+    pub table: String,
+    pub name: String,
+    pub key: String,
+    pub bound: Bound,
+    pub numeric: bool,
+    /// Indexes declared in the topology for the table.
+    pub indexes: Vec<Index>,
 }
 
 /// A horizontally fragmented table on the coordinator.
@@ -46,6 +61,8 @@ pub struct Placement {
     pub references: BTreeMap<String, Vec<String>>,
     /// The vertically fragmented tables, joined back by a view on the coordinator.
     pub vertical: Vec<VerticalTable>,
+    /// Horizontal parts kept on the coordinator.
+    pub local_partitions: Vec<LocalPartition>,
 }
 
 /// A vertically fragmented table: the logical table (column order, types, defaults) and its
@@ -93,14 +110,38 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
         let mut partitions = Vec::new();
         for (index, part) in parts.iter().enumerate() {
             let shared = per_node[part.node.as_str()] > 1;
+            let numeric = table
+                .column(key)
+                .is_some_and(|c| crate::schema::model::is_numeric_type(&c.data_type));
+            if part.node == fragments.coordinator {
+                let local = partition_name(name, &part.node, shared.then_some(index));
+                placement.local_partitions.push(LocalPartition {
+                    table: name.clone(),
+                    name: local.clone(),
+                    key: key.clone(),
+                    bound: part.bound.clone(),
+                    numeric,
+                    indexes: fragments
+                        .indexes
+                        .iter()
+                        .filter(|i| &i.table == name)
+                        .map(|i| distributed_index(i, &local))
+                        .collect(),
+                });
+                partitions.push(RemotePartition {
+                    name: local.clone(),
+                    node: part.node.clone(),
+                    remote_table: local,
+                    bound: bound_sql(&part.bound, numeric),
+                    local: true,
+                });
+                continue;
+            }
             let remote_table = if shared {
                 format!("{name}_{index}")
             } else {
                 name.clone()
             };
-            let numeric = table
-                .column(key)
-                .is_some_and(|c| crate::schema::model::is_numeric_type(&c.data_type));
             let fragment = fragment_table(table, &remote_table, key, &part.bound, numeric);
             let node_schema = placement
                 .fragment_nodes
@@ -120,10 +161,11 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
                 node: part.node.clone(),
                 remote_table,
                 bound: bound_sql(&part.bound, numeric),
+                local: false,
             });
         }
         for index in fragments.indexes.iter().filter(|i| &i.table == name) {
-            for partition in &partitions {
+            for partition in partitions.iter().filter(|p| !p.local) {
                 let schema = placement
                     .fragment_nodes
                     .get_mut(&partition.node)
@@ -281,8 +323,39 @@ pub fn coordinator_schema(
     schema: &Schema,
     fragmented: &BTreeSet<String>,
     vertical: &[VerticalTable],
+    locals: &[LocalPartition],
 ) -> Schema {
     let mut out = schema.clone();
+    for local in locals {
+        let Some(logical) = schema.tables.get(&local.table) else {
+            continue;
+        };
+        // ATTACH PARTITION wants the parent's checks under their own names.
+        let mut table = fragment_table(
+            logical,
+            &local.name,
+            &local.key,
+            &local.bound,
+            local.numeric,
+        );
+        let parent_checks: BTreeSet<&str> =
+            logical.checks.iter().map(|c| c.name.as_str()).collect();
+        for (check, original) in table.checks.iter_mut().zip(&logical.checks) {
+            if parent_checks.contains(original.name.as_str()) {
+                check.name = original.name.clone();
+            }
+        }
+        out.tables.insert(local.name.clone(), table);
+        for index in schema.indexes.values().filter(|i| i.table == local.table) {
+            let mut index = index.clone();
+            index.name = index.name.replacen(&local.table, &local.name, 1);
+            index.table = local.name.clone();
+            out.indexes.insert(index.name.clone(), index);
+        }
+        for index in &local.indexes {
+            out.indexes.insert(index.name.clone(), index.clone());
+        }
+    }
     for table in vertical {
         let Some(logical) = schema.tables.get(&table.table.name) else {
             continue;
@@ -432,6 +505,15 @@ pub fn partitioned_table_sql(table: &PartitionedTable) -> Vec<String> {
     );
     let mut statements = vec![create];
     for partition in &table.partitions {
+        if partition.local {
+            statements.push(format!(
+                "ALTER TABLE {} ATTACH PARTITION {} {};",
+                quote(&table.table.name),
+                quote(&partition.name),
+                partition.bound
+            ));
+            continue;
+        }
         statements.push(format!(
             "CREATE FOREIGN TABLE {} PARTITION OF {} {} SERVER {} OPTIONS (schema_name 'public', table_name '{}');",
             quote(&partition.name),

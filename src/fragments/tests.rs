@@ -114,7 +114,7 @@ fn each_fragment_node_holds_the_table_with_its_predicate_keys_and_indexes_but_no
 #[test]
 fn the_coordinator_keeps_the_other_tables_without_foreign_keys_into_fragments() {
     let fragmented = BTreeSet::from(["orders".to_owned()]);
-    let coordinator = placement::coordinator_schema(&manifest(), &fragmented, &[]);
+    let coordinator = placement::coordinator_schema(&manifest(), &fragmented, &[], &[]);
     assert!(!coordinator.tables.contains_key("orders"));
     assert!(coordinator.tables["order_notes"].foreign_keys.is_empty());
     assert!(coordinator.indexes.is_empty());
@@ -423,7 +423,8 @@ fn a_vertical_table_is_a_view_over_its_column_groups_written_by_a_trigger() {
     assert!(remote.columns[0].identity.is_none());
 
     let fragmented = BTreeSet::from(["users".to_owned()]);
-    let coordinator = placement::coordinator_schema(&manifest, &fragmented, &placement.vertical);
+    let coordinator =
+        placement::coordinator_schema(&manifest, &fragmented, &placement.vertical, &[]);
     let local = &coordinator.tables["users_primary"];
     let names: Vec<&str> = local.columns.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["user_id", "email", "created_at"]);
@@ -450,5 +451,66 @@ fn a_vertical_table_is_a_view_over_its_column_groups_written_by_a_trigger() {
     assert!(
         !remake.iter().any(|s| s.contains("DROP SEQUENCE")),
         "keys are never reused"
+    );
+}
+
+#[test]
+fn a_part_kept_on_the_coordinator_is_a_local_table_attached_and_only_ever_detached() {
+    let kept = fragments(vec![
+        part(
+            "shard-eu",
+            Bound::List {
+                values: vec!["EU".into()],
+            },
+        ),
+        part(
+            "primary",
+            Bound::List {
+                values: vec!["US".into()],
+            },
+        ),
+    ]);
+    let placement = place(&manifest(), &kept);
+    assert!(!placement.fragment_nodes.contains_key("primary"));
+    assert_eq!(placement.servers, BTreeSet::from(["shard-eu".to_owned()]));
+    let local = &placement.local_partitions[0];
+    assert_eq!(local.name, "orders_primary");
+
+    let fragmented = BTreeSet::from(["orders".to_owned()]);
+    let coordinator =
+        placement::coordinator_schema(&manifest(), &fragmented, &[], &placement.local_partitions);
+    let table = &coordinator.tables["orders_primary"];
+    let checks: Vec<&str> = table.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        checks,
+        ["orders_region_check", "orders_primary_fragment_check"],
+        "the parent's checks keep their names for ATTACH PARTITION"
+    );
+    assert_eq!(
+        table.primary_key.as_ref().unwrap().name,
+        "orders_primary_pkey"
+    );
+    assert_eq!(
+        coordinator.indexes["orders_primary_user_id_idx"].table,
+        "orders_primary"
+    );
+
+    let objects = coordinator::objects("shop", "shop", &placement);
+    let table = objects
+        .iter()
+        .find(|o| o.kind == ObjectKind::PartitionedTable)
+        .unwrap();
+    assert!(table.create.contains(
+        &"ALTER TABLE orders ATTACH PARTITION orders_primary FOR VALUES IN ('US');".to_owned()
+    ));
+    let remake = table.statements(true);
+    assert!(
+        remake[0].contains("DETACH PARTITION orders_primary"),
+        "{remake:?}"
+    );
+    assert!(
+        !remake
+            .iter()
+            .any(|s| s.contains("DROP TABLE IF EXISTS orders_primary"))
     );
 }
