@@ -27,9 +27,20 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Draw the schema's entity-relationship diagram: Mermaid text, and SVG with Graphviz.
     Erd(ErdArgs),
+    /// Load a deterministic e-commerce dataset through the coordinator.
+    Seed(SeedArgs),
     /// Check the running system against the topology: rows per fragment, routing through the
     /// coordinator, replicas streaming; exits 1 on any failure.
     Verify(FileArg),
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub file: FileArg,
+    /// Size of the dataset: 100 × N users, 50 × N products, 200 × N orders.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub scale: u32,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ pub mod observe;
 pub mod plan;
 pub mod schema;
 pub mod secrets;
+pub mod seed;
 pub mod templates;
 pub mod topology;
 pub mod verify;

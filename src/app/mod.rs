@@ -8,7 +8,7 @@ use std::time::Duration;
 use bollard::Docker;
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
-use crate::cli::{ApplyArgs, DestroyArgs, ErdArgs, PlanArgs};
+use crate::cli::{ApplyArgs, DestroyArgs, ErdArgs, PlanArgs, SeedArgs};
 use crate::execute::{self, Event, Progress};
 use crate::observe::{self, docker::Inventory};
 use crate::plan::{self, Action, Counts, Plan};
@@ -343,6 +343,90 @@ pub async fn destroy(args: &DestroyArgs) -> Result<()> {
         inventory.volumes.len(),
         inventory.networks.len()
     );
+    Ok(())
+}
+
+/// Load the deterministic dataset into each schema node (the coordinator, with fragments),
+/// in one transaction, with progress.
+pub async fn seed(args: &SeedArgs) -> Result<()> {
+    let topology = topology::load(&args.file.file)?;
+    let docker = docker().await?;
+    let Some(secrets) = existing_secrets(&docker, &topology.name).await? else {
+        return Err(miette!(
+            help = "run apply first",
+            "environment \"{}\" does not exist",
+            topology.name
+        ));
+    };
+    let desired = desired(&topology)?;
+    let Some(schema) = &desired.schema else {
+        return Err(miette!(
+            help = "add `postgres.schema` with the e-commerce manifest",
+            "{} declares no schema to seed",
+            args.file.file.display()
+        ));
+    };
+    let missing: Vec<&str> = crate::seed::TABLES
+        .iter()
+        .copied()
+        .filter(|t| !schema.manifest.schema.tables.contains_key(*t))
+        .collect();
+    if !missing.is_empty() {
+        return Err(miette!(
+            help = "seed knows the e-commerce tables of manifests/ecommerce.sql",
+            "the schema has no table {}",
+            missing.join(", ")
+        ));
+    }
+    for node in &schema.target.nodes {
+        let port = desired.state.servers[node]
+            .container
+            .as_ref()
+            .map_or(0, |c| c.host_port);
+        let mut client = observe::postgres::connect_to(
+            port,
+            &secrets.superuser,
+            &schema.target.database,
+            Duration::from_secs(5),
+        )
+        .await
+        .map_err(|e| {
+            miette!(
+                "cannot connect to node {node}: {}",
+                execute::server_message(&e)
+            )
+        })?;
+        let rows: i64 = client
+            .query_one("SELECT count(*) FROM users", &[])
+            .await
+            .map_err(|e| miette!("node {node}: {}", execute::server_message(&e)))?
+            .get(0);
+        if rows > 0 {
+            return Err(miette!(
+                help = "seed fills empty tables; destroy and apply again for a fresh database",
+                "node {node} already holds {rows} user(s)"
+            ));
+        }
+        println!(
+            "Seeding node {node} (database {}, scale {}):",
+            schema.target.database, args.scale
+        );
+        let transaction = client.transaction().await.into_diagnostic()?;
+        for step in &crate::seed::STEPS {
+            let started = std::time::Instant::now();
+            let rows = transaction
+                .execute(&step.sql(args.scale), &[])
+                .await
+                .map_err(|e| miette!("seeding {}: {}", step.table, execute::server_message(&e)))?;
+            println!(
+                "  {:<14} {rows:>7} row(s) in {}",
+                step.table,
+                seconds(started.elapsed())
+            );
+        }
+        transaction.commit().await.into_diagnostic()?;
+    }
+    println!("\nSeed complete.");
     Ok(())
 }
 
