@@ -4,7 +4,9 @@
 -- Every constraint and index is named explicitly, so diffing against the live catalog compares
 -- names that do not depend on PostgreSQL's naming rules. Money is numeric(12,2) and never
 -- negative; timestamps are timestamptz defaulting to now(); statuses are text limited by CHECK.
--- users.region and orders.region ('EU' or 'US') are the keys of the horizontal fragments.
+-- orders.region ('EU' or 'US') is the key of the horizontal fragments: the tables that belong
+-- to an order (its lines, payments and shipment) carry it too and include it in their keys,
+-- so all of an order lives on its region's node and every key can be checked there.
 
 CREATE TABLE users (
     user_id       bigint GENERATED ALWAYS AS IDENTITY,
@@ -54,7 +56,7 @@ CREATE TABLE orders (
     order_date   timestamptz NOT NULL DEFAULT now(),
     status       text NOT NULL DEFAULT 'pending',
     total_amount numeric(12,2) NOT NULL DEFAULT 0,
-    CONSTRAINT orders_pkey PRIMARY KEY (order_id),
+    CONSTRAINT orders_pkey PRIMARY KEY (order_id, region),
     CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id)
         REFERENCES users (user_id) ON DELETE RESTRICT,
     CONSTRAINT orders_region_check CHECK (region IN ('EU', 'US')),
@@ -67,15 +69,17 @@ CREATE TABLE orders (
 CREATE TABLE order_details (
     order_detail_id bigint GENERATED ALWAYS AS IDENTITY,
     order_id        bigint NOT NULL,
+    region          text NOT NULL,
     product_id      bigint NOT NULL,
     quantity        integer NOT NULL,
     unit_price      numeric(12,2) NOT NULL,
-    CONSTRAINT order_details_pkey PRIMARY KEY (order_detail_id),
-    CONSTRAINT order_details_order_id_fkey FOREIGN KEY (order_id)
-        REFERENCES orders (order_id) ON DELETE CASCADE,
+    CONSTRAINT order_details_pkey PRIMARY KEY (order_detail_id, region),
+    CONSTRAINT order_details_order_id_fkey FOREIGN KEY (order_id, region)
+        REFERENCES orders (order_id, region) ON DELETE CASCADE,
     CONSTRAINT order_details_product_id_fkey FOREIGN KEY (product_id)
         REFERENCES products (product_id) ON DELETE RESTRICT,
-    CONSTRAINT order_details_order_id_product_id_key UNIQUE (order_id, product_id),
+    CONSTRAINT order_details_order_id_product_id_key UNIQUE (order_id, region, product_id),
+    CONSTRAINT order_details_region_check CHECK (region IN ('EU', 'US')),
     CONSTRAINT order_details_quantity_check CHECK (quantity > 0),
     CONSTRAINT order_details_unit_price_check CHECK (unit_price >= 0)
 );
@@ -84,13 +88,15 @@ CREATE TABLE order_details (
 CREATE TABLE transactions (
     transaction_id bigint GENERATED ALWAYS AS IDENTITY,
     order_id       bigint NOT NULL,
+    region         text NOT NULL,
     amount         numeric(12,2) NOT NULL,
     method         text NOT NULL,
     status         text NOT NULL DEFAULT 'pending',
     created_at     timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT transactions_pkey PRIMARY KEY (transaction_id),
-    CONSTRAINT transactions_order_id_fkey FOREIGN KEY (order_id)
-        REFERENCES orders (order_id) ON DELETE RESTRICT,
+    CONSTRAINT transactions_pkey PRIMARY KEY (transaction_id, region),
+    CONSTRAINT transactions_order_id_fkey FOREIGN KEY (order_id, region)
+        REFERENCES orders (order_id, region) ON DELETE RESTRICT,
+    CONSTRAINT transactions_region_check CHECK (region IN ('EU', 'US')),
     CONSTRAINT transactions_amount_check CHECK (amount >= 0),
     CONSTRAINT transactions_method_check
         CHECK (method IN ('card', 'paypal', 'bank_transfer', 'gift_card')),
@@ -133,17 +139,19 @@ CREATE TABLE inventory (
 CREATE TABLE shipping (
     shipping_id     bigint GENERATED ALWAYS AS IDENTITY,
     order_id        bigint NOT NULL,
+    region          text NOT NULL,
     address         text NOT NULL,
     carrier         text,
     tracking_number text,
     status          text NOT NULL DEFAULT 'pending',
     shipped_at      timestamptz,
     delivered_at    timestamptz,
-    CONSTRAINT shipping_pkey PRIMARY KEY (shipping_id),
-    CONSTRAINT shipping_order_id_fkey FOREIGN KEY (order_id)
-        REFERENCES orders (order_id) ON DELETE CASCADE,
-    CONSTRAINT shipping_order_id_key UNIQUE (order_id),
-    CONSTRAINT shipping_carrier_tracking_number_key UNIQUE (carrier, tracking_number),
+    CONSTRAINT shipping_pkey PRIMARY KEY (shipping_id, region),
+    CONSTRAINT shipping_order_id_fkey FOREIGN KEY (order_id, region)
+        REFERENCES orders (order_id, region) ON DELETE CASCADE,
+    CONSTRAINT shipping_order_id_key UNIQUE (order_id, region),
+    CONSTRAINT shipping_carrier_tracking_number_key UNIQUE (carrier, tracking_number, region),
+    CONSTRAINT shipping_region_check CHECK (region IN ('EU', 'US')),
     CONSTRAINT shipping_status_check
         CHECK (status IN ('pending', 'shipped', 'in_transit', 'delivered', 'returned')),
     CONSTRAINT shipping_delivered_after_shipped_check CHECK (delivered_at >= shipped_at)

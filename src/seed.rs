@@ -82,8 +82,8 @@ pub const STEPS: [Step; 11] = [
     },
     Step {
         table: "order_details",
-        sql: "INSERT INTO order_details (order_id, product_id, quantity, unit_price)
-              SELECT o.order_id, p.product_id, (o.order_id + d) % 4 + 1, p.price
+        sql: "INSERT INTO order_details (order_id, region, product_id, quantity, unit_price)
+              SELECT o.order_id, o.region, p.product_id, (o.order_id + d) % 4 + 1, p.price
               FROM orders o
               CROSS JOIN generate_series(0, 2) d
               JOIN LATERAL (SELECT product_id, price FROM products ORDER BY product_id
@@ -93,14 +93,14 @@ pub const STEPS: [Step; 11] = [
     Step {
         table: "orders",
         sql: "UPDATE orders o SET total_amount = t.total
-              FROM (SELECT order_id, sum(quantity * unit_price) AS total
-                    FROM order_details GROUP BY order_id) t
-              WHERE t.order_id = o.order_id",
+              FROM (SELECT order_id, region, sum(quantity * unit_price) AS total
+                    FROM order_details GROUP BY order_id, region) t
+              WHERE t.order_id = o.order_id AND t.region = o.region",
     },
     Step {
         table: "transactions",
-        sql: "INSERT INTO transactions (order_id, amount, method, status)
-              SELECT order_id, total_amount,
+        sql: "INSERT INTO transactions (order_id, region, amount, method, status)
+              SELECT order_id, region, total_amount,
                      (ARRAY['card', 'paypal', 'bank_transfer', 'gift_card'])[order_id % 4 + 1],
                      CASE status WHEN 'pending' THEN 'pending' WHEN 'cancelled' THEN 'refunded'
                                  ELSE 'succeeded' END
@@ -108,9 +108,9 @@ pub const STEPS: [Step; 11] = [
     },
     Step {
         table: "shipping",
-        sql: "INSERT INTO shipping (order_id, address, carrier, tracking_number, status,
+        sql: "INSERT INTO shipping (order_id, region, address, carrier, tracking_number, status,
                                     shipped_at, delivered_at)
-              SELECT order_id, order_id || ' Market Street', 'dhl', 'T-' || order_id,
+              SELECT order_id, region, order_id || ' Market Street', 'dhl', 'T-' || order_id,
                      CASE status WHEN 'shipped' THEN 'in_transit' WHEN 'delivered' THEN 'delivered'
                                  ELSE 'pending' END,
                      CASE WHEN status IN ('shipped', 'delivered') THEN order_date + interval '1 day' END,

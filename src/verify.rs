@@ -204,12 +204,42 @@ async fn probe(
 ) -> Result<(), String> {
     let partition = &table.partitions[index];
     let key_value = sample_key(client, table, key, index).await?;
-    let (columns, values) = probe_row(&table.table, key, &key_value);
     let message = |e: tokio_postgres::Error| crate::execute::server_message(&e);
     client.batch_execute("BEGIN").await.map_err(message)?;
-    let outcome = async {
-        // Rows with the probe's key in each part, before and after: only the expected part
-        // may gain one (rows already there with that key do not count).
+    let mut outcome = Err(String::new());
+    for number in ["32000", "1"] {
+        let (columns, values) = probe_row(&table.table, key, &key_value, number);
+        client
+            .batch_execute("SAVEPOINT probe")
+            .await
+            .map_err(message)?;
+        outcome = probe_once(client, table, partition, key, &key_value, &columns, &values).await;
+        if outcome.is_ok() {
+            break;
+        }
+        client
+            .batch_execute("ROLLBACK TO SAVEPOINT probe")
+            .await
+            .map_err(message)?;
+    }
+    client.batch_execute("ROLLBACK").await.map_err(message)?;
+    outcome
+}
+
+/// Insert one probe row and check where it went (inside the caller's transaction).
+async fn probe_once(
+    client: &Client,
+    table: &PartitionedTable,
+    partition: &crate::fragments::placement::RemotePartition,
+    key: &str,
+    key_value: &str,
+    columns: &[String],
+    values: &[String],
+) -> Result<(), String> {
+    let message = |e: tokio_postgres::Error| crate::execute::server_message(&e);
+    // Rows with the probe's key in each part, before and after: only the expected part may
+    // gain one (rows already there with that key do not count).
+    {
         let condition = format!("{} = {key_value}", quote(key));
         let count_each = || async {
             let mut counts = Vec::new();
@@ -253,9 +283,6 @@ async fn probe(
         }
         Ok(())
     }
-    .await;
-    client.batch_execute("ROLLBACK").await.map_err(message)?;
-    outcome
 }
 
 /// A key value that belongs to part `index`, as an SQL literal.
@@ -336,16 +363,31 @@ fn below(to: &str) -> String {
     }
 }
 
-/// Column list and values for a probe row: the key, and a value of the right type for every
-/// NOT NULL column without a default or identity.
-fn probe_row(table: &Table, key: &str, key_value: &str) -> (Vec<String>, Vec<String>) {
+/// Column list and values for a probe row: the key, and for every NOT NULL column without a
+/// default or identity a value its CHECK allows (the first listed one) or, for a number,
+/// `number` (the probe tries a large one, unlikely to collide with a key, then 1).
+fn probe_row(
+    table: &Table,
+    key: &str,
+    key_value: &str,
+    number: &str,
+) -> (Vec<String>, Vec<String>) {
     let mut columns = Vec::new();
     let mut values = Vec::new();
     for column in &table.columns {
         let value = if column.name == key {
             key_value.to_owned()
         } else if column.not_null && column.default.is_none() && column.identity.is_none() {
-            sample_value(&column.data_type)
+            match table
+                .allowed_values(&column.name)
+                .and_then(|v| v.into_iter().next())
+            {
+                Some(allowed) if crate::schema::model::is_numeric_type(&column.data_type) => {
+                    allowed
+                }
+                Some(allowed) => literal(&allowed),
+                None => sample_value(&column.data_type, number),
+            }
         } else {
             continue;
         };
@@ -355,12 +397,12 @@ fn probe_row(table: &Table, key: &str, key_value: &str) -> (Vec<String>, Vec<Str
     (columns, values)
 }
 
-fn sample_value(data_type: &str) -> String {
+fn sample_value(data_type: &str, number: &str) -> String {
     let base = data_type.split('(').next().unwrap_or(data_type).trim();
     match base {
-        "smallint" | "integer" => "-32000".to_owned(),
-        "bigint" => "-9000000000000000000".to_owned(),
-        "numeric" | "real" | "double precision" => "0".to_owned(),
+        "smallint" | "integer" | "bigint" | "numeric" | "real" | "double precision" => {
+            number.to_owned()
+        }
         "boolean" => "false".to_owned(),
         "date" | "timestamp with time zone" | "timestamp without time zone" => "now()".to_owned(),
         "uuid" => "gen_random_uuid()".to_owned(),

@@ -170,7 +170,7 @@ fn checks_and_composite_keys_are_listed_with_their_table() {
         }
     }
     assert!(diagram.contains(
-        "        %% order_details_order_id_product_id_key UNIQUE (order_id, product_id)\n"
+        "        %% order_details_order_id_product_id_key UNIQUE (order_id, region, product_id)\n"
     ));
 }
 

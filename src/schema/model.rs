@@ -35,6 +35,38 @@ impl Table {
         self.columns.iter().find(|c| c.name == name)
     }
 
+    /// The values a CHECK of the table limits `column` to, from `column IN (...)` or
+    /// `column = v` (as the manifest writes them).
+    pub fn allowed_values(&self, column: &str) -> Option<std::collections::BTreeSet<String>> {
+        use sqlparser::ast::{BinaryOperator, Expr, InTarget};
+        let dialect = sqlparser::dialect::PostgreSqlDialect {};
+        self.checks.iter().find_map(|check| {
+            let expr = sqlparser::parser::Parser::new(&dialect)
+                .try_with_sql(&check.expression)
+                .ok()?
+                .parse_expr()
+                .ok()?;
+            let is_column =
+                |e: &Expr| matches!(e, Expr::Identifier(i) if i.value.to_lowercase() == column);
+            match expr {
+                Expr::In {
+                    expr,
+                    target: InTarget::List(list),
+                    negated: false,
+                    ..
+                } if is_column(&expr) => list.iter().map(literal).collect(),
+                Expr::BinaryOp {
+                    left,
+                    op: BinaryOperator::Eq,
+                    right,
+                } if is_column(&left) => {
+                    literal(&right).map(|v| std::collections::BTreeSet::from([v]))
+                }
+                _ => None,
+            }
+        })
+    }
+
     /// Names of every constraint of the table, primary key first.
     pub fn constraint_names(&self) -> impl Iterator<Item = &str> {
         let keys = self
@@ -139,4 +171,16 @@ pub fn is_numeric_type(data_type: &str) -> bool {
     ]
     .iter()
     .any(|t| data_type == *t || data_type.starts_with(&format!("{t}(")))
+}
+
+fn literal(expr: &sqlparser::ast::Expr) -> Option<String> {
+    use sqlparser::ast::{Expr, Value};
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s.clone()),
+            Value::Number(n, _) => Some(n.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
 }

@@ -122,7 +122,10 @@ fn orders_columns_keys_and_checks() {
         orders.column("status").unwrap().default.as_deref(),
         Some("'pending'")
     );
-    assert_eq!(orders.primary_key, Some(key("orders_pkey", &["order_id"])));
+    assert_eq!(
+        orders.primary_key,
+        Some(key("orders_pkey", &["order_id", "region"]))
+    );
     assert_eq!(
         orders.foreign_keys,
         [fk(
@@ -183,12 +186,16 @@ fn reviews_order_details_categories_and_users() {
     let details = &schema.tables["order_details"];
     assert_eq!(
         details.foreign_keys[0],
-        fk(
-            "order_details_order_id_fkey",
-            "order_id",
-            "orders",
-            ReferentialAction::Cascade
-        )
+        ForeignKey {
+            columns: strings(&["order_id", "region"]),
+            referenced_columns: strings(&["order_id", "region"]),
+            ..fk(
+                "order_details_order_id_fkey",
+                "order_id",
+                "orders",
+                ReferentialAction::Cascade
+            )
+        }
     );
 
     let categories = &schema.tables["categories"];

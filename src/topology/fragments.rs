@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_saphyr::{Location, Spanned};
-use sqlparser::ast::{BinaryOperator, Expr, InTarget, Value};
 
 use super::raw::{
     Entries, RawFragment, RawHorizontal, RawHorizontalPart, RawIndex, RawReferences, RawVertical,
@@ -428,7 +427,7 @@ impl Validator<'_> {
         seen: &BTreeMap<String, Location>,
         parts_at: &Location,
     ) {
-        let Some(allowed) = allowed_values(table, &key.value) else {
+        let Some(allowed) = table.allowed_values(&key.value) else {
             self.push(
                 self.problem(format!(
                     "the list parts of `{}` may not cover every `{}`",
@@ -824,44 +823,5 @@ fn compare(a: &str, b: &str, numeric: bool) -> std::cmp::Ordering {
     match (numeric, a.parse::<f64>(), b.parse::<f64>()) {
         (true, Ok(x), Ok(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
         _ => a.cmp(b),
-    }
-}
-
-/// The values a CHECK of `table` limits `column` to, from `column IN (...)` or `column = v`.
-fn allowed_values(table: &Table, column: &str) -> Option<BTreeSet<String>> {
-    let dialect = sqlparser::dialect::PostgreSqlDialect {};
-    table.checks.iter().find_map(|check| {
-        let expr = sqlparser::parser::Parser::new(&dialect)
-            .try_with_sql(&check.expression)
-            .ok()?
-            .parse_expr()
-            .ok()?;
-        let is_column =
-            |e: &Expr| matches!(e, Expr::Identifier(i) if i.value.to_lowercase() == column);
-        match expr {
-            Expr::In {
-                expr,
-                target: InTarget::List(list),
-                negated: false,
-                ..
-            } if is_column(&expr) => list.iter().map(literal).collect(),
-            Expr::BinaryOp {
-                left,
-                op: BinaryOperator::Eq,
-                right,
-            } if is_column(&left) => literal(&right).map(|v| BTreeSet::from([v])),
-            _ => None,
-        }
-    })
-}
-
-fn literal(expr: &Expr) -> Option<String> {
-    match expr {
-        Expr::Value(v) => match &v.value {
-            Value::SingleQuotedString(s) => Some(s.clone()),
-            Value::Number(n, _) => Some(n.clone()),
-            _ => None,
-        },
-        _ => None,
     }
 }

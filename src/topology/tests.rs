@@ -58,6 +58,65 @@ fn settings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The default topology's fragments: an order and what belongs to it on its region's node,
+/// users' credentials apart, catalog tables copied to the shards.
+fn default_fragments() -> Fragments {
+    let by_region = || Fragmentation::Horizontal {
+        key: "region".into(),
+        parts: vec![
+            HorizontalPart {
+                node: "shard-eu".into(),
+                bound: Bound::List {
+                    values: vec!["EU".into()],
+                },
+            },
+            HorizontalPart {
+                node: "shard-us".into(),
+                bound: Bound::List {
+                    values: vec!["US".into()],
+                },
+            },
+        ],
+    };
+    let shards = || vec!["shard-eu".to_owned(), "shard-us".to_owned()];
+    Fragments {
+        coordinator: "primary".into(),
+        tables: BTreeMap::from([
+            ("orders".to_owned(), by_region()),
+            ("order_details".to_owned(), by_region()),
+            ("transactions".to_owned(), by_region()),
+            ("shipping".to_owned(), by_region()),
+            (
+                "users".to_owned(),
+                Fragmentation::Vertical {
+                    key: "user_id".into(),
+                    parts: vec![
+                        VerticalPart {
+                            node: "primary".into(),
+                            columns: ["email", "name", "region", "created_at"]
+                                .map(String::from)
+                                .to_vec(),
+                        },
+                        VerticalPart {
+                            node: "shard-eu".into(),
+                            columns: vec!["password_hash".into()],
+                        },
+                    ],
+                },
+            ),
+        ]),
+        reference_tables: BTreeMap::from([
+            ("categories".to_owned(), shards()),
+            ("products".to_owned(), shards()),
+        ]),
+        indexes: vec![DistributedIndex {
+            table: "orders".into(),
+            columns: vec!["status".into()],
+            unique: false,
+        }],
+    }
+}
+
 #[test]
 fn default_file_loads_to_the_ecommerce_topology() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("topology.yaml");
@@ -75,7 +134,7 @@ fn default_file_loads_to_the_ecommerce_topology() {
         },
         postgres: Postgres {
             settings: settings(&[
-                ("wal_level", "replica"),
+                ("wal_level", "logical"),
                 ("max_wal_senders", "10"),
                 ("max_replication_slots", "10"),
                 ("wal_keep_size", "256MB"),
@@ -109,7 +168,7 @@ fn default_file_loads_to_the_ecommerce_topology() {
                 database: "ecommerce".to_owned(),
                 nodes: vec!["primary".to_owned()],
             }),
-            fragments: None,
+            fragments: Some(default_fragments()),
         },
     };
     assert_eq!(topology, expected);
