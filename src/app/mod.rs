@@ -346,10 +346,9 @@ pub async fn destroy(args: &DestroyArgs) -> Result<()> {
     Ok(())
 }
 
-/// Load the deterministic dataset into each schema node (the coordinator, with fragments),
-/// in one transaction, with progress.
-pub async fn seed(args: &SeedArgs) -> Result<()> {
-    let topology = topology::load(&args.file.file)?;
+/// The topology at `file` and the passwords of its environment, which must exist.
+async fn existing_environment(file: &Path) -> Result<(Desired, Secrets)> {
+    let topology = topology::load(file)?;
     let docker = docker().await?;
     let Some(secrets) = existing_secrets(&docker, &topology.name).await? else {
         return Err(miette!(
@@ -358,7 +357,13 @@ pub async fn seed(args: &SeedArgs) -> Result<()> {
             topology.name
         ));
     };
-    let desired = desired(&topology)?;
+    Ok((desired(&topology)?, secrets))
+}
+
+/// Load the deterministic dataset into each schema node (the coordinator, with fragments),
+/// in one transaction, with progress.
+pub async fn seed(args: &SeedArgs) -> Result<()> {
+    let (desired, secrets) = existing_environment(&args.file.file).await?;
     let Some(schema) = &desired.schema else {
         return Err(miette!(
             help = "add `postgres.schema` with the e-commerce manifest",
@@ -432,16 +437,7 @@ pub async fn seed(args: &SeedArgs) -> Result<()> {
 
 /// Check the running system; prints the report, returns whether every check passed.
 pub async fn verify_command(file: &Path) -> Result<bool> {
-    let topology = topology::load(file)?;
-    let docker = docker().await?;
-    let Some(secrets) = existing_secrets(&docker, &topology.name).await? else {
-        return Err(miette!(
-            help = "run apply first",
-            "environment \"{}\" does not exist",
-            topology.name
-        ));
-    };
-    let desired = desired(&topology)?;
+    let (desired, secrets) = existing_environment(file).await?;
     let database = desired
         .schema
         .as_ref()
