@@ -369,16 +369,12 @@ pub async fn coordinator_objects(
         std::time::Duration::from_secs(3),
     )
     .await?;
-    let servers = client
-        .query(
-            "SELECT srvname::text, obj_description(oid, 'pg_foreign_server')
-             FROM pg_foreign_server WHERE srvname LIKE 'dbtopo\\_%'",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
+    let servers = comments(
+        &client,
+        "SELECT srvname::text, obj_description(oid, 'pg_foreign_server')
+         FROM pg_foreign_server WHERE srvname LIKE 'dbtopo\\_%'",
+    )
+    .await?;
     let found_tables = client
         .query(
             "SELECT c.relname::text, c.relkind, obj_description(c.oid, 'pg_class')
@@ -413,22 +409,31 @@ pub async fn coordinator_objects(
             .or_default()
             .insert(row.get(1));
     }
-    let publications = client
-        .query(
-            "SELECT pubname::text, obj_description(oid, 'pg_publication')
-             FROM pg_publication WHERE pubname LIKE 'dbtopo\\_ref\\_%'",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
+    let publications = comments(
+        &client,
+        "SELECT pubname::text, obj_description(oid, 'pg_publication')
+         FROM pg_publication WHERE pubname LIKE 'dbtopo\\_ref\\_%'",
+    )
+    .await?;
     Ok(crate::fragments::coordinator::Found {
         servers,
         tables: found_tables,
         partitions: partitions_of,
         publications,
     })
+}
+
+/// Name → comment, from a query that selects those two.
+async fn comments(
+    client: &Client,
+    sql: &str,
+) -> Result<BTreeMap<String, Option<String>>, tokio_postgres::Error> {
+    Ok(client
+        .query(sql, &[])
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect())
 }
 
 /// The comment of subscription `name` in `database` of a node: `None` when it does not
