@@ -150,7 +150,7 @@ fn fragments_are_validated_and_planned() {
     for planned in [
         "fragmented_table.orders",
         "vertical_table.users",
-        "ALTER TABLE orders ATTACH PARTITION orders_primary FOR VALUES IN ('US');",
+        "ALTER TABLE orders ATTACH PARTITION orders_us_local FOR VALUES IN ('US');",
     ] {
         assert!(
             stdout.contains(planned),

@@ -74,25 +74,29 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
         .await
         .expect("writes through the coordinator");
 
-    assert_eq!(count(&eu, "SELECT count(*) FROM orders").await, 2);
+    assert_eq!(count(&eu, "SELECT count(*) FROM orders_eu").await, 2);
     assert_eq!(
-        count(&eu, "SELECT count(*) FROM orders WHERE region <> 'EU'").await,
+        count(&eu, "SELECT count(*) FROM orders_eu WHERE region <> 'EU'").await,
         0
     );
-    assert_eq!(count(&us, "SELECT count(*) FROM orders").await, 1);
+    assert_eq!(count(&us, "SELECT count(*) FROM orders_us").await, 1);
     assert_eq!(
-        count(&us, "SELECT count(*) FROM orders WHERE region <> 'US'").await,
+        count(&us, "SELECT count(*) FROM orders_us WHERE region <> 'US'").await,
         0
     );
     assert_eq!(
-        count(&eu, "SELECT count(*) FROM reviews WHERE product_id < 1000").await,
+        count(
+            &eu,
+            "SELECT count(*) FROM reviews_min_to_1000 WHERE product_id < 1000"
+        )
+        .await,
         2
     );
     // The part kept on the coordinator is a local table there.
     assert_eq!(
         count(
             &coordinator,
-            "SELECT count(*) FROM reviews_primary WHERE product_id >= 1000"
+            "SELECT count(*) FROM reviews_1000_to_max_local WHERE product_id >= 1000"
         )
         .await,
         2
@@ -100,16 +104,16 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
     assert_eq!(
         count(
             &us,
-            "SELECT count(*) FROM pg_tables WHERE tablename = 'reviews'"
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'reviews%'"
         )
         .await,
         0
     );
-    let spread = count(&eu, "SELECT count(*) FROM events_0").await
-        + count(&eu, "SELECT count(*) FROM events_2").await
-        + count(&us, "SELECT count(*) FROM events").await;
+    let spread = count(&eu, "SELECT count(*) FROM events_hash_0_of_3").await
+        + count(&eu, "SELECT count(*) FROM events_hash_2_of_3").await
+        + count(&us, "SELECT count(*) FROM events_hash_1_of_3").await;
     assert_eq!(spread, 60, "every event is in exactly one fragment");
-    assert!(count(&us, "SELECT count(*) FROM events").await > 0);
+    assert!(count(&us, "SELECT count(*) FROM events_hash_1_of_3").await > 0);
     assert_eq!(count(&coordinator, "SELECT count(*) FROM orders").await, 3);
     assert_eq!(count(&coordinator, "SELECT count(*) FROM users").await, 1);
     // A vertically fragmented table: each column group on its node, written through the view.
@@ -179,7 +183,7 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
         assert_eq!(
             count(
                 shard,
-                "SELECT count(*) FROM pg_indexes WHERE indexname = 'orders_total_idx'"
+                "SELECT count(*) FROM pg_indexes WHERE indexname IN ('orders_eu_total_idx', 'orders_us_total_idx')"
             )
             .await,
             1
@@ -188,12 +192,12 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
 
     // A fragment holds its own part only.
     let refused = eu
-        .batch_execute("INSERT INTO orders VALUES (9, 'US', 1)")
+        .batch_execute("INSERT INTO orders_eu VALUES (9, 'US', 1)")
         .await
         .expect_err("a US row on the EU node");
     assert_eq!(
         refused.as_db_error().and_then(|e| e.constraint()),
-        Some("orders_fragment_check")
+        Some("orders_eu_fragment_check")
     );
 
     // The coordinator reads one fragment for one key.
@@ -208,10 +212,7 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(plan.len(), 1, "{plan:?}");
-    assert!(
-        plan[0].contains("Foreign Scan on orders_shard_us"),
-        "{plan:?}"
-    );
+    assert!(plan[0].contains("Foreign Scan on orders_us"), "{plan:?}");
 
     let again = env.plan().await;
     assert!(again.is_empty(), "{}", dbtopo::plan::render_text(&again));
@@ -228,9 +229,9 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
 
     // A row slipped into a fragment past its CHECK (NOT VALID) fails verify.
     eu.batch_execute(
-        "ALTER TABLE orders DROP CONSTRAINT orders_fragment_check;
-         INSERT INTO orders VALUES (7, 'US', 1);
-         ALTER TABLE orders ADD CONSTRAINT orders_fragment_check CHECK (region IN ('EU')) NOT VALID;",
+        "ALTER TABLE orders_eu DROP CONSTRAINT orders_eu_fragment_check;
+         INSERT INTO orders_eu VALUES (7, 'US', 1);
+         ALTER TABLE orders_eu ADD CONSTRAINT orders_eu_fragment_check CHECK (region IN ('EU')) NOT VALID;",
     )
     .await
     .unwrap();
@@ -241,14 +242,14 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
         "verify must fail on a fragment with a row outside its part"
     );
     eu.batch_execute(
-        "DELETE FROM orders WHERE order_id = 7; ALTER TABLE orders VALIDATE CONSTRAINT orders_fragment_check;",
+        "DELETE FROM orders_eu WHERE order_id = 7; ALTER TABLE orders_eu VALIDATE CONSTRAINT orders_eu_fragment_check;",
     )
     .await
     .unwrap();
 
     // A partition dropped by hand is seen and made again; the rows were never on it.
     coordinator
-        .batch_execute("DROP FOREIGN TABLE orders_shard_us")
+        .batch_execute("DROP FOREIGN TABLE orders_us")
         .await
         .unwrap();
     let drift = env.plan().await;
@@ -281,8 +282,116 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
     env.apply().await.expect("remake");
     assert_eq!(count(&coordinator, "SELECT count(*) FROM reviews").await, 4);
     assert_eq!(
-        count(&coordinator, "SELECT count(*) FROM reviews_primary").await,
+        count(
+            &coordinator,
+            "SELECT count(*) FROM reviews_1000_to_max_local"
+        )
+        .await,
         2
     );
     assert!(env.plan().await.is_empty());
+
+    // Parts move: the EU orders to shard-us, and the reviews' boundary from 1000 to 500 (a
+    // changed predicate: review 999 now belongs to the part kept on the coordinator). No
+    // --allow-destructive: no row is lost, the old copies go only once the rows are counted.
+    env.rewrite(|yaml| {
+        yaml.replace(
+            "- { node: shard-eu, values: [EU] }",
+            "- { node: shard-us, values: [EU] }",
+        )
+        .replace(
+            "- { node: shard-eu, to: 1000 }",
+            "- { node: shard-eu, to: 500 }",
+        )
+        .replace(
+            "- { node: primary, from: 1000 }",
+            "- { node: primary, from: 500 }",
+        )
+    });
+    let moving = env.plan().await;
+    let text = dbtopo::plan::render_text(&moving);
+    let addresses: Vec<String> = common::actions(&moving)
+        .into_iter()
+        .map(|(address, _)| address)
+        .collect();
+    for expected in [
+        "fragmented_table.orders",
+        "fragmented_table.reviews",
+        "old_fragment.shard-eu.orders_eu",
+        "old_fragment.shard-eu.reviews_min_to_1000",
+    ] {
+        assert!(
+            addresses.iter().any(|a| a == expected),
+            "{expected}:\n{text}"
+        );
+    }
+    assert_eq!(
+        addresses
+            .iter()
+            .filter(|a| a.starts_with("moved_part."))
+            .count(),
+        3,
+        "{text}"
+    );
+    assert!(!text.contains("DESTRUCTIVE"), "{text}");
+    env.apply().await.expect("move the parts");
+
+    assert_eq!(count(&coordinator, "SELECT count(*) FROM orders").await, 3);
+    assert_eq!(
+        count(&coordinator, "SELECT count(DISTINCT order_id) FROM orders").await,
+        3,
+        "no order twice"
+    );
+    assert_eq!(count(&us, "SELECT count(*) FROM orders_eu").await, 2);
+    assert_eq!(count(&us, "SELECT count(*) FROM orders_us").await, 1);
+    assert_eq!(count(&coordinator, "SELECT count(*) FROM reviews").await, 4);
+    assert_eq!(
+        count(&eu, "SELECT count(*) FROM reviews_min_to_500").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &coordinator,
+            "SELECT count(*) FROM reviews_500_to_max_local WHERE product_id IN (999, 1000, 5000)"
+        )
+        .await,
+        3
+    );
+    for (client, gone) in [
+        (&eu, "orders_eu"),
+        (&eu, "reviews_min_to_1000"),
+        (&coordinator, "reviews_1000_to_max_local"),
+    ] {
+        assert_eq!(
+            count(
+                client,
+                &format!("SELECT count(*) FROM pg_class WHERE relname = '{gone}'")
+            )
+            .await,
+            0,
+            "the old copy {gone} is dropped"
+        );
+    }
+    assert_eq!(
+        count(
+            &coordinator,
+            "SELECT count(*) FROM pg_class WHERE relname LIKE 'dbtopo\\_moved\\_%'"
+        )
+        .await,
+        0
+    );
+    // New rows follow the new layout.
+    coordinator
+        .batch_execute("INSERT INTO orders VALUES (4, 'EU', 7)")
+        .await
+        .unwrap();
+    assert_eq!(count(&us, "SELECT count(*) FROM orders_eu").await, 3);
+    let again = env.plan().await;
+    assert!(again.is_empty(), "{}", dbtopo::plan::render_text(&again));
+    assert!(
+        dbtopo::app::verify_command(&env.file)
+            .await
+            .expect("verify runs"),
+        "verify after the move"
+    );
 }

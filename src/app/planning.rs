@@ -11,7 +11,7 @@ use crate::fragments::coordinator::{self, CoordinatorObject};
 use crate::fragments::placement::{self, Placement};
 use crate::model::State;
 use crate::observe::{self, catalog::SchemaObserveError};
-use crate::plan::{self, Plan};
+use crate::plan::{self, Plan, movement};
 use crate::schema::{
     Manifest, NodeSchema, ObservedSchema, RejectedByServer, Schema, ddl, parse_manifest,
 };
@@ -182,7 +182,77 @@ pub async fn plan_for(
     let mut deferred = Vec::new();
     if let Some(schema) = &desired.schema {
         let targets = schema.node_targets();
-        let found = schema_states(&desired.state, &observed, schema, &targets, probes)?;
+        let mut found = schema_states(&desired.state, &observed, schema, &targets, probes)?;
+        // Fragments first: the tables of parts that move are held back from the schema diff
+        // until their rows are safe elsewhere.
+        let mut fragment_changes = Vec::new();
+        if let Some(fragments) = &schema.fragments {
+            let coordinator = found
+                .iter()
+                .find(|(node, _, _)| *node == fragments.coordinator);
+            let coordinator_port = coordinator.map_or(0, |(_, port, _)| *port);
+            let state = coordinator_state(coordinator, fragments, schema, secrets).await?;
+            let nodes = movement::Nodes {
+                coordinator: &fragments.coordinator,
+                by_server: desired
+                    .state
+                    .servers
+                    .keys()
+                    .map(|node| (placement::server_name(node), node.clone()))
+                    .collect(),
+                ports: desired
+                    .state
+                    .servers
+                    .keys()
+                    .map(|node| (node.clone(), host_port(&desired.state, node)))
+                    .collect(),
+                database: &schema.target.database,
+                wanted: fragments
+                    .placement
+                    .fragment_nodes
+                    .iter()
+                    .map(|(node, s)| (node.clone(), s.tables.keys().cloned().collect()))
+                    .collect(),
+            };
+            let observed_objects = match &state {
+                plan::fragments::CoordinatorState::Observed(f) => Some(f),
+                _ => None,
+            };
+            let mut movements = BTreeMap::new();
+            let mut planned = Vec::new();
+            for object in &fragments.objects {
+                if let Some(found) = observed_objects
+                    && let Some(m) =
+                        movement::movement(object, found, &nodes).map_err(|r| miette!("{r}"))?
+                {
+                    planned.push((plan::fragments::address(object), m.clone()));
+                    movements.insert(object.name.clone(), m);
+                }
+            }
+            hold_back(
+                &mut found,
+                &movement::held_tables(&planned, observed_objects, &nodes),
+                &fragments.coordinator,
+            );
+            let cleanup = movement::cleanup(&planned, observed_objects, &nodes);
+            let cleanup_addresses: Vec<String> =
+                cleanup.iter().map(|c| c.address.clone()).collect();
+            let fragment_nodes: Vec<String> =
+                fragments.placement.fragment_nodes.keys().cloned().collect();
+            fragment_changes = plan::fragments::changes(&plan::fragments::Input {
+                objects: &fragments.objects,
+                state: &state,
+                coordinator: &fragments.coordinator,
+                host_port: coordinator_port,
+                database: &schema.target.database,
+                fragment_nodes: &fragment_nodes,
+                movements: &movements,
+                nodes: &nodes,
+                cleanup: &cleanup_addresses,
+            })
+            .map_err(|reason| miette!("{reason}"))?;
+            fragment_changes.extend(cleanup);
+        }
         let inputs: Vec<plan::schema::NodeInput<'_>> = found
             .iter()
             .zip(&targets)
@@ -197,48 +267,9 @@ pub async fn plan_for(
             .collect();
         let (schema_changes, waiting) = plan::schema::changes(&schema.target, &inputs);
         changes.extend(schema_changes);
+        changes.extend(fragment_changes);
         deferred = waiting;
         if let Some(fragments) = &schema.fragments {
-            let coordinator = found
-                .iter()
-                .find(|(node, _, _)| *node == fragments.coordinator);
-            let state = match coordinator {
-                Some((_, host_port, NodeSchema::Observed(o))) if o.database_exists => {
-                    let names: Vec<String> = fragments.fragmented.iter().cloned().collect();
-                    let password = secrets.map(|s| s.superuser.as_str()).unwrap_or_default();
-                    let found = observe::catalog::coordinator_objects(
-                        *host_port,
-                        password,
-                        &schema.target.database,
-                        &names,
-                    )
-                    .await
-                    .map_err(|e| {
-                        miette!(
-                            "cannot read the coordinator's fragment objects: {}",
-                            execute::server_message(&e)
-                        )
-                    })?;
-                    plan::fragments::CoordinatorState::Observed(found)
-                }
-                Some((_, _, NodeSchema::Unknown)) | None => {
-                    plan::fragments::CoordinatorState::Unknown
-                }
-                Some(_) => plan::fragments::CoordinatorState::Fresh,
-            };
-            let coordinator_port = coordinator.map_or(0, |(_, port, _)| *port);
-            let fragment_nodes: Vec<String> =
-                fragments.placement.fragment_nodes.keys().cloned().collect();
-            let fragment_changes = plan::fragments::changes(&plan::fragments::Input {
-                objects: &fragments.objects,
-                state: &state,
-                coordinator: &fragments.coordinator,
-                host_port: coordinator_port,
-                database: &schema.target.database,
-                fragment_nodes: &fragment_nodes,
-            })
-            .map_err(|reason| miette!("{reason}"))?;
-            changes.extend(fragment_changes);
             let password = secrets.map(|s| s.superuser.as_str()).unwrap_or_default();
             for (node, tables) in &fragments.placement.references {
                 let object = coordinator::subscription(
@@ -287,6 +318,61 @@ pub async fn plan_for(
     plan.warnings = plan::warnings(&desired.state, &observed);
     plan.deferred_schema = deferred;
     Ok(plan)
+}
+
+/// What the coordinator's database holds of the fragment objects, when it can be asked.
+async fn coordinator_state(
+    coordinator: Option<&(String, u16, NodeSchema)>,
+    fragments: &DesiredFragments,
+    schema: &DesiredSchema,
+    secrets: Option<&Secrets>,
+) -> Result<plan::fragments::CoordinatorState> {
+    Ok(match coordinator {
+        Some((_, host_port, NodeSchema::Observed(o))) if o.database_exists => {
+            let names: Vec<String> = fragments.fragmented.iter().cloned().collect();
+            let password = secrets.map(|s| s.superuser.as_str()).unwrap_or_default();
+            let found = observe::catalog::coordinator_objects(
+                *host_port,
+                password,
+                &schema.target.database,
+                &names,
+            )
+            .await
+            .map_err(|e| {
+                miette!(
+                    "cannot read the coordinator's fragment objects: {}",
+                    execute::server_message(&e)
+                )
+            })?;
+            plan::fragments::CoordinatorState::Observed(found)
+        }
+        Some((_, _, NodeSchema::Unknown)) | None => plan::fragments::CoordinatorState::Unknown,
+        Some(_) => plan::fragments::CoordinatorState::Fresh,
+    })
+}
+
+/// Leave the old copies of moving parts, and the coordinator's kept old parts, out of what
+/// the schema diff sees, so it neither drops them nor counts them as changes.
+fn hold_back(
+    found: &mut [(String, u16, NodeSchema)],
+    held: &BTreeMap<String, BTreeSet<String>>,
+    coordinator: &str,
+) {
+    for (node, _, state) in found {
+        let NodeSchema::Observed(observed) = state else {
+            continue;
+        };
+        let held = held.get(node.as_str());
+        let keep = |table: &str| {
+            !(held.is_some_and(|h| h.contains(table))
+                || (node == coordinator && table.starts_with(movement::MOVED_PREFIX)))
+        };
+        observed.current.tables.retain(|name, _| keep(name));
+        observed
+            .current
+            .indexes
+            .retain(|_, index| keep(&index.table));
+    }
 }
 
 type Probe = Option<Result<ObservedSchema, SchemaObserveError>>;

@@ -5,6 +5,8 @@
 //! it, and a different or missing hash means the object is made again. Making a partitioned
 //! table again loses nothing: its rows live in the fragments.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::placement::{
@@ -47,10 +49,26 @@ pub struct CoordinatorObject {
     pub hash: String,
     /// Servers a partitioned table's partitions use: making one again drops the partitions.
     pub servers: Vec<String>,
-    /// A partitioned table's partitions, so one dropped by hand is seen.
-    pub partitions: std::collections::BTreeSet<String>,
+    /// A partitioned table's partitions and where their rows are, so one dropped by hand,
+    /// or a part that moves, is seen.
+    pub partitions: BTreeMap<String, PartLocation>,
+    /// A partitioned table's `PARTITION BY` (`LIST (region)`).
+    pub partition_by: Option<String>,
     /// What removes a vertical table's view, foreign tables and trigger function.
     pub drop: Vec<String>,
+    /// Run after the object is made, and after rows are moved into it: a partitioned table's
+    /// identity continues after the highest key its fragments hold.
+    pub finish: Vec<String>,
+}
+
+/// Where a partition's rows are.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartLocation {
+    /// A table of the coordinator's own.
+    Local,
+    /// A foreign table: its server and the table's name on that server's node.
+    Remote { server: String, table: String },
 }
 
 impl CoordinatorObject {
@@ -58,41 +76,48 @@ impl CoordinatorObject {
         format!("dbtopo {}", self.hash)
     }
 
+    /// What removes the object (for a partitioned table, not the rows: they live in the
+    /// fragments, and parts kept on the coordinator are detached first).
+    pub fn drop_statement(&self) -> String {
+        if !self.drop.is_empty() {
+            return self.drop.join("\n");
+        }
+        let name = quote(&self.name);
+        match self.kind {
+            ObjectKind::Server => format!("DROP SERVER IF EXISTS {name} CASCADE;"),
+            ObjectKind::PartitionedTable => format!("DROP TABLE IF EXISTS {name} CASCADE;"),
+            ObjectKind::Publication => format!("DROP PUBLICATION IF EXISTS {name};"),
+            ObjectKind::Subscription => format!("DROP SUBSCRIPTION IF EXISTS {name};"),
+            ObjectKind::VerticalTable => String::new(),
+        }
+    }
+
     /// Everything to run: drop the old object when there is one, make it, mark it.
     pub fn statements(&self, replace: bool) -> Vec<String> {
-        let (drop, comment_on) = match self.kind {
-            ObjectKind::Server => (
-                format!("DROP SERVER IF EXISTS {} CASCADE;", quote(&self.name)),
-                format!("COMMENT ON SERVER {}", quote(&self.name)),
-            ),
-            ObjectKind::PartitionedTable => (
-                format!("DROP TABLE IF EXISTS {} CASCADE;", quote(&self.name)),
-                format!("COMMENT ON TABLE {}", quote(&self.name)),
-            ),
-            ObjectKind::Publication => (
-                format!("DROP PUBLICATION IF EXISTS {};", quote(&self.name)),
-                format!("COMMENT ON PUBLICATION {}", quote(&self.name)),
-            ),
-            ObjectKind::Subscription => (
-                format!("DROP SUBSCRIPTION IF EXISTS {};", quote(&self.name)),
-                format!("COMMENT ON SUBSCRIPTION {}", quote(&self.name)),
-            ),
-            ObjectKind::VerticalTable => (
-                String::new(),
-                format!("COMMENT ON VIEW {}", quote(&self.name)),
-            ),
-        };
         let mut statements = Vec::new();
         if replace {
-            statements.push(if self.drop.is_empty() {
-                drop
-            } else {
-                self.drop.join("\n")
-            });
+            statements.push(self.drop_statement());
         }
         statements.extend(self.create.iter().cloned());
-        statements.push(format!("{comment_on} IS '{}';", self.comment()));
+        statements.extend(self.finish.iter().cloned());
+        statements.push(self.comment_statement());
         statements
+    }
+
+    /// `COMMENT ON ... IS 'dbtopo <hash>'`: marks the object as made from this definition.
+    pub fn comment_statement(&self) -> String {
+        let comment_on = match self.kind {
+            ObjectKind::Server => "SERVER",
+            ObjectKind::PartitionedTable => "TABLE",
+            ObjectKind::Publication => "PUBLICATION",
+            ObjectKind::Subscription => "SUBSCRIPTION",
+            ObjectKind::VerticalTable => "VIEW",
+        };
+        format!(
+            "COMMENT ON {comment_on} {} IS '{}';",
+            quote(&self.name),
+            self.comment()
+        )
     }
 }
 
@@ -124,13 +149,33 @@ pub fn objects(env: &str, database: &str, placement: &Placement) -> Vec<Coordina
             .filter(|p| !p.local)
             .map(|p| server_name(&p.node))
             .collect();
+        let partitions = table
+            .partitions
+            .iter()
+            .map(|p| {
+                let location = if p.local {
+                    PartLocation::Local
+                } else {
+                    PartLocation::Remote {
+                        server: server_name(&p.node),
+                        table: p.remote_table.clone(),
+                    }
+                };
+                (p.name.clone(), location)
+            })
+            .collect();
         let mut object = object(
             ObjectKind::PartitionedTable,
             table.table.name.clone(),
             partitioned_table_sql(table),
             servers,
-            table.partitions.iter().map(|p| p.name.clone()).collect(),
+            partitions,
         );
+        object.partition_by = Some(table.partition_by.clone());
+        object.finish = identity_restart_sql(&table.table);
+        let mut hashed: Vec<&str> = object.create.iter().map(String::as_str).collect();
+        hashed.extend(object.finish.iter().map(String::as_str));
+        object.hash = short_hash(&hashed);
         // A part kept on the coordinator holds rows: it is detached, never dropped.
         let detach = table.partitions.iter().filter(|p| p.local).map(|p| {
             format!(
@@ -229,7 +274,7 @@ fn object(
     name: String,
     create: Vec<String>,
     servers: Vec<String>,
-    partitions: std::collections::BTreeSet<String>,
+    partitions: BTreeMap<String, PartLocation>,
 ) -> CoordinatorObject {
     let parts: Vec<&str> = create.iter().map(String::as_str).collect();
     CoordinatorObject {
@@ -239,8 +284,29 @@ fn object(
         create,
         servers,
         partitions,
+        partition_by: None,
         drop: Vec::new(),
+        finish: Vec::new(),
     }
+}
+
+/// After a partitioned table is made again, its identity columns continue after the highest
+/// value the fragments hold, so new rows do not reuse keys.
+fn identity_restart_sql(table: &crate::schema::model::Table) -> Vec<String> {
+    table
+        .columns
+        .iter()
+        .filter(|c| c.identity.is_some())
+        .map(|c| {
+            format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), coalesce((SELECT max({column_q}) FROM {table_q}), 0) + 1, false);",
+                table = table_literal(&table.name),
+                column = c.name.replace('\'', "''"),
+                column_q = quote(&c.name),
+                table_q = quote(&table.name)
+            )
+        })
+        .collect()
 }
 
 /// The coordinator's view of a vertically fragmented table: a foreign table per remote
@@ -396,11 +462,15 @@ fn vertical_object(table: &VerticalTable) -> CoordinatorObject {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Found {
     /// `dbtopo_*` foreign servers and their comments.
-    pub servers: std::collections::BTreeMap<String, Option<String>>,
+    pub servers: BTreeMap<String, Option<String>>,
     /// Tables of the fragmented names: `pg_class.relkind` and comment.
-    pub tables: std::collections::BTreeMap<String, (char, Option<String>)>,
-    /// Their partitions' names.
-    pub partitions: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    pub tables: BTreeMap<String, (char, Option<String>)>,
+    /// Their partitions and where their rows are.
+    pub partitions: BTreeMap<String, BTreeMap<String, PartLocation>>,
+    /// Their `PARTITION BY`, as `pg_get_partkeydef` spells it.
+    pub partition_keys: BTreeMap<String, String>,
+    /// Parts whose rows a movement copied away, waiting to be dropped (see `plan::movement`).
+    pub moved: BTreeMap<String, PartLocation>,
     /// `dbtopo_ref_*` publications and their comments.
-    pub publications: std::collections::BTreeMap<String, Option<String>>,
+    pub publications: BTreeMap<String, Option<String>>,
 }

@@ -101,20 +101,14 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
             Some(Bound::Hash { .. }) => "HASH",
             _ => "LIST",
         };
-        let per_node = parts
-            .iter()
-            .fold(BTreeMap::<&str, usize>::new(), |mut m, p| {
-                *m.entry(p.node.as_str()).or_default() += 1;
-                m
-            });
+        let numeric = table
+            .column(key)
+            .is_some_and(|c| crate::schema::model::is_numeric_type(&c.data_type));
         let mut partitions = Vec::new();
-        for (index, part) in parts.iter().enumerate() {
-            let shared = per_node[part.node.as_str()] > 1;
-            let numeric = table
-                .column(key)
-                .is_some_and(|c| crate::schema::model::is_numeric_type(&c.data_type));
+        for part in parts {
+            let remote_table = part_name(name, &part.bound);
             if part.node == fragments.coordinator {
-                let local = partition_name(name, &part.node, shared.then_some(index));
+                let local = format!("{remote_table}_local");
                 placement.local_partitions.push(LocalPartition {
                     table: name.clone(),
                     name: local.clone(),
@@ -137,11 +131,6 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
                 });
                 continue;
             }
-            let remote_table = if shared {
-                format!("{name}_{index}")
-            } else {
-                name.clone()
-            };
             let fragment = fragment_table(table, &remote_table, key, &part.bound, numeric);
             let node_schema = placement
                 .fragment_nodes
@@ -157,7 +146,7 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
             }
             placement.servers.insert(part.node.clone());
             partitions.push(RemotePartition {
-                name: partition_name(name, &part.node, shared.then_some(index)),
+                name: remote_table.clone(),
                 node: part.node.clone(),
                 remote_table,
                 bound: bound_sql(&part.bound, numeric),
@@ -383,12 +372,42 @@ pub fn server_name(node: &str) -> String {
     format!("dbtopo_{}", node.replace('-', "_"))
 }
 
-fn partition_name(table: &str, node: &str, index: Option<usize>) -> String {
-    let node = node.replace('-', "_");
-    match index {
-        Some(i) => format!("{table}_{node}_{i}"),
-        None => format!("{table}_{node}"),
+/// The name of a horizontal part: the table's name and the part's bound (`orders_eu`,
+/// `products_min_to_1000`, `users_hash_0_of_4`), on its node and on the coordinator (a part
+/// kept on the coordinator adds `_local`). Naming parts by their rows, not their node, means a
+/// part that moves keeps its name and a part whose rows change gets a new one, so the old rows
+/// and the new never share a table while they are moved.
+pub fn part_name(table: &str, bound: &Bound) -> String {
+    let label = match bound {
+        Bound::List { values } => values.join("_"),
+        Bound::Range { from, to } => format!(
+            "{}_to_{}",
+            from.as_deref().unwrap_or("min"),
+            to.as_deref().unwrap_or("max")
+        ),
+        Bound::Hash { modulus, remainder } => format!("hash_{remainder}_of_{modulus}"),
+        Bound::Default => "default".to_owned(),
+    };
+    let mut clean = String::new();
+    for c in label.to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            clean.push(c);
+        } else if !clean.ends_with('_') {
+            clean.push('_');
+        }
     }
+    let clean = clean.trim_matches('_');
+    let clean = if clean.is_empty() { "part" } else { clean };
+    // Room for the suffixes PostgreSQL and dbtopo add (`_local`, `_fragment_check`, `_pkey`).
+    const MAX: usize = 40;
+    let name = format!("{table}_{clean}");
+    if name.len() <= MAX {
+        return name;
+    }
+    let hash = crate::hashing::short_hash(&[&label]);
+    let keep = MAX.saturating_sub(table.len() + 10).max(1);
+    let head: String = clean.chars().take(keep).collect();
+    format!("{table}_{}_{}", head.trim_end_matches('_'), &hash[..8])
 }
 
 /// The fragment on its node: the logical table's columns (ids come from the coordinator, so

@@ -3,6 +3,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::coordinator::{self, Found, ObjectKind};
 use super::placement::{self, place};
 use crate::plan::fragments::{CoordinatorState, Input, changes};
+use crate::plan::movement::{self, Nodes};
 use crate::plan::{Action, Operation};
 use crate::schema::{Schema, parse_schema};
 use crate::topology::{Bound, Fragmentation, Fragments, HorizontalPart};
@@ -71,7 +72,7 @@ fn by_region() -> Fragments {
 fn each_fragment_node_holds_the_table_with_its_predicate_keys_and_indexes_but_no_foreign_keys() {
     let placement = place(&manifest(), &by_region());
     let eu = &placement.fragment_nodes["shard-eu"];
-    let orders = &eu.tables["orders"];
+    let orders = &eu.tables["orders_eu"];
     assert!(orders.foreign_keys.is_empty());
     assert_eq!(
         orders.primary_key.as_ref().unwrap().columns,
@@ -81,10 +82,10 @@ fn each_fragment_node_holds_the_table_with_its_predicate_keys_and_indexes_but_no
     let predicate = orders
         .checks
         .iter()
-        .find(|c| c.name == "orders_fragment_check")
+        .find(|c| c.name == "orders_eu_fragment_check")
         .unwrap();
     assert_eq!(predicate.expression, "region IN ('EU')");
-    assert_eq!(eu.indexes["orders_user_id_idx"].table, "orders");
+    assert_eq!(eu.indexes["orders_eu_user_id_idx"].table, "orders_eu");
     assert_eq!(
         placement.servers,
         BTreeSet::from(["shard-eu".into(), "shard-us".into()])
@@ -105,8 +106,8 @@ fn each_fragment_node_holds_the_table_with_its_predicate_keys_and_indexes_but_no
     assert_eq!(
         bounds,
         [
-            ("orders_shard_eu", "FOR VALUES IN ('EU')"),
-            ("orders_shard_us", "FOR VALUES IN ('US')")
+            ("orders_eu", "FOR VALUES IN ('EU')"),
+            ("orders_us", "FOR VALUES IN ('US')")
         ]
     );
 }
@@ -158,20 +159,26 @@ fn ranges_and_hash_parts_sharing_a_node_get_their_own_tables() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(indexes, ["orders_0_user_id_idx", "orders_2_user_id_idx",]);
+    assert_eq!(
+        indexes,
+        [
+            "orders_hash_0_of_3_user_id_idx",
+            "orders_hash_2_of_3_user_id_idx"
+        ]
+    );
     let eu: Vec<&str> = placement.fragment_nodes["shard-eu"]
         .tables
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(eu, ["orders_0", "orders_2"]);
+    assert_eq!(eu, ["orders_hash_0_of_3", "orders_hash_2_of_3"]);
     assert_eq!(
-        placement.fragment_nodes["shard-eu"].tables["orders_0"]
+        placement.fragment_nodes["shard-eu"].tables["orders_hash_0_of_3"]
             .primary_key
             .as_ref()
             .unwrap()
             .name,
-        "orders_0_pkey"
+        "orders_hash_0_of_3_pkey"
     );
     let table = &placement.partitioned[0];
     assert_eq!(table.partition_by, "HASH (region)");
@@ -179,7 +186,7 @@ fn ranges_and_hash_parts_sharing_a_node_get_their_own_tables() {
         table.partitions[2].bound,
         "FOR VALUES WITH (MODULUS 3, REMAINDER 2)"
     );
-    assert_eq!(table.partitions[2].remote_table, "orders_2");
+    assert_eq!(table.partitions[2].remote_table, "orders_hash_2_of_3");
 
     let ranges = fragments(vec![
         part(
@@ -202,28 +209,85 @@ fn ranges_and_hash_parts_sharing_a_node_get_their_own_tables() {
         placement.partitioned[0].partitions[0].bound,
         "FOR VALUES FROM (MINVALUE) TO ('M')"
     );
-    let us = &placement.fragment_nodes["shard-us"].tables["orders"];
+    let us = &placement.fragment_nodes["shard-us"].tables["orders_m_to_max"];
     assert!(us.checks.iter().any(|c| c.expression == "region >= 'M'"));
 }
 
 fn plan_changes(state: &CoordinatorState) -> Result<Vec<(String, Action)>, String> {
-    let placement = place(&manifest(), &by_region());
+    plan_with(state, &by_region())
+        .map(|changes| changes.into_iter().map(|c| (c.address, c.action)).collect())
+}
+
+fn test_nodes(placement: &placement::Placement) -> Nodes<'static> {
+    let names = ["primary", "shard-eu", "shard-us"];
+    Nodes {
+        coordinator: "primary",
+        by_server: names
+            .iter()
+            .map(|n| (placement::server_name(n), n.to_string()))
+            .collect(),
+        ports: names
+            .iter()
+            .zip([5433, 5435, 5436])
+            .map(|(n, p)| (n.to_string(), p))
+            .collect(),
+        database: "shop",
+        wanted: placement
+            .fragment_nodes
+            .iter()
+            .map(|(node, s)| (node.clone(), s.tables.keys().cloned().collect()))
+            .collect(),
+    }
+}
+
+/// The coordinator's changes for `fragments`, movements and cleanup included, as `plan_for`
+/// puts them together.
+fn plan_with(
+    state: &CoordinatorState,
+    fragments: &Fragments,
+) -> Result<Vec<crate::plan::Change>, String> {
+    let placement = place(&manifest(), fragments);
     let objects = coordinator::objects("shop", "shop", &placement);
-    let nodes = vec!["shard-eu".to_owned(), "shard-us".to_owned()];
-    changes(&Input {
+    let fragment_nodes = vec!["shard-eu".to_owned(), "shard-us".to_owned()];
+    let nodes = test_nodes(&placement);
+    let found = match state {
+        CoordinatorState::Observed(found) => Some(found),
+        _ => None,
+    };
+    let mut movements = BTreeMap::new();
+    let mut planned = Vec::new();
+    for object in &objects {
+        if let Some(found) = found
+            && let Some(m) = movement::movement(object, found, &nodes)?
+        {
+            planned.push((crate::plan::fragments::address(object), m.clone()));
+            movements.insert(object.name.clone(), m);
+        }
+    }
+    let cleanup = movement::cleanup(&planned, found, &nodes);
+    let addresses: Vec<String> = cleanup.iter().map(|c| c.address.clone()).collect();
+    let mut out = changes(&Input {
         objects: &objects,
         state,
         coordinator: "primary",
         host_port: 5433,
         database: "shop",
-        fragment_nodes: &nodes,
-    })
-    .map(|changes| changes.into_iter().map(|c| (c.address, c.action)).collect())
+        fragment_nodes: &fragment_nodes,
+        movements: &movements,
+        nodes: &nodes,
+        cleanup: &addresses,
+    })?;
+    out.extend(cleanup);
+    Ok(out)
 }
 
 /// What a converged coordinator holds for `by_region()`.
 fn converged() -> Found {
-    let placement = place(&manifest(), &by_region());
+    converged_with(&by_region())
+}
+
+fn converged_with(fragments: &Fragments) -> Found {
+    let placement = place(&manifest(), fragments);
     let objects = coordinator::objects("shop", "shop", &placement);
     let mut found = Found::default();
     for object in &objects {
@@ -240,6 +304,10 @@ fn converged() -> Found {
                 found
                     .partitions
                     .insert(object.name.clone(), object.partitions.clone());
+                found.partition_keys.insert(
+                    object.name.clone(),
+                    object.partition_by.clone().unwrap_or_default(),
+                );
             }
             ObjectKind::Publication => {
                 found
@@ -297,7 +365,7 @@ fn a_changed_server_remakes_its_tables_and_a_stale_server_is_dropped() {
         .partitions
         .get_mut("orders")
         .unwrap()
-        .remove("orders_shard_us");
+        .remove("orders_us");
     assert_eq!(
         plan_changes(&CoordinatorState::Observed(found)).unwrap(),
         [("fragmented_table.orders".to_owned(), Action::Replace)]
@@ -474,25 +542,25 @@ fn a_part_kept_on_the_coordinator_is_a_local_table_attached_and_only_ever_detach
     assert!(!placement.fragment_nodes.contains_key("primary"));
     assert_eq!(placement.servers, BTreeSet::from(["shard-eu".to_owned()]));
     let local = &placement.local_partitions[0];
-    assert_eq!(local.name, "orders_primary");
+    assert_eq!(local.name, "orders_us_local");
 
     let fragmented = BTreeSet::from(["orders".to_owned()]);
     let coordinator =
         placement::coordinator_schema(&manifest(), &fragmented, &[], &placement.local_partitions);
-    let table = &coordinator.tables["orders_primary"];
+    let table = &coordinator.tables["orders_us_local"];
     let checks: Vec<&str> = table.checks.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         checks,
-        ["orders_region_check", "orders_primary_fragment_check"],
+        ["orders_region_check", "orders_us_local_fragment_check"],
         "the parent's checks keep their names for ATTACH PARTITION"
     );
     assert_eq!(
         table.primary_key.as_ref().unwrap().name,
-        "orders_primary_pkey"
+        "orders_us_local_pkey"
     );
     assert_eq!(
-        coordinator.indexes["orders_primary_user_id_idx"].table,
-        "orders_primary"
+        coordinator.indexes["orders_us_local_user_id_idx"].table,
+        "orders_us_local"
     );
 
     let objects = coordinator::objects("shop", "shop", &placement);
@@ -501,16 +569,161 @@ fn a_part_kept_on_the_coordinator_is_a_local_table_attached_and_only_ever_detach
         .find(|o| o.kind == ObjectKind::PartitionedTable)
         .unwrap();
     assert!(table.create.contains(
-        &"ALTER TABLE orders ATTACH PARTITION orders_primary FOR VALUES IN ('US');".to_owned()
+        &"ALTER TABLE orders ATTACH PARTITION orders_us_local FOR VALUES IN ('US');".to_owned()
     ));
     let remake = table.statements(true);
     assert!(
-        remake[0].contains("DETACH PARTITION orders_primary"),
+        remake[0].contains("DETACH PARTITION orders_us_local"),
         "{remake:?}"
     );
     assert!(
         !remake
             .iter()
-            .any(|s| s.contains("DROP TABLE IF EXISTS orders_primary"))
+            .any(|s| s.contains("DROP TABLE IF EXISTS orders_us_local"))
     );
+}
+
+fn eu_on_shard_us() -> Fragments {
+    let mut moved = by_region();
+    let Fragmentation::Horizontal { parts, .. } = moved.tables.get_mut("orders").unwrap() else {
+        unreachable!()
+    };
+    parts[0].node = "shard-us".into();
+    moved
+}
+
+#[test]
+fn a_part_that_moves_is_copied_counted_and_switched_then_its_old_copy_dropped() {
+    let changes = plan_with(&CoordinatorState::Observed(converged()), &eu_on_shard_us()).unwrap();
+    let order: Vec<(&str, Action, Vec<&str>)> = changes
+        .iter()
+        .map(|c| {
+            (
+                c.address.as_str(),
+                c.action,
+                c.after.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    let marker = movement::marker_name(
+        "orders",
+        "orders_eu",
+        &coordinator::PartLocation::Remote {
+            server: "dbtopo_shard_eu".into(),
+            table: "orders_eu".into(),
+        },
+    );
+    let moved = format!("moved_part.{marker}");
+    assert_eq!(order[0].0, "fragmented_table.orders");
+    assert_eq!(order[0].1, Action::Replace);
+    assert_eq!(
+        order[1],
+        (
+            "fdw_server.dbtopo_shard_eu",
+            Action::Delete,
+            vec!["schema.primary", "old_fragment.shard-eu.orders_eu", &moved]
+        ),
+        "the server goes only after the old copy"
+    );
+    assert_eq!(
+        order[2],
+        (
+            "old_fragment.shard-eu.orders_eu",
+            Action::Delete,
+            vec!["fragmented_table.orders"]
+        )
+    );
+    assert_eq!(
+        order[3],
+        (
+            moved.as_str(),
+            Action::Delete,
+            vec!["fragmented_table.orders", "old_fragment.shard-eu.orders_eu"]
+        )
+    );
+    let Operation::RunSql { statements, .. } = &changes[0].operation else {
+        panic!("the movement runs SQL on the coordinator");
+    };
+    let position = |needle: &str| {
+        statements
+            .iter()
+            .position(|s| s.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle} in {statements:#?}"))
+    };
+    let detach = position("DETACH PARTITION orders_eu;");
+    let rename = position(&format!(
+        "ALTER FOREIGN TABLE orders_eu RENAME TO {marker};"
+    ));
+    let drop = position("DROP TABLE IF EXISTS orders CASCADE;");
+    let create = position(
+        "CREATE FOREIGN TABLE orders_eu PARTITION OF orders FOR VALUES IN ('EU') SERVER dbtopo_shard_us",
+    );
+    let empty = position("TRUNCATE orders_eu;");
+    let copy = position(&format!(
+        "INSERT INTO orders OVERRIDING SYSTEM VALUE SELECT * FROM {marker};"
+    ));
+    let count = position("rows before, % after");
+    let identity = position("setval(pg_get_serial_sequence('orders', 'order_id')");
+    assert!(detach < rename && rename < drop && drop < create && create < empty);
+    assert!(empty < copy && copy < count && count < identity);
+    assert!(
+        !statements.iter().any(|s| s.contains("orders_us;")),
+        "the part that stays is not copied: {statements:#?}"
+    );
+    assert!(statements[0].starts_with("LOCK TABLE ONLY orders"));
+}
+
+#[test]
+fn old_copies_left_by_an_interrupted_movement_are_dropped_by_the_next_plan() {
+    let mut found = converged();
+    let location = coordinator::PartLocation::Remote {
+        server: "dbtopo_shard_eu".into(),
+        table: "orders_old".into(),
+    };
+    found
+        .moved
+        .insert("dbtopo_moved_0123456789ab".into(), location);
+    found.moved.insert(
+        "dbtopo_moved_local".into(),
+        coordinator::PartLocation::Local,
+    );
+    let changes = plan_changes(&CoordinatorState::Observed(found)).unwrap();
+    assert_eq!(
+        changes,
+        [
+            (
+                "old_fragment.shard-eu.orders_old".to_owned(),
+                Action::Delete
+            ),
+            (
+                "moved_part.dbtopo_moved_0123456789ab".to_owned(),
+                Action::Delete
+            ),
+            ("moved_part.dbtopo_moved_local".to_owned(), Action::Delete),
+        ]
+    );
+}
+
+#[test]
+fn a_movement_that_could_lose_rows_is_refused_with_the_reason() {
+    // The partition key changes but a part keeps its name and node: its table would be
+    // emptied to receive rows it holds now.
+    let mut found = converged();
+    found
+        .partition_keys
+        .insert("orders".into(), "LIST (status)".into());
+    let refused = plan_changes(&CoordinatorState::Observed(found)).unwrap_err();
+    assert!(refused.contains("two applies"), "{refused}");
+
+    // A part on a node the topology no longer has.
+    let mut found = converged();
+    found.partitions.get_mut("orders").unwrap().insert(
+        "orders_ap".into(),
+        coordinator::PartLocation::Remote {
+            server: "dbtopo_shard_ap".into(),
+            table: "orders_ap".into(),
+        },
+    );
+    let refused = plan_changes(&CoordinatorState::Observed(found)).unwrap_err();
+    assert!(refused.contains("no longer has"), "{refused}");
 }

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tokio_postgres::{Client, GenericClient};
 
+use crate::fragments::coordinator::PartLocation;
 use crate::schema::ObservedSchema;
 use crate::schema::model::{
     Check, Column, ForeignKey, Identity, Index, KeyConstraint, ReferentialAction, Schema, Table,
@@ -391,24 +392,54 @@ pub async fn coordinator_objects(
         .collect();
     let partitions = client
         .query(
-            "SELECT p.relname::text, c.relname::text
+            "SELECT p.relname::text, c.relname::text, s.srvname::text,
+                    coalesce((SELECT option_value FROM pg_options_to_table(f.ftoptions)
+                              WHERE option_name = 'table_name'), c.relname::text)
              FROM pg_inherits i
              JOIN pg_class p ON p.oid = i.inhparent
              JOIN pg_class c ON c.oid = i.inhrelid
              JOIN pg_namespace n ON n.oid = p.relnamespace
+             LEFT JOIN pg_foreign_table f ON f.ftrelid = c.oid
+             LEFT JOIN pg_foreign_server s ON s.oid = f.ftserver
              WHERE n.nspname = $1 AND p.relname = ANY($2)
              ORDER BY 1, 2",
             &[&MANAGED_SCHEMA, &tables],
         )
         .await?;
-    let mut partitions_of: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
-        Default::default();
+    let mut partitions_of: BTreeMap<String, BTreeMap<String, PartLocation>> = BTreeMap::new();
     for row in partitions {
         partitions_of
             .entry(row.get(0))
             .or_default()
-            .insert(row.get(1));
+            .insert(row.get(1), part_location(row.get(2), row.get(3)));
     }
+    let partition_keys = client
+        .query(
+            "SELECT c.relname::text, pg_get_partkeydef(c.oid)
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relname = ANY($2) AND c.relkind = 'p'",
+            &[&MANAGED_SCHEMA, &tables],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let moved = client
+        .query(
+            "SELECT c.relname::text, s.srvname::text,
+                    coalesce((SELECT option_value FROM pg_options_to_table(f.ftoptions)
+                              WHERE option_name = 'table_name'), c.relname::text)
+             FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             LEFT JOIN pg_foreign_table f ON f.ftrelid = c.oid
+             LEFT JOIN pg_foreign_server s ON s.oid = f.ftserver
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'f') AND starts_with(c.relname, $2)",
+            &[&MANAGED_SCHEMA, &crate::plan::movement::MOVED_PREFIX],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), part_location(row.get(1), row.get(2))))
+        .collect();
     let publications = comments(
         &client,
         "SELECT pubname::text, obj_description(oid, 'pg_publication')
@@ -419,8 +450,18 @@ pub async fn coordinator_objects(
         servers,
         tables: found_tables,
         partitions: partitions_of,
+        partition_keys,
+        moved,
         publications,
     })
+}
+
+/// A foreign table's server and remote name, or a table of the coordinator's own.
+fn part_location(server: Option<String>, table: Option<String>) -> PartLocation {
+    match (server, table) {
+        (Some(server), Some(table)) => PartLocation::Remote { server, table },
+        _ => PartLocation::Local,
+    }
 }
 
 /// Name → comment, from a query that selects those two.

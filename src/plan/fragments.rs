@@ -2,11 +2,12 @@
 //! hash differs (a server made again takes its partitions along, so their tables follow),
 //! servers no fragment uses any more dropped.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::fragments::coordinator::{CoordinatorObject, Found, ObjectKind};
+use crate::fragments::coordinator::{CoordinatorObject, Found, ObjectKind, PartLocation};
 use crate::schema::ddl::quote;
 
+use super::movement::{self, Movement, Nodes};
 use super::schema::schema_address;
 use super::{Action, Change, Operation};
 
@@ -26,6 +27,11 @@ pub struct Input<'a> {
     pub host_port: u16,
     pub database: &'a str,
     pub fragment_nodes: &'a [String],
+    /// The movements of tables whose parts move, by table.
+    pub movements: &'a BTreeMap<String, Movement>,
+    pub nodes: &'a Nodes<'a>,
+    /// Changes that drop old copies: a server is dropped only after them.
+    pub cleanup: &'a [String],
 }
 
 pub fn address(object: &CoordinatorObject) -> String {
@@ -83,6 +89,23 @@ pub fn changes(input: &Input<'_>) -> Result<Vec<Change>, String> {
             },
         };
         let server_remade = object.servers.iter().any(|s| remade_servers.contains(s));
+        if let Some(movement) = input.movements.get(&object.name) {
+            if let Some(part) = movement.leaving.iter().find(|p| {
+                matches!(&p.location, PartLocation::Remote { server, .. } if remade_servers.contains(server))
+            }) {
+                return Err(format!(
+                    "part {} of table {} moves while its foreign server is made again: apply \
+                     the server change with the parts where they are, then move them",
+                    part.name, object.name
+                ));
+            }
+            let (reason, details) = movement::describe(object, movement, input.nodes);
+            let mut change = change(input, object, Action::Replace, reason, true);
+            change.details = details;
+            change.operation = run_sql(input, movement::statements(object, movement));
+            changes.push(change);
+            continue;
+        }
         let partitions_intact = object.kind != ObjectKind::PartitionedTable
             || found.and_then(|f| f.partitions.get(&object.name)) == Some(&object.partitions);
         let up_to_date =
@@ -144,7 +167,9 @@ pub fn changes(input: &Input<'_>) -> Result<Vec<Change>, String> {
                 action: Action::Delete,
                 reason: "no fragment lives on its node any more".to_owned(),
                 details: Vec::new(),
-                after: vec![schema_address(input.coordinator)],
+                after: std::iter::once(schema_address(input.coordinator))
+                    .chain(input.cleanup.iter().cloned())
+                    .collect(),
                 operation: run_sql(
                     input,
                     vec![format!("DROP SERVER IF EXISTS {} CASCADE;", quote(name))],

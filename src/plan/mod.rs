@@ -3,6 +3,7 @@
 
 mod diff;
 pub mod fragments;
+pub mod movement;
 mod order;
 mod render;
 pub mod schema;
