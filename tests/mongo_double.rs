@@ -827,6 +827,93 @@ async fn with_access_control_only_authenticated_clients_run_commands_once_a_user
         log.iter().any(|command| command.name == "saslContinue"),
         "the driver proved its password"
     );
+
+    // For an unknown user the speculative first step is left out of hello, so the driver
+    // authenticates with saslStart, which fails as mongod's does.
+    let unknown = client(&format!(
+        "mongodb://nobody:x@127.0.0.1:{port}/?directConnection=true"
+    ))
+    .await;
+    let refused = admin_command(&unknown, doc! { "ping": 1 })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused.kind.as_ref(), ErrorKind::Authentication { .. }),
+        "{refused:?}"
+    );
+    assert!(
+        double
+            .command_log()
+            .iter()
+            .any(|command| command.name == "saslStart")
+    );
+}
+
+#[tokio::test]
+async fn the_driver_monitor_waits_for_topology_changes_instead_of_polling() {
+    let double = MongoDouble::start(Options::default()).await;
+    let client = client(&double.uri()).await;
+    admin_command(&client, doc! { "ping": 1 }).await.unwrap();
+    let hellos = || {
+        double
+            .command_log()
+            .iter()
+            .filter(|command| command.name == "hello" || command.name == "isMaster")
+            .count()
+    };
+    // Idle: the monitor's awaitable hello is held, not answered in a loop.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = hellos();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        hellos() <= idle + 1,
+        "the monitor polled: {idle} then {} hellos",
+        hellos()
+    );
+
+    // A topology change answers the held hello at once, and the monitor sends the next.
+    admin_command(&client, doc! { "replSetInitiate": {} })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        hellos() > idle,
+        "the held hello was not answered on initiation: {idle} then {:?}",
+        double.command_log()
+    );
+}
+
+#[tokio::test]
+async fn malformed_messages_close_the_connection_and_the_double_serves_on() {
+    let double = MongoDouble::start(Options::default()).await;
+    let header = |length: u8, op_code: [u8; 2]| {
+        vec![
+            length, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, op_code[0], op_code[1], 0, 0,
+        ]
+    };
+    let op_msg = 2013u16.to_le_bytes();
+    let mut without_section = header(20, op_msg);
+    without_section.extend([0, 0, 0, 0]);
+    let mut unknown_section = header(21, op_msg);
+    unknown_section.extend([0, 0, 0, 0, 9]);
+    let compressed = header(16, 2012u16.to_le_bytes());
+    let too_short = header(5, op_msg);
+    for garbage in [too_short, without_section, unknown_section, compressed] {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", double.port()))
+            .await
+            .unwrap();
+        stream.write_all(&garbage).await.unwrap();
+        let mut buffer = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "the connection must be closed after {garbage:?}"
+        );
+    }
+    let client = client(&double.uri()).await;
+    admin_command(&client, doc! { "ping": 1 })
+        .await
+        .expect("still serving");
 }
 
 #[tokio::test]

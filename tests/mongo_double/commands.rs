@@ -1,13 +1,13 @@
-//! Command dispatch: the per-connection state, the access checks mongod makes before running
-//! a command, the replies of the hello family, and mongod's error document.
+//! Command dispatch, the replies of the hello family, the member-state checks of reads and
+//! writes, and mongod's error document.
 
 use std::time::Duration;
 
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{Binary, Bson, DateTime, Document, doc, spec::BinarySubtype};
+use mongodb::bson::{Bson, DateTime, Document, doc};
 
-use super::scram::{Conversation, ScramFailure, user_of_client_first};
-use super::state::{LoggedCommand, MemberState, State};
+use super::auth::{self, Connection};
+use super::state::{MemberState, State};
 use super::wire::{MAX_MESSAGE_SIZE_BYTES, Request};
 use super::{collections, indexes, replset, users};
 
@@ -16,24 +16,6 @@ const MAX_WIRE_VERSION: i32 = 21;
 const VERSION: &str = "7.0.14";
 const MAX_BSON_OBJECT_SIZE: i32 = 16 * 1024 * 1024;
 const MAX_WRITE_BATCH_SIZE: i32 = 100_000;
-const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
-
-/// Commands mongod runs for anyone, authenticated or not.
-const COMMANDS_WITHOUT_AUTH: &[&str] = &[
-    "hello",
-    "isMaster",
-    "ismaster",
-    "ping",
-    "buildInfo",
-    "buildinfo",
-    "saslStart",
-    "saslContinue",
-    "endSessions",
-];
-
-/// What the localhost exception allows until the first user exists: the steps of mongod's
-/// documented keyFile deployment (initiate the set, then create the first user).
-const LOCALHOST_EXCEPTION_COMMANDS: &[&str] = &["createUser", "replSetInitiate"];
 
 /// Fields any command may carry, which no handler treats as an option of its own.
 pub const GENERIC_ARGUMENTS: &[&str] = &[
@@ -116,25 +98,6 @@ fn code_name(code: i32) -> &'static str {
     }
 }
 
-/// A connection's own state: who authenticated on it and its SCRAM conversation.
-pub struct Connection {
-    pub id: i64,
-    pub authenticated_user: Option<String>,
-    conversation: Option<Conversation>,
-    skip_empty_exchange: bool,
-}
-
-impl Connection {
-    pub fn new(id: i64) -> Self {
-        Self {
-            id,
-            authenticated_user: None,
-            conversation: None,
-            skip_empty_exchange: false,
-        }
-    }
-}
-
 /// The topology version an awaitable hello waits on, and for how long at most.
 pub struct AwaitedTopology {
     pub process_id: ObjectId,
@@ -190,11 +153,7 @@ pub fn handle(state: &mut State, connection: &mut Connection, request: &Request)
     let Some(name) = request.body.keys().next().cloned() else {
         return CommandError::new(59, "no such command: ''").into_document();
     };
-    state.command_log.push(LoggedCommand {
-        database: request.database.clone(),
-        name: name.clone(),
-    });
-    let result = check_access(state, connection, &name)
+    let result = auth::check_access(state, connection, &name)
         .and_then(|()| run(state, connection, &name, &request.database, &request.body));
     match result {
         Ok(mut reply) => {
@@ -205,20 +164,6 @@ pub fn handle(state: &mut State, connection: &mut Connection, request: &Request)
         }
         Err(error) => error.into_document(),
     }
-}
-
-fn check_access(state: &State, connection: &Connection, name: &str) -> Result<(), CommandError> {
-    if !state.options.access_control
-        || connection.authenticated_user.is_some()
-        || COMMANDS_WITHOUT_AUTH.contains(&name)
-        || (state.users.is_empty() && LOCALHOST_EXCEPTION_COMMANDS.contains(&name))
-    {
-        return Ok(());
-    }
-    Err(CommandError::new(
-        13,
-        format!("command {name} requires authentication"),
-    ))
 }
 
 fn run(
@@ -241,8 +186,8 @@ fn run(
             "modules": [],
             "storageEngines": ["devnull", "wiredTiger"],
         }),
-        "saslStart" => sasl_start(state, connection, database, body),
-        "saslContinue" => sasl_continue(connection, body),
+        "saslStart" => auth::sasl_start(state, connection, database, body),
+        "saslContinue" => auth::sasl_continue(connection, body),
         "replSetInitiate" => replset::initiate(state, body),
         "replSetGetStatus" => replset::get_status(state),
         "replSetGetConfig" => replset::get_config(state),
@@ -375,86 +320,9 @@ fn hello(
     // mongod leaves it out of the reply and the driver authenticates the ordinary way.
     if let Ok(speculative) = body.get_document("speculativeAuthenticate") {
         let source = speculative.get_str("db").unwrap_or(database).to_string();
-        if let Ok(first_step) = sasl_start(state, connection, &source, speculative) {
+        if let Ok(first_step) = auth::sasl_start(state, connection, &source, speculative) {
             reply.insert("speculativeAuthenticate", first_step);
         }
     }
     Ok(reply)
-}
-
-fn payload_bytes(body: &Document) -> Result<Vec<u8>, CommandError> {
-    match body.get("payload") {
-        Some(Bson::Binary(binary)) => Ok(binary.bytes.clone()),
-        Some(Bson::String(text)) => Ok(text.clone().into_bytes()),
-        _ => Err(CommandError::new(
-            40414,
-            "BSON field 'payload' is missing but a required field",
-        )),
-    }
-}
-
-fn binary(bytes: Vec<u8>) -> Binary {
-    Binary {
-        subtype: BinarySubtype::Generic,
-        bytes,
-    }
-}
-
-fn authentication_failed(_why: ScramFailure) -> CommandError {
-    CommandError::new(18, "Authentication failed.")
-}
-
-fn sasl_start(
-    state: &State,
-    connection: &mut Connection,
-    database: &str,
-    body: &Document,
-) -> CommandResult {
-    let mechanism = body.get_str("mechanism").unwrap_or_default();
-    if mechanism != SCRAM_SHA_256 {
-        return Err(CommandError::new(
-            334,
-            format!("Received authentication for mechanism {mechanism} which is not enabled"),
-        ));
-    }
-    let payload = payload_bytes(body)?;
-    let user_name = user_of_client_first(&payload).map_err(authentication_failed)?;
-    let qualified = format!("{database}.{user_name}");
-    let credentials = state
-        .users
-        .get(&qualified)
-        .and_then(|user| user.credentials.clone())
-        .ok_or_else(|| CommandError::new(18, "Authentication failed."))?;
-    let (conversation, server_first) =
-        Conversation::start(&payload, qualified, credentials).map_err(authentication_failed)?;
-    connection.conversation = Some(conversation);
-    connection.skip_empty_exchange = body
-        .get_document("options")
-        .and_then(|options| options.get_bool("skipEmptyExchange"))
-        .unwrap_or(false);
-    Ok(doc! { "conversationId": 1, "done": false, "payload": binary(server_first) })
-}
-
-fn sasl_continue(connection: &mut Connection, body: &Document) -> CommandResult {
-    let payload = payload_bytes(body)?;
-    let conversation = connection
-        .conversation
-        .as_mut()
-        .ok_or_else(|| CommandError::new(17, "No SASL session state found"))?;
-    let step = conversation.step(&payload);
-    let (reply, finished) = match step {
-        Ok(step) => step,
-        Err(why) => {
-            connection.conversation = None;
-            return Err(authentication_failed(why));
-        }
-    };
-    // The proof is checked on the first continue; the conversation is done then, or after
-    // the empty exchange the client did not ask to skip.
-    let done = finished || connection.skip_empty_exchange;
-    if done {
-        let conversation = connection.conversation.take();
-        connection.authenticated_user = conversation.map(|conversation| conversation.user);
-    }
-    Ok(doc! { "conversationId": 1, "done": done, "payload": binary(reply) })
 }

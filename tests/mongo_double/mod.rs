@@ -38,6 +38,7 @@
 // Each test target uses a different part of the double.
 #![allow(dead_code)]
 
+mod auth;
 mod collections;
 mod commands;
 mod indexes;
@@ -188,9 +189,14 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 async fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
-    let mut connection = commands::Connection::new(id);
+    let mut connection = auth::Connection::new(id);
     // A malformed message or an I/O error ends the connection, as with mongod.
     while let Ok(Some(request)) = wire::read_request(&mut stream).await {
+        // Logged on receipt: an awaitable hello is in the log while it is held.
+        shared.lock().command_log.push(LoggedCommand {
+            database: request.database.clone(),
+            name: request.body.keys().next().cloned().unwrap_or_default(),
+        });
         if let Some(awaited) = commands::awaited_topology_version(&request.body) {
             await_topology_change(&shared, awaited).await;
         }
