@@ -4,8 +4,9 @@
 //! It exists because no real MongoDB server can be obtained on this project's machines (no
 //! registry for its images, no Debian package), yet dbtopo's MongoDB reconciler must be
 //! tested against something that answers as mongod does. It implements only the commands
-//! dbtopo sends, with mongod 7.0's reply shapes, error codes and code names (checked against
-//! mongod's sources where the message matters); any other command gets CommandNotFound (59).
+//! dbtopo sends, with mongod 7.0's reply shapes, error codes and code names; the replica set
+//! checks and their messages follow mongod's sources, other messages are mongod's as far as
+//! known. Any other command gets CommandNotFound (59).
 //!
 //! One double is one mongod started with `--replSet <name>`, reached with
 //! `directConnection=true`:
@@ -24,13 +25,15 @@
 //!   the localhost exception's `createUser` and `replSetInitiate`. Roles are stored and
 //!   reported but not enforced: an authenticated user may run anything. SCRAM-SHA-1 and other
 //!   mechanisms are not implemented.
+//! - `ping`, `buildInfo` (version 7.0.14) and `endSessions`.
 //! - Collections: `create`, `collMod`, `listCollections`, `drop`; validators are stored and
 //!   reported, not enforced on writes.
 //! - Indexes: `createIndexes`, `listIndexes`, `dropIndexes`, with mongod's conflict errors;
 //!   unique indexes are enforced on inserts.
 //! - Documents: `insert`, `find`, `delete`, with filters of equality and the comparison
-//!   operators `$eq $ne $gt $gte $lt $lte $in $nin $exists` plus `$and`; `find` returns
-//!   everything in one batch (cursor id 0) and does not sort.
+//!   operators `$eq $ne $gt $gte $lt $lte $in $nin $exists` plus `$and`/`$or`; `find`
+//!   sorts, skips, limits and projects top-level fields, and returns everything in one batch
+//!   (cursor id 0). Other operators are refused with BadValue rather than answered wrongly.
 //!
 //! Tests read the state with [`MongoDouble::snapshot`] and the commands received with
 //! [`MongoDouble::command_log`].
@@ -221,7 +224,9 @@ async fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>) {
 /// An awaitable hello: mongod answers at once if the client's topology version is stale,
 /// else when the topology changes or `maxAwaitTimeMS` has passed.
 async fn await_topology_change(shared: &Shared, awaited: commands::AwaitedTopology) {
-    let deadline = Instant::now() + awaited.max_await;
+    // A client's absurd maxAwaitTimeMS must not overflow the clock: wait a day at most.
+    let max_await = awaited.max_await.min(Duration::from_secs(86_400));
+    let deadline = Instant::now() + max_await;
     let mut changes = shared.lock().subscribe_topology_changes();
     loop {
         changes.borrow_and_update();

@@ -178,7 +178,7 @@ fn parse_attributes(message: &str) -> Result<Vec<(char, &str)>, ScramFailure> {
         .map(|part| {
             let mut chars = part.chars();
             match (chars.next(), chars.next()) {
-                (Some(key), Some('=')) => Ok((key, &part[2..])),
+                (Some(key), Some('=')) => Ok((key, &part[key.len_utf8() + 1..])),
                 _ => Err(failure("malformed SCRAM attribute")),
             }
         })

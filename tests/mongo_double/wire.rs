@@ -2,6 +2,7 @@
 //! and legacy handshakes: OP_MSG (2013) both ways, OP_QUERY (2004) on `<db>.$cmd` in and
 //! OP_REPLY (1) out. Anything else (OP_COMPRESSED included: the double never advertises a
 //! compressor) is a protocol error, on which the caller closes the connection, as mongod does.
+//! An OP_MSG checksum is accepted and not verified: loopback does not corrupt bytes.
 
 use std::io::Cursor;
 
