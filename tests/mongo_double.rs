@@ -38,7 +38,7 @@ fn command_error(error: &Error) -> (i32, String, String) {
     }
 }
 
-async fn expect_code(result: Result<Document, Error>, code: i32, code_name: &str) -> String {
+fn expect_code(result: Result<Document, Error>, code: i32, code_name: &str) -> String {
     let error = result.expect_err("the command must fail");
     let (found_code, found_name, message) = command_error(&error);
     assert_eq!(
@@ -158,28 +158,25 @@ async fn replica_set_commands_before_initiation_are_not_yet_initialized() {
         admin_command(&client, doc! { "replSetGetStatus": 1 }).await,
         94,
         "NotYetInitialized",
-    )
-    .await;
+    );
     assert_eq!(message, "no replset config has been received");
     expect_code(
         admin_command(&client, doc! { "replSetGetConfig": 1 }).await,
         94,
         "NotYetInitialized",
-    )
-    .await;
+    );
     let config = doc! { "_id": "rs0", "version": 2, "members": [member(0, "a:27017")] };
     expect_code(
         admin_command(&client, doc! { "replSetReconfig": config }).await,
         94,
         "NotYetInitialized",
-    )
-    .await;
+    );
     // Reads and writes need a member in a set.
     let insert = client
         .database("app")
         .run_command(doc! { "insert": "t", "documents": [{ "x": 1 }] })
         .await;
-    expect_code(insert, 10107, "NotWritablePrimary").await;
+    expect_code(insert, 10107, "NotWritablePrimary");
 }
 
 #[tokio::test]
@@ -192,8 +189,7 @@ async fn initiate_checks_the_config_and_runs_once() {
         admin_command(&client, doc! { "replSetInitiate": wrong_name }).await,
         93,
         "InvalidReplicaSetConfig",
-    )
-    .await;
+    );
     assert_eq!(
         message,
         "Attempting to initiate a replica set with name other, but command line reports rs0; rejecting"
@@ -207,8 +203,7 @@ async fn initiate_checks_the_config_and_runs_once() {
         admin_command(&client, doc! { "replSetInitiate": config }).await,
         93,
         "InvalidReplicaSetConfig",
-    )
-    .await;
+    );
     assert_eq!(
         message,
         "Replica set configuration contains 8 voting members, but must be at least 1 and no more than 7"
@@ -222,8 +217,7 @@ async fn initiate_checks_the_config_and_runs_once() {
         admin_command(&client, doc! { "replSetInitiate": config }).await,
         93,
         "InvalidReplicaSetConfig",
-    )
-    .await;
+    );
     assert!(
         message.starts_with("Replica set configuration contains 51 members"),
         "{message}"
@@ -237,8 +231,7 @@ async fn initiate_checks_the_config_and_runs_once() {
         admin_command(&client, doc! { "replSetInitiate": config }).await,
         23,
         "AlreadyInitialized",
-    )
-    .await;
+    );
     assert_eq!(message, "already initialized");
 
     // The stored config has mongod's defaults filled in.
@@ -289,13 +282,19 @@ async fn the_member_is_secondary_until_its_election_then_a_writable_primary() {
         .await
         .expect("status");
     assert_eq!(status.get_i32("myState"), Ok(2));
+    // Reads are served: in a direct connection the driver allows reading from a secondary.
+    let names = client.database("app").list_collection_names().await;
+    assert_eq!(
+        names.expect("a read on the secondary"),
+        Vec::<String>::new()
+    );
     // Last before the election: after a refused write the driver waits for its monitor to
     // check the member again.
     let insert = client
         .database("app")
         .run_command(doc! { "insert": "t", "documents": [{ "x": 1 }] })
         .await;
-    let message = expect_code(insert, 10107, "NotWritablePrimary").await;
+    let message = expect_code(insert, 10107, "NotWritablePrimary");
     assert_eq!(message, "not primary");
 
     // What a reconciler does: poll hello until the member is a writable primary.
@@ -360,8 +359,7 @@ async fn reconfig_adds_one_voting_member_at_a_time() {
         admin_command(&client, doc! { "replSetReconfig": two_more }).await,
         103,
         "NewReplicaSetConfigurationIncompatible",
-    )
-    .await;
+    );
     assert_eq!(
         message,
         "Non force replica set reconfig can only add or remove at most 1 voting member."
@@ -375,8 +373,7 @@ async fn reconfig_adds_one_voting_member_at_a_time() {
         admin_command(&client, doc! { "replSetReconfig": one_more }).await,
         103,
         "NewReplicaSetConfigurationIncompatible",
-    )
-    .await;
+    );
     assert!(
         message.contains("{version: 2, term: 1} is not greater than {version: 2, term: 1}"),
         "{message}"
@@ -424,8 +421,7 @@ async fn reconfig_adds_one_voting_member_at_a_time() {
         admin_command(&client, doc! { "replSetReconfig": without_me }).await,
         74,
         "NodeNotFound",
-    )
-    .await;
+    );
 }
 
 #[tokio::test]
@@ -500,11 +496,11 @@ async fn collection_validators_round_trip() {
     let missing = database
         .run_command(doc! { "collMod": "nothing", "validationLevel": "off" })
         .await;
-    expect_code(missing, 26, "NamespaceNotFound").await;
+    expect_code(missing, 26, "NamespaceNotFound");
     let typo = database
         .run_command(doc! { "collMod": "products", "validationLevle": "off" })
         .await;
-    expect_code(typo, 40415, "Location40415").await;
+    expect_code(typo, 40415, "Location40415");
     assert_eq!(
         double.snapshot().collections["shop.products"]
             .options
@@ -594,22 +590,19 @@ async fn indexes_round_trip_with_their_options_and_conflicts() {
         database.run_command(other_key).await,
         86,
         "IndexKeySpecsConflict",
-    )
-    .await;
+    );
     let other_options = doc! { "createIndexes": "users", "indexes": [{ "key": { "createdAt": 1 }, "name": "createdAt_1", "expireAfterSeconds": 60 }] };
     expect_code(
         database.run_command(other_options).await,
         85,
         "IndexOptionsConflict",
-    )
-    .await;
+    );
     let other_name = doc! { "createIndexes": "users", "indexes": [{ "key": { "region": 1, "joined": -1 }, "name": "by_region" }] };
     let message = expect_code(
         database.run_command(other_name).await,
         85,
         "IndexOptionsConflict",
-    )
-    .await;
+    );
     assert_eq!(
         message,
         "Index already exists with a different name: region_1_joined_-1"
@@ -732,8 +725,7 @@ async fn an_unknown_command_is_command_not_found() {
         admin_command(&client, doc! { "frobnicate": 1 }).await,
         59,
         "CommandNotFound",
-    )
-    .await;
+    );
     assert_eq!(message, "no such command: 'frobnicate'");
     assert!(
         double
@@ -759,7 +751,7 @@ async fn with_access_control_only_authenticated_clients_run_commands_once_a_user
         .database("shop")
         .run_command(doc! { "listCollections": 1 })
         .await;
-    expect_code(early_read, 13, "Unauthorized").await;
+    expect_code(early_read, 13, "Unauthorized");
     admin_command(
         &anonymous,
         doc! { "createUser": "admin", "pwd": "s3cret", "roles": ["root"] },
@@ -774,15 +766,14 @@ async fn with_access_control_only_authenticated_clients_run_commands_once_a_user
             .await,
         13,
         "Unauthorized",
-    )
-    .await;
+    );
     assert_eq!(message, "command listCollections requires authentication");
     let second_user = admin_command(
         &anonymous,
         doc! { "createUser": "other", "pwd": "x", "roles": [] },
     )
     .await;
-    expect_code(second_user, 13, "Unauthorized").await;
+    expect_code(second_user, 13, "Unauthorized");
     admin_command(&anonymous, doc! { "ping": 1 })
         .await
         .expect("ping needs no authentication");
