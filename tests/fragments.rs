@@ -394,4 +394,76 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
             .expect("verify runs"),
         "verify after the move"
     );
+
+    // An apply stopped right after a movement committed (here: EU orders back to shard-eu,
+    // the old copies' changes never run). The coordinator reads the new part only; the next
+    // plan finishes the job by dropping the old copy.
+    env.rewrite(|yaml| {
+        yaml.replace(
+            "- { node: shard-us, values: [EU] }",
+            "- { node: shard-eu, values: [EU] }",
+        )
+    });
+    let back = env.plan().await;
+    let interrupted: Vec<_> = back
+        .changes
+        .iter()
+        .filter(|c| {
+            !c.address.starts_with("old_fragment.") && !c.address.starts_with("moved_part.")
+        })
+        .cloned()
+        .collect();
+    assert!(interrupted.len() < back.changes.len());
+    let secrets = dbtopo::secrets::load_existing(&env.name)
+        .expect("secrets")
+        .expect("secrets exist");
+    let outcome = dbtopo::execute::execute(
+        &common::docker().await,
+        &dbtopo::plan::Plan::new(env.name.clone(), interrupted),
+        &secrets,
+        &Silent,
+    )
+    .await;
+    assert!(outcome.succeeded(), "{:?}", outcome.failed);
+    assert_eq!(count(&coordinator, "SELECT count(*) FROM orders").await, 4);
+    assert_eq!(count(&eu, "SELECT count(*) FROM orders_eu").await, 3);
+    assert_eq!(
+        count(&us, "SELECT count(*) FROM orders_eu").await,
+        3,
+        "the old copy waits"
+    );
+    let leftover = env.plan().await;
+    let actions = common::actions(&leftover);
+    assert_eq!(actions.len(), 2, "{}", dbtopo::plan::render_text(&leftover));
+    let text = dbtopo::plan::render_text(&leftover);
+    assert!(
+        actions
+            .iter()
+            .any(|(a, _)| a == "old_fragment.shard-us.orders_eu"),
+        "{text}"
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|(a, _)| a.starts_with("moved_part.dbtopo_moved_")),
+        "{text}"
+    );
+    env.apply().await.expect("finish the movement");
+    assert_eq!(
+        count(
+            &us,
+            "SELECT count(*) FROM pg_class WHERE relname = 'orders_eu'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(count(&coordinator, "SELECT count(*) FROM orders").await, 4);
+    assert!(env.plan().await.is_empty());
+}
+
+/// Progress nobody watches.
+struct Silent;
+
+impl dbtopo::execute::Progress for Silent {
+    fn event(&self, _: dbtopo::execute::Event<'_>) {}
 }

@@ -290,7 +290,8 @@ pub fn cleanup(
             changes.push(Change {
                 address: address.clone(),
                 action: Action::Delete,
-                reason: "its rows were moved to their new parts and counted there".to_owned(),
+                reason: "an old copy: its rows are copied to their new part and counted first"
+                    .to_owned(),
                 details: Vec::new(),
                 after: after.clone(),
                 operation: Operation::RunSql {
@@ -307,7 +308,7 @@ pub fn cleanup(
             address: format!("moved_part.{marker}"),
             action: Action::Delete,
             reason: format!(
-                "the old part {}, kept until its rows were moved",
+                "the coordinator's link to the old part {}, kept until that copy is dropped",
                 nodes.describe(&location)
             ),
             details: Vec::new(),
