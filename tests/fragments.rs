@@ -178,6 +178,33 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
         }
     }
 
+    // The coordinator reads each node's copy through a foreign table of its own, so a join of
+    // a fragment with the copy on its node runs there, as one remote query.
+    coordinator
+        .batch_execute("UPDATE orders SET category_id = 1 WHERE region = 'EU'")
+        .await
+        .unwrap();
+    let sql = "SELECT c.name, sum(o.total) FROM orders_eu o \
+               JOIN categories_shard_eu c ON c.category_id = o.category_id GROUP BY c.name";
+    let explained: Vec<String> = coordinator
+        .query(&format!("EXPLAIN (VERBOSE, COSTS OFF) {sql}"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        explained[0].trim() == "Foreign Scan"
+            && explained
+                .iter()
+                .any(|l| l
+                    .contains("(public.orders_eu o) INNER JOIN (public.categories_shard_eu c)")),
+        "the join is not pushed down to shard-eu:\n{}",
+        explained.join("\n")
+    );
+    let row = coordinator.query_one(sql, &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "books");
+
     // The declared index is on every fragment of the table.
     for shard in [&eu, &us] {
         assert_eq!(

@@ -7,7 +7,7 @@ use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use crate::desired::desired_state;
 use crate::execute;
-use crate::fragments::coordinator::{self, CoordinatorObject};
+use crate::fragments::coordinator::{self, CoordinatorObject, ObjectKind};
 use crate::fragments::placement::{self, Placement};
 use crate::model::State;
 use crate::observe::{self, catalog::SchemaObserveError};
@@ -329,7 +329,20 @@ async fn coordinator_state(
 ) -> Result<plan::fragments::CoordinatorState> {
     Ok(match coordinator {
         Some((_, host_port, NodeSchema::Observed(o))) if o.database_exists => {
-            let names: Vec<String> = fragments.fragmented.iter().cloned().collect();
+            // The tables and views the coordinator objects are made of.
+            let names: Vec<String> = fragments
+                .objects
+                .iter()
+                .filter(|o| {
+                    matches!(
+                        o.kind,
+                        ObjectKind::PartitionedTable
+                            | ObjectKind::VerticalTable
+                            | ObjectKind::ReferenceCopy
+                    )
+                })
+                .map(|o| o.name.clone())
+                .collect();
             let password = secrets.map(|s| s.superuser.as_str()).unwrap_or_default();
             let found = observe::catalog::coordinator_objects(
                 *host_port,

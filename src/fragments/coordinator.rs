@@ -15,7 +15,7 @@ use super::placement::{
 use crate::hashing::short_hash;
 use crate::model;
 use crate::schema::ddl::quote;
-use crate::schema::model::Identity;
+use crate::schema::model::{Identity, Table};
 
 /// Stands for the superuser password in the SQL shown in plans; the executor puts the real
 /// one in only when it runs the statement.
@@ -37,6 +37,9 @@ pub enum ObjectKind {
     Subscription,
     /// A view joining a table's column groups, with the triggers that write through it.
     VerticalTable,
+    /// A foreign table reading one node's copy of a reference table, so that a query joining
+    /// it with that node's fragments runs on the node.
+    ReferenceCopy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -89,6 +92,7 @@ impl CoordinatorObject {
             ObjectKind::Publication => format!("DROP PUBLICATION IF EXISTS {name};"),
             ObjectKind::Subscription => format!("DROP SUBSCRIPTION IF EXISTS {name};"),
             ObjectKind::VerticalTable => String::new(),
+            ObjectKind::ReferenceCopy => format!("DROP FOREIGN TABLE IF EXISTS {name};"),
         }
     }
 
@@ -112,6 +116,7 @@ impl CoordinatorObject {
             ObjectKind::Publication => "PUBLICATION",
             ObjectKind::Subscription => "SUBSCRIPTION",
             ObjectKind::VerticalTable => "VIEW",
+            ObjectKind::ReferenceCopy => "FOREIGN TABLE",
         };
         format!(
             "COMMENT ON {comment_on} {} IS '{}';",
@@ -128,7 +133,7 @@ pub fn objects(env: &str, database: &str, placement: &Placement) -> Vec<Coordina
         let create = vec![
             "CREATE EXTENSION IF NOT EXISTS postgres_fdw;".to_owned(),
             format!(
-                "CREATE SERVER {} FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '{}', port '{}', dbname '{}');",
+                "CREATE SERVER {} FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '{}', port '{}', dbname '{}', use_remote_estimate 'true');",
                 quote(&name),
                 model::container_name(env, node),
                 model::SERVER_PORT,
@@ -213,9 +218,23 @@ pub fn objects(env: &str, database: &str, placement: &Placement) -> Vec<Coordina
         )
     });
     let vertical = placement.vertical.iter().map(vertical_object);
+    let copies = placement.references.iter().flat_map(|(node, tables)| {
+        tables.iter().filter_map(move |table| {
+            let copy = placement.fragment_nodes.get(node)?.tables.get(table)?;
+            let name = reference_copy_name(table, node);
+            Some(object(
+                ObjectKind::ReferenceCopy,
+                name.clone(),
+                vec![foreign_table_sql(copy, &name, node, table)],
+                vec![server_name(node)],
+                Default::default(),
+            ))
+        })
+    });
     servers
         .chain(tables)
         .chain(vertical)
+        .chain(copies)
         .chain(publications)
         .collect()
 }
@@ -309,6 +328,30 @@ fn identity_restart_sql(table: &crate::schema::model::Table) -> Vec<String> {
         .collect()
 }
 
+/// `CREATE FOREIGN TABLE name (...)` with `table`'s columns, reading `remote` on `node`.
+fn foreign_table_sql(table: &Table, name: &str, node: &str, remote: &str) -> String {
+    let columns: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| {
+            let not_null = if c.not_null { " NOT NULL" } else { "" };
+            format!("{} {}{not_null}", quote(&c.name), c.data_type)
+        })
+        .collect();
+    format!(
+        "CREATE FOREIGN TABLE {} ({}) SERVER {} OPTIONS (schema_name 'public', table_name '{}');",
+        quote(name),
+        columns.join(", "),
+        server_name(node),
+        remote.replace('\'', "''")
+    )
+}
+
+/// The name on the coordinator of `node`'s copy of reference table `table`.
+pub fn reference_copy_name(table: &str, node: &str) -> String {
+    format!("{table}_{}", node.replace('-', "_"))
+}
+
 /// The coordinator's view of a vertically fragmented table: a foreign table per remote
 /// column group, a view joining the groups on the key, the key's sequence, and an INSTEAD OF
 /// trigger that writes each group. The sequence survives a remake, so keys are not reused.
@@ -327,20 +370,11 @@ fn vertical_object(table: &VerticalTable) -> CoordinatorObject {
     }
     for part in table.parts.iter().filter(|p| !p.local) {
         let group = column_group(&table.table, &part.name, &part.columns);
-        let columns: Vec<String> = group
-            .columns
-            .iter()
-            .map(|c| {
-                let not_null = if c.not_null { " NOT NULL" } else { "" };
-                format!("{} {}{not_null}", quote(&c.name), c.data_type)
-            })
-            .collect();
-        create.push(format!(
-            "CREATE FOREIGN TABLE {} ({}) SERVER {} OPTIONS (schema_name 'public', table_name '{}');",
-            quote(&part.name),
-            columns.join(", "),
-            server_name(&part.node),
-            part.remote_table
+        create.push(foreign_table_sql(
+            &group,
+            &part.name,
+            &part.node,
+            &part.remote_table,
         ));
     }
     let alias = |i: usize| format!("p{i}");

@@ -227,6 +227,7 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
                 .entry(node.clone())
                 .or_default()
                 .push(name.clone());
+            placement.servers.insert(node.clone());
         }
     }
     placement

@@ -319,6 +319,11 @@ fn converged_with(fragments: &Fragments) -> Found {
                     .tables
                     .insert(object.name.clone(), ('v', Some(object.comment())));
             }
+            ObjectKind::ReferenceCopy => {
+                found
+                    .tables
+                    .insert(object.name.clone(), ('f', Some(object.comment())));
+            }
             ObjectKind::Subscription => {}
         }
     }

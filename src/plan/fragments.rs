@@ -41,6 +41,7 @@ pub fn address(object: &CoordinatorObject) -> String {
         ObjectKind::Publication => format!("publication.{}", object.name),
         ObjectKind::Subscription => format!("subscription.{}", object.name),
         ObjectKind::VerticalTable => format!("vertical_table.{}", object.name),
+        ObjectKind::ReferenceCopy => format!("reference_copy.{}", object.name),
     }
 }
 
@@ -76,6 +77,17 @@ pub fn changes(input: &Input<'_>) -> Result<Vec<Change>, String> {
                 None => (false, None),
             },
             (ObjectKind::Subscription, Some(_)) => (false, None),
+            (ObjectKind::ReferenceCopy, Some(f)) => match f.tables.get(&object.name) {
+                Some(('f', comment)) => (true, comment.clone()),
+                Some((_, _)) => {
+                    return Err(format!(
+                        "{} exists on the coordinator {} and is not the foreign table dbtopo \
+                         makes for a node's reference copy: drop or rename it first",
+                        object.name, input.coordinator
+                    ));
+                }
+                None => (false, None),
+            },
             (ObjectKind::VerticalTable, Some(f)) => match f.tables.get(&object.name) {
                 Some(('v', comment)) => (true, comment.clone()),
                 Some((_, _)) => {
@@ -190,7 +202,7 @@ fn change(
     let mut after = vec![schema_address(input.coordinator)];
     if matches!(
         object.kind,
-        ObjectKind::PartitionedTable | ObjectKind::VerticalTable
+        ObjectKind::PartitionedTable | ObjectKind::VerticalTable | ObjectKind::ReferenceCopy
     ) {
         after.extend(object.servers.iter().map(|s| format!("fdw_server.{s}")));
         after.extend(input.fragment_nodes.iter().map(|n| schema_address(n)));
