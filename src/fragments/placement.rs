@@ -72,6 +72,23 @@ pub struct VerticalTable {
     pub table: Table,
     pub key: String,
     pub parts: Vec<PlacedPart>,
+    /// Indexes declared in the topology for the table.
+    pub indexes: Vec<Index>,
+}
+
+/// Whether a column group holds every column `index` reads.
+fn group_holds(table: &Table, part: &PlacedPart, index: &Index) -> bool {
+    let words: BTreeSet<String> = index
+        .columns
+        .iter()
+        .chain(&index.predicate)
+        .flat_map(|text| identifiers(text))
+        .collect();
+    table
+        .columns
+        .iter()
+        .filter(|c| words.contains(&c.name))
+        .all(|c| part.columns.contains(&c.name))
 }
 
 /// One column group: on the coordinator a local table, elsewhere a foreign table.
@@ -206,10 +223,36 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
                 local,
             });
         }
+        // Indexes, the manifest's and the topology's, go to every column group holding all
+        // the columns they read.
+        let declared: Vec<Index> = fragments
+            .indexes
+            .iter()
+            .filter(|i| &i.table == name)
+            .map(|i| distributed_index(i, name))
+            .collect();
+        for part in placed.iter().filter(|p| !p.local) {
+            let schema = placement
+                .fragment_nodes
+                .get_mut(&part.node)
+                .expect("every remote part's node holds its group");
+            for index in manifest
+                .indexes
+                .values()
+                .filter(|i| &i.table == name)
+                .chain(&declared)
+                .filter(|i| group_holds(table, part, i))
+            {
+                let mut index = index.clone();
+                index.table = part.remote_table.clone();
+                schema.indexes.insert(index.name.clone(), index);
+            }
+        }
         placement.vertical.push(VerticalTable {
             table: table.clone(),
             key: key.clone(),
             parts: placed,
+            indexes: declared,
         });
     }
     for (name, nodes) in &fragments.reference_tables {
@@ -355,6 +398,18 @@ pub fn coordinator_schema(
                 part.name.clone(),
                 column_group(logical, &part.name, &part.columns),
             );
+            for index in schema
+                .indexes
+                .values()
+                .filter(|i| i.table == logical.name)
+                .chain(&table.indexes)
+                .filter(|i| group_holds(logical, part, i))
+            {
+                let mut index = index.clone();
+                index.name = index.name.replacen(&logical.name, &part.name, 1);
+                index.table = part.name.clone();
+                out.indexes.insert(index.name.clone(), index);
+            }
         }
     }
     out.tables.retain(|name, _| !fragmented.contains(name));

@@ -465,7 +465,9 @@ fn a_vertical_table_is_a_view_over_its_column_groups_written_by_a_trigger() {
         email text NOT NULL CHECK (email LIKE '%@%'),
         secret text NOT NULL CHECK (length(secret) > 3),
         created_at timestamptz NOT NULL DEFAULT now()
-    );";
+    );
+    CREATE INDEX users_email_idx ON users (lower(email));
+    CREATE INDEX users_email_secret_idx ON users (email, secret);";
     let manifest = parse_schema("v.sql", sql).unwrap();
     let fragments = Fragments {
         coordinator: "primary".into(),
@@ -486,9 +488,20 @@ fn a_vertical_table_is_a_view_over_its_column_groups_written_by_a_trigger() {
             },
         )]),
         reference_tables: BTreeMap::new(),
-        indexes: Vec::new(),
+        indexes: vec![crate::topology::DistributedIndex {
+            table: "users".into(),
+            columns: vec!["secret".into()],
+            unique: false,
+        }],
     };
     let placement = place(&manifest, &fragments);
+    // Each index on the group holding all its columns; one spanning groups on none.
+    let remote_indexes: Vec<&str> = placement.fragment_nodes["shard-eu"]
+        .indexes
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(remote_indexes, ["users_secret_idx"]);
     let remote = &placement.fragment_nodes["shard-eu"].tables["users"];
     let names: Vec<&str> = remote.columns.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["user_id", "secret"]);
@@ -499,6 +512,12 @@ fn a_vertical_table_is_a_view_over_its_column_groups_written_by_a_trigger() {
     let coordinator =
         placement::coordinator_schema(&manifest, &fragmented, &placement.vertical, &[]);
     let local = &coordinator.tables["users_primary"];
+    let local_indexes: Vec<&str> = coordinator.indexes.keys().map(String::as_str).collect();
+    assert_eq!(local_indexes, ["users_primary_email_idx"]);
+    assert_eq!(
+        coordinator.indexes["users_primary_email_idx"].table,
+        "users_primary"
+    );
     let names: Vec<&str> = local.columns.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["user_id", "email", "created_at"]);
     assert_eq!(

@@ -801,6 +801,22 @@ impl Validator<'_> {
                 .help("each node checks uniqueness among its own rows"),
             );
         }
+        if let Some(Fragmentation::Vertical { key, parts }) = fragmented.get(&name.value)
+            && !parts.iter().any(|part| {
+                out.iter()
+                    .all(|column| column == key || part.columns.contains(column))
+            })
+        {
+            self.push(
+                self.problem(format!(
+                    "no column group of `{}` holds all of these columns",
+                    name.value
+                ))
+                .at(&at, "an index lives on one node, with the columns it reads")
+                .help("index columns of one vertical part, or split the index"),
+            );
+            return None;
+        }
         Some(DistributedIndex {
             table: name.value,
             columns: out,

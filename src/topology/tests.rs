@@ -111,7 +111,7 @@ fn default_fragments() -> Fragments {
         ]),
         indexes: vec![DistributedIndex {
             table: "orders".into(),
-            columns: vec!["status".into()],
+            columns: vec!["status".into(), "order_date".into()],
             unique: false,
         }],
     }
@@ -140,6 +140,8 @@ fn default_file_loads_to_the_ecommerce_topology() {
                 ("wal_keep_size", "256MB"),
                 ("hot_standby", "on"),
                 ("max_prepared_transactions", "16"),
+                ("enable_partitionwise_join", "on"),
+                ("enable_partitionwise_aggregate", "on"),
                 ("max_connections", "100"),
                 ("shared_buffers", "128MB"),
             ]),
@@ -959,6 +961,7 @@ fn fragment_problems_are_reported_together_at_their_values() {
     categories: [primary, shard-uss]
   indexes:
     - {{ table: orders, columns: [total], unique: true }}
+    - {{ table: users, columns: [email, password_hash] }}
 "
     );
     let all = problems(&yaml);
@@ -983,6 +986,10 @@ fn fragment_problems_are_reported_together_at_their_values() {
         ("unknown node `shard-uss`", Some("shard-uss")),
         (
             "a unique index on `orders` must include its fragment key `region`",
+            None,
+        ),
+        (
+            "no column group of `users` holds all of these columns",
             None,
         ),
     ];
