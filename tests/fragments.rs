@@ -44,6 +44,7 @@ postgres:
           - { node: shard-us, columns: [password_hash] }
   indexes:
     - { table: orders, columns: [total] }
+    - { table: users, columns: [password_hash] }
   reference_tables:
     categories: [shard-eu, shard-us]
 ";
@@ -216,6 +217,16 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
             1
         );
     }
+
+    // An index of the vertical table is on the column group holding its column.
+    assert_eq!(
+        count(
+            &us,
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'users_password_hash_idx' AND tablename = 'users'"
+        )
+        .await,
+        1
+    );
 
     // A fragment holds its own part only.
     let refused = eu
