@@ -14,6 +14,7 @@ pub mod hashing;
 pub mod images;
 pub mod lock;
 pub mod model;
+pub mod mongo;
 pub mod observe;
 pub mod plan;
 pub mod schema;

@@ -46,6 +46,8 @@ fn topology() -> Topology {
             schema: None,
             fragments: None,
         },
+        mongo: Default::default(),
+        warnings: Vec::new(),
     }
 }
 

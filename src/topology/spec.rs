@@ -15,6 +15,57 @@ pub struct Topology {
     pub name: String,
     pub images: Images,
     pub postgres: Postgres,
+    /// MongoDB replica sets; empty when the topology declares none.
+    pub mongo: Mongo,
+    /// Problems that do not stop the topology (an even number of voting members), each with
+    /// its place in the file (`topology.yaml:71:7: ...`).
+    pub warnings: Vec<String>,
+}
+
+/// The `mongo:` section.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Mongo {
+    /// Replica sets by name.
+    pub replica_sets: BTreeMap<String, ReplicaSet>,
+}
+
+/// One replica set: its members (each a container) and the collections of its database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplicaSet {
+    /// The set's name (`--replSet`), also its members' prefix: `rs0-0`, `rs0-1`, ...
+    pub name: String,
+    /// In member `_id` order (0, 1, ...).
+    pub members: Vec<MongoMember>,
+    /// The database the collections live in (default: `app`).
+    pub database: String,
+    /// The folder of collection manifests (one `<collection>.yaml` each), when declared.
+    pub collections: Option<CollectionsDir>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MongoMember {
+    /// The member `_id` in the replica set configuration: its position in the list.
+    pub id: u32,
+    /// `<set>-<id>`: the node name, as in the container name `<env>-<set>-<id>`.
+    pub name: String,
+    /// Host port (127.0.0.1) that reaches the member's 27017.
+    pub port: u16,
+    /// Election priority in tenths (MongoDB's priority × 10, so 1 is 10 and 0.5 is 5):
+    /// default 10, 0 for arbiters and hidden members.
+    pub priority_tenths: u32,
+    /// 0 or 1, default 1.
+    pub votes: u8,
+    pub hidden: bool,
+    pub arbiter: bool,
+}
+
+/// Where a replica set's collection manifests are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CollectionsDir {
+    /// As written in the topology (for messages).
+    pub dir: String,
+    /// Resolved against the topology file's folder.
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

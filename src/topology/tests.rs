@@ -172,6 +172,8 @@ fn default_file_loads_to_the_ecommerce_topology() {
             }),
             fragments: Some(default_fragments()),
         },
+        mongo: Default::default(),
+        warnings: Vec::new(),
     };
     assert_eq!(topology, expected);
 }

@@ -45,6 +45,8 @@ pub(super) fn validate(
             name,
             images,
             postgres,
+            mongo: Default::default(),
+            warnings: Vec::new(),
         })
     } else {
         Err(v.problems)

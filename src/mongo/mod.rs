@@ -1,0 +1,5 @@
+//! MongoDB replica sets and their collections: the desired collections from the manifests,
+//! what a set reports, the difference between the two, and the commands that close it.
+
+pub mod manifest;
+pub mod model;
