@@ -1,0 +1,265 @@
+//! dbtopo's Mongo reconciler through the real `mongodb` driver against the mongod TEST DOUBLE
+//! in `tests/mongo_double/` (no MongoDB server can be obtained on this project's machines):
+//! a new set is initiated and gets its admin user, collections and indexes are made from the
+//! manifests, changes are applied with collMod and index drops, members are added one voting
+//! member at a time, and a second run sends no write at all. None of this is a real-server
+//! result.
+
+#[path = "mongo_double/mod.rs"]
+mod mongo_double;
+
+use std::collections::BTreeMap;
+
+use dbtopo::mongo::client;
+use dbtopo::mongo::diff::{self, MongoStep, SetState};
+use dbtopo::mongo::model::{Collection, MongoIndex};
+use dbtopo::topology::{MongoMember, ReplicaSet};
+use mongo_double::{MongoDouble, Options};
+use mongodb::bson::doc;
+
+const PASSWORD: &str = "s3cret-for-the-double";
+
+fn replica_set(voters: u32) -> ReplicaSet {
+    ReplicaSet {
+        name: "rs0".into(),
+        members: (0..voters)
+            .map(|id| MongoMember {
+                id,
+                name: format!("rs0-{id}"),
+                port: 27017 + id as u16,
+                priority_tenths: 10,
+                votes: 1,
+                hidden: false,
+                arbiter: false,
+            })
+            .collect(),
+        database: "shop".into(),
+        collections: None,
+    }
+}
+
+fn catalog() -> Collection {
+    Collection {
+        name: "product_catalog".into(),
+        validator: Some(doc! { "$jsonSchema": {
+            "bsonType": "object",
+            "required": ["sku", "price"],
+            "properties": { "price": { "bsonType": ["double", "int"], "minimum": 0 } },
+        } }),
+        validation_level: "strict".into(),
+        validation_action: "error".into(),
+        indexes: vec![
+            MongoIndex {
+                name: "sku_unique".into(),
+                key: doc! { "sku": 1 },
+                unique: true,
+                partial_filter: None,
+                expire_after_seconds: None,
+            },
+            MongoIndex {
+                name: "category_price".into(),
+                key: doc! { "category": 1, "price": -1 },
+                unique: false,
+                partial_filter: Some(doc! { "active": { "$eq": true } }),
+                expire_after_seconds: None,
+            },
+        ],
+    }
+}
+
+fn activity() -> Collection {
+    Collection {
+        name: "user_activity".into(),
+        validator: None,
+        validation_level: "strict".into(),
+        validation_action: "error".into(),
+        indexes: vec![MongoIndex {
+            name: "at_ttl".into(),
+            key: doc! { "at": 1 },
+            unique: false,
+            partial_filter: None,
+            expire_after_seconds: Some(2_592_000),
+        }],
+    }
+}
+
+/// One reconciliation, as apply does it: the set first, then the collections. Returns what
+/// it ran.
+async fn reconcile(
+    double: &MongoDouble,
+    set: &ReplicaSet,
+    collections: &[Collection],
+) -> Vec<MongoStep> {
+    let mut ran = Vec::new();
+    // Before the admin user exists, the member accepts the bootstrap without credentials
+    // (MongoDB's localhost exception; in a container dbtopo runs it on the member itself).
+    let bootstrap = client::connect(double.port(), None).await.unwrap();
+    let authenticated = client::connect(double.port(), Some(PASSWORD))
+        .await
+        .unwrap();
+    let wanted = diff::desired_members("shop", set);
+    let state = client::set_state(&authenticated)
+        .await
+        .expect("the set answers");
+    let through = if state == SetState::NoAdminUser {
+        &bootstrap
+    } else {
+        &authenticated
+    };
+    for change in diff::set_changes(&set.name, &wanted, &state) {
+        client::run(through, &change.steps, PASSWORD)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", change.reason));
+        ran.extend(change.steps);
+    }
+    // A client that failed to log in stays failed for a while: the next steps, like the
+    // executor's next change, use a new one.
+    let authenticated = client::connect(double.port(), Some(PASSWORD))
+        .await
+        .unwrap();
+    let found = client::collections(&authenticated, &set.database)
+        .await
+        .unwrap();
+    for change in diff::collection_changes(&set.database, collections, &found) {
+        client::run(&authenticated, &change.steps, PASSWORD)
+            .await
+            .unwrap();
+        ran.extend(change.steps);
+    }
+    ran
+}
+
+fn commands(steps: &[MongoStep]) -> Vec<String> {
+    steps
+        .iter()
+        .filter_map(|s| match s {
+            MongoStep::Command { command, .. } => {
+                Some(command.split('"').nth(1).unwrap_or_default().to_owned())
+            }
+            MongoStep::WaitForPrimary => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_set_is_initiated_filled_changed_and_grown_then_left_alone() {
+    let double = MongoDouble::start(Options {
+        replica_set_name: "rs0".into(),
+        access_control: true,
+        election_delay: std::time::Duration::from_millis(300),
+        ..Options::default()
+    })
+    .await;
+
+    // A new set: initiated, a primary awaited, the admin user made, collections created.
+    let three = replica_set(3);
+    let ran = reconcile(&double, &three, &[catalog(), activity()]).await;
+    assert_eq!(
+        commands(&ran),
+        [
+            "replSetInitiate",
+            "createUser",
+            "create",
+            "createIndexes",
+            "create",
+            "createIndexes"
+        ]
+    );
+    let snapshot = double.snapshot();
+    let authenticated = client::connect(double.port(), Some(PASSWORD))
+        .await
+        .unwrap();
+    let SetState::Initiated { version, members } = client::set_state(&authenticated).await.unwrap()
+    else {
+        panic!("the set is initiated");
+    };
+    assert_eq!(version, 1);
+    assert_eq!(members, diff::desired_members("shop", &three));
+    assert!(format!("{snapshot:?}").contains("category_price"));
+
+    // What the server reports matches the manifests: nothing to do, no write sent.
+    double.clear_command_log();
+    assert!(
+        reconcile(&double, &three, &[catalog(), activity()])
+            .await
+            .is_empty()
+    );
+    assert!(
+        double.write_commands().is_empty(),
+        "{:?}",
+        double.write_commands()
+    );
+
+    // A manifest change: warn instead of error, one index gone, one changed.
+    let mut changed = catalog();
+    changed.validation_action = "warn".into();
+    changed.indexes[1].key = doc! { "category": 1, "price": 1 };
+    let mut fewer = activity();
+    fewer.indexes.clear();
+    let ran = reconcile(&double, &three, &[changed.clone(), fewer.clone()]).await;
+    assert_eq!(
+        commands(&ran),
+        ["collMod", "dropIndexes", "createIndexes", "dropIndexes"]
+    );
+    let found = client::collections(&authenticated, "shop").await.unwrap();
+    assert_eq!(found["product_catalog"].validation_action, "warn");
+    assert!(found["user_activity"].indexes.is_empty());
+    assert!(
+        reconcile(&double, &three, &[changed.clone(), fewer.clone()])
+            .await
+            .is_empty()
+    );
+
+    // Two more voting members: two reconfigurations, each accepted by the member (which
+    // refuses two voters at once with code 103), versions 2 and 3.
+    let five = replica_set(5);
+    let ran = reconcile(&double, &five, &[changed.clone(), fewer.clone()]).await;
+    assert_eq!(commands(&ran), ["replSetReconfig", "replSetReconfig"]);
+    let SetState::Initiated { version, members } = client::set_state(&authenticated).await.unwrap()
+    else {
+        panic!("the set is initiated");
+    };
+    assert_eq!((version, members.len()), (3, 5));
+    assert!(
+        reconcile(&double, &five, &[changed, fewer])
+            .await
+            .is_empty()
+    );
+
+    // The collections the manifests do not name are left alone.
+    let untouched: BTreeMap<String, Collection> = BTreeMap::new();
+    assert!(diff::collection_changes("shop", &[], &untouched).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bootstrap_stopped_after_the_initiation_is_finished_by_the_next_run() {
+    let double = MongoDouble::start(Options {
+        replica_set_name: "rs0".into(),
+        access_control: true,
+        ..Options::default()
+    })
+    .await;
+    let set = replica_set(3);
+    let wanted = diff::desired_members("shop", &set);
+    let bootstrap = client::connect(double.port(), None).await.unwrap();
+    // The set was initiated, then the apply stopped before the admin user was made.
+    let first = diff::set_changes("rs0", &wanted, &SetState::NotInitiated);
+    client::run(&bootstrap, &first[0].steps, PASSWORD)
+        .await
+        .unwrap();
+
+    let ran = reconcile(&double, &set, &[]).await;
+    assert_eq!(
+        commands(&ran),
+        ["replSetInitiate", "createUser"],
+        "initiating again is answered AlreadyInitialized, which counts as done"
+    );
+    let authenticated = client::connect(double.port(), Some(PASSWORD))
+        .await
+        .unwrap();
+    assert!(matches!(
+        client::set_state(&authenticated).await.unwrap(),
+        SetState::Initiated { version: 1, .. }
+    ));
+    assert!(reconcile(&double, &set, &[]).await.is_empty());
+}
