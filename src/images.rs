@@ -39,9 +39,10 @@ pub enum ImageError {
         code(dbtopo::images::unavailable),
         help(
             "No registry answered for `{reference}`, and dbtopo can rebuild only postgres:17 \
-             (also postgres, postgres:latest, postgres:17.x) and postgres:15 from Debian packages. \
-             Load the image with `docker load -i FILE`, or change `images.postgres` in the \
-             topology to one of those."
+             (also postgres, postgres:latest, postgres:17.x) and postgres:15 from Debian packages \
+             (Debian does not package MongoDB). Load the image with `docker load -i FILE`, or \
+             change `images.postgres` or `images.mongo` in the topology to an image this \
+             machine has."
         )
     )]
     NoRecipe {

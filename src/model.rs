@@ -17,6 +17,8 @@ pub mod label {
     pub const UPSTREAM: &str = "dbtopo.upstream";
     pub const SPEC_HASH: &str = "dbtopo.spec-hash";
     pub const CONFIG_HASH: &str = "dbtopo.config-hash";
+    /// On MongoDB members: the replica set (PostgreSQL observation skips these containers).
+    pub const MONGO_SET: &str = "dbtopo.mongo-set";
 }
 
 /// Port every server listens on inside its container.

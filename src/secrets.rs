@@ -14,10 +14,33 @@ pub const SUPERUSER_ENV: &str = "DBTOPO_SUPERUSER_PASSWORD";
 pub const REPLICATION_ENV: &str = "DBTOPO_REPLICATION_PASSWORD";
 pub const STATE_DIR_ENV: &str = "DBTOPO_STATE_DIR";
 
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct Secrets {
     pub superuser: String,
     pub replication: String,
+    /// The password of dbtopo's user on the MongoDB replica sets (made on first need).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mongo_admin: String,
+    /// The key replica set members authenticate each other with (`--keyFile`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mongo_keyfile: String,
+}
+
+/// Fill the MongoDB secrets of a file written before they existed; says whether it did.
+fn complete(secrets: &mut Secrets) -> bool {
+    let missing = secrets.mongo_admin.is_empty() || secrets.mongo_keyfile.is_empty();
+    if secrets.mongo_admin.is_empty() {
+        secrets.mongo_admin = generate();
+    }
+    if secrets.mongo_keyfile.is_empty() {
+        // mongod wants 6 to 1024 characters of the base64 alphabet.
+        secrets.mongo_keyfile = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(756)
+            .map(char::from)
+            .collect();
+    }
+    missing
 }
 
 impl std::fmt::Debug for Secrets {
@@ -81,12 +104,19 @@ fn generate() -> String {
 pub fn load_or_create(env: &str) -> Result<Secrets, SecretsError> {
     let path = secrets_path(env);
     let mut secrets = match read(&path)? {
-        Some(s) => s,
+        Some(mut s) => {
+            if complete(&mut s) {
+                write(&path, &s)?;
+            }
+            s
+        }
         None => {
-            let fresh = Secrets {
+            let mut fresh = Secrets {
                 superuser: generate(),
                 replication: generate(),
+                ..Default::default()
             };
+            complete(&mut fresh);
             write(&path, &fresh)?;
             fresh
         }
@@ -106,9 +136,11 @@ pub fn load_existing(env: &str) -> Result<Option<Secrets>, SecretsError> {
     if let (Ok(superuser), Ok(replication)) =
         (std::env::var(SUPERUSER_ENV), std::env::var(REPLICATION_ENV))
     {
+        let stored = secrets.unwrap_or_default();
         return Ok(Some(Secrets {
             superuser,
             replication,
+            ..stored
         }));
     }
     if let Some(s) = secrets.as_mut() {
@@ -188,6 +220,8 @@ mod tests {
         let secrets = Secrets {
             superuser: generate(),
             replication: generate(),
+            mongo_admin: generate(),
+            mongo_keyfile: generate(),
         };
         write(&path, &secrets).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -208,6 +242,7 @@ mod tests {
         let secrets = Secrets {
             superuser: a.clone(),
             replication: b,
+            ..Default::default()
         };
         assert!(!format!("{secrets:?}").contains(&a));
     }

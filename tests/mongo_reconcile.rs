@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use dbtopo::mongo::client;
 use dbtopo::mongo::diff::{self, MongoStep, SetState};
 use dbtopo::mongo::model::{Collection, MongoIndex};
+use dbtopo::plan::Operation;
+use dbtopo::plan::mongo::{FoundMember, SetInput, member_specs};
 use dbtopo::topology::{MongoMember, ReplicaSet};
 use mongo_double::{MongoDouble, Options};
 use mongodb::bson::doc;
@@ -83,48 +85,50 @@ fn activity() -> Collection {
     }
 }
 
-/// One reconciliation, as apply does it: the set first, then the collections. Returns what
-/// it ran.
+/// One reconciliation, as apply plans and runs it (the members' containers taken as
+/// running): observe the set, plan, run each change's commands. Returns what it ran.
 async fn reconcile(
     double: &MongoDouble,
     set: &ReplicaSet,
     collections: &[Collection],
 ) -> Vec<MongoStep> {
+    let observed = dbtopo::observe::mongo::set(double.port(), PASSWORD, &set.database).await;
+    let members: BTreeMap<String, FoundMember> = member_specs("shop", "mongo:7", set)
+        .into_iter()
+        .map(|spec| {
+            let found = FoundMember {
+                running: true,
+                spec_hash: spec.labels["dbtopo.spec-hash"].clone(),
+            };
+            (spec.node, found)
+        })
+        .collect();
+    let (changes, warnings) = dbtopo::plan::mongo::changes(
+        "shop",
+        "mongo:7",
+        &[SetInput {
+            set,
+            collections,
+            members: &members,
+            observed: &observed,
+        }],
+        &[],
+    );
+    assert!(warnings.is_empty(), "{warnings:?}");
     let mut ran = Vec::new();
-    // Before the admin user exists, the member accepts the bootstrap without credentials
-    // (MongoDB's localhost exception; in a container dbtopo runs it on the member itself).
-    let bootstrap = client::connect(double.port(), None).await.unwrap();
-    let authenticated = client::connect(double.port(), Some(PASSWORD))
-        .await
-        .unwrap();
-    let wanted = diff::desired_members("shop", set);
-    let state = client::set_state(&authenticated)
-        .await
-        .expect("the set answers");
-    let through = if state == SetState::NoAdminUser {
-        &bootstrap
-    } else {
-        &authenticated
-    };
-    for change in diff::set_changes(&set.name, &wanted, &state) {
-        client::run(through, &change.steps, PASSWORD)
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}", change.reason));
-        ran.extend(change.steps);
-    }
-    // A client that failed to log in stays failed for a while: the next steps, like the
-    // executor's next change, use a new one.
-    let authenticated = client::connect(double.port(), Some(PASSWORD))
-        .await
-        .unwrap();
-    let found = client::collections(&authenticated, &set.database)
-        .await
-        .unwrap();
-    for change in diff::collection_changes(&set.database, collections, &found) {
-        client::run(&authenticated, &change.steps, PASSWORD)
+    for change in changes {
+        let Operation::MongoCommands { local, steps, .. } = &change.operation else {
+            panic!("{} is not a command", change.address);
+        };
+        // Before the admin user exists the member admits the bootstrap without a login (the
+        // localhost exception; in a container dbtopo runs it there with mongosh).
+        let member = client::connect(double.port(), (!*local).then_some(PASSWORD))
             .await
             .unwrap();
-        ran.extend(change.steps);
+        client::run(&member, steps, PASSWORD)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", change.address));
+        ran.extend(steps.iter().cloned());
     }
     ran
 }

@@ -5,6 +5,7 @@
 //! is left, so the next apply picks up from there.
 
 pub mod docker;
+pub mod mongo;
 pub mod postgres;
 pub mod schema;
 
@@ -51,6 +52,15 @@ pub enum ExecuteError {
         help("check the upstream's slot and the replica's log: docker logs {container}")
     )]
     NotStreaming { node: String, container: String },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Mongo(#[from] crate::mongo::client::MongoError),
+    #[error("a command on the replica set member {container} failed: {output}")]
+    #[diagnostic(
+        code(dbtopo::execute::mongo_shell),
+        help("the member ran it with mongosh inside its container; see docker logs {container}")
+    )]
+    MongoShell { container: String, output: String },
     #[error("{object}: {}", crate::execute::server_message(error))]
     #[diagnostic(
         code(dbtopo::execute::schema),
@@ -192,6 +202,15 @@ async fn run(
             let note = |line: &str| progress.event(Event::Note(change, line));
             crate::images::ensure_image(docker, reference, &note).await?;
         }
+        Operation::RunMongoMember { spec } => mongo::run_member(docker, spec, secrets).await?,
+        Operation::StartMongoMember { spec } => mongo::start_member(docker, spec).await?,
+        Operation::MongoCommands {
+            host_port,
+            container,
+            local,
+            steps,
+            ..
+        } => mongo::run_commands(docker, container, *host_port, *local, steps, secrets).await?,
         Operation::CreateNetwork { name, labels } => {
             docker::create_network(docker, name, labels).await?
         }

@@ -78,6 +78,9 @@ async fn container(docker: &Docker, id: &str) -> Result<Option<FoundContainer>, 
     let Some(node) = labels.get(label::NODE).cloned() else {
         return Ok(None);
     };
+    if labels.contains_key(label::MONGO_SET) {
+        return Ok(None);
+    }
     let role = match labels.get(label::UPSTREAM) {
         Some(up) => Role::Replica {
             upstream: up.clone(),
@@ -158,6 +161,7 @@ pub async fn secrets_in(docker: &Docker, container: &str) -> Result<Option<Secre
             (Some(superuser), Some(replication)) => Some(Secrets {
                 superuser,
                 replication,
+                ..Default::default()
             }),
             _ => None,
         },

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod docker;
+pub mod mongo;
 pub mod postgres;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,6 +3,7 @@
 
 mod diff;
 pub mod fragments;
+pub mod mongo;
 pub mod movement;
 mod order;
 mod render;
@@ -121,6 +122,23 @@ pub struct ServerSpec {
     pub files: Vec<FileSpec>,
 }
 
+/// One MongoDB replica set member's container. Holds no secrets: the executor writes the
+/// keyfile from the secret store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MongoMemberSpec {
+    pub env: String,
+    /// The replica set (`--replSet`).
+    pub set: String,
+    /// `<set>-<id>`.
+    pub node: String,
+    pub container: String,
+    pub image: String,
+    pub host_port: u16,
+    pub network: String,
+    pub volume: String,
+    pub labels: BTreeMap<String, String>,
+}
+
 /// The concrete work of a change. Each is idempotent: safe to run again after a crash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -183,6 +201,25 @@ pub enum Operation {
         database: String,
         statements: Vec<String>,
         transactional: bool,
+    },
+    /// Create the member's volume if missing and its container (removing a stale one), write
+    /// the keyfile, start it and wait until it answers `hello`.
+    RunMongoMember {
+        spec: MongoMemberSpec,
+    },
+    /// Start a stopped member and wait until it answers.
+    StartMongoMember {
+        spec: MongoMemberSpec,
+    },
+    /// Commands to a replica set through one member: on the member itself (`mongosh` inside
+    /// its container, the only place the localhost exception admits before the admin user
+    /// exists) when `local`, else through its 127.0.0.1 port as dbtopo's admin user.
+    MongoCommands {
+        set: String,
+        host_port: u16,
+        container: String,
+        local: bool,
+        steps: Vec<crate::mongo::diff::MongoStep>,
     },
     RemoveContainer {
         name: String,

@@ -92,6 +92,24 @@ fn render_change(out: &mut String, change: &Change) {
             let _ = writeln!(out, "          {line}");
         }
     }
+    if let Operation::MongoCommands { steps, local, .. } = &change.operation {
+        if *local {
+            let _ = writeln!(out, "          (on the member itself, with mongosh)");
+        }
+        for step in steps {
+            let _ = match step {
+                crate::mongo::diff::MongoStep::Command {
+                    database, command, ..
+                } => writeln!(
+                    out,
+                    "          db.getSiblingDB(\"{database}\").runCommand({command})"
+                ),
+                crate::mongo::diff::MongoStep::WaitForPrimary => {
+                    writeln!(out, "          (wait for a writable primary)")
+                }
+            };
+        }
+    }
     let _ = writeln!(out, "      (why: {})", change.reason);
 }
 

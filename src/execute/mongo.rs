@@ -1,0 +1,233 @@
+//! MongoDB operations of the plan: member containers, and commands to a replica set either on
+//! a member itself (`mongosh` in its container) or through its 127.0.0.1 port.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountType, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum, VolumeCreateRequest,
+};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, UploadToContainerOptionsBuilder};
+use futures_util::StreamExt;
+
+use super::{ExecuteError, docker};
+use crate::mongo::client;
+use crate::mongo::diff::{ADMIN_PASSWORD_PLACEHOLDER, MEMBER_PORT, MongoStep};
+use crate::plan::MongoMemberSpec;
+use crate::secrets::Secrets;
+
+/// Where the keyfile is written (root only), and the copy mongod reads (its own user only).
+const KEYFILE_UPLOAD: &str = "/etc/dbtopo/secrets/mongo-keyfile";
+const KEYFILE: &str = "/etc/dbtopo/run/mongo-keyfile";
+
+/// Hands the keyfile to the mongodb user with the mode mongod demands (0400, its owner),
+/// then starts mongod through the image's entrypoint (which drops root) when there is one.
+fn start_script(set: &str) -> String {
+    format!(
+        "set -e\n\
+         install -d -m 0755 /etc/dbtopo/run\n\
+         owner=mongodb; id -u mongodb >/dev/null 2>&1 || owner=999\n\
+         install -m 0400 -o \"$owner\" -g \"$owner\" {KEYFILE_UPLOAD} {KEYFILE}\n\
+         set -- mongod --replSet '{set}' --keyFile {KEYFILE} --bind_ip_all --port {MEMBER_PORT}\n\
+         if command -v docker-entrypoint.sh >/dev/null 2>&1; then exec docker-entrypoint.sh \"$@\"; fi\n\
+         exec \"$@\"\n"
+    )
+}
+
+/// Create the member's volume and container, write its keyfile, start it, wait for `hello`.
+pub async fn run_member(
+    docker: &Docker,
+    spec: &MongoMemberSpec,
+    secrets: &Secrets,
+) -> Result<(), ExecuteError> {
+    docker
+        .create_volume(VolumeCreateRequest {
+            name: Some(spec.volume.clone()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            ..Default::default()
+        })
+        .await?;
+    docker::remove_container(docker, &spec.container).await?;
+    let port = format!("{MEMBER_PORT}/tcp");
+    let body = ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        hostname: Some(spec.node.clone()),
+        user: Some("0:0".into()),
+        entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), start_script(&spec.set)]),
+        cmd: Some(vec![]),
+        labels: Some(spec.labels.clone().into_iter().collect()),
+        exposed_ports: Some(vec![port.clone()]),
+        host_config: Some(HostConfig {
+            port_bindings: Some(HashMap::from([(
+                port,
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(spec.host_port.to_string()),
+                }]),
+            )])),
+            mounts: Some(vec![Mount {
+                target: Some("/data/db".into()),
+                source: Some(spec.volume.clone()),
+                typ: Some(MountType::VOLUME),
+                ..Default::default()
+            }]),
+            network_mode: Some(spec.network.clone()),
+            init: Some(true),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                maximum_retry_count: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::default()
+        .name(&spec.container)
+        .build();
+    docker.create_container(Some(options), body).await?;
+    upload_keyfile(docker, &spec.container, &secrets.mongo_keyfile).await?;
+    docker::start(docker, &spec.container).await?;
+    wait_answers(docker, spec).await
+}
+
+/// Start a stopped member and wait until it answers.
+pub async fn start_member(docker: &Docker, spec: &MongoMemberSpec) -> Result<(), ExecuteError> {
+    docker::restart(docker, &spec.container).await?;
+    wait_answers(docker, spec).await
+}
+
+async fn upload_keyfile(docker: &Docker, container: &str, key: &str) -> Result<(), ExecuteError> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(0o400);
+    header.set_size(key.len() as u64);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_cksum();
+    builder
+        .append_data(
+            &mut header,
+            KEYFILE_UPLOAD.trim_start_matches('/'),
+            key.as_bytes(),
+        )
+        .map_err(ExecuteError::Archive)?;
+    let archive = builder.into_inner().map_err(ExecuteError::Archive)?;
+    let options = UploadToContainerOptionsBuilder::default().path("/").build();
+    docker
+        .upload_to_container(container, Some(options), bollard::body_full(archive.into()))
+        .await?;
+    Ok(())
+}
+
+/// `hello` needs no login: it tells that mongod listens.
+async fn wait_answers(docker: &Docker, spec: &MongoMemberSpec) -> Result<(), ExecuteError> {
+    let limit = Duration::from_secs(60);
+    let started = Instant::now();
+    let mut last_error = String::new();
+    while started.elapsed() < limit {
+        match client::connect(spec.host_port, None).await {
+            Ok(member) => match member
+                .database("admin")
+                .run_command(mongodb::bson::doc! { "hello": 1 })
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) => last_error = e.to_string(),
+            },
+            Err(e) => last_error = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(ExecuteError::NotReady {
+        container: spec.container.clone(),
+        waited: limit,
+        last_error,
+        logs: docker::log_tail(docker, &spec.container, 20).await,
+    })
+}
+
+/// Run a change's steps on the set: inside the member's container when `local`, else through
+/// its port as dbtopo's admin user.
+pub async fn run_commands(
+    docker: &Docker,
+    container: &str,
+    host_port: u16,
+    local: bool,
+    steps: &[MongoStep],
+    secrets: &Secrets,
+) -> Result<(), ExecuteError> {
+    if !local {
+        let member = client::connect(host_port, Some(&secrets.mongo_admin)).await?;
+        client::run(&member, steps, &secrets.mongo_admin).await?;
+        return Ok(());
+    }
+    for step in steps {
+        let (database, command, accepted) = match step {
+            MongoStep::Command {
+                database,
+                command,
+                accepted,
+            } => (database.as_str(), command.as_str(), accepted.clone()),
+            MongoStep::WaitForPrimary => ("admin", "", Vec::new()),
+        };
+        let command = command.replace(
+            &format!("\"{ADMIN_PASSWORD_PLACEHOLDER}\""),
+            &serde_json::to_string(&secrets.mongo_admin).unwrap_or_default(),
+        );
+        // The command goes in through the environment, never on a command line.
+        let script = match step {
+            MongoStep::WaitForPrimary => "const until = Date.now() + 60000; \
+                 while (!db.hello().isWritablePrimary) { if (Date.now() > until) { print('no primary after 60 s'); quit(1); } sleep(200); }"
+                .to_owned(),
+            MongoStep::Command { .. } => "const r = db.getSiblingDB(process.env.DBTOPO_DB).runCommand(EJSON.parse(process.env.DBTOPO_COMMAND)); \
+                 const accepted = JSON.parse(process.env.DBTOPO_ACCEPTED); \
+                 if (!r.ok && !accepted.includes(r.code)) { print(EJSON.stringify(r)); quit(1); }"
+                .to_owned(),
+        };
+        let accepted = serde_json::to_string(&accepted).unwrap_or_else(|_| "[]".into());
+        let exec = docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(vec![
+                        "mongosh".to_owned(),
+                        "--quiet".to_owned(),
+                        "--norc".to_owned(),
+                        "--port".to_owned(),
+                        MEMBER_PORT.to_string(),
+                        "--eval".to_owned(),
+                        script,
+                    ]),
+                    env: Some(vec![
+                        format!("DBTOPO_DB={database}"),
+                        format!("DBTOPO_COMMAND={command}"),
+                        format!("DBTOPO_ACCEPTED={accepted}"),
+                    ]),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let mut output = String::new();
+        if let StartExecResults::Attached {
+            output: mut stream, ..
+        } = docker.start_exec(&exec.id, None).await?
+        {
+            while let Some(chunk) = stream.next().await {
+                output.push_str(&chunk?.to_string());
+            }
+        }
+        let code = docker.inspect_exec(&exec.id).await?.exit_code.unwrap_or(-1);
+        if code != 0 {
+            return Err(ExecuteError::MongoShell {
+                container: container.to_owned(),
+                output: output.replace(&secrets.mongo_admin, "<mongo admin password>"),
+            });
+        }
+    }
+    Ok(())
+}

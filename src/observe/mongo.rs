@@ -1,0 +1,63 @@
+//! What exists of the MongoDB replica sets: member containers (by their labels) and what the
+//! first member reports of its set and collections.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::Docker;
+use bollard::models::ContainerSummaryStateEnum;
+use bollard::query_parameters::ListContainersOptionsBuilder;
+
+use super::ObserveError;
+use crate::model::label;
+use crate::mongo::client;
+use crate::mongo::diff::SetState;
+use crate::plan::mongo::{FoundMember, SetObservation};
+
+/// Member containers of `env`, by set, then by node.
+pub async fn members(
+    docker: &Docker,
+    env: &str,
+) -> Result<BTreeMap<String, BTreeMap<String, FoundMember>>, ObserveError> {
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![format!("{}={env}", label::ENV), label::MONGO_SET.to_owned()],
+    )]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let mut out: BTreeMap<String, BTreeMap<String, FoundMember>> = BTreeMap::new();
+    for summary in docker.list_containers(Some(options)).await? {
+        let labels = summary.labels.unwrap_or_default();
+        let (Some(set), Some(node)) = (labels.get(label::MONGO_SET), labels.get(label::NODE))
+        else {
+            continue;
+        };
+        out.entry(set.clone()).or_default().insert(
+            node.clone(),
+            FoundMember {
+                running: summary.state == Some(ContainerSummaryStateEnum::RUNNING),
+                spec_hash: labels.get(label::SPEC_HASH).cloned().unwrap_or_default(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// What the member at `host_port` reports: its set and, once dbtopo can log in, the
+/// collections of `database`. Anything that keeps it from answering is `Unknown`.
+pub async fn set(host_port: u16, admin_password: &str, database: &str) -> SetObservation {
+    let observed = async {
+        let member = client::connect(host_port, Some(admin_password)).await?;
+        let state = client::set_state(&member).await?;
+        let collections = match state {
+            SetState::Initiated { .. } => client::collections(&member, database).await?,
+            _ => BTreeMap::new(),
+        };
+        Ok::<_, client::MongoError>(SetObservation::Found { state, collections })
+    };
+    match observed.await {
+        Ok(found) => found,
+        Err(error) => SetObservation::Unknown(error.to_string()),
+    }
+}

@@ -1,0 +1,220 @@
+//! The MongoDB part of the plan: member containers, the replica set (bootstrap or one
+//! reconfiguration per member), and collections with their indexes. Pure.
+
+use std::collections::BTreeMap;
+
+use super::{Action, Change, Detail, MongoMemberSpec, Operation};
+use crate::hashing::short_hash;
+use crate::model::{self, label};
+use crate::mongo::diff::{self, CollectionChangeKind, MongoStep, SetState};
+use crate::mongo::model::Collection;
+use crate::topology::ReplicaSet;
+
+/// A member container as Docker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundMember {
+    pub running: bool,
+    pub spec_hash: String,
+}
+
+/// What is known of a set's data.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetObservation {
+    /// Its first member is being created: nothing exists yet.
+    Fresh,
+    /// Its first member runs but could not be asked (why, for the plan's warning).
+    Unknown(String),
+    Found {
+        state: SetState,
+        collections: BTreeMap<String, Collection>,
+    },
+}
+
+pub struct SetInput<'a> {
+    pub set: &'a ReplicaSet,
+    /// The collections its manifests declare.
+    pub collections: &'a [Collection],
+    /// Member containers found, by node (`rs0-0`).
+    pub members: &'a BTreeMap<String, FoundMember>,
+    pub observed: &'a SetObservation,
+}
+
+pub fn member_address(node: &str) -> String {
+    format!("mongo_member.{node}")
+}
+
+pub fn set_address(set: &str) -> String {
+    format!("replica_set.{set}")
+}
+
+/// The container spec of every member of `set`, with the hash that tells when to replace it.
+pub fn member_specs(env: &str, image: &str, set: &ReplicaSet) -> Vec<MongoMemberSpec> {
+    set.members
+        .iter()
+        .map(|member| {
+            let container = model::container_name(env, &member.name);
+            let volume = model::volume_name(env, &member.name);
+            let network = model::network_name(env);
+            let port = member.port.to_string();
+            let hash = short_hash(&[image, &port, &set.name, &network, &volume]);
+            MongoMemberSpec {
+                env: env.to_owned(),
+                set: set.name.clone(),
+                node: member.name.clone(),
+                container,
+                image: image.to_owned(),
+                host_port: member.port,
+                network,
+                volume,
+                labels: BTreeMap::from([
+                    (label::ENV.to_owned(), env.to_owned()),
+                    (label::NODE.to_owned(), member.name.clone()),
+                    (label::MONGO_SET.to_owned(), set.name.clone()),
+                    (label::SPEC_HASH.to_owned(), hash),
+                ]),
+            }
+        })
+        .collect()
+}
+
+/// Every change the sets need; `prerequisites` (the image, the network) come first.
+pub fn changes(
+    env: &str,
+    image: &str,
+    sets: &[SetInput<'_>],
+    prerequisites: &[String],
+) -> (Vec<Change>, Vec<String>) {
+    let mut changes = Vec::new();
+    let mut warnings = Vec::new();
+    for input in sets {
+        let specs = member_specs(env, image, input.set);
+        let mut member_addresses = Vec::new();
+        for spec in &specs {
+            let address = member_address(&spec.node);
+            member_addresses.push(address.clone());
+            let found = input.members.get(&spec.node);
+            let (action, reason, operation) = match found {
+                None => (
+                    Action::Create,
+                    "container does not exist".to_owned(),
+                    Operation::RunMongoMember { spec: spec.clone() },
+                ),
+                Some(f) if Some(&f.spec_hash) != spec.labels.get(label::SPEC_HASH) => (
+                    Action::Replace,
+                    "its image, port or network changed; the data volume is kept".to_owned(),
+                    Operation::RunMongoMember { spec: spec.clone() },
+                ),
+                Some(f) if !f.running => (
+                    Action::Start,
+                    "container is stopped".to_owned(),
+                    Operation::StartMongoMember { spec: spec.clone() },
+                ),
+                Some(_) => continue,
+            };
+            changes.push(Change {
+                address,
+                action,
+                reason,
+                details: Vec::new(),
+                after: prerequisites.to_vec(),
+                operation,
+            });
+        }
+        let Some(first) = specs.first() else {
+            continue;
+        };
+        let wanted = diff::desired_members(env, input.set);
+        let (state, current) = match input.observed {
+            SetObservation::Unknown(why) => {
+                warnings.push(format!(
+                    "replica set {} could not be asked ({why}); its members and collections \
+                     are compared once it answers",
+                    input.set.name
+                ));
+                continue;
+            }
+            SetObservation::Fresh => (SetState::NoAdminUser, BTreeMap::new()),
+            SetObservation::Found { state, collections } => (state.clone(), collections.clone()),
+        };
+        let set_changes = diff::set_changes(&input.set.name, &wanted, &state);
+        let bootstrap = state == SetState::NoAdminUser;
+        let set_address = set_address(&input.set.name);
+        if !set_changes.is_empty() {
+            let steps: Vec<MongoStep> = set_changes
+                .iter()
+                .flat_map(|c| c.steps.iter().cloned())
+                .collect();
+            changes.push(Change {
+                address: set_address.clone(),
+                action: if bootstrap {
+                    Action::Create
+                } else {
+                    Action::Update
+                },
+                reason: set_changes
+                    .iter()
+                    .map(|c| c.reason.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                details: Vec::new(),
+                after: member_addresses.clone(),
+                operation: Operation::MongoCommands {
+                    set: input.set.name.clone(),
+                    host_port: first.host_port,
+                    container: first.container.clone(),
+                    local: bootstrap,
+                    steps,
+                },
+            });
+        }
+        let current = if bootstrap { BTreeMap::new() } else { current };
+        for change in diff::collection_changes(&input.set.database, input.collections, &current) {
+            let (action, reason) = match change.kind {
+                CollectionChangeKind::Create => {
+                    (Action::Create, "collection does not exist".to_owned())
+                }
+                CollectionChangeKind::Modify => (
+                    Action::Update,
+                    "its validation rules differ from the manifest (collMod)".to_owned(),
+                ),
+                CollectionChangeKind::Indexes => (
+                    Action::Update,
+                    "its indexes differ from the manifest; the documents stay".to_owned(),
+                ),
+            };
+            let details = index_details(&change.steps);
+            changes.push(Change {
+                address: format!("mongo_collection.{}.{}", input.set.name, change.collection),
+                action,
+                reason,
+                details,
+                after: std::iter::once(set_address.clone())
+                    .chain(member_addresses.iter().cloned())
+                    .collect(),
+                operation: Operation::MongoCommands {
+                    set: input.set.name.clone(),
+                    host_port: first.host_port,
+                    container: first.container.clone(),
+                    local: false,
+                    steps: change.steps,
+                },
+            });
+        }
+    }
+    (changes, warnings)
+}
+
+/// Dropped indexes, named, so a plan shows what goes away.
+fn index_details(steps: &[MongoStep]) -> Vec<Detail> {
+    steps
+        .iter()
+        .filter_map(|step| match step {
+            MongoStep::Command { command, .. } if command.starts_with("{\"dropIndexes\"") => {
+                let value: serde_json::Value = serde_json::from_str(command).ok()?;
+                let index = value.get("index")?.as_str()?.to_owned();
+                Some(Detail::new(format!("index {index}"), Some(index), None).note("dropped"))
+            }
+            _ => None,
+        })
+        .collect()
+}
