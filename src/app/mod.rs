@@ -94,6 +94,12 @@ async fn verify(docker: &Docker, desired: &Desired, secrets: &Secrets) -> Result
                         .iter()
                         .map(|n| plan::schema::schema_address(n)),
                 )
+                .chain(
+                    after
+                        .deferred_mongo
+                        .iter()
+                        .map(|s| plan::mongo::set_address(s)),
+                )
                 .collect();
             return Err(miette!(
                 help = "run plan to see the differences",
@@ -182,7 +188,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
     println!();
     let mut counts = Counts::of(&plan);
     run(&docker, &plan, &desired, &secrets).await?;
-    if !plan.deferred_schema.is_empty() {
+    if !plan.deferred_schema.is_empty() || !plan.deferred_mongo.is_empty() {
         // The servers answer now: compare their schema and run what the comparison finds,
         // under the same rules (destructive steps only with --allow-destructive).
         let schema_plan = plan_for(&docker, &desired, Some(&secrets)).await?;

@@ -18,10 +18,19 @@ use crate::schema::{
 use crate::secrets::Secrets;
 use crate::topology::{SchemaTarget, Topology};
 
-/// What the topology asks for: the servers, and the schema with its parsed manifest.
+/// What the topology asks for: the servers, the schema with its parsed manifest, and the
+/// MongoDB replica sets with their collections.
 pub struct Desired {
     pub state: State,
     pub schema: Option<DesiredSchema>,
+    pub mongo: Vec<DesiredSet>,
+    pub mongo_image: String,
+}
+
+/// A replica set and the collections its manifests declare.
+pub struct DesiredSet {
+    pub set: crate::topology::ReplicaSet,
+    pub collections: Vec<crate::mongo::model::Collection>,
 }
 
 pub struct DesiredSchema {
@@ -164,7 +173,27 @@ pub fn desired(topology: &Topology) -> Result<Desired> {
             })
         }
     };
-    Ok(Desired { state, schema })
+    let mongo = topology
+        .mongo
+        .replica_sets
+        .values()
+        .map(|set| {
+            let collections = match &set.collections {
+                Some(dir) => crate::mongo::manifest::load_collections(dir)?,
+                None => Vec::new(),
+            };
+            Ok(DesiredSet {
+                set: set.clone(),
+                collections,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Desired {
+        state,
+        schema,
+        mongo,
+        mongo_image: topology.images.mongo.clone(),
+    })
 }
 
 pub async fn plan_for(
@@ -314,10 +343,93 @@ pub async fn plan_for(
             }
         }
     }
+    let (mongo_changes, mongo_warnings, deferred_mongo) =
+        mongo_part(docker, desired, secrets, &changes).await?;
+    changes.extend(mongo_changes);
     let mut plan = Plan::new(desired.state.env.clone(), changes);
     plan.warnings = plan::warnings(&desired.state, &observed);
+    plan.warnings.extend(mongo_warnings);
     plan.deferred_schema = deferred;
+    plan.deferred_mongo = deferred_mongo;
     Ok(plan)
+}
+
+/// The replica sets' changes, warnings, and the sets compared only during apply. The Mongo
+/// image is made sure of after every PostgreSQL change, so when it cannot be had the
+/// PostgreSQL part is applied all the same.
+async fn mongo_part(
+    docker: &Docker,
+    desired: &Desired,
+    secrets: Option<&Secrets>,
+    postgres_changes: &[plan::Change],
+) -> Result<(Vec<plan::Change>, Vec<String>, Vec<String>)> {
+    if desired.mongo.is_empty() {
+        return Ok(Default::default());
+    }
+    let env = &desired.state.env;
+    let image = &desired.mongo_image;
+    let members = observe::mongo::members(docker, env).await?;
+    let mut changes = Vec::new();
+    let mut prerequisites = vec![format!("network.{}", crate::model::network_name(env))];
+    if !crate::images::image_present(docker, image)
+        .await
+        .map_err(miette::Report::new)?
+    {
+        let address = format!("image.{image}");
+        changes.push(plan::Change {
+            address: address.clone(),
+            action: plan::Action::Create,
+            reason: "image is not present locally: pull it (MongoDB cannot be built from \
+                     Debian packages)"
+                .into(),
+            details: Vec::new(),
+            after: postgres_changes.iter().map(|c| c.address.clone()).collect(),
+            operation: plan::Operation::EnsureImage {
+                reference: image.clone(),
+            },
+        });
+        prerequisites.push(address);
+    }
+    let none = BTreeMap::new();
+    let mut observations = Vec::new();
+    let mut deferred = Vec::new();
+    for wanted in &desired.mongo {
+        let found = members.get(&wanted.set.name).unwrap_or(&none);
+        let first = wanted.set.members.first();
+        let observation = match first.and_then(|m| found.get(&m.name)) {
+            None => plan::mongo::SetObservation::Fresh,
+            Some(member) if !member.running => {
+                deferred.push(wanted.set.name.clone());
+                plan::mongo::SetObservation::Unknown(String::new())
+            }
+            Some(_) => {
+                let password = secrets.map(|s| s.mongo_admin.as_str()).unwrap_or_default();
+                let port = first.map_or(0, |m| m.port);
+                observe::mongo::set(port, password, &wanted.set.database).await
+            }
+        };
+        observations.push(observation);
+    }
+    let inputs: Vec<plan::mongo::SetInput<'_>> = desired
+        .mongo
+        .iter()
+        .zip(&observations)
+        .map(|(wanted, observed)| plan::mongo::SetInput {
+            set: &wanted.set,
+            collections: &wanted.collections,
+            members: members.get(&wanted.set.name).unwrap_or(&none),
+            observed,
+        })
+        .collect();
+    let (set_changes, mut warnings) = plan::mongo::changes(env, image, &inputs, &prerequisites);
+    // A stopped first member is started first; its set is compared once it runs.
+    warnings.retain(|w| {
+        !deferred
+            .iter()
+            .any(|d| w.starts_with(&format!("replica set {d} ")))
+    });
+    changes.extend(set_changes);
+    Ok((changes, warnings, deferred))
 }
 
 /// What the coordinator's database holds of the fragment objects, when it can be asked.

@@ -5,3 +5,4 @@ pub mod client;
 pub mod diff;
 pub mod manifest;
 pub mod model;
+pub mod seed;

@@ -243,6 +243,8 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Nodes whose schema is compared only once their server runs (during apply).
     pub deferred_schema: Vec<String>,
+    /// Replica sets compared only once their first member runs (during apply).
+    pub deferred_mongo: Vec<String>,
 }
 
 impl Plan {
@@ -254,6 +256,7 @@ impl Plan {
             waves,
             warnings: Vec::new(),
             deferred_schema: Vec::new(),
+            deferred_mongo: Vec::new(),
         }
     }
 
@@ -281,7 +284,7 @@ impl Plan {
 
     /// No change and nothing left to compare.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.deferred_schema.is_empty()
+        self.changes.is_empty() && self.deferred_schema.is_empty() && self.deferred_mongo.is_empty()
     }
 }
 

@@ -63,6 +63,13 @@ fn render_changes(plan: &Plan) -> String {
             super::diff::node_address(node)
         );
     }
+    for set in &plan.deferred_mongo {
+        let _ = writeln!(
+            out,
+            "\n  # {} and its collections are compared once its first member answers (during apply)",
+            super::mongo::set_address(set)
+        );
+    }
     let counts = Counts::of(plan);
     let _ = writeln!(
         out,
