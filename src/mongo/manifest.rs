@@ -308,7 +308,9 @@ impl<'de> Deserialize<'de> for Value {
                 Ok(Value(Bson::Array(items)))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
-                DocVisitor.visit_map(map).map(|Doc(d)| Value(Bson::Document(d)))
+                DocVisitor
+                    .visit_map(map)
+                    .map(|Doc(d)| Value(Bson::Document(d)))
             }
         }
 
@@ -588,7 +590,10 @@ impl Checker {
                     "{index} has {} key fields: a TTL index has exactly one",
                     key.value.len()
                 ))
-                .at(&raw.referenced, "expire_after_seconds needs a single-field key")
+                .at(
+                    &raw.referenced,
+                    "expire_after_seconds needs a single-field key",
+                )
                 .also(&key.referenced, format!("{} fields", key.value.len()))
                 .help(
                     "MongoDB expires documents only through a single date field; index that \
@@ -693,7 +698,10 @@ fn to_span(text: &str, at: &Location) -> Option<SourceSpan> {
     if end == start {
         // A block mapping has no length: show the rest of its first line.
         let line = &text[start..];
-        end = start + line[..line.find('\n').unwrap_or(line.len())].trim_end().len();
+        end = start
+            + line[..line.find('\n').unwrap_or(line.len())]
+                .trim_end()
+                .len();
     }
     Some(SourceSpan::new(start.into(), end - start))
 }
@@ -732,7 +740,12 @@ mod tests {
     /// The single problem in `text`, checked to point somewhere.
     fn only(text: &str) -> ManifestProblem {
         let all = problems(text);
-        assert_eq!(all.len(), 1, "expected one problem, got {:?}", messages(&all));
+        assert_eq!(
+            all.len(),
+            1,
+            "expected one problem, got {:?}",
+            messages(&all)
+        );
         let p = all.into_iter().next().unwrap();
         assert!(p.span().is_some(), "`{p}` has no label");
         p
@@ -786,7 +799,12 @@ mod tests {
             ["active_by_category", "category_price", "sku_unique", "tags"]
         );
 
-        let schema = catalog.validator.as_ref().unwrap().get_document("$jsonSchema").unwrap();
+        let schema = catalog
+            .validator
+            .as_ref()
+            .unwrap()
+            .get_document("$jsonSchema")
+            .unwrap();
         assert_eq!(keys(schema), ["bsonType", "required", "properties"]);
         let properties = schema.get_document("properties").unwrap();
         assert_eq!(
@@ -799,22 +817,46 @@ mod tests {
         );
 
         let reviews = &collections[1];
-        let rating = reviews.validator.as_ref().unwrap().get_document("$jsonSchema").unwrap();
-        let rating = rating.get_document("properties").unwrap().get_document("rating").unwrap();
+        let rating = reviews
+            .validator
+            .as_ref()
+            .unwrap()
+            .get_document("$jsonSchema")
+            .unwrap();
+        let rating = rating
+            .get_document("properties")
+            .unwrap()
+            .get_document("rating")
+            .unwrap();
         assert_eq!(rating.get("minimum"), Some(&Bson::Int32(1)));
         assert_eq!(rating.get("maximum"), Some(&Bson::Int32(5)));
-        let recent = reviews.indexes.iter().find(|i| i.name == "product_recent").unwrap();
+        let recent = reviews
+            .indexes
+            .iter()
+            .find(|i| i.name == "product_recent")
+            .unwrap();
         assert_eq!(keys(&recent.key), ["product_id", "created_at"]);
 
         let activity = &collections[2];
         assert_eq!(
-            (activity.validation_level.as_str(), activity.validation_action.as_str()),
+            (
+                activity.validation_level.as_str(),
+                activity.validation_action.as_str()
+            ),
             ("moderate", "warn")
         );
-        let ttl = activity.indexes.iter().find(|i| i.name == "at_ttl").unwrap();
+        let ttl = activity
+            .indexes
+            .iter()
+            .find(|i| i.name == "at_ttl")
+            .unwrap();
         assert_eq!(ttl.expire_after_seconds, Some(30 * 24 * 3600));
         assert_eq!(ttl.key, doc! { "at": 1_i32 });
-        let timeline = activity.indexes.iter().find(|i| i.name == "user_timeline").unwrap();
+        let timeline = activity
+            .indexes
+            .iter()
+            .find(|i| i.name == "user_timeline")
+            .unwrap();
         assert_eq!(keys(&timeline.key), ["user_id", "at"]);
     }
 
@@ -886,8 +928,16 @@ mod tests {
         assert_eq!(
             found,
             [
-                ("invalid validation_action `ignore`".into(), bad, Some("ignore")),
-                ("index `by_user` is declared twice".into(), bad, Some("by_user")),
+                (
+                    "invalid validation_action `ignore`".into(),
+                    bad,
+                    Some("ignore")
+                ),
+                (
+                    "index `by_user` is declared twice".into(),
+                    bad,
+                    Some("by_user")
+                ),
                 ("index has no `name`".into(), bad, Some("{")),
                 (
                     "index `ttl_pair` has 2 key fields: a TTL index has exactly one".into(),
@@ -912,12 +962,22 @@ mod tests {
         // The duplicate points at the second name and labels the first.
         let twice = &err.problems()[1];
         let text = std::fs::read_to_string(dir(bad).path).unwrap();
-        let spans: Vec<usize> = twice.labels().unwrap().map(|l| l.inner().offset()).collect();
+        let spans: Vec<usize> = twice
+            .labels()
+            .unwrap()
+            .map(|l| l.inner().offset())
+            .collect();
         assert_eq!(
             spans,
-            [text.rfind("by_user").unwrap(), text.find("by_user").unwrap()]
+            [
+                text.rfind("by_user").unwrap(),
+                text.find("by_user").unwrap()
+            ]
         );
-        assert_eq!(labels(twice), ["declared again here", "first declared here"]);
+        assert_eq!(
+            labels(twice),
+            ["declared again here", "first declared here"]
+        );
         let rendered = crate::test_support::render_report(err);
         assert!(rendered.contains("bad_indexes.yaml:2:20"), "{rendered}");
     }
@@ -961,7 +1021,10 @@ mod tests {
     #[test]
     fn validation_level_and_action_values() {
         let c = parse("validation_level: off\nvalidation_action: warn\n");
-        assert_eq!((c.validation_level.as_str(), c.validation_action.as_str()), ("off", "warn"));
+        assert_eq!(
+            (c.validation_level.as_str(), c.validation_action.as_str()),
+            ("off", "warn")
+        );
 
         let p = only("validation_level: lax\n");
         assert_eq!(p.to_string(), "invalid validation_level `lax`");
@@ -995,7 +1058,9 @@ mod tests {
             ("true", "true"),
             ("[1]", "a list"),
         ] {
-            let p = only(&format!("indexes:\n  - {{ name: i, key: {{ a: 1, b: {value} }} }}\n"));
+            let p = only(&format!(
+                "indexes:\n  - {{ name: i, key: {{ a: 1, b: {value} }} }}\n"
+            ));
             assert_eq!(
                 p.to_string(),
                 format!("invalid key value {shown} for field `b` of index `i`")
@@ -1026,7 +1091,10 @@ mod tests {
         assert_eq!(p.snippet(), Some("{"));
 
         let all = problems("indexes:\n  - { unique: true }\n");
-        assert_eq!(messages(&all), ["index has no `name`", "index has no `key`"]);
+        assert_eq!(
+            messages(&all),
+            ["index has no `name`", "index has no `key`"]
+        );
 
         let p = only("indexes:\n  - { name: '', key: { a: 1 } }\n");
         assert_eq!(p.to_string(), "invalid index name");
@@ -1049,7 +1117,9 @@ mod tests {
         assert_eq!(p.to_string(), "indexes `a` and `b` have the same key");
         assert_eq!(p.snippet(), Some("b"));
         // The same fields in another order are another index.
-        parse("indexes:\n  - { name: a, key: { x: 1, y: -1 } }\n  - { name: b, key: { y: -1, x: 1 } }\n");
+        parse(
+            "indexes:\n  - { name: a, key: { x: 1, y: -1 } }\n  - { name: b, key: { y: -1, x: 1 } }\n",
+        );
     }
 
     #[test]
@@ -1069,15 +1139,23 @@ mod tests {
             let p = only(&ttl("{ at: 1 }", value));
             assert_eq!(
                 p.to_string(),
-                format!("expire_after_seconds of index `t` must be a whole number of seconds, found {found}")
+                format!(
+                    "expire_after_seconds of index `t` must be a whole number of seconds, found {found}"
+                )
             );
             assert_eq!(p.snippet(), Some(value));
         }
 
         let p = only(&ttl("{ at: 1, user: 1 }", "60"));
-        assert_eq!(p.to_string(), "index `t` has 2 key fields: a TTL index has exactly one");
+        assert_eq!(
+            p.to_string(),
+            "index `t` has 2 key fields: a TTL index has exactly one"
+        );
         assert_eq!(p.snippet(), Some("60"));
-        assert_eq!(labels(&p), ["expire_after_seconds needs a single-field key", "2 fields"]);
+        assert_eq!(
+            labels(&p),
+            ["expire_after_seconds needs a single-field key", "2 fields"]
+        );
 
         let p = only(&ttl("{ _id: 1 }", "60"));
         assert_eq!(p.to_string(), "index `t` cannot expire on `_id`");
@@ -1089,7 +1167,10 @@ mod tests {
             ("", "it is empty"),
             ("a$b", "`$` is not allowed"),
             ("a\0b", "the NUL character is not allowed"),
-            ("system.views", "the `system.` prefix is reserved by MongoDB"),
+            (
+                "system.views",
+                "the `system.` prefix is reserved by MongoDB",
+            ),
         ] {
             let all = parse_collection("x.yaml", name, "").unwrap_err();
             assert_eq!(all.len(), 1);
@@ -1111,11 +1192,17 @@ mod tests {
         assert!(help(&p).contains("partial"));
 
         let p = only("validator: [a]\n");
-        assert!(p.to_string().starts_with("invalid collection manifest"), "{p}");
+        assert!(
+            p.to_string().starts_with("invalid collection manifest"),
+            "{p}"
+        );
         assert_eq!(p.snippet(), Some("["));
 
         let p = only("indexes:\n  - { name: i, key: { a: 1 }, unique: yes please }\n");
-        assert!(p.to_string().starts_with("invalid collection manifest"), "{p}");
+        assert!(
+            p.to_string().starts_with("invalid collection manifest"),
+            "{p}"
+        );
 
         let p = only("validator: { a: 1, a: 2 }\n");
         assert!(p.to_string().contains("duplicate"), "{p}");
@@ -1126,8 +1213,8 @@ mod tests {
 
     #[test]
     fn no_panic_on_damaged_manifests() {
-        let text = std::fs::read_to_string(dir("manifests/mongo/product_catalog.yaml").path)
-            .unwrap();
+        let text =
+            std::fs::read_to_string(dir("manifests/mongo/product_catalog.yaml").path).unwrap();
         let chars: Vec<char> = text.chars().collect();
         for i in (0..chars.len()).step_by(3) {
             for insert in ["", "{", "é", ": ", "- "] {
