@@ -5,6 +5,7 @@
 
 mod diagnostics;
 mod fragments;
+mod mongo;
 mod raw;
 mod rules;
 mod schema_section;
@@ -33,6 +34,7 @@ pub fn load(path: &Path) -> Result<Topology, TopologyError> {
 pub fn load_str(name_for_diagnostics: &str, source: &str) -> Result<Topology, TopologyError> {
     let src = diagnostics::Source::new(name_for_diagnostics, source);
     let raw = raw::parse(source).map_err(|err| src.invalid(vec![src.yaml_error(&err)]))?;
-    validate::validate(raw, &src, schema_section::base_dir_of(name_for_diagnostics))
+    let base_dir = schema_section::base_dir_of(name_for_diagnostics);
+    validate::validate(raw, &src, name_for_diagnostics, base_dir)
         .map_err(|problems| src.invalid(problems))
 }

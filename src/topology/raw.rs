@@ -7,7 +7,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 #[derive(Debug, Deserialize)]
@@ -16,6 +16,7 @@ pub(super) struct RawTopology {
     pub name: Option<Spanned<String>>,
     pub images: Option<RawImages>,
     pub postgres: Option<Spanned<RawPostgres>>,
+    pub mongo: Option<Spanned<RawMongo>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +126,94 @@ pub(super) struct RawReplica {
     pub of: Option<Spanned<String>>,
     pub port: Option<Spanned<Scalar>>,
     pub settings: Option<RawSettings>,
+}
+
+/// The `mongo:` section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMongo {
+    pub replica_sets: Option<Spanned<Entries<Option<RawReplicaSet>>>>,
+}
+
+/// One replica set; `rs0:` with no body is reported as a set without members.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReplicaSet {
+    pub database: Option<Spanned<String>>,
+    pub collections: Option<Spanned<String>>,
+    pub members: Option<Spanned<RawMembers>>,
+    /// The first host port when `members` is a count.
+    pub port: Option<Spanned<Scalar>>,
+}
+
+/// `members:` is a count (ports from the set's `port`) or a list of members.
+#[derive(Debug)]
+pub(super) enum RawMembers {
+    /// A number, string, boolean or empty value: checked later to be a count in range.
+    Count(Scalar),
+    List(Vec<Spanned<RawMember>>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMember {
+    pub port: Option<Spanned<Scalar>>,
+    pub priority: Option<Spanned<Scalar>>,
+    pub votes: Option<Spanned<Scalar>>,
+    pub hidden: Option<Spanned<bool>>,
+    pub arbiter: Option<Spanned<bool>>,
+}
+
+impl<'de> Deserialize<'de> for RawMembers {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = RawMembers;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a member count or a list of members")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawMembers, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = seq.next_element()? {
+                    members.push(member);
+                }
+                Ok(RawMembers::List(members))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<RawMembers, E> {
+                Ok(RawMembers::Count(Scalar::Null))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<RawMembers, E> {
+                Ok(RawMembers::Count(Scalar::Null))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawMembers, E> {
+                Ok(RawMembers::Count(Scalar::Bool(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawMembers, E> {
+                Ok(RawMembers::Count(Scalar::Int(v.into())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawMembers, E> {
+                Ok(RawMembers::Count(Scalar::Int(v.into())))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<RawMembers, E> {
+                Ok(RawMembers::Count(Scalar::Int(v)))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<RawMembers, E> {
+                Ok(RawMembers::Count(Scalar::Int(
+                    i128::try_from(v).unwrap_or(i128::MAX),
+                )))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawMembers, E> {
+                Ok(RawMembers::Count(Scalar::Float(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawMembers, E> {
+                Ok(RawMembers::Count(Scalar::Str(v.to_owned())))
+            }
+        }
+
+        deserializer.deserialize_any(MembersVisitor)
+    }
 }
 
 /// A YAML mapping keyed by user-chosen names, in file order and with key spans

@@ -15,11 +15,17 @@ const NAME_HELP: &str = "use lowercase letters, digits, `-` and `_`, starting wi
     at most 40 characters: the name is used for the container and, with `-` turned into `_`, \
     for the replication slot";
 
-/// A server's name and port as written, for the checks across nodes and replicas.
-struct Seen {
-    kind: &'static str,
-    name: Spanned<String>,
-    port: Option<(u16, Location)>,
+/// A server's name and port as written, for the checks across nodes, replicas and Mongo
+/// members.
+pub(super) struct Seen {
+    /// `node`, `replica` or `Mongo member`.
+    pub kind: &'static str,
+    /// For a Mongo member, its `<set>-<id>` at the place it comes from.
+    pub name: Spanned<String>,
+    pub port: Option<(u16, Location)>,
+    /// How a port counted from a replica set's `port` is reached (`27017 + 2`): the location
+    /// is then the set's `port`, shared by its members.
+    pub port_note: Option<String>,
 }
 
 /// What `of:` may refer to: node names, and each replica's own `of` (for the hint).
@@ -67,6 +73,7 @@ impl Validator<'_> {
                 kind: "replica",
                 name,
                 port,
+                port_note: None,
             });
         }
         let mut node_out = BTreeMap::new();
@@ -84,11 +91,13 @@ impl Validator<'_> {
                 kind: "node",
                 name,
                 port,
+                port_note: None,
             });
         }
         seen.sort_by_key(|s| s.name.referenced.span().offset());
         self.check_names(&seen);
-        self.check_ports(&seen);
+        // Host ports are checked once the Mongo members are known too.
+        self.servers.extend(seen);
         (node_out, replica_out)
     }
 
@@ -163,7 +172,7 @@ impl Validator<'_> {
         None
     }
 
-    fn port(
+    pub(super) fn port(
         &mut self,
         kind: &str,
         name: &Spanned<String>,
@@ -255,32 +264,56 @@ impl Validator<'_> {
         }
     }
 
-    /// Every server publishes a host port; two on the same port cannot both start.
-    fn check_ports(&mut self, seen: &[Seen]) {
-        let mut used: BTreeMap<u16, (&str, Location)> = BTreeMap::new();
+    /// Every server (node, replica, Mongo member) publishes a host port; two on the same port
+    /// cannot both start. Runs once every section has added its servers.
+    pub(super) fn check_ports(&mut self) {
+        let seen = std::mem::take(&mut self.servers);
+        let mut used: BTreeMap<u16, &Seen> = BTreeMap::new();
         let mut ports: Vec<(&Seen, u16, Location)> = seen
             .iter()
             .filter_map(|s| s.port.map(|(p, at)| (s, p, at)))
             .collect();
+        // Stable: the members counted from one `port` keep their order.
         ports.sort_by_key(|(_, _, at)| at.span().offset());
         for (s, port, at) in ports {
             match used.entry(port) {
                 Entry::Vacant(e) => {
-                    e.insert((&s.name.value, at));
+                    e.insert(s);
                 }
                 Entry::Occupied(e) => {
-                    let (first, first_at) = *e.get();
+                    let first = *e.get();
+                    let Some((_, first_at)) = first.port else {
+                        continue;
+                    };
+                    let again = match &s.port_note {
+                        Some(note) => format!("used again here: `{}` gets {note}", s.name.value),
+                        None => "used again here".to_owned(),
+                    };
+                    let first_label = match &first.port_note {
+                        Some(note) => format!("first used by `{}` ({note})", first.name.value),
+                        None => format!("first used by `{}`", first.name.value),
+                    };
+                    let postgres_only = [first.kind, s.kind]
+                        .iter()
+                        .all(|k| matches!(*k, "node" | "replica"));
+                    let help = if postgres_only {
+                        "every node and replica needs its own host port"
+                    } else {
+                        "every PostgreSQL node and replica and every Mongo member needs its own \
+                         host port"
+                    };
                     self.push(
                         self.problem(format!(
-                            "host port {port} is used by both `{first}` and `{}`",
-                            s.name.value
+                            "host port {port} is used by both `{}` and `{}`",
+                            first.name.value, s.name.value
                         ))
-                        .at(&at, "used again here")
-                        .also(&first_at, format!("first used by `{first}`"))
-                        .help("every node and replica needs its own host port"),
+                        .at(&at, again)
+                        .also(&first_at, first_label)
+                        .help(help),
                     );
                 }
             }
         }
+        self.servers = seen;
     }
 }

@@ -1058,3 +1058,602 @@ fn reference_tables_need_logical_replication_on_the_coordinator() {
     );
     assert!(help(&problem).contains("it is `replica`"));
 }
+
+/// The brief's Mongo section, after a PostgreSQL node.
+const MONGO: &str = r#"name: shop
+images: { mongo: "mongo:7" }
+postgres:
+  nodes:
+    primary: { port: 5433 }
+mongo:
+  replica_sets:
+    rs0:
+      database: ecommerce
+      collections: manifests/mongo
+      members: 3
+      port: 27017
+    analytics:
+      members:
+        - { port: 27117, priority: 2 }
+        - { port: 27118 }
+        - { port: 27119, arbiter: true }
+        - { port: 27120, priority: 0, hidden: true, votes: 0 }
+"#;
+
+/// `MINIMAL` with a Mongo section holding `sets` (indented as `replica_sets` entries).
+fn with_mongo(sets: &str) -> String {
+    format!("{MINIMAL}mongo:\n  replica_sets:\n{sets}")
+}
+
+fn member(id: u32, set: &str, port: u16, priority_tenths: u32) -> MongoMember {
+    MongoMember {
+        id,
+        name: format!("{set}-{id}"),
+        port,
+        priority_tenths,
+        votes: 1,
+        hidden: false,
+        arbiter: false,
+    }
+}
+
+#[test]
+fn mongo_replica_sets_load_from_a_count_and_from_a_list() {
+    let t = load_str("test.yaml", MONGO).unwrap();
+    let rs0 = ReplicaSet {
+        name: "rs0".into(),
+        members: vec![
+            member(0, "rs0", 27017, 10),
+            member(1, "rs0", 27018, 10),
+            member(2, "rs0", 27019, 10),
+        ],
+        database: "ecommerce".into(),
+        collections: Some(CollectionsDir {
+            dir: "manifests/mongo".into(),
+            path: Path::new(".").join("manifests/mongo"),
+        }),
+    };
+    let analytics = ReplicaSet {
+        name: "analytics".into(),
+        members: vec![
+            member(0, "analytics", 27117, 20),
+            member(1, "analytics", 27118, 10),
+            MongoMember {
+                priority_tenths: 0,
+                arbiter: true,
+                ..member(2, "analytics", 27119, 0)
+            },
+            MongoMember {
+                votes: 0,
+                hidden: true,
+                ..member(3, "analytics", 27120, 0)
+            },
+        ],
+        database: "app".into(),
+        collections: None,
+    };
+    assert_eq!(
+        t.mongo,
+        Mongo {
+            replica_sets: BTreeMap::from([("rs0".into(), rs0), ("analytics".into(), analytics)]),
+        }
+    );
+    assert_eq!(t.images.mongo, "mongo:7");
+    // Three voters in each set: no warning.
+    assert_eq!(t.warnings, Vec::<String>::new());
+    // Without a `mongo` section there are no replica sets.
+    assert_eq!(load_str("t", MINIMAL).unwrap().mongo, Mongo::default());
+}
+
+#[test]
+fn mongo_priorities_are_kept_in_tenths() {
+    let yaml = with_mongo(
+        "    rs0:\n      members:\n        - { port: 27017, priority: 0.5 }\n        \
+         - { port: 27018, priority: 1000 }\n        - { port: 27019, priority: 2.5 }\n        \
+         - { port: 27020, priority: 0.3, votes: 1 }\n        \
+         - { port: 27021, priority: 0.0, votes: 0, hidden: false }\n",
+    );
+    let t = load_str("test.yaml", &yaml).unwrap();
+    let set = &t.mongo.replica_sets["rs0"];
+    let tenths: Vec<u32> = set.members.iter().map(|m| m.priority_tenths).collect();
+    assert_eq!(tenths, [5, 10_000, 25, 3, 0]);
+    assert_eq!(set.members[4].votes, 0);
+}
+
+#[test]
+fn an_even_number_of_voting_members_is_a_warning_with_its_place() {
+    let warning = |members: &str| {
+        let yaml = with_mongo(&format!(
+            "    rs0:\n      port: 27017\n      members: {members}\n"
+        ));
+        let t = load_str("topology.yaml", &yaml).unwrap();
+        let line = yaml.lines().position(|l| l.contains("members:")).unwrap() + 1;
+        (t.warnings, line)
+    };
+    for count in [2, 4] {
+        let (warnings, line) = warning(&count.to_string());
+        assert_eq!(
+            warnings,
+            [format!(
+                "topology.yaml:{line}:16: replica set rs0 has {count} voting members: an even \
+                 number can leave no majority after a split; add or remove one, or make one \
+                 non-voting"
+            )]
+        );
+    }
+    for count in ["1", "3", "7"] {
+        assert_eq!(warning(count).0, Vec::<String>::new(), "for {count}");
+    }
+    // Non-voting members and arbiters are counted for what they are.
+    let listed = |entries: &str| {
+        let yaml = with_mongo(&format!("    rs0:\n      members: [{entries}]\n"));
+        load_str("test.yaml", &yaml).unwrap().warnings
+    };
+    let four_with_an_arbiter =
+        "{ port: 27017 }, { port: 27018 }, { port: 27019 }, { port: 27020, arbiter: true }";
+    assert_eq!(listed(four_with_an_arbiter).len(), 1);
+    let four_one_silent = "{ port: 27017 }, { port: 27018 }, { port: 27019 }, \
+        { port: 27020, votes: 0, priority: 0 }";
+    assert!(listed(four_one_silent).is_empty());
+    let two = listed("{ port: 27017 }, { port: 27018, priority: 0 }");
+    assert!(
+        two[0].starts_with("test.yaml:8:16: replica set rs0 has 2 voting members"),
+        "{two:?}"
+    );
+}
+
+#[test]
+fn mongo_member_count_and_port_rules() {
+    let counted = |members: &str, port: &str| {
+        with_mongo(&format!(
+            "    rs0:\n      members: {members}\n      port: {port}\n"
+        ))
+    };
+    for (members, message) in [
+        ("0", "replica set `rs0` cannot have 0 members"),
+        ("51", "replica set `rs0` cannot have 51 members"),
+        ("-3", "replica set `rs0` cannot have -3 members"),
+        (
+            "three",
+            "`members` of replica set `rs0` must be a count or a list, found the string `three`",
+        ),
+        (
+            "2.5",
+            "`members` of replica set `rs0` must be a count or a list, found the number `2.5`",
+        ),
+        ("[]", "replica set `rs0` has no members"),
+    ] {
+        let yaml = counted(members, "27017");
+        let yaml = if members == "[]" {
+            yaml.replace("\n      port: 27017", "")
+        } else {
+            yaml
+        };
+        let p = only(&yaml);
+        assert_eq!(p.to_string(), message);
+        let snippet = if members == "[]" { "[" } else { members };
+        assert_eq!(p.snippet(), Some(snippet), "for {members}");
+    }
+    // Counted members all vote: 50 is a valid size but too many voters.
+    assert!(load_str("t", &counted("7", "27017")).is_ok());
+    assert_eq!(
+        only(&counted("50", "27017")).to_string(),
+        "replica set `rs0` has 50 voting members, MongoDB allows at most 7"
+    );
+
+    let p = only(&with_mongo("    rs0:\n      members: 3\n"));
+    assert_eq!(p.to_string(), "replica set `rs0` has no `port`");
+    assert_eq!(p.snippet(), Some("3"));
+    assert!(help(&p).contains("27017, 27018"));
+
+    let p = only(&counted("3", "65534"));
+    assert_eq!(
+        p.to_string(),
+        "host ports 65534..=65536 of replica set `rs0` run past 65535"
+    );
+    assert_eq!(p.snippet(), Some("65534"));
+    assert_eq!(labels(&p), ["member 2 would get port 65536"]);
+    assert!(help(&p).contains("at most 65533"));
+    assert!(load_str("t", &counted("3", "65533")).is_ok());
+
+    for (port, message) in [
+        ("80", "port 80 of replica set `rs0` is out of range"),
+        (
+            "'27017'",
+            "port of replica set `rs0` must be an integer, found the string `27017`",
+        ),
+    ] {
+        let p = only(&counted("3", port));
+        assert_eq!(p.to_string(), message);
+        assert_eq!(p.snippet(), Some(port));
+    }
+
+    let p = only(&with_mongo(
+        "    rs0:\n      port: 27017\n      members: [{ port: 27018 }]\n",
+    ));
+    assert_eq!(
+        p.to_string(),
+        "`port` of replica set `rs0` is not allowed with a list of members"
+    );
+    assert_eq!(p.snippet(), Some("27017"));
+
+    let p = only(&with_mongo(
+        "    rs0:\n      members:\n        - { port: 27017 }\n        - { priority: 2 }\n",
+    ));
+    assert_eq!(p.to_string(), "Mongo member `rs0-1` has no `port`");
+    assert_eq!(p.snippet(), Some("{"));
+    assert_eq!(labels(&p), ["add `port: <host port>` to this Mongo member"]);
+
+    let many: Vec<String> = (0..51)
+        .map(|i| format!("{{ port: {} }}", 30000 + i))
+        .collect();
+    let yaml = with_mongo(&format!("    rs0:\n      members: [{}]\n", many.join(", ")));
+    let all = messages(&problems(&yaml));
+    assert!(
+        all.contains(&"replica set `rs0` has 51 members, MongoDB allows at most 50".to_owned()),
+        "{all:?}"
+    );
+
+    let p = only(&counted("8", "27017"));
+    assert_eq!(
+        p.to_string(),
+        "replica set `rs0` has 8 voting members, MongoDB allows at most 7"
+    );
+    assert_eq!(p.snippet(), Some("8"));
+}
+
+#[test]
+fn mongo_election_rules() {
+    let member = |entry: &str| {
+        with_mongo(&format!(
+            "    rs0:\n      members:\n        - {{ port: 27017 }}\n        - {{ port: 27018 }}\n        \
+             - {entry}\n"
+        ))
+    };
+    for (entry, message, snippet) in [
+        (
+            "{ port: 27019, priority: 1001 }",
+            "priority 1001 of Mongo member `rs0-2` is out of range",
+            "1001",
+        ),
+        (
+            "{ port: 27019, priority: -1 }",
+            "priority -1 of Mongo member `rs0-2` is out of range",
+            "-1",
+        ),
+        (
+            "{ port: 27019, priority: 0.55 }",
+            "priority 0.55 of Mongo member `rs0-2` is finer than tenths",
+            "0.55",
+        ),
+        (
+            "{ port: 27019, priority: high }",
+            "priority of Mongo member `rs0-2` must be a number, found the string `high`",
+            "high",
+        ),
+        (
+            "{ port: 27019, votes: 2 }",
+            "votes of Mongo member `rs0-2` must be 0 or 1, found the integer `2`",
+            "2",
+        ),
+        (
+            "{ port: 27019, votes: 0 }",
+            "non-voting member `rs0-2` must have priority 0",
+            "0",
+        ),
+        (
+            "{ port: 27019, votes: 0, priority: 3 }",
+            "non-voting member `rs0-2` must have priority 0",
+            "0",
+        ),
+        (
+            "{ port: 27019, hidden: true }",
+            "hidden member `rs0-2` must have priority 0",
+            "true",
+        ),
+        (
+            "{ port: 27019, arbiter: true, priority: 1 }",
+            "arbiter `rs0-2` cannot have a priority",
+            "1",
+        ),
+        (
+            "{ port: 27019, arbiter: true, hidden: true }",
+            "arbiter `rs0-2` cannot be hidden",
+            "true",
+        ),
+        (
+            "{ port: 27019, arbiter: true, votes: 0 }",
+            "arbiter `rs0-2` must vote",
+            "0",
+        ),
+    ] {
+        let p = only(&member(entry));
+        assert_eq!(p.to_string(), message, "for {entry}");
+        assert_eq!(p.snippet(), Some(snippet), "for {entry}");
+    }
+    let p = only(&member("{ port: 27019, votes: 0, priority: 3 }"));
+    assert_eq!(labels(&p), ["votes: 0", "priority 3"]);
+    assert!(help(&p).contains("priority: 0"));
+    let p = only(&member("{ port: 27019, votes: 0 }"));
+    assert_eq!(labels(&p), ["votes: 0", "priority 1 by default"]);
+
+    // Explicit zeros are fine for arbiters, hidden and non-voting members.
+    for entry in [
+        "{ port: 27019, arbiter: true, priority: 0, hidden: false, votes: 1 }",
+        "{ port: 27019, hidden: true, priority: 0 }",
+        "{ port: 27019, votes: 0, priority: 0 }",
+    ] {
+        assert!(load_str("t", &member(entry)).is_ok(), "{entry}");
+    }
+
+    let yaml = with_mongo(
+        "    rs0:\n      members: [{ port: 27017, priority: 0 }, { port: 27018, arbiter: true }, \
+         { port: 27019, priority: 0 }]\n",
+    );
+    let p = only(&yaml);
+    assert_eq!(
+        p.to_string(),
+        "replica set `rs0` has no member that can become primary"
+    );
+    assert_eq!(p.snippet(), Some("["));
+}
+
+#[test]
+fn mongo_names_database_and_collections_folder() {
+    let set = |name: &str, extra: &str| {
+        with_mongo(&format!(
+            "    {name}:\n      members: 1\n      port: 27017\n{extra}"
+        ))
+    };
+    let p = only(&set("Rs0", ""));
+    assert_eq!(p.to_string(), "invalid replica set name `Rs0`");
+    assert_eq!(p.snippet(), Some("Rs0"));
+    assert_eq!(labels(&p), ["it starts with `R` (use lowercase)"]);
+    assert_eq!(labels(&only(&set("rs.0", ""))), ["`.` is not allowed"]);
+
+    for (database, reason) in [
+        ("admin", "`admin` is one of MongoDB's own databases"),
+        ("my.db", "`.` is not allowed"),
+        ("'a b'", "` ` is not allowed"),
+        ("''", "it is empty"),
+    ] {
+        let p = only(&set("rs0", &format!("      database: {database}\n")));
+        assert!(
+            p.to_string().starts_with("invalid Mongo database name"),
+            "{p}"
+        );
+        assert_eq!(labels(&p), [reason], "for {database}");
+        assert_eq!(p.snippet(), Some(database));
+    }
+
+    let p = only(&set("rs0", "      collections: manifests/nowhere\n"));
+    assert_eq!(
+        p.to_string(),
+        "collections folder `manifests/nowhere` not found"
+    );
+    assert_eq!(p.snippet(), Some("manifests/nowhere"));
+    assert_eq!(labels(&p), ["no folder at ./manifests/nowhere"]);
+    let p = only(&set("rs0", "      collections: manifests/ecommerce.sql\n"));
+    assert_eq!(labels(&p), ["./manifests/ecommerce.sql is not a folder"]);
+    let p = only(&set("rs0", "      collections: ''\n"));
+    assert_eq!(p.to_string(), "`collections` is empty");
+
+    // Resolved against the topology file's folder.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("topology.yaml");
+    let t = load_str(
+        &path.display().to_string(),
+        &set("rs0", "      collections: manifests/mongo/\n"),
+    )
+    .unwrap();
+    let dir = t.mongo.replica_sets["rs0"].collections.clone().unwrap();
+    assert_eq!(dir.dir, "manifests/mongo/");
+    assert_eq!(dir.path, path.parent().unwrap().join("manifests/mongo/"));
+    assert!(dir.path.is_dir());
+}
+
+#[test]
+fn mongo_member_names_must_not_clash_with_postgres_servers() {
+    let yaml = format!(
+        "{MINIMAL}    rs0-1: {{ port: 5440 }}\nmongo:\n  replica_sets:\n    rs0: {{ members: 3, port: 27017 }}\n"
+    );
+    let p = only(&yaml);
+    assert_eq!(
+        p.to_string(),
+        "`rs0-1` is both a PostgreSQL node and a Mongo member"
+    );
+    assert_eq!(p.snippet(), Some("rs0"));
+    assert_eq!(labels(&p), ["this member is `rs0-1`", "PostgreSQL node"]);
+    let spans: Vec<usize> = p.labels().unwrap().map(|l| l.inner().offset()).collect();
+    assert_eq!(
+        spans,
+        [yaml.rfind("rs0:").unwrap(), yaml.find("rs0-1").unwrap()]
+    );
+
+    let yaml = format!(
+        "{MINIMAL}  replicas:\n    cache-0: {{ of: primary, port: 5434 }}\nmongo:\n  replica_sets:\n    \
+         cache:\n      members:\n        - {{ port: 27017 }}\n"
+    );
+    let p = only(&yaml);
+    assert_eq!(
+        p.to_string(),
+        "`cache-0` is both a PostgreSQL replica and a Mongo member"
+    );
+    assert_eq!(p.snippet(), Some("{"));
+}
+
+#[test]
+fn duplicate_host_ports_cover_mongo_members() {
+    // A listed member on a node's port.
+    let yaml = with_mongo(
+        "    rs0:\n      members:\n        - { port: 27017 }\n        - { port: 5433 }\n",
+    );
+    let p = only(&yaml);
+    assert_eq!(
+        p.to_string(),
+        "host port 5433 is used by both `primary` and `rs0-1`"
+    );
+    assert_eq!(labels(&p), ["used again here", "first used by `primary`"]);
+    let spans: Vec<usize> = p.labels().unwrap().map(|l| l.inner().offset()).collect();
+    assert_eq!(
+        spans,
+        [yaml.rfind("5433").unwrap(), yaml.find("5433").unwrap()]
+    );
+    assert!(help(&p).contains("Mongo member"), "{}", help(&p));
+
+    // A counted member: the set's `port` is where its port comes from.
+    let yaml = with_mongo("    rs0: { members: 3, port: 5431 }\n");
+    let p = only(&yaml);
+    assert_eq!(
+        p.to_string(),
+        "host port 5433 is used by both `primary` and `rs0-2`"
+    );
+    assert_eq!(p.snippet(), Some("5431"));
+    assert_eq!(
+        labels(&p),
+        [
+            "used again here: `rs0-2` gets 5431 + 2",
+            "first used by `primary`"
+        ]
+    );
+
+    // Two sets whose counted ranges overlap.
+    let yaml =
+        with_mongo("    rs0: { members: 3, port: 27017 }\n    rs1: { members: 3, port: 27019 }\n");
+    let p = only(&yaml);
+    assert_eq!(
+        p.to_string(),
+        "host port 27019 is used by both `rs0-2` and `rs1-0`"
+    );
+    assert_eq!(p.snippet(), Some("27019"));
+    assert_eq!(
+        labels(&p),
+        ["used again here", "first used by `rs0-2` (27017 + 2)"]
+    );
+
+    // A Mongo member before the PostgreSQL node in the file is the first use.
+    let yaml = "name: shop\nmongo:\n  replica_sets:\n    rs0: { members: 1, port: 5433 }\n\
+                postgres:\n  nodes:\n    primary: { port: 5433 }\n";
+    let p = only(yaml);
+    assert_eq!(
+        p.to_string(),
+        "host port 5433 is used by both `rs0-0` and `primary`"
+    );
+}
+
+#[test]
+fn mongo_unknown_keys_and_missing_parts() {
+    let p = only(&with_mongo(
+        "    rs0:\n      members:\n        - { port: 27017, priorty: 2 }\n",
+    ));
+    assert_eq!(p.to_string(), "unknown key `priorty`");
+    assert_eq!(p.snippet(), Some("priorty"));
+    assert!(
+        help(&p).starts_with("did you mean `priority`?"),
+        "{}",
+        help(&p)
+    );
+
+    let p = only(&with_mongo("    rs0: { member: 3, port: 27017 }\n"));
+    assert_eq!(p.to_string(), "unknown key `member`");
+    assert!(
+        help(&p).starts_with("did you mean `members`?"),
+        "{}",
+        help(&p)
+    );
+
+    let p = only(&format!("{MINIMAL}mongo:\n  replica_set: {{}}\n"));
+    assert!(
+        help(&p).starts_with("did you mean `replica_sets`?"),
+        "{}",
+        help(&p)
+    );
+
+    let p = only(&format!("{MINIMAL}mongo: {{}}\n"));
+    assert_eq!(p.to_string(), "`mongo` has no `replica_sets`");
+    let p = only(&format!("{MINIMAL}mongo:\n  replica_sets: {{}}\n"));
+    assert_eq!(p.to_string(), "no Mongo replica sets are defined");
+    assert_eq!(p.snippet(), Some("{"));
+    let p = only(&with_mongo("    rs0:\n"));
+    assert_eq!(p.to_string(), "replica set `rs0` has no `members`");
+    assert_eq!(p.snippet(), Some("rs0"));
+
+    let p = only(&with_mongo("    rs0: { members: { port: 27017 } }\n"));
+    assert!(p.to_string().starts_with("unexpected value"), "{p}");
+    let p = only(&with_mongo(
+        "    rs0: { members: [{ port: 27017, hidden: maybe }] }\n",
+    ));
+    assert!(p.to_string().starts_with("unexpected value"), "{p}");
+}
+
+#[test]
+fn mongo_problems_are_reported_together_in_file_order() {
+    let yaml = "\
+name: shop
+postgres:
+  nodes:
+    primary: { port: 5433 }
+    rs0-0: { port: 5434 }
+mongo:
+  replica_sets:
+    rs0:
+      database: local
+      collections: manifests/none
+      members: 3
+    analytics:
+      port: 27117
+      members:
+        - { port: 5434, priority: 0.25 }
+        - { port: 27118, hidden: true }
+        - { port: 27119, arbiter: true, priority: 2 }
+";
+    assert_eq!(
+        messages(&problems(yaml)),
+        [
+            "`rs0-0` is both a PostgreSQL node and a Mongo member",
+            "invalid Mongo database name `local`",
+            "collections folder `manifests/none` not found",
+            "replica set `rs0` has no `port`",
+            "`port` of replica set `analytics` is not allowed with a list of members",
+            "host port 5434 is used by both `rs0-0` and `analytics-0`",
+            "priority 0.25 of Mongo member `analytics-0` is finer than tenths",
+            "hidden member `analytics-1` must have priority 0",
+            "arbiter `analytics-2` cannot have a priority",
+        ]
+    );
+}
+
+#[test]
+fn report_for_mongo_problems_snapshot() {
+    let yaml = "\
+name: shop
+postgres:
+  nodes:
+    primary: { port: 5433 }
+mongo:
+  replica_sets:
+    rs0:
+      members: 3
+      port: 5431
+    analytics:
+      members:
+        - { port: 27117 }
+        - { port: 27118, votes: 0 }
+";
+    let err = load_str("topology.yaml", yaml).unwrap_err();
+    insta::assert_snapshot!(render(&err));
+}
+
+/// Damaged versions of a Mongo section: errors, never panics.
+#[test]
+fn no_panic_on_damaged_mongo_sections() {
+    const INSERTS: [&str; 6] = [":", "[", "-1", "{", "- ", "\n "];
+    let chars: Vec<char> = MONGO.chars().collect();
+    for i in 0..chars.len() {
+        let mut damaged: String = chars[..i].iter().collect();
+        damaged.push_str(INSERTS[i % INSERTS.len()]);
+        damaged.extend(&chars[i + 1..]);
+        if let Err(err) = load_str("damaged.yaml", &damaged) {
+            assert!(render(&err).contains("damaged.yaml"));
+        }
+    }
+}

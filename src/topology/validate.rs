@@ -10,6 +10,7 @@ use super::diagnostics::{Problem, Source};
 use super::fragments;
 use super::raw::{RawAccess, RawImages, RawPostgres, RawSettings, RawTopology, Scalar};
 use super::rules;
+use super::servers::Seen;
 use super::{AccessRule, Images, Postgres, Topology};
 
 const DEFAULT_POSTGRES_IMAGE: &str = "postgres:17";
@@ -23,30 +24,42 @@ pub(super) struct Validator<'a> {
     problems: Vec<Problem>,
     /// The topology file's folder, where relative paths start.
     base_dir: &'a Path,
+    /// The file's name as given, for warnings (`topology.yaml:71:7: ...`).
+    file_name: &'a str,
+    /// Every server with its host port, for the checks across sections.
+    pub(super) servers: Vec<Seen>,
+    /// Problems that do not stop the topology.
+    warnings: Vec<String>,
 }
 
 pub(super) fn validate(
     raw: Spanned<RawTopology>,
     src: &Source,
+    file_name: &str,
     base_dir: &Path,
 ) -> Result<Topology, Vec<Problem>> {
     let mut v = Validator {
         src,
         problems: Vec::new(),
         base_dir,
+        file_name,
+        servers: Vec::new(),
+        warnings: Vec::new(),
     };
     let top = raw.referenced;
     let raw = raw.value;
     let name = v.env_name(raw.name, &top);
     let images = v.images(raw.images);
     let postgres = v.postgres(raw.postgres, &top);
+    let mongo = v.mongo(raw.mongo);
+    v.check_ports();
     if v.problems.is_empty() {
         Ok(Topology {
             name,
             images,
             postgres,
-            mongo: Default::default(),
-            warnings: Vec::new(),
+            mongo,
+            warnings: v.warnings,
         })
     } else {
         Err(v.problems)
@@ -64,6 +77,16 @@ impl Validator<'_> {
 
     pub fn push(&mut self, problem: Problem) {
         self.problems.push(problem);
+    }
+
+    /// A warning at `at`: `<file>:<line>:<column>: <message>`.
+    pub fn warn(&mut self, at: &Location, message: impl std::fmt::Display) {
+        self.warnings.push(format!(
+            "{}:{}:{}: {message}",
+            self.file_name,
+            at.line(),
+            at.column()
+        ));
     }
 
     fn env_name(&mut self, raw: Option<Spanned<String>>, top: &Location) -> String {
