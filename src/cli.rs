@@ -57,6 +57,14 @@ pub struct FileArg {
     /// Topology file.
     #[arg(default_value = "topology.yaml")]
     pub file: PathBuf,
+    /// Include the replica sets of this profile (repeat, or separate with commas).
+    #[arg(
+        long = "profile",
+        value_name = "NAME",
+        env = "DBTOPO_PROFILES",
+        value_delimiter = ','
+    )]
+    pub profiles: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -207,6 +207,7 @@ async fn default_topology_converges_repairs_drift_and_is_destroyed() {
     let plan = dbtopo::app::plan(&dbtopo::cli::PlanArgs {
         file: dbtopo::cli::FileArg {
             file: env.file.clone(),
+            profiles: Vec::new(),
         },
         json: false,
         detailed_exitcode: true,

@@ -46,6 +46,7 @@ async fn the_default_topology_keeps_every_row_where_it_says_through_writes_and_a
     dbtopo::app::seed(&SeedArgs {
         file: FileArg {
             file: env.file.clone(),
+            profiles: Vec::new(),
         },
         scale: 1,
     })

@@ -37,6 +37,7 @@ fn replica_set(voters: u32) -> ReplicaSet {
             .collect(),
         database: "shop".into(),
         collections: None,
+        profiles: Vec::new(),
     }
 }
 
@@ -266,4 +267,57 @@ async fn a_bootstrap_stopped_after_the_initiation_is_finished_by_the_next_run() 
         SetState::Initiated { version: 1, .. }
     ));
     assert!(reconcile(&double, &set, &[]).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_project_manifests_are_applied_and_seeded_once() {
+    let double = MongoDouble::start(Options {
+        replica_set_name: "rs0".into(),
+        access_control: true,
+        ..Options::default()
+    })
+    .await;
+    let manifests = dbtopo::mongo::manifest::load_collections(&dbtopo::topology::CollectionsDir {
+        dir: "manifests/mongo".into(),
+        path: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/mongo"),
+    })
+    .expect("the project's manifests load");
+    let names: Vec<&str> = manifests.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, dbtopo::mongo::seed::COLLECTIONS);
+    let set = replica_set(3);
+    reconcile(&double, &set, &manifests).await;
+    assert!(reconcile(&double, &set, &manifests).await.is_empty());
+
+    let member = client::connect(double.port(), Some(PASSWORD))
+        .await
+        .unwrap();
+    let counts = dbtopo::mongo::seed::seed(&member, "shop", 1)
+        .await
+        .expect("seed");
+    assert_eq!(
+        counts,
+        [
+            ("product_catalog", 50),
+            ("reviews", 100),
+            ("user_activity", 200)
+        ]
+    );
+    // The unique indexes held (the double enforces them): every sku, every (product, user)
+    // pair once. A second seed is refused rather than doubling the documents.
+    let again = dbtopo::mongo::seed::seed(&member, "shop", 1).await;
+    assert!(
+        matches!(again, Err(dbtopo::mongo::seed::SeedError::NotEmpty { .. })),
+        "{again:?}"
+    );
+    use futures_util::TryStreamExt;
+    let phones: Vec<mongodb::bson::Document> = member
+        .database("shop")
+        .collection::<mongodb::bson::Document>("product_catalog")
+        .find(doc! { "category": "electronics/phones" })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(phones.len(), 8, "products 6, 12, ..., 48");
 }

@@ -48,6 +48,7 @@ fn args(env: &TestEnv, scale: u32) -> SeedArgs {
     SeedArgs {
         file: FileArg {
             file: env.file.clone(),
+            profiles: Vec::new(),
         },
         scale,
     }

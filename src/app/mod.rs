@@ -44,14 +44,42 @@ pub fn validate(file: &Path) -> Result<Topology> {
         ),
         None => String::new(),
     };
+    let mongo: String = topology
+        .mongo
+        .replica_sets
+        .values()
+        .zip(&desired.mongo)
+        .map(|(set, wanted)| {
+            let profiles = if set.profiles.is_empty() {
+                String::new()
+            } else {
+                format!(", profile {}", set.profiles.join("/"))
+            };
+            format!(
+                ", replica set {} ({} member(s), {} collection(s) in database \"{}\"{profiles})",
+                set.name,
+                set.members.len(),
+                wanted.collections.len(),
+                set.database
+            )
+        })
+        .collect();
     println!(
-        "{} is valid: environment \"{}\", {} node(s), {} replica(s){schema}{fragments}.",
+        "{} is valid: environment \"{}\", {} node(s), {} replica(s){schema}{fragments}{mongo}.",
         file.display(),
         topology.name,
         topology.postgres.nodes.len(),
         topology.postgres.replicas.len()
     );
+    print_warnings(&topology);
     Ok(topology)
+}
+
+/// The topology's warnings (an even number of voting members), on standard error.
+fn print_warnings(topology: &Topology) {
+    for warning in &topology.warnings {
+        eprintln!("warning: {warning}");
+    }
 }
 
 /// A Docker client speaking the engine's API version.
@@ -72,6 +100,7 @@ async fn compute(
     topology: &Topology,
     secrets: Option<&Secrets>,
 ) -> Result<(Desired, Plan)> {
+    print_warnings(topology);
     let desired = desired(topology)?;
     let plan = plan_for(docker, &desired, secrets).await?;
     Ok((desired, plan))
@@ -151,7 +180,7 @@ async fn existing_secrets(docker: &Docker, env: &str) -> Result<Option<Secrets>>
 
 /// Print the plan; returns whether it has changes.
 pub async fn plan(args: &PlanArgs) -> Result<bool> {
-    let topology = topology::load(&args.file.file)?;
+    let topology = topology::load(&args.file.file)?.with_profiles(&args.file.profiles);
     let docker = docker().await?;
     let secrets = existing_secrets(&docker, &topology.name).await?;
     let (_, plan) = compute(&docker, &topology, secrets.as_ref()).await?;
@@ -169,7 +198,7 @@ pub async fn plan(args: &PlanArgs) -> Result<bool> {
 }
 
 pub async fn apply(args: &ApplyArgs) -> Result<()> {
-    let topology = topology::load(&args.file.file)?;
+    let topology = topology::load(&args.file.file)?.with_profiles(&args.file.profiles);
     let _lock = crate::lock::lock_env(&topology.name)?;
     let docker = docker().await?;
     let secrets = match existing_secrets(&docker, &topology.name).await? {
@@ -353,8 +382,8 @@ pub async fn destroy(args: &DestroyArgs) -> Result<()> {
 }
 
 /// The topology at `file` and the passwords of its environment, which must exist.
-async fn existing_environment(file: &Path) -> Result<(Desired, Secrets)> {
-    let topology = topology::load(file)?;
+async fn existing_environment(file: &Path, profiles: &[String]) -> Result<(Desired, Secrets)> {
+    let topology = topology::load(file)?.with_profiles(profiles);
     let docker = docker().await?;
     let Some(secrets) = existing_secrets(&docker, &topology.name).await? else {
         return Err(miette!(
@@ -369,7 +398,7 @@ async fn existing_environment(file: &Path) -> Result<(Desired, Secrets)> {
 /// Load the deterministic dataset into each schema node (the coordinator, with fragments),
 /// in one transaction, with progress.
 pub async fn seed(args: &SeedArgs) -> Result<()> {
-    let (desired, secrets) = existing_environment(&args.file.file).await?;
+    let (desired, secrets) = existing_environment(&args.file.file, &args.file.profiles).await?;
     let Some(schema) = &desired.schema else {
         return Err(miette!(
             help = "add `postgres.schema` with the e-commerce manifest",
@@ -437,13 +466,30 @@ pub async fn seed(args: &SeedArgs) -> Result<()> {
         }
         transaction.commit().await.into_diagnostic()?;
     }
+    for wanted in &desired.mongo {
+        let Some(first) = wanted.set.members.first() else {
+            continue;
+        };
+        println!(
+            "Seeding replica set {} (database {}, scale {}):",
+            wanted.set.name, wanted.set.database, args.scale
+        );
+        let member = crate::mongo::client::connect(first.port, Some(&secrets.mongo_admin)).await?;
+        let started = std::time::Instant::now();
+        for (collection, count) in
+            crate::mongo::seed::seed(&member, &wanted.set.database, args.scale).await?
+        {
+            println!("  {collection:<16} {count:>5} document(s)");
+        }
+        println!("  in {}", seconds(started.elapsed()));
+    }
     println!("\nSeed complete.");
     Ok(())
 }
 
 /// Check the running system; prints the report, returns whether every check passed.
 pub async fn verify_command(file: &Path) -> Result<bool> {
-    let (desired, secrets) = existing_environment(file).await?;
+    let (desired, secrets) = existing_environment(file, &[]).await?;
     let database = desired
         .schema
         .as_ref()

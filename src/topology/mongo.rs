@@ -76,11 +76,23 @@ impl Validator<'_> {
         let database = self.mongo_database(raw.database);
         let collections = raw.collections.and_then(|c| self.collections_dir(c));
         let members = self.members(name, raw.members, raw.port);
+        let mut profiles = Vec::new();
+        for profile in raw.profiles.unwrap_or_default() {
+            if let Err(reason) = rules::server_name(&profile.value) {
+                self.push(
+                    self.problem(format!("invalid profile name `{}`", profile.value))
+                        .at(&profile.referenced, reason),
+                );
+            } else {
+                profiles.push(profile.value);
+            }
+        }
         ReplicaSet {
             name: name.value.clone(),
             members: members.unwrap_or_default(),
             database,
             collections,
+            profiles,
         }
     }
 

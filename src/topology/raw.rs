@@ -144,6 +144,8 @@ pub(super) struct RawReplicaSet {
     pub members: Option<Spanned<RawMembers>>,
     /// The first host port when `members` is a count.
     pub port: Option<Spanned<Scalar>>,
+    /// Applied only when one of these profiles is active (`--profile`).
+    pub profiles: Option<Vec<Spanned<String>>>,
 }
 
 /// `members:` is a count (ports from the set's `port`) or a list of members.

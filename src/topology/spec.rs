@@ -40,6 +40,20 @@ pub struct ReplicaSet {
     pub database: String,
     /// The folder of collection manifests (one `<collection>.yaml` each), when declared.
     pub collections: Option<CollectionsDir>,
+    /// When not empty, the set is part of the environment only while one of these profiles
+    /// is active (`--profile`), as with Docker Compose's profiles.
+    pub profiles: Vec<String>,
+}
+
+impl Topology {
+    /// The topology as `profiles` make it: replica sets of no active profile are left out
+    /// (neither planned nor removed).
+    pub fn with_profiles(mut self, profiles: &[String]) -> Topology {
+        self.mongo.replica_sets.retain(|_, set| {
+            set.profiles.is_empty() || set.profiles.iter().any(|p| profiles.contains(p))
+        });
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

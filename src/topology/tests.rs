@@ -1073,6 +1073,7 @@ mongo:
       members: 3
       port: 27017
     analytics:
+      profiles: [analytics]
       members:
         - { port: 27117, priority: 2 }
         - { port: 27118 }
@@ -1112,6 +1113,7 @@ fn mongo_replica_sets_load_from_a_count_and_from_a_list() {
             dir: "manifests/mongo".into(),
             path: Path::new(".").join("manifests/mongo"),
         }),
+        profiles: Vec::new(),
     };
     let analytics = ReplicaSet {
         name: "analytics".into(),
@@ -1131,6 +1133,7 @@ fn mongo_replica_sets_load_from_a_count_and_from_a_list() {
         ],
         database: "app".into(),
         collections: None,
+        profiles: vec!["analytics".into()],
     };
     assert_eq!(
         t.mongo,
@@ -1143,6 +1146,13 @@ fn mongo_replica_sets_load_from_a_count_and_from_a_list() {
     assert_eq!(t.warnings, Vec::<String>::new());
     // Without a `mongo` section there are no replica sets.
     assert_eq!(load_str("t", MINIMAL).unwrap().mongo, Mongo::default());
+    // A set with profiles is there only while one of them is active.
+    let names = |t: Topology| t.mongo.replica_sets.into_keys().collect::<Vec<_>>();
+    assert_eq!(names(t.clone().with_profiles(&[])), ["rs0"]);
+    assert_eq!(
+        names(t.with_profiles(&["analytics".into()])),
+        ["analytics", "rs0"]
+    );
 }
 
 #[test]

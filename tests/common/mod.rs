@@ -155,6 +155,7 @@ impl TestEnv {
     fn file_arg(&self) -> FileArg {
         FileArg {
             file: self.file.clone(),
+            profiles: Vec::new(),
         }
     }
 
@@ -187,7 +188,9 @@ impl TestEnv {
     pub async fn plan(&self) -> Plan {
         let docker = docker().await;
         let secrets = secrets::load_existing(&self.name).unwrap();
-        let desired = app::desired(&topology::load(&self.file).unwrap()).unwrap();
+        // As the command line does without `--profile`.
+        let topology = topology::load(&self.file).unwrap().with_profiles(&[]);
+        let desired = app::desired(&topology).unwrap();
         app::plan_for(&docker, &desired, secrets.as_ref())
             .await
             .unwrap()
