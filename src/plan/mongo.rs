@@ -167,6 +167,26 @@ pub fn changes(
                 },
             });
         }
+        // Members the topology no longer has: out of the set first, then their containers
+        // (their volumes are kept until destroy).
+        for node in input
+            .members
+            .keys()
+            .filter(|node| !specs.iter().any(|spec| &spec.node == *node))
+        {
+            changes.push(Change {
+                address: member_address(node),
+                action: Action::Delete,
+                reason: "no longer a member: removed once the set is reconfigured without it; \
+                         its volume is kept"
+                    .to_owned(),
+                details: Vec::new(),
+                after: vec![set_address.clone()],
+                operation: Operation::RemoveContainer {
+                    name: model::container_name(env, node),
+                },
+            });
+        }
         let current = if bootstrap { BTreeMap::new() } else { current };
         for change in diff::collection_changes(&input.set.database, input.collections, &current) {
             let (action, reason) = match change.kind {
@@ -217,4 +237,119 @@ fn index_details(steps: &[MongoStep]) -> Vec<Detail> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mongo::diff::desired_members;
+    use crate::topology::MongoMember;
+
+    fn set(count: u32) -> ReplicaSet {
+        ReplicaSet {
+            name: "rs0".into(),
+            members: (0..count)
+                .map(|id| MongoMember {
+                    id,
+                    name: format!("rs0-{id}"),
+                    port: 27017 + id as u16,
+                    priority_tenths: 10,
+                    votes: 1,
+                    hidden: false,
+                    arbiter: false,
+                })
+                .collect(),
+            database: "shop".into(),
+            collections: None,
+            profiles: Vec::new(),
+        }
+    }
+
+    fn running(set: &ReplicaSet) -> BTreeMap<String, FoundMember> {
+        member_specs("shop", "mongo:7", set)
+            .into_iter()
+            .map(|spec| {
+                let hash = spec.labels[label::SPEC_HASH].clone();
+                (
+                    spec.node,
+                    FoundMember {
+                        running: true,
+                        spec_hash: hash,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_set_gets_members_then_its_bootstrap_on_the_first_member() {
+        let three = set(3);
+        let (changes, warnings) = changes(
+            "shop",
+            "mongo:7",
+            &[SetInput {
+                set: &three,
+                collections: &[],
+                members: &BTreeMap::new(),
+                observed: &SetObservation::Fresh,
+            }],
+            &["network.shop-net".to_owned()],
+        );
+        assert!(warnings.is_empty());
+        let addresses: Vec<&str> = changes.iter().map(|c| c.address.as_str()).collect();
+        assert_eq!(
+            addresses,
+            [
+                "mongo_member.rs0-0",
+                "mongo_member.rs0-1",
+                "mongo_member.rs0-2",
+                "replica_set.rs0"
+            ]
+        );
+        let Operation::MongoCommands {
+            local, container, ..
+        } = &changes[3].operation
+        else {
+            panic!("the bootstrap is a command change");
+        };
+        assert!(*local, "run on the member: the localhost exception");
+        assert_eq!(container, "shop-rs0-0");
+        assert_eq!(changes[0].after, ["network.shop-net"]);
+    }
+
+    #[test]
+    fn a_member_left_out_is_reconfigured_away_then_removed() {
+        let four = set(4);
+        let three = set(3);
+        let observed = SetObservation::Found {
+            state: SetState::Initiated {
+                version: 5,
+                members: desired_members("shop", &four),
+            },
+            collections: BTreeMap::new(),
+        };
+        let (changes, _) = changes(
+            "shop",
+            "mongo:7",
+            &[SetInput {
+                set: &three,
+                collections: &[],
+                members: &running(&four),
+                observed: &observed,
+            }],
+            &[],
+        );
+        let summary: Vec<(&str, Action)> = changes
+            .iter()
+            .map(|c| (c.address.as_str(), c.action))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("replica_set.rs0", Action::Update),
+                ("mongo_member.rs0-3", Action::Delete)
+            ]
+        );
+        assert_eq!(changes[1].after, ["replica_set.rs0"]);
+    }
 }

@@ -172,7 +172,25 @@ fn default_file_loads_to_the_ecommerce_topology() {
             }),
             fragments: Some(default_fragments()),
         },
-        mongo: Default::default(),
+        mongo: Mongo {
+            replica_sets: BTreeMap::from([(
+                "rs0".to_owned(),
+                ReplicaSet {
+                    name: "rs0".to_owned(),
+                    members: vec![
+                        member(0, "rs0", 27017, 10),
+                        member(1, "rs0", 27018, 10),
+                        member(2, "rs0", 27019, 10),
+                    ],
+                    database: "ecommerce".to_owned(),
+                    collections: Some(CollectionsDir {
+                        dir: "manifests/mongo".to_owned(),
+                        path: Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/mongo"),
+                    }),
+                    profiles: vec!["mongo".to_owned()],
+                },
+            )]),
+        },
         warnings: Vec::new(),
     };
     assert_eq!(topology, expected);
