@@ -101,6 +101,23 @@ impl TestEnv {
             std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
             std::fs::copy(&schema.path, copy).expect("copy the schema manifest");
         }
+        // So do the MongoDB collection manifests.
+        for set in original.mongo.replica_sets.values() {
+            let Some(collections) = &set.collections else {
+                continue;
+            };
+            if Path::new(&collections.dir).is_absolute() {
+                continue;
+            }
+            let copy = dir.join(&collections.dir);
+            std::fs::create_dir_all(&copy).unwrap();
+            for entry in std::fs::read_dir(&collections.path).expect("the collections folder") {
+                let entry = entry.unwrap();
+                if entry.file_type().unwrap().is_file() {
+                    std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+                }
+            }
+        }
         let file = dir.join("topology.yaml");
         std::fs::write(&file, text).unwrap();
         TestEnv {
