@@ -32,6 +32,18 @@ pub enum Command {
     /// Check the running system against the topology: rows per fragment, routing through the
     /// coordinator, replicas streaming; exits 1 on any failure.
     Verify(FileArg),
+    /// Run a SQL script that spans several nodes as one transaction (two-phase commit): every
+    /// node's part commits, or none does.
+    Txn(TxnArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TxnArgs {
+    #[command(flatten)]
+    pub file: FileArg,
+    /// The script: each node's statements after a `-- node: <name>` line.
+    #[arg(long, value_name = "SCRIPT")]
+    pub sql: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@ pub mod secrets;
 pub mod seed;
 pub mod templates;
 pub mod topology;
+pub mod txn;
 pub mod verify;
 
 /// Helpers shared by the unit tests.

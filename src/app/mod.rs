@@ -487,6 +487,92 @@ pub async fn seed(args: &SeedArgs) -> Result<()> {
     Ok(())
 }
 
+/// Run a script spanning nodes as one distributed transaction (two-phase commit).
+pub async fn txn(args: &crate::cli::TxnArgs) -> Result<()> {
+    let (desired, secrets) = existing_environment(&args.file.file, &args.file.profiles).await?;
+    let script = std::fs::read_to_string(&args.sql)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read {}", args.sql.display()))?;
+    let parts = crate::txn::split_script(&script)
+        .map_err(|why| miette!("{}: {why}", args.sql.display()))?;
+    let Some(schema) = &desired.schema else {
+        return Err(miette!(
+            help = "add `postgres.schema` to the topology",
+            "{} declares no database to run the script in",
+            args.file.file.display()
+        ));
+    };
+    let database = &schema.target.database;
+    let coordinator_node = schema
+        .fragments
+        .as_ref()
+        .map_or_else(|| schema.target.nodes[0].clone(), |f| f.coordinator.clone());
+    let connect = |node: String| {
+        let secrets = &secrets;
+        let desired = &desired;
+        async move {
+            let Some(port) = desired
+                .state
+                .servers
+                .get(&node)
+                .and_then(|s| s.container.as_ref())
+                .map(|c| c.host_port)
+            else {
+                return Err(miette!(
+                    "the script names node {node}, which the topology does not have"
+                ));
+            };
+            observe::postgres::connect_to(
+                port,
+                &secrets.superuser,
+                database,
+                Duration::from_secs(5),
+            )
+            .await
+            .map_err(|e| {
+                miette!(
+                    "cannot connect to node {node}: {}",
+                    execute::server_message(&e)
+                )
+            })
+        }
+    };
+    let coordinator = connect(coordinator_node.clone()).await?;
+    crate::txn::ensure_decisions(&coordinator).await?;
+    let mut participants: Vec<crate::txn::Participant> = Vec::new();
+    for (node, _) in &parts {
+        if !participants.iter().any(|p| &p.node == node) {
+            participants.push(crate::txn::Participant {
+                node: node.clone(),
+                client: connect(node.clone()).await?,
+            });
+        }
+    }
+    let transaction = crate::txn::DistributedTransaction::begin(participants).await?;
+    for (node, sql) in &parts {
+        let client = transaction
+            .client(node)
+            .expect("every node of the script takes part");
+        if let Err(e) = client.batch_execute(sql).await {
+            let message = execute::server_message(&e);
+            transaction.rollback().await;
+            return Err(miette!(
+                help = "nothing was committed on any node",
+                "node {node}: {message}"
+            ));
+        }
+    }
+    let id = transaction.id().to_owned();
+    let nodes = parts
+        .iter()
+        .map(|(node, _)| node)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    transaction.commit(&coordinator).await?;
+    println!("Committed on {nodes} node(s) (transaction {id}).");
+    Ok(())
+}
+
 /// Check the running system; prints the report, returns whether every check passed.
 pub async fn verify_command(file: &Path) -> Result<bool> {
     let (desired, secrets) = existing_environment(file, &[]).await?;

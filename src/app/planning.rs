@@ -17,6 +17,7 @@ use crate::schema::{
 };
 use crate::secrets::Secrets;
 use crate::topology::{SchemaTarget, Topology};
+use crate::txn::recovery::{self, Prepared, Resolution};
 
 /// What the topology asks for: the servers, the schema with its parsed manifest, and the
 /// MongoDB replica sets with their collections.
@@ -343,15 +344,114 @@ pub async fn plan_for(
             }
         }
     }
+    let found = in_doubt(desired, &observed, secrets).await?;
+    let (finish, in_doubt_warnings) = plan::prepared::changes(&found, &mut changes);
+    changes.extend(finish);
     let (mongo_changes, mongo_warnings, deferred_mongo) =
         mongo_part(docker, desired, secrets, &changes).await?;
     changes.extend(mongo_changes);
     let mut plan = Plan::new(desired.state.env.clone(), changes);
     plan.warnings = plan::warnings(&desired.state, &observed);
+    plan.notices = in_doubt_warnings;
     plan.warnings.extend(mongo_warnings);
     plan.deferred_schema = deferred;
     plan.deferred_mongo = deferred_mongo;
     Ok(plan)
+}
+
+/// dbtopo's prepared transactions on the running nodes, each with what the coordinator's
+/// decision record says to do, and the node's host port. When the record cannot be read,
+/// nothing is resolved (a transaction decided to commit must never be rolled back).
+async fn in_doubt(
+    desired: &Desired,
+    observed: &State,
+    secrets: Option<&Secrets>,
+) -> Result<Vec<(Prepared, Resolution, u16)>> {
+    let Some(secrets) = secrets else {
+        return Ok(Vec::new());
+    };
+    let nodes: Vec<(String, u16)> = desired
+        .state
+        .servers
+        .values()
+        .filter(|s| s.role == crate::model::Role::Primary)
+        .filter(|s| {
+            observed
+                .servers
+                .get(&s.node)
+                .is_some_and(|o| o.live.is_some())
+        })
+        .map(|s| (s.node.clone(), host_port(&desired.state, &s.node)))
+        .collect();
+    let lookups = nodes.iter().map(|(node, port)| async move {
+        let client = observe::postgres::connect_to(
+            *port,
+            &secrets.superuser,
+            "postgres",
+            std::time::Duration::from_secs(3),
+        )
+        .await?;
+        recovery::prepared(&client, node).await
+    });
+    let mut found = Vec::new();
+    for (result, (node, _)) in futures_util::future::join_all(lookups)
+        .await
+        .into_iter()
+        .zip(&nodes)
+    {
+        found.extend(result.map_err(|e| {
+            miette!(
+                "cannot list the prepared transactions of node {node}: {}",
+                execute::server_message(&e)
+            )
+        })?);
+    }
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let coordinator = desired.schema.as_ref().map(|schema| {
+        let node = schema
+            .fragments
+            .as_ref()
+            .map_or_else(|| schema.target.nodes[0].clone(), |f| f.coordinator.clone());
+        (
+            host_port(&desired.state, &node),
+            schema.target.database.clone(),
+        )
+    });
+    let decisions = match coordinator {
+        Some((port, database)) => {
+            match observe::postgres::connect_to(
+                port,
+                &secrets.superuser,
+                &database,
+                std::time::Duration::from_secs(3),
+            )
+            .await
+            {
+                Ok(client) => recovery::decisions(&client, &found).await.ok(),
+                Err(_) => None,
+            }
+        }
+        None => None,
+    };
+    Ok(found
+        .into_iter()
+        .map(|prepared| {
+            let resolution = match &decisions {
+                None => Resolution::Wait,
+                Some(decisions) => {
+                    let id = crate::txn::parse_gid(&prepared.gid).map(|(id, _)| id);
+                    recovery::resolve(
+                        id.and_then(|id| decisions.get(id)).map(String::as_str),
+                        prepared.age,
+                    )
+                }
+            };
+            let port = host_port(&desired.state, &prepared.node);
+            (prepared, resolution, port)
+        })
+        .collect())
 }
 
 /// The replica sets' changes, warnings, and the sets compared only during apply. The Mongo

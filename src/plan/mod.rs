@@ -6,6 +6,7 @@ pub mod fragments;
 pub mod mongo;
 pub mod movement;
 mod order;
+pub mod prepared;
 mod render;
 pub mod schema;
 pub mod settings;
@@ -241,6 +242,9 @@ pub struct Plan {
     pub waves: Vec<Vec<usize>>,
     /// Problems no change can fix, such as a replica that does not stream.
     pub warnings: Vec<String>,
+    /// What is left alone on purpose for now (a prepared transaction too young to judge):
+    /// shown, but not a failure to converge.
+    pub notices: Vec<String>,
     /// Nodes whose schema is compared only once their server runs (during apply).
     pub deferred_schema: Vec<String>,
     /// Replica sets compared only once their first member runs (during apply).
@@ -255,6 +259,7 @@ impl Plan {
             changes,
             waves,
             warnings: Vec::new(),
+            notices: Vec::new(),
             deferred_schema: Vec::new(),
             deferred_mongo: Vec::new(),
         }

@@ -38,6 +38,9 @@ pub fn render_text(plan: &Plan) -> String {
     for warning in &plan.warnings {
         let _ = writeln!(text, "\nWarning: {warning}");
     }
+    for notice in &plan.notices {
+        let _ = writeln!(text, "\nNote: {notice}");
+    }
     text
 }
 

@@ -1,0 +1,251 @@
+//! Two-phase commit across nodes, so that work touching several nodes commits everywhere or
+//! nowhere (postgres_fdw alone commits each node on its own).
+//!
+//! The protocol: BEGIN on every participant; the caller does its work; PREPARE TRANSACTION on
+//! each with a global id (`dbtopo:<id>:<node>`); the decision to commit is recorded durably on
+//! the coordinator node (`dbtopo.txn_decisions`), and only then COMMIT PREPARED runs
+//! everywhere. A failure before the decision rolls every participant back (ROLLBACK PREPARED
+//! for those already prepared). A failure after it leaves prepared transactions that
+//! [`recovery`] finishes from the decision record: the plan lists them and apply resolves them.
+
+pub mod recovery;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio_postgres::Client;
+
+/// Where decisions are recorded, on the coordinator node, in the environment's database.
+pub const DECISIONS_DDL: &str = "CREATE SCHEMA IF NOT EXISTS dbtopo;
+CREATE TABLE IF NOT EXISTS dbtopo.txn_decisions (
+    gid        text PRIMARY KEY,
+    outcome    text NOT NULL CHECK (outcome IN ('commit', 'rollback')),
+    decided_at timestamptz NOT NULL DEFAULT now()
+);";
+
+/// A script's parts: the statements after each `-- node: <name>` line, in order. Text
+/// before the first such line is an error (it belongs to no node).
+pub fn split_script(script: &str) -> Result<Vec<(String, String)>, String> {
+    let mut parts: Vec<(String, String)> = Vec::new();
+    for (number, line) in script.lines().enumerate() {
+        if let Some(node) = line.trim().strip_prefix("-- node:") {
+            parts.push((node.trim().to_owned(), String::new()));
+        } else if let Some((_, sql)) = parts.last_mut() {
+            sql.push_str(line);
+            sql.push('\n');
+        } else if !line.trim().is_empty() && !line.trim().starts_with("--") {
+            return Err(format!(
+                "line {}: statements before the first `-- node: <name>` line belong to no node",
+                number + 1
+            ));
+        }
+    }
+    Ok(parts)
+}
+
+/// The prefix of every prepared transaction dbtopo makes.
+pub const GID_PREFIX: &str = "dbtopo:";
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum TxnError {
+    #[error("node {node}: {}", crate::execute::server_message(source))]
+    #[diagnostic(code(dbtopo::txn::participant))]
+    Participant {
+        node: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error(
+        "the coordinator could not record the decision: {}",
+        crate::execute::server_message(source)
+    )]
+    #[diagnostic(
+        code(dbtopo::txn::decision),
+        help("every participant was rolled back; nothing was committed")
+    )]
+    Decision {
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error(
+        "committed, but node {node} has not confirmed: {}",
+        crate::execute::server_message(source)
+    )]
+    #[diagnostic(
+        code(dbtopo::txn::in_doubt),
+        help(
+            "the decision to commit is recorded; the next `dbtopo apply` commits the prepared \
+             transaction {gid} on {node}"
+        )
+    )]
+    InDoubt {
+        node: String,
+        gid: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+}
+
+/// One node taking part: its name and a connection to its database.
+pub struct Participant {
+    pub node: String,
+    pub client: Client,
+}
+
+/// A transaction open on several nodes.
+pub struct DistributedTransaction {
+    id: String,
+    participants: Vec<Participant>,
+}
+
+/// A fresh global id: time and randomness, short enough for PostgreSQL's 200-byte gid.
+fn new_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}-{:08x}", rand::random::<u32>())
+}
+
+/// The gid of the prepared transaction on `node`.
+pub fn participant_gid(id: &str, node: &str) -> String {
+    format!("{GID_PREFIX}{id}:{node}")
+}
+
+/// The global id and node of a dbtopo gid (`dbtopo:<id>:<node>`).
+pub fn parse_gid(gid: &str) -> Option<(&str, &str)> {
+    gid.strip_prefix(GID_PREFIX)?.split_once(':')
+}
+
+impl DistributedTransaction {
+    /// BEGIN on every participant.
+    pub async fn begin(participants: Vec<Participant>) -> Result<Self, TxnError> {
+        for p in &participants {
+            p.client
+                .batch_execute("BEGIN")
+                .await
+                .map_err(|source| TxnError::Participant {
+                    node: p.node.clone(),
+                    source,
+                })?;
+        }
+        Ok(DistributedTransaction {
+            id: new_id(),
+            participants,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The connection of `node`, to do the work on.
+    pub fn client(&self, node: &str) -> Option<&Client> {
+        self.participants
+            .iter()
+            .find(|p| p.node == node)
+            .map(|p| &p.client)
+    }
+
+    /// Prepare everywhere, record the decision on `coordinator`, commit everywhere. Any
+    /// failure before the decision rolls every participant back.
+    pub async fn commit(self, coordinator: &Client) -> Result<(), TxnError> {
+        let mut prepared = Vec::new();
+        for p in &self.participants {
+            let gid = participant_gid(&self.id, &p.node);
+            match p
+                .client
+                .batch_execute(&format!("PREPARE TRANSACTION {}", literal(&gid)))
+                .await
+            {
+                Ok(()) => prepared.push(p),
+                Err(source) => {
+                    self.abort(&prepared).await;
+                    return Err(TxnError::Participant {
+                        node: p.node.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        if let Err(source) = record(coordinator, &self.id, "commit").await {
+            self.abort(&prepared).await;
+            return Err(TxnError::Decision { source });
+        }
+        let mut in_doubt = None;
+        for p in &self.participants {
+            let gid = participant_gid(&self.id, &p.node);
+            if let Err(source) = p
+                .client
+                .batch_execute(&format!("COMMIT PREPARED {}", literal(&gid)))
+                .await
+                && in_doubt.is_none()
+            {
+                in_doubt = Some(TxnError::InDoubt {
+                    node: p.node.clone(),
+                    gid,
+                    source,
+                });
+            }
+        }
+        match in_doubt {
+            Some(error) => Err(error),
+            None => {
+                // Every node committed: the record is no longer needed.
+                let _ = coordinator
+                    .execute(
+                        "DELETE FROM dbtopo.txn_decisions WHERE gid = $1",
+                        &[&self.id],
+                    )
+                    .await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Roll back everywhere (nothing was prepared yet).
+    pub async fn rollback(self) {
+        self.abort(&[]).await;
+    }
+
+    /// ROLLBACK PREPARED where prepared, ROLLBACK elsewhere; errors are left to recovery (a
+    /// prepared transaction without a commit decision is rolled back by the next apply).
+    async fn abort(&self, prepared: &[&Participant]) {
+        for p in &self.participants {
+            let sql = if prepared.iter().any(|q| q.node == p.node) {
+                format!(
+                    "ROLLBACK PREPARED {}",
+                    literal(&participant_gid(&self.id, &p.node))
+                )
+            } else {
+                "ROLLBACK".to_owned()
+            };
+            let _ = p.client.batch_execute(&sql).await;
+        }
+    }
+}
+
+/// Make the decision table on the coordinator when it is missing.
+pub async fn ensure_decisions(coordinator: &Client) -> Result<(), TxnError> {
+    coordinator
+        .batch_execute(DECISIONS_DDL)
+        .await
+        .map_err(|source| TxnError::Decision { source })
+}
+
+/// Record the decision durably (its own transaction on the coordinator).
+async fn record(
+    coordinator: &Client,
+    id: &str,
+    outcome: &str,
+) -> Result<(), tokio_postgres::Error> {
+    coordinator
+        .execute(
+            "INSERT INTO dbtopo.txn_decisions (gid, outcome) VALUES ($1, $2)",
+            &[&id, &outcome],
+        )
+        .await
+        .map(|_| ())
+}
+
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
