@@ -111,8 +111,29 @@ async fn work_on_two_nodes_commits_on_both_or_neither_and_in_doubt_work_is_finis
         .await
         .unwrap();
 
+    // A manifest change meanwhile: the shard's part waits for t3, which holds locks on the
+    // table, rather than blocking behind it.
+    let manifest = std::fs::read_to_string("tests/fixtures/accounts.sql").unwrap();
+    env.write_file(
+        "tests/fixtures/accounts.sql",
+        &manifest.replace(
+            "balance integer NOT NULL CHECK (balance >= 0)",
+            "balance integer NOT NULL CHECK (balance >= 0),\n    note    text",
+        ),
+    );
+
     let plan = env.plan().await;
-    let actions = common::actions(&plan);
+    let held = plan
+        .notices
+        .iter()
+        .any(|n| n.contains("schema change of node shard is held back"));
+    assert!(held, "{:?}", plan.notices);
+    let mut actions = common::actions(&plan);
+    assert!(
+        actions.contains(&("schema.primary".to_owned(), dbtopo::plan::Action::Update)),
+        "{actions:?}"
+    );
+    actions.retain(|(a, _)| a != "schema.primary");
     assert_eq!(
         actions,
         [
@@ -147,5 +168,12 @@ async fn work_on_two_nodes_commits_on_both_or_neither_and_in_doubt_work_is_finis
         .batch_execute("ROLLBACK PREPARED 'dbtopo:t3:shard'")
         .await
         .unwrap();
+    // Nothing holds the table any more: the shard's schema change comes through.
+    let after = env.plan().await;
+    assert_eq!(
+        common::actions(&after),
+        [("schema.shard".to_owned(), dbtopo::plan::Action::Update)]
+    );
+    env.apply().await.expect("the held-back change");
     assert!(env.plan().await.is_empty());
 }
