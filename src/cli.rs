@@ -35,6 +35,22 @@ pub enum Command {
     /// Run a SQL script that spans several nodes as one transaction (two-phase commit): every
     /// node's part commits, or none does.
     Txn(TxnArgs),
+    /// Place orders as the shop does, each in one distributed transaction (stock on the
+    /// coordinator, the order on its region's node), from concurrent clients; then check the
+    /// invariants. Run `seed` first.
+    Workload(WorkloadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WorkloadArgs {
+    #[command(flatten)]
+    pub file: FileArg,
+    /// Concurrent clients, each with its own connections.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub clients: u32,
+    /// Orders to place in all.
+    #[arg(long, default_value_t = 100)]
+    pub orders: u32,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,7 @@ pub mod templates;
 pub mod topology;
 pub mod txn;
 pub mod verify;
+pub mod workload;
 
 /// Helpers shared by the unit tests.
 #[cfg(test)]

@@ -26,6 +26,13 @@ async fn main() -> ExitCode {
             Command::Destroy(args) => app::destroy(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Erd(args) => app::erd(&args).map(|_| ExitCode::SUCCESS),
             Command::Seed(args) => app::seed(&args).await.map(|_| ExitCode::SUCCESS),
+            Command::Workload(args) => app::workload(&args).await.map(|ok| {
+                if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }),
             Command::Txn(args) => app::txn(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Verify(args) => app::verify_command(&args.file).await.map(|ok| {
                 if ok {

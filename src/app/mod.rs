@@ -487,6 +487,121 @@ pub async fn seed(args: &SeedArgs) -> Result<()> {
     Ok(())
 }
 
+/// Where the workload writes: the coordinator, and each region's node and tables.
+pub async fn workload_target(file: &Path, profiles: &[String]) -> Result<crate::workload::Target> {
+    use crate::workload::RegionTables;
+    let (desired, secrets) = existing_environment(file, profiles).await?;
+    let Some(schema) = &desired.schema else {
+        return Err(miette!("{} declares no schema", file.display()));
+    };
+    let coordinator = schema
+        .fragments
+        .as_ref()
+        .map_or_else(|| schema.target.nodes[0].clone(), |f| f.coordinator.clone());
+    let ports = desired
+        .state
+        .servers
+        .iter()
+        .filter_map(|(node, s)| Some((node.clone(), s.container.as_ref()?.host_port)))
+        .collect();
+    let mut regions = std::collections::BTreeMap::new();
+    let partitioned = |table: &str| {
+        schema.fragments.as_ref().and_then(|f| {
+            f.placement
+                .partitioned
+                .iter()
+                .find(|p| p.table.name == table)
+        })
+    };
+    for region in ["EU", "US"] {
+        let bound = format!("FOR VALUES IN ('{region}')");
+        let part = |table: &str| {
+            partitioned(table)
+                .and_then(|p| p.partitions.iter().find(|part| part.bound == bound))
+                .map_or((coordinator.clone(), table.to_owned()), |part| {
+                    (part.node.clone(), part.remote_table.clone())
+                })
+        };
+        let (node, orders) = part("orders");
+        regions.insert(
+            region.to_owned(),
+            RegionTables {
+                node,
+                orders,
+                order_details: part("order_details").1,
+                transactions: part("transactions").1,
+                shipping: part("shipping").1,
+            },
+        );
+    }
+    Ok(crate::workload::Target {
+        coordinator,
+        database: schema.target.database.clone(),
+        password: secrets.superuser.clone(),
+        ports,
+        regions,
+    })
+}
+
+/// Place orders from concurrent clients, print the numbers and the invariants; false when an
+/// invariant is broken or an order failed.
+pub async fn workload(args: &crate::cli::WorkloadArgs) -> Result<bool> {
+    let target = workload_target(&args.file.file, &args.file.profiles).await?;
+    let coordinator = target.connect(&target.coordinator).await?;
+    let count = |sql: &'static str| {
+        let coordinator = &coordinator;
+        async move {
+            coordinator
+                .query_one(sql, &[])
+                .await
+                .map(|r| r.get::<_, i64>(0))
+                .map_err(|e| miette!("{}", execute::server_message(&e)))
+        }
+    };
+    let customers = crate::workload::regions(&coordinator)
+        .await
+        .map_err(|e| miette!("{}", execute::server_message(&e)))?;
+    let products = count("SELECT count(*) FROM products").await?;
+    if customers.is_empty() || products == 0 {
+        return Err(miette!(
+            help = "run `dbtopo seed` first",
+            "the workload needs users and products"
+        ));
+    }
+    let floor = crate::workload::order_floor(&coordinator)
+        .await
+        .map_err(|e| miette!("{}", execute::server_message(&e)))?;
+    let report = crate::workload::run(&target, args.clients as usize, args.orders as usize, |i| {
+        crate::workload::example_order(i, &customers, products)
+    })
+    .await?;
+    println!(
+        "{} order(s) placed by {} client(s) in {}: {:.1} orders/s, latency p50 {:.1} ms, p99 {:.1} ms; {} retried, {} out of stock, {} failed",
+        report.placed.len(),
+        args.clients,
+        seconds(report.elapsed),
+        report.per_second(),
+        report.percentile(0.5).as_secs_f64() * 1000.0,
+        report.percentile(0.99).as_secs_f64() * 1000.0,
+        report.retries,
+        report.out_of_stock,
+        report.failed.len()
+    );
+    for failure in report.failed.iter().take(5) {
+        println!("  failed: {failure}");
+    }
+    let mut ok = report.failed.is_empty();
+    for (invariant, broken) in crate::workload::invariants(&coordinator, floor, &report.placed)
+        .await
+        .map_err(|e| miette!("{}", execute::server_message(&e)))?
+    {
+        let verdict = if broken == 0 { "ok" } else { "BROKEN" };
+        println!("  {verdict:<6} {invariant} ({broken} violation(s))");
+        ok &= broken == 0;
+    }
+    Ok(ok)
+}
+
 /// Run a script spanning nodes as one distributed transaction (two-phase commit).
 pub async fn txn(args: &crate::cli::TxnArgs) -> Result<()> {
     let (desired, secrets) = existing_environment(&args.file.file, &args.file.profiles).await?;
@@ -539,15 +654,19 @@ pub async fn txn(args: &crate::cli::TxnArgs) -> Result<()> {
     };
     let coordinator = connect(coordinator_node.clone()).await?;
     crate::txn::ensure_decisions(&coordinator).await?;
-    let mut participants: Vec<crate::txn::Participant> = Vec::new();
+    let mut clients: Vec<(String, tokio_postgres::Client)> = Vec::new();
     for (node, _) in &parts {
-        if !participants.iter().any(|p| &p.node == node) {
-            participants.push(crate::txn::Participant {
-                node: node.clone(),
-                client: connect(node.clone()).await?,
-            });
+        if !clients.iter().any(|(n, _)| n == node) {
+            clients.push((node.clone(), connect(node.clone()).await?));
         }
     }
+    let participants = clients
+        .iter()
+        .map(|(node, client)| crate::txn::Participant {
+            node: node.clone(),
+            client,
+        })
+        .collect();
     let transaction = crate::txn::DistributedTransaction::begin(participants).await?;
     for (node, sql) in &parts {
         let client = transaction

@@ -60,7 +60,10 @@ pub enum TxnError {
     )]
     #[diagnostic(
         code(dbtopo::txn::decision),
-        help("every participant was rolled back; nothing was committed")
+        help(
+            "nothing was committed: the participants are rolled back now, or by the next \
+             `dbtopo apply` when the coordinator could not be reached"
+        )
     )]
     Decision {
         #[source]
@@ -85,16 +88,17 @@ pub enum TxnError {
     },
 }
 
-/// One node taking part: its name and a connection to its database.
-pub struct Participant {
+/// One node taking part: its name and a connection to its database (kept by the caller, so
+/// one connection serves many transactions).
+pub struct Participant<'a> {
     pub node: String,
-    pub client: Client,
+    pub client: &'a Client,
 }
 
 /// A transaction open on several nodes.
-pub struct DistributedTransaction {
+pub struct DistributedTransaction<'a> {
     id: String,
-    participants: Vec<Participant>,
+    participants: Vec<Participant<'a>>,
 }
 
 /// A fresh global id: time and randomness, short enough for PostgreSQL's 200-byte gid.
@@ -115,9 +119,9 @@ pub fn parse_gid(gid: &str) -> Option<(&str, &str)> {
     gid.strip_prefix(GID_PREFIX)?.split_once(':')
 }
 
-impl DistributedTransaction {
+impl<'a> DistributedTransaction<'a> {
     /// BEGIN on every participant.
-    pub async fn begin(participants: Vec<Participant>) -> Result<Self, TxnError> {
+    pub async fn begin(participants: Vec<Participant<'a>>) -> Result<Self, TxnError> {
         for p in &participants {
             p.client
                 .batch_execute("BEGIN")
@@ -138,11 +142,11 @@ impl DistributedTransaction {
     }
 
     /// The connection of `node`, to do the work on.
-    pub fn client(&self, node: &str) -> Option<&Client> {
+    pub fn client(&self, node: &str) -> Option<&'a Client> {
         self.participants
             .iter()
             .find(|p| p.node == node)
-            .map(|p| &p.client)
+            .map(|p| p.client)
     }
 
     /// Prepare everywhere, record the decision on `coordinator`, commit everywhere. Any
@@ -158,6 +162,9 @@ impl DistributedTransaction {
             {
                 Ok(()) => prepared.push(p),
                 Err(source) => {
+                    // Recorded first, so a node that misses the rollback (it stopped) has its
+                    // prepared transaction rolled back by the next apply at once.
+                    let _ = record(coordinator, &self.id, "rollback").await;
                     self.abort(&prepared).await;
                     return Err(TxnError::Participant {
                         node: p.node.clone(),
@@ -167,8 +174,28 @@ impl DistributedTransaction {
             }
         }
         if let Err(source) = record(coordinator, &self.id, "commit").await {
-            self.abort(&prepared).await;
-            return Err(TxnError::Decision { source });
+            // The insert may have landed all the same (a connection lost on its answer): the
+            // record alone decides. Settle it as rollback unless it says commit.
+            let settled = coordinator
+                .query_one(
+                    "WITH settled AS (INSERT INTO dbtopo.txn_decisions (gid, outcome)
+                                      VALUES ($1, 'rollback') ON CONFLICT (gid) DO NOTHING)
+                     SELECT coalesce((SELECT outcome FROM dbtopo.txn_decisions WHERE gid = $1),
+                                     'rollback')",
+                    &[&self.id],
+                )
+                .await
+                .map(|row| row.get::<_, String>(0));
+            match settled.as_deref() {
+                Ok("commit") => {}
+                Ok(_) => {
+                    self.abort(&prepared).await;
+                    return Err(TxnError::Decision { source });
+                }
+                // The record cannot be read: the next apply finishes every participant as it
+                // says (rolled back when nothing was recorded).
+                Err(_) => return Err(TxnError::Decision { source }),
+            }
         }
         let mut in_doubt = None;
         for p in &self.participants {
@@ -208,7 +235,7 @@ impl DistributedTransaction {
 
     /// ROLLBACK PREPARED where prepared, ROLLBACK elsewhere; errors are left to recovery (a
     /// prepared transaction without a commit decision is rolled back by the next apply).
-    async fn abort(&self, prepared: &[&Participant]) {
+    async fn abort(&self, prepared: &[&Participant<'a>]) {
         for p in &self.participants {
             let sql = if prepared.iter().any(|q| q.node == p.node) {
                 format!(

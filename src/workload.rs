@@ -1,0 +1,436 @@
+//! Orders placed the way the shop places them, each in one distributed transaction: the
+//! stock taken from Inventory on the coordinator (a row lock on the location's row, so no
+//! overselling), and the order, its lines, the payment and the shipment written on the node
+//! of the customer's region, with two-phase commit across both. Then the invariants.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+
+use crate::txn::{DistributedTransaction, Participant, TxnError};
+
+/// Where one region's order tables live: a node and the table names there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionTables {
+    pub node: String,
+    pub orders: String,
+    pub order_details: String,
+    pub transactions: String,
+    pub shipping: String,
+}
+
+/// What to connect to.
+pub struct Target {
+    pub coordinator: String,
+    pub database: String,
+    pub password: String,
+    /// Host port by node.
+    pub ports: BTreeMap<String, u16>,
+    /// By region (`EU`, `US`).
+    pub regions: BTreeMap<String, RegionTables>,
+}
+
+/// One order: a customer and the products with quantities.
+#[derive(Debug, Clone)]
+pub struct OrderRequest {
+    pub user_id: i64,
+    /// The customer's region, as the shop knows it from the session (reading it would join
+    /// every column group of `users`, one of which may be on a node that is down).
+    pub region: String,
+    pub lines: Vec<(i64, i32)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// Committed everywhere, with its order id.
+    Committed(i64),
+    /// Not enough stock: rolled back everywhere.
+    OutOfStock,
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub placed: Vec<i64>,
+    pub out_of_stock: usize,
+    pub failed: Vec<String>,
+    pub retries: usize,
+    pub latencies: Vec<Duration>,
+    pub elapsed: Duration,
+}
+
+impl Report {
+    pub fn percentile(&self, p: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        if sorted.is_empty() {
+            return Duration::ZERO;
+        }
+        let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted[index]
+    }
+
+    pub fn per_second(&self) -> f64 {
+        self.placed.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum WorkloadError {
+    #[error("node {node}: {}", crate::execute::server_message(source))]
+    #[diagnostic(code(dbtopo::workload::query))]
+    Query {
+        node: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Txn(#[from] TxnError),
+    #[error("the customer's region `{0}` has no node holding its orders")]
+    #[diagnostic(code(dbtopo::workload::region))]
+    NoRegion(String),
+}
+
+impl Target {
+    pub async fn connect(&self, node: &str) -> Result<Client, WorkloadError> {
+        let port = self.ports.get(node).copied().unwrap_or(0);
+        crate::observe::postgres::connect_to(
+            port,
+            &self.password,
+            &self.database,
+            Duration::from_secs(5),
+        )
+        .await
+        .map_err(|source| WorkloadError::Query {
+            node: node.to_owned(),
+            source,
+        })
+    }
+}
+
+/// A retry helps: the transaction lost a race, not a rule.
+fn transient(error: &WorkloadError) -> bool {
+    let code = match error {
+        WorkloadError::Query { source, .. } => source.code(),
+        WorkloadError::Txn(TxnError::Participant { source, .. }) => source.code(),
+        _ => None,
+    };
+    matches!(
+        code,
+        Some(&SqlState::T_R_SERIALIZATION_FAILURE) | Some(&SqlState::T_R_DEADLOCK_DETECTED)
+    )
+}
+
+/// Place one order in one distributed transaction, retrying lost races (counted).
+pub async fn place(
+    target: &Target,
+    connections: &Connections,
+    order: &OrderRequest,
+    retries: &mut usize,
+) -> Result<Placed, WorkloadError> {
+    let mut attempt = 0;
+    loop {
+        match place_once(target, connections, order).await {
+            Err(error) if transient(&error) && attempt < 5 => {
+                attempt += 1;
+                *retries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One client's connections: the coordinator twice (one for the transaction, one for ids and
+/// decisions, which must not be part of it) and each region's node.
+pub struct Connections {
+    pub coordinator: Client,
+    pub in_transaction: BTreeMap<String, Client>,
+}
+
+impl Connections {
+    pub async fn open(target: &Target) -> Result<Connections, WorkloadError> {
+        let mut in_transaction = BTreeMap::new();
+        let nodes = std::iter::once(target.coordinator.clone())
+            .chain(target.regions.values().map(|t| t.node.clone()));
+        for node in nodes {
+            if let std::collections::btree_map::Entry::Vacant(slot) = in_transaction.entry(node) {
+                let client = target.connect(slot.key()).await?;
+                slot.insert(client);
+            }
+        }
+        Ok(Connections {
+            coordinator: target.connect(&target.coordinator).await?,
+            in_transaction,
+        })
+    }
+}
+
+async fn place_once(
+    target: &Target,
+    connections: &Connections,
+    order: &OrderRequest,
+) -> Result<Placed, WorkloadError> {
+    let coordinator = &connections.coordinator;
+    let query = |node: &str| {
+        let node = node.to_owned();
+        move |source| WorkloadError::Query { node, source }
+    };
+    let region = order.region.clone();
+    let tables = target
+        .regions
+        .get(&region)
+        .ok_or_else(|| WorkloadError::NoRegion(region.clone()))?;
+    let ids = |sequence: &str, count: usize| {
+        format!(
+            "SELECT nextval(pg_get_serial_sequence('{sequence}', '{}')) FROM generate_series(1, {count})",
+            match sequence {
+                "orders" => "order_id",
+                "order_details" => "order_detail_id",
+                "transactions" => "transaction_id",
+                _ => "shipping_id",
+            }
+        )
+    };
+    let id_of = |rows: Vec<tokio_postgres::Row>| {
+        rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>()
+    };
+    let order_id = id_of(
+        coordinator
+            .query(&ids("orders", 1), &[])
+            .await
+            .map_err(query(&target.coordinator))?,
+    )[0];
+    let detail_ids = id_of(
+        coordinator
+            .query(&ids("order_details", order.lines.len()), &[])
+            .await
+            .map_err(query(&target.coordinator))?,
+    );
+    let payment_id = id_of(
+        coordinator
+            .query(&ids("transactions", 1), &[])
+            .await
+            .map_err(query(&target.coordinator))?,
+    )[0];
+    let shipment_id = id_of(
+        coordinator
+            .query(&ids("shipping", 1), &[])
+            .await
+            .map_err(query(&target.coordinator))?,
+    )[0];
+
+    let mut participants = vec![Participant {
+        node: target.coordinator.clone(),
+        client: &connections.in_transaction[&target.coordinator],
+    }];
+    if tables.node != target.coordinator {
+        participants.push(Participant {
+            node: tables.node.clone(),
+            client: &connections.in_transaction[&tables.node],
+        });
+    }
+    let transaction = DistributedTransaction::begin(participants).await?;
+    let stock = transaction
+        .client(&target.coordinator)
+        .expect("the coordinator takes part");
+    let mut total = 0.0_f64;
+    let mut lines = Vec::new();
+    for (product_id, quantity) in &order.lines {
+        let taken = stock
+            .query_opt(
+                "UPDATE inventory SET quantity = quantity - $2, updated_at = now()
+                 WHERE inventory_id = (SELECT inventory_id FROM inventory
+                                       WHERE product_id = $1 AND quantity >= $2
+                                       ORDER BY quantity DESC, inventory_id LIMIT 1
+                                       FOR UPDATE)
+                 RETURNING (SELECT price::float8 FROM products WHERE product_id = $1)",
+                &[product_id, quantity],
+            )
+            .await;
+        let row = match taken {
+            Ok(row) => row,
+            Err(source) => {
+                transaction.rollback().await;
+                return Err(WorkloadError::Query {
+                    node: target.coordinator.clone(),
+                    source,
+                });
+            }
+        };
+        let Some(row) = row else {
+            transaction.rollback().await;
+            return Ok(Placed::OutOfStock);
+        };
+        let price: f64 = row.get(0);
+        total += price * f64::from(*quantity);
+        lines.push((product_id, quantity, price));
+    }
+    let total = (total * 100.0).round() / 100.0;
+    let regional = transaction
+        .client(&tables.node)
+        .expect("the region's node takes part");
+    let mut sql = format!(
+        "INSERT INTO {} (order_id, user_id, region, status, total_amount) VALUES ({order_id}, {}, '{region}', 'paid', {total});\n",
+        tables.orders, order.user_id
+    );
+    for ((product_id, quantity, price), detail_id) in lines.iter().zip(&detail_ids) {
+        sql.push_str(&format!(
+            "INSERT INTO {} (order_detail_id, order_id, region, product_id, quantity, unit_price) VALUES ({detail_id}, {order_id}, '{region}', {product_id}, {quantity}, {price});\n",
+            tables.order_details
+        ));
+    }
+    sql.push_str(&format!(
+        "INSERT INTO {} (transaction_id, order_id, region, amount, method, status) VALUES ({payment_id}, {order_id}, '{region}', {total}, 'card', 'succeeded');\n\
+         INSERT INTO {} (shipping_id, order_id, region, address, status) VALUES ({shipment_id}, {order_id}, '{region}', 'address of user {}', 'pending');",
+        tables.transactions, tables.shipping, order.user_id
+    ));
+    if let Err(source) = regional.batch_execute(&sql).await {
+        transaction.rollback().await;
+        return Err(WorkloadError::Query {
+            node: tables.node.clone(),
+            source,
+        });
+    }
+    transaction.commit(coordinator).await?;
+    Ok(Placed::Committed(order_id))
+}
+
+/// Every customer's region, read once before the orders.
+pub async fn regions(coordinator: &Client) -> Result<Vec<(i64, String)>, tokio_postgres::Error> {
+    Ok(coordinator
+        .query("SELECT user_id, region FROM users ORDER BY user_id", &[])
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect())
+}
+
+/// The `i`-th order of the standard mix: a customer and one to three products, one or two
+/// of each, spread deterministically over the catalog.
+pub fn example_order(i: usize, customers: &[(i64, String)], products: i64) -> OrderRequest {
+    let i = i as i64;
+    let count = 1 + i % 3;
+    let mut lines: Vec<(i64, i32)> = Vec::new();
+    for k in 0..count {
+        let product = (i * 31 + k * 17) % products + 1;
+        if !lines.iter().any(|(p, _)| *p == product) {
+            lines.push((product, 1 + ((i + k) % 2) as i32));
+        }
+    }
+    // Stock rows are locked in product order, so two orders do not wait on each other.
+    lines.sort();
+    let (user_id, region) =
+        customers[((i * 7919) % customers.len().max(1) as i64) as usize].clone();
+    OrderRequest {
+        user_id,
+        region,
+        lines,
+    }
+}
+
+/// The highest order id so far: the workload's orders come after it.
+pub async fn order_floor(coordinator: &Client) -> Result<i64, tokio_postgres::Error> {
+    Ok(coordinator
+        .query_one("SELECT coalesce(max(order_id), 0) FROM orders", &[])
+        .await?
+        .get(0))
+}
+
+/// Run `orders` orders over `clients` concurrent clients; `next` makes the i-th order.
+pub async fn run(
+    target: &Target,
+    clients: usize,
+    orders: usize,
+    next: impl Fn(usize) -> OrderRequest + Sync,
+) -> Result<Report, WorkloadError> {
+    let coordinator = target.connect(&target.coordinator).await?;
+    crate::txn::ensure_decisions(&coordinator).await?;
+    let started = Instant::now();
+    let next = &next;
+    let tasks = (0..clients).map(|client| async move {
+        let mut connections = Connections::open(target).await?;
+        let mut report = Report::default();
+        for i in (client..orders).step_by(clients.max(1)) {
+            let order = next(i);
+            let began = Instant::now();
+            let placed = place(target, &connections, &order, &mut report.retries).await;
+            // A failed order may leave a connection broken (a node stopped): start afresh.
+            if placed.is_err()
+                && let Ok(fresh) = Connections::open(target).await
+            {
+                connections = fresh;
+            }
+            match placed {
+                Ok(Placed::Committed(id)) => {
+                    report.placed.push(id);
+                    report.latencies.push(began.elapsed());
+                }
+                Ok(Placed::OutOfStock) => report.out_of_stock += 1,
+                Err(error) => report.failed.push(error.to_string()),
+            }
+        }
+        Ok::<_, WorkloadError>(report)
+    });
+    let mut total = Report::default();
+    for report in futures_util::future::join_all(tasks).await {
+        let report = report?;
+        total.placed.extend(report.placed);
+        total.out_of_stock += report.out_of_stock;
+        total.failed.extend(report.failed);
+        total.retries += report.retries;
+        total.latencies.extend(report.latencies);
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+/// The invariants, each with how many rows break it (0 is good): read through the
+/// coordinator, over every order above `floor` (the highest order id before the workload,
+/// so orders whose client saw an error are checked too) and the orders reported placed.
+pub async fn invariants(
+    coordinator: &Client,
+    floor: i64,
+    placed: &[i64],
+) -> Result<Vec<(&'static str, i64)>, tokio_postgres::Error> {
+    let checks: [(&str, &str); 5] = [
+        ("stock is never negative", "SELECT count(*) FROM inventory WHERE quantity < 0"),
+        (
+            "every order has its lines, and its total is their sum",
+            "SELECT count(*) FROM orders o WHERE o.order_id > $2
+               AND o.total_amount IS DISTINCT FROM (SELECT round(sum(quantity * unit_price), 2)
+                   FROM order_details d WHERE d.order_id = o.order_id AND d.region = o.region)",
+        ),
+        (
+            "every order is paid exactly once, its total",
+            "SELECT count(*) FROM orders o WHERE o.order_id > $2
+               AND (SELECT count(*) FILTER (WHERE t.amount = o.total_amount) || '/' || count(*)
+                    FROM transactions t WHERE t.order_id = o.order_id AND t.region = o.region) <> '1/1'",
+        ),
+        (
+            "every order has exactly one shipment",
+            "SELECT count(*) FROM orders o WHERE o.order_id > $2
+               AND (SELECT count(*) FROM shipping s
+                    WHERE s.order_id = o.order_id AND s.region = o.region) <> 1",
+        ),
+        (
+            "every placed order exists once",
+            "SELECT cardinality($1::bigint[]) - count(*) FROM orders
+             WHERE order_id = ANY($1) AND order_id > $2",
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, sql) in checks {
+        let row = if sql.contains("$1") {
+            coordinator.query_one(sql, &[&placed, &floor]).await?
+        } else if sql.contains("$2") {
+            let sql = sql.replace("$2", "$1");
+            coordinator.query_one(&sql, &[&floor]).await?
+        } else {
+            coordinator.query_one(sql, &[]).await?
+        };
+        out.push((name, row.get::<_, i64>(0)));
+    }
+    Ok(out)
+}
