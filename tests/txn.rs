@@ -176,4 +176,51 @@ async fn work_on_two_nodes_commits_on_both_or_neither_and_in_doubt_work_is_finis
     );
     env.apply().await.expect("the held-back change");
     assert!(env.plan().await.is_empty());
+
+    // The library itself stops between PREPARE and COMMIT (its connections dropped, as when
+    // the process is killed): prepared on both nodes, the commit recorded. The next apply
+    // commits both.
+    {
+        let on_primary = env.connect_to("primary", "bank").await;
+        let on_shard = env.connect_to("shard", "bank").await;
+        let decisions = env.connect_to("primary", "bank").await;
+        let transaction = dbtopo::txn::DistributedTransaction::begin(vec![
+            dbtopo::txn::Participant {
+                node: "primary".into(),
+                client: &on_primary,
+            },
+            dbtopo::txn::Participant {
+                node: "shard".into(),
+                client: &on_shard,
+            },
+        ])
+        .await
+        .unwrap();
+        on_primary
+            .batch_execute("UPDATE accounts SET balance = balance - 30 WHERE id = 1")
+            .await
+            .unwrap();
+        on_shard
+            .batch_execute("UPDATE accounts SET balance = balance + 30 WHERE id = 2")
+            .await
+            .unwrap();
+        let decided = transaction.prepare(&decisions).await.expect("prepared");
+        drop(decided);
+    }
+    assert_eq!(balance(&primary, 1).await, Some(100), "not committed yet");
+    assert_eq!(prepared(&primary).await + prepared(&shard).await, 2);
+    let recovery = env.plan().await;
+    assert_eq!(
+        common::actions(&recovery)
+            .iter()
+            .map(|(_, action)| *action)
+            .collect::<Vec<_>>(),
+        [dbtopo::plan::Action::Update, dbtopo::plan::Action::Update],
+        "{}",
+        dbtopo::plan::render_text(&recovery)
+    );
+    env.apply().await.expect("recover");
+    assert_eq!(balance(&primary, 1).await, Some(70));
+    assert_eq!(balance(&shard, 2).await, Some(80));
+    assert_eq!(prepared(&primary).await + prepared(&shard).await, 0);
 }

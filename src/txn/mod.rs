@@ -152,6 +152,13 @@ impl<'a> DistributedTransaction<'a> {
     /// Prepare everywhere, record the decision on `coordinator`, commit everywhere. Any
     /// failure before the decision rolls every participant back.
     pub async fn commit(self, coordinator: &Client) -> Result<(), TxnError> {
+        self.prepare(coordinator).await?.finish(coordinator).await
+    }
+
+    /// The first phase and the decision: prepared everywhere, commit recorded. What is left,
+    /// [`Decided::finish`], can also be done by recovery (the next apply) if this process
+    /// stops here.
+    pub async fn prepare(self, coordinator: &Client) -> Result<Decided<'a>, TxnError> {
         let mut prepared = Vec::new();
         for p in &self.participants {
             let gid = participant_gid(&self.id, &p.node);
@@ -197,6 +204,22 @@ impl<'a> DistributedTransaction<'a> {
                 Err(_) => return Err(TxnError::Decision { source }),
             }
         }
+        Ok(Decided {
+            id: self.id,
+            participants: self.participants,
+        })
+    }
+}
+
+/// Prepared on every participant, with the decision to commit recorded.
+pub struct Decided<'a> {
+    id: String,
+    participants: Vec<Participant<'a>>,
+}
+
+impl Decided<'_> {
+    /// COMMIT PREPARED everywhere, then forget the decision.
+    pub async fn finish(self, coordinator: &Client) -> Result<(), TxnError> {
         let mut in_doubt = None;
         for p in &self.participants {
             let gid = participant_gid(&self.id, &p.node);
@@ -227,7 +250,9 @@ impl<'a> DistributedTransaction<'a> {
             }
         }
     }
+}
 
+impl<'a> DistributedTransaction<'a> {
     /// Roll back everywhere (nothing was prepared yet).
     pub async fn rollback(self) {
         self.abort(&[]).await;
