@@ -51,6 +51,10 @@ pub struct WorkloadArgs {
     /// Orders to place in all.
     #[arg(long, default_value_t = 100)]
     pub orders: u32,
+    /// Without two-phase commit: plain postgres_fdw writes from one coordinator transaction
+    /// (not atomic across nodes), to compare.
+    #[arg(long)]
+    pub without_2pc: bool,
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,10 @@ pub struct Target {
     pub ports: BTreeMap<String, u16>,
     /// By region (`EU`, `US`).
     pub regions: BTreeMap<String, RegionTables>,
+    /// Place orders without two-phase commit: one transaction on the coordinator writing the
+    /// fragments through postgres_fdw (each node commits on its own), to measure what
+    /// atomicity costs.
+    pub plain: bool,
 }
 
 /// One order: a customer and the products with quantities.
@@ -132,7 +136,12 @@ pub async fn place(
 ) -> Result<Placed, WorkloadError> {
     let mut attempt = 0;
     loop {
-        match place_once(target, connections, order).await {
+        let outcome = if target.plain {
+            place_plain(target, connections, order).await
+        } else {
+            place_once(target, connections, order).await
+        };
+        match outcome {
             Err(error) if transient(&error) && attempt < 5 => {
                 attempt += 1;
                 *retries += 1;
@@ -295,6 +304,82 @@ async fn place_once(
     }
     transaction.commit(coordinator).await?;
     Ok(Placed::Committed(order_id))
+}
+
+/// The same order as one local transaction on the coordinator, its fragment rows written
+/// through the partitioned tables (postgres_fdw commits each node separately).
+async fn place_plain(
+    target: &Target,
+    connections: &Connections,
+    order: &OrderRequest,
+) -> Result<Placed, WorkloadError> {
+    let client = &connections.in_transaction[&target.coordinator];
+    let fail = |source| WorkloadError::Query {
+        node: target.coordinator.clone(),
+        source,
+    };
+    client.batch_execute("BEGIN").await.map_err(fail)?;
+    let result = async {
+        let mut total = 0.0_f64;
+        let mut lines = Vec::new();
+        for (product_id, quantity) in &order.lines {
+            let Some(row) = client
+                .query_opt(
+                    "UPDATE inventory SET quantity = quantity - $2, updated_at = now()
+                     WHERE inventory_id = (SELECT inventory_id FROM inventory
+                                           WHERE product_id = $1 AND quantity >= $2
+                                           ORDER BY quantity DESC, inventory_id LIMIT 1
+                                           FOR UPDATE)
+                     RETURNING (SELECT price::float8 FROM products WHERE product_id = $1)",
+                    &[product_id, quantity],
+                )
+                .await?
+            else {
+                return Ok(None);
+            };
+            let price: f64 = row.get(0);
+            total += price * f64::from(*quantity);
+            lines.push((product_id, quantity, price));
+        }
+        let total = (total * 100.0).round() / 100.0;
+        let region = &order.region;
+        let order_id: i64 = client
+            .query_one(
+                "INSERT INTO orders (user_id, region, status, total_amount)
+                 VALUES ($1, $2, 'paid', $3::float8::numeric) RETURNING order_id",
+                &[&order.user_id, region, &total],
+            )
+            .await?
+            .get(0);
+        let mut sql = String::new();
+        for (product_id, quantity, price) in &lines {
+            sql.push_str(&format!(
+                "INSERT INTO order_details (order_id, region, product_id, quantity, unit_price) VALUES ({order_id}, '{region}', {product_id}, {quantity}, {price});\n"
+            ));
+        }
+        sql.push_str(&format!(
+            "INSERT INTO transactions (order_id, region, amount, method, status) VALUES ({order_id}, '{region}', {total}, 'card', 'succeeded');\n\
+             INSERT INTO shipping (order_id, region, address, status) VALUES ({order_id}, '{region}', 'address of user {}', 'pending');",
+            order.user_id
+        ));
+        client.batch_execute(&sql).await?;
+        Ok(Some(order_id))
+    }
+    .await;
+    match result {
+        Ok(Some(order_id)) => {
+            client.batch_execute("COMMIT").await.map_err(fail)?;
+            Ok(Placed::Committed(order_id))
+        }
+        Ok(None) => {
+            client.batch_execute("ROLLBACK").await.map_err(fail)?;
+            Ok(Placed::OutOfStock)
+        }
+        Err(source) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(fail(source))
+        }
+    }
 }
 
 /// Every customer's region, read once before the orders.

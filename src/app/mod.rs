@@ -540,13 +540,15 @@ pub async fn workload_target(file: &Path, profiles: &[String]) -> Result<crate::
         password: secrets.superuser.clone(),
         ports,
         regions,
+        plain: false,
     })
 }
 
 /// Place orders from concurrent clients, print the numbers and the invariants; false when an
 /// invariant is broken or an order failed.
 pub async fn workload(args: &crate::cli::WorkloadArgs) -> Result<bool> {
-    let target = workload_target(&args.file.file, &args.file.profiles).await?;
+    let mut target = workload_target(&args.file.file, &args.file.profiles).await?;
+    target.plain = args.without_2pc;
     let coordinator = target.connect(&target.coordinator).await?;
     let count = |sql: &'static str| {
         let coordinator = &coordinator;
