@@ -32,7 +32,8 @@ for clients in 1 4 16; do
   for mode in 2pc plain; do
     flag=""
     [ "$mode" = plain ] && flag="--without-2pc"
-    line="$("$BIN" workload "$TOPOLOGY" --clients "$clients" --orders "$ORDERS" $flag | head -1)"
+    out="$("$BIN" workload "$TOPOLOGY" --clients "$clients" --orders "$ORDERS" $flag)"
+    line="$(echo "$out" | head -1)"
     echo "$line" | sed -E "s/.*: ([0-9.]+) orders\/s, latency p50 ([0-9.]+) ms, p99 ([0-9.]+) ms; ([0-9]+) retried, [0-9]+ out of stock, ([0-9]+) failed/$clients,$mode,\1,\2,\3,\4,\5/"
   done
 done
