@@ -415,12 +415,25 @@ pub fn example_order(i: usize, customers: &[(i64, String)], products: i64) -> Or
     }
 }
 
-/// The highest order id so far: the workload's orders come after it.
-pub async fn order_floor(coordinator: &Client) -> Result<i64, tokio_postgres::Error> {
-    Ok(coordinator
-        .query_one("SELECT coalesce(max(order_id), 0) FROM orders", &[])
-        .await?
-        .get(0))
+/// Where the workload starts from: the highest order id (its orders come after it) and the
+/// units in stock.
+pub struct Floor {
+    pub order_id: i64,
+    pub stock: i64,
+}
+
+pub async fn order_floor(coordinator: &Client) -> Result<Floor, tokio_postgres::Error> {
+    let row = coordinator
+        .query_one(
+            "SELECT (SELECT coalesce(max(order_id), 0) FROM orders),
+                    (SELECT coalesce(sum(quantity), 0)::bigint FROM inventory)",
+            &[],
+        )
+        .await?;
+    Ok(Floor {
+        order_id: row.get(0),
+        stock: row.get(1),
+    })
 }
 
 /// Run `orders` orders over `clients` concurrent clients; `next` makes the i-th order.
@@ -476,9 +489,18 @@ pub async fn run(
 /// so orders whose client saw an error are checked too) and the orders reported placed.
 pub async fn invariants(
     coordinator: &Client,
-    floor: i64,
+    floor: &Floor,
     placed: &[i64],
 ) -> Result<Vec<(&'static str, i64)>, tokio_postgres::Error> {
+    let taken: i64 = coordinator
+        .query_one(
+            "SELECT $1 - (SELECT coalesce(sum(quantity), 0) FROM inventory)
+                    - (SELECT coalesce(sum(quantity), 0) FROM order_details WHERE order_id > $2)",
+            &[&floor.stock, &floor.order_id],
+        )
+        .await?
+        .get(0);
+    let floor = floor.order_id;
     let checks: [(&str, &str); 5] = [
         ("stock is never negative", "SELECT count(*) FROM inventory WHERE quantity < 0"),
         (
@@ -517,5 +539,10 @@ pub async fn invariants(
         };
         out.push((name, row.get::<_, i64>(0)));
     }
+    // Across nodes: the units taken from stock (coordinator) are the units ordered (shards).
+    out.push((
+        "the stock taken is exactly what the orders hold",
+        taken.abs(),
+    ));
     Ok(out)
 }

@@ -14,7 +14,7 @@ async fn number(client: &Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.unwrap().get(0)
 }
 
-async fn assert_invariants(coordinator: &Client, floor: i64, placed: &[i64]) {
+async fn assert_invariants(coordinator: &Client, floor: &workload::Floor, placed: &[i64]) {
     for (invariant, broken) in workload::invariants(coordinator, floor, placed)
         .await
         .unwrap()
@@ -68,7 +68,7 @@ async fn orders_sell_exactly_the_stock_and_survive_a_stopped_node() {
         .await,
         0
     );
-    assert_invariants(&coordinator, floor, &report.placed).await;
+    assert_invariants(&coordinator, &floor, &report.placed).await;
 
     // A fragment node stops in the middle of a workload.
     let floor = workload::order_floor(&coordinator).await.unwrap();
@@ -115,6 +115,6 @@ async fn orders_sell_exactly_the_stock_and_survive_a_stopped_node() {
             "a prepared transaction is left on {node}"
         );
     }
-    assert_invariants(&coordinator, floor, &report.placed).await;
+    assert_invariants(&coordinator, &floor, &report.placed).await;
     assert!(env.plan().await.is_empty());
 }

@@ -593,7 +593,7 @@ pub async fn workload(args: &crate::cli::WorkloadArgs) -> Result<bool> {
         println!("  failed: {failure}");
     }
     let mut ok = report.failed.is_empty();
-    for (invariant, broken) in crate::workload::invariants(&coordinator, floor, &report.placed)
+    for (invariant, broken) in crate::workload::invariants(&coordinator, &floor, &report.placed)
         .await
         .map_err(|e| miette!("{}", execute::server_message(&e)))?
     {
