@@ -191,44 +191,22 @@ async fn place_once(
         .regions
         .get(&region)
         .ok_or_else(|| WorkloadError::NoRegion(region.clone()))?;
-    let ids = |sequence: &str, count: usize| {
-        format!(
-            "SELECT nextval(pg_get_serial_sequence('{sequence}', '{}')) FROM generate_series(1, {count})",
-            match sequence {
-                "orders" => "order_id",
-                "order_details" => "order_detail_id",
-                "transactions" => "transaction_id",
-                _ => "shipping_id",
-            }
+    // Keys from the coordinator's identities, in one round trip.
+    let lines = i32::try_from(order.lines.len()).unwrap_or(i32::MAX);
+    let keys = coordinator
+        .query_one(
+            "SELECT nextval(pg_get_serial_sequence('orders', 'order_id')),
+                    nextval(pg_get_serial_sequence('transactions', 'transaction_id')),
+                    nextval(pg_get_serial_sequence('shipping', 'shipping_id')),
+                    ARRAY(SELECT nextval(pg_get_serial_sequence('order_details', 'order_detail_id'))
+                          FROM generate_series(1, $1))",
+            &[&lines],
         )
-    };
-    let id_of = |rows: Vec<tokio_postgres::Row>| {
-        rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>()
-    };
-    let order_id = id_of(
-        coordinator
-            .query(&ids("orders", 1), &[])
-            .await
-            .map_err(query(&target.coordinator))?,
-    )[0];
-    let detail_ids = id_of(
-        coordinator
-            .query(&ids("order_details", order.lines.len()), &[])
-            .await
-            .map_err(query(&target.coordinator))?,
-    );
-    let payment_id = id_of(
-        coordinator
-            .query(&ids("transactions", 1), &[])
-            .await
-            .map_err(query(&target.coordinator))?,
-    )[0];
-    let shipment_id = id_of(
-        coordinator
-            .query(&ids("shipping", 1), &[])
-            .await
-            .map_err(query(&target.coordinator))?,
-    )[0];
+        .await
+        .map_err(query(&target.coordinator))?;
+    let (order_id, payment_id, shipment_id): (i64, i64, i64) =
+        (keys.get(0), keys.get(1), keys.get(2));
+    let detail_ids: Vec<i64> = keys.get(3);
 
     let mut participants = vec![Participant {
         node: target.coordinator.clone(),

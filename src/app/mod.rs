@@ -423,19 +423,7 @@ pub async fn seed(args: &SeedArgs) -> Result<()> {
             .container
             .as_ref()
             .map_or(0, |c| c.host_port);
-        let mut client = observe::postgres::connect_to(
-            port,
-            &secrets.superuser,
-            &schema.target.database,
-            Duration::from_secs(5),
-        )
-        .await
-        .map_err(|e| {
-            miette!(
-                "cannot connect to node {node}: {}",
-                execute::server_message(&e)
-            )
-        })?;
+        let mut client = connect_node(port, &secrets, &schema.target.database, node).await?;
         let rows: i64 = client
             .query_one("SELECT count(*) FROM users", &[])
             .await
@@ -604,6 +592,23 @@ pub async fn workload(args: &crate::cli::WorkloadArgs) -> Result<bool> {
     Ok(ok)
 }
 
+/// A superuser connection to `database` on the node at `port`.
+async fn connect_node(
+    port: u16,
+    secrets: &Secrets,
+    database: &str,
+    node: &str,
+) -> Result<tokio_postgres::Client> {
+    observe::postgres::connect_to(port, &secrets.superuser, database, Duration::from_secs(5))
+        .await
+        .map_err(|e| {
+            miette!(
+                "cannot connect to node {node}: {}",
+                execute::server_message(&e)
+            )
+        })
+}
+
 /// Run a script spanning nodes as one distributed transaction (two-phase commit).
 pub async fn txn(args: &crate::cli::TxnArgs) -> Result<()> {
     let (desired, secrets) = existing_environment(&args.file.file, &args.file.profiles).await?;
@@ -639,19 +644,7 @@ pub async fn txn(args: &crate::cli::TxnArgs) -> Result<()> {
                     "the script names node {node}, which the topology does not have"
                 ));
             };
-            observe::postgres::connect_to(
-                port,
-                &secrets.superuser,
-                database,
-                Duration::from_secs(5),
-            )
-            .await
-            .map_err(|e| {
-                miette!(
-                    "cannot connect to node {node}: {}",
-                    execute::server_message(&e)
-                )
-            })
+            connect_node(port, secrets, database, &node).await
         }
     };
     let coordinator = connect(coordinator_node.clone()).await?;

@@ -111,31 +111,13 @@ pub async fn create_server_container(
         exposed_ports: Some(vec![port.clone()]),
         stop_signal: Some("SIGINT".into()),
         stop_timeout: Some(60),
-        host_config: Some(HostConfig {
-            port_bindings: Some(HashMap::from([(
-                port,
-                Some(vec![PortBinding {
-                    host_ip: Some("127.0.0.1".into()),
-                    host_port: Some(spec.host_port.to_string()),
-                }]),
-            )])),
-            mounts: Some(vec![Mount {
-                target: Some(model::VOLUME_MOUNT.into()),
-                source: Some(spec.volume.clone()),
-                typ: Some(MountType::VOLUME),
-                ..Default::default()
-            }]),
-            network_mode: Some(spec.network.clone()),
-            // Docker's init as PID 1 forwards the stop signal to the server: a PID 1 server
-            // ignores signals it has no handler for yet, so a stop landing while it starts
-            // would otherwise wait out the whole stop timeout.
-            init: Some(true),
-            restart_policy: Some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-                maximum_retry_count: None,
-            }),
-            ..Default::default()
-        }),
+        host_config: Some(host_config(
+            &port,
+            spec.host_port,
+            &spec.volume,
+            model::VOLUME_MOUNT,
+            &spec.network,
+        )),
         ..Default::default()
     };
     let options = CreateContainerOptionsBuilder::default()
@@ -143,6 +125,41 @@ pub async fn create_server_container(
         .build();
     docker.create_container(Some(options), body).await?;
     Ok(())
+}
+
+/// How a dbtopo container runs: `port` published on 127.0.0.1 only, its named volume at
+/// `mount`, on the environment's network, Docker's init as PID 1 (it forwards the stop
+/// signal: a PID 1 server ignores signals it has no handler for yet, so a stop landing while
+/// it starts would otherwise wait out the whole stop timeout), restarted unless stopped.
+pub fn host_config(
+    port: &str,
+    host_port: u16,
+    volume: &str,
+    mount: &str,
+    network: &str,
+) -> HostConfig {
+    HostConfig {
+        port_bindings: Some(HashMap::from([(
+            port.to_owned(),
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(host_port.to_string()),
+            }]),
+        )])),
+        mounts: Some(vec![Mount {
+            target: Some(mount.into()),
+            source: Some(volume.to_owned()),
+            typ: Some(MountType::VOLUME),
+            ..Default::default()
+        }]),
+        network_mode: Some(network.to_owned()),
+        init: Some(true),
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            maximum_retry_count: None,
+        }),
+        ..Default::default()
+    }
 }
 
 /// Write the rendered files and the secrets into the container (running or not). Secrets go

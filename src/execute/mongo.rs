@@ -1,15 +1,11 @@
 //! MongoDB operations of the plan: member containers, and commands to a replica set either on
 //! a member itself (`mongosh` in its container) or through its 127.0.0.1 port.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{
-    ContainerCreateBody, HostConfig, Mount, MountType, PortBinding, RestartPolicy,
-    RestartPolicyNameEnum, VolumeCreateRequest,
-};
+use bollard::models::{ContainerCreateBody, VolumeCreateRequest};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, UploadToContainerOptionsBuilder};
 use futures_util::StreamExt;
 
@@ -60,28 +56,13 @@ pub async fn run_member(
         cmd: Some(vec![]),
         labels: Some(spec.labels.clone().into_iter().collect()),
         exposed_ports: Some(vec![port.clone()]),
-        host_config: Some(HostConfig {
-            port_bindings: Some(HashMap::from([(
-                port,
-                Some(vec![PortBinding {
-                    host_ip: Some("127.0.0.1".into()),
-                    host_port: Some(spec.host_port.to_string()),
-                }]),
-            )])),
-            mounts: Some(vec![Mount {
-                target: Some("/data/db".into()),
-                source: Some(spec.volume.clone()),
-                typ: Some(MountType::VOLUME),
-                ..Default::default()
-            }]),
-            network_mode: Some(spec.network.clone()),
-            init: Some(true),
-            restart_policy: Some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-                maximum_retry_count: None,
-            }),
-            ..Default::default()
-        }),
+        host_config: Some(docker::host_config(
+            &port,
+            spec.host_port,
+            &spec.volume,
+            "/data/db",
+            &spec.network,
+        )),
         ..Default::default()
     };
     let options = CreateContainerOptionsBuilder::default()
