@@ -95,7 +95,8 @@ done
 SCHEMA_TOPOLOGY="$WORK/with-schema.yaml"
 sed -e "s/^name: ecommerce/name: $ENV_NAME/" -e 's/port: 5433/port: 25433/' -e 's/port: 5434/port: 25434/' \
     -e 's/port: 5435/port: 25435/' -e 's/port: 5436/port: 25436/' \
-    -e "s|file: manifests/|file: $PWD/manifests/|" topology.yaml > "$SCHEMA_TOPOLOGY"
+    -e "s|file: manifests/|file: $PWD/manifests/|" \
+    -e "s|collections: manifests/|collections: $PWD/manifests/|" topology.yaml > "$SCHEMA_TOPOLOGY"
 "$BIN" apply "$SCHEMA_TOPOLOGY" --auto-approve >/dev/null
 plans="$WORK/schema-plans"
 : > "$plans"

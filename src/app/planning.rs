@@ -367,7 +367,8 @@ async fn in_doubt(
     observed: &State,
     secrets: Option<&Secrets>,
 ) -> Result<Vec<(Prepared, Resolution, u16)>> {
-    let Some(secrets) = secrets else {
+    // dbtopo's transactions run in the schema's database: without one there are none.
+    let (Some(secrets), Some(_)) = (secrets, &desired.schema) else {
         return Ok(Vec::new());
     };
     let nodes: Vec<(String, u16)> = desired
