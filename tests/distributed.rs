@@ -5,7 +5,6 @@
 mod common;
 
 use common::TestEnv;
-use dbtopo::cli::{FileArg, SeedArgs};
 use tokio_postgres::Client;
 
 const REGIONAL: [&str; 4] = ["orders", "order_details", "transactions", "shipping"];
@@ -43,15 +42,7 @@ async fn has_table(client: &Client, table: &str) -> bool {
 async fn the_default_topology_keeps_every_row_where_it_says_through_writes_and_a_move() {
     let env = TestEnv::from_default("distributed");
     env.apply().await.expect("apply");
-    dbtopo::app::seed(&SeedArgs {
-        file: FileArg {
-            file: env.file.clone(),
-            profiles: Vec::new(),
-        },
-        scale: 1,
-    })
-    .await
-    .expect("seed");
+    env.seed(1).await.expect("seed");
     assert!(
         dbtopo::app::verify_command(&env.file)
             .await

@@ -6,7 +6,6 @@
 mod common;
 
 use common::TestEnv;
-use dbtopo::cli::{FileArg, SeedArgs};
 use dbtopo::workload::{self, OrderRequest};
 use tokio_postgres::Client;
 
@@ -27,15 +26,7 @@ async fn assert_invariants(coordinator: &Client, floor: &workload::Floor, placed
 async fn orders_sell_exactly_the_stock_and_survive_a_stopped_node() {
     let env = TestEnv::from_default("workload");
     env.apply().await.expect("apply");
-    dbtopo::app::seed(&SeedArgs {
-        file: FileArg {
-            file: env.file.clone(),
-            profiles: Vec::new(),
-        },
-        scale: 1,
-    })
-    .await
-    .expect("seed");
+    env.seed(1).await.expect("seed");
     let target = dbtopo::app::workload_target(&env.file, &[]).await.unwrap();
     let coordinator = env.connect_to("primary", "ecommerce").await;
 

@@ -190,6 +190,15 @@ impl TestEnv {
         .await
     }
 
+    /// `dbtopo seed --scale N` on this environment.
+    pub async fn seed(&self, scale: u32) -> miette::Result<()> {
+        app::seed(&dbtopo::cli::SeedArgs {
+            file: self.file_arg(),
+            scale,
+        })
+        .await
+    }
+
     pub async fn destroy(&self) -> miette::Result<()> {
         app::destroy(&DestroyArgs {
             file: self.file_arg(),
