@@ -19,6 +19,8 @@ pub mod label {
     pub const CONFIG_HASH: &str = "dbtopo.config-hash";
     /// On MongoDB members: the replica set (PostgreSQL observation skips these containers).
     pub const MONGO_SET: &str = "dbtopo.mongo-set";
+    /// On volumes dbtopo keeps across environments: what they cache.
+    pub const CACHE: &str = "dbtopo.cache";
 }
 
 /// Port every server listens on inside its container.
@@ -29,6 +31,11 @@ pub const VOLUME_MOUNT: &str = "/var/lib/dbtopo";
 pub const CONFIG_DIR: &str = "/etc/dbtopo";
 /// The superuser the controller connects as.
 pub const SUPERUSER: &str = "postgres";
+/// Fresh clusters that new nodes copy instead of running initdb: a volume shared by every
+/// environment (it holds no password), kept by `destroy` like the image it goes with.
+pub const INITDB_CACHE_VOLUME: &str = "dbtopo-initdb-cache";
+/// Where primaries see that volume.
+pub const INITDB_CACHE_MOUNT: &str = "/var/lib/dbtopo-initdb";
 
 pub fn network_name(env: &str) -> String {
     format!("{env}-net")

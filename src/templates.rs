@@ -48,6 +48,7 @@ struct Context<'a> {
     hba_file: String,
     config_dir: &'static str,
     volume: &'static str,
+    initdb_cache: &'static str,
     superuser: &'static str,
     replication_user: &'a str,
     upstream: Option<Upstream>,
@@ -116,6 +117,7 @@ pub fn render_server(input: &ServerInput<'_>) -> Result<RenderedServer, handleba
         hba_file: format!("{}/pg_hba.conf", model::CONFIG_DIR),
         config_dir: model::CONFIG_DIR,
         volume: model::VOLUME_MOUNT,
+        initdb_cache: model::INITDB_CACHE_MOUNT,
         superuser: model::SUPERUSER,
         replication_user: input.replication_user,
         upstream,
@@ -192,6 +194,12 @@ mod tests {
         insta::assert_snapshot!("primary_pg_hba_conf", out.config.pg_hba_conf);
         assert!(out.bootstrap.contains("initdb"));
         assert!(!out.bootstrap.contains("pg_basebackup"));
+        // A new cluster comes from the shared cache when it can, and gets the password as a
+        // verifier only: the plain password never reaches the primary's bootstrap.
+        assert!(out.bootstrap.contains("CACHE='/var/lib/dbtopo-initdb'"));
+        assert!(out.bootstrap.contains("superuser.scram"));
+        assert!(!out.bootstrap.contains("$SECRETS/superuser\""));
+        assert!(!out.bootstrap.contains("--pwfile"));
         let parsed = parse_conf_settings(&out.config.postgresql_conf);
         assert_eq!(parsed["search_path"], "\"$user\", it's");
         assert_eq!(parsed["port"], "5432");

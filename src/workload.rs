@@ -92,6 +92,9 @@ pub enum WorkloadError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Txn(#[from] TxnError),
+    #[error("node {0} did not answer when last tried")]
+    #[diagnostic(code(dbtopo::workload::unreachable))]
+    Unreachable(String),
     #[error("the customer's region `{0}` has no node holding its orders")]
     #[diagnostic(code(dbtopo::workload::region))]
     NoRegion(String),
@@ -152,27 +155,42 @@ pub async fn place(
 }
 
 /// One client's connections: the coordinator twice (one for the transaction, one for ids and
-/// decisions, which must not be part of it) and each region's node.
+/// decisions, which must not be part of it) and each region's node. A node that does not answer
+/// has no connection until it does: only the orders that need it fail meanwhile.
+#[derive(Default)]
 pub struct Connections {
-    pub coordinator: Client,
-    pub in_transaction: BTreeMap<String, Client>,
+    coordinator: Option<Client>,
+    in_transaction: BTreeMap<String, Client>,
 }
 
 impl Connections {
-    pub async fn open(target: &Target) -> Result<Connections, WorkloadError> {
-        let mut in_transaction = BTreeMap::new();
-        let nodes = std::iter::once(target.coordinator.clone())
-            .chain(target.regions.values().map(|t| t.node.clone()));
+    /// Connect what is missing or closed (a node stopped); cheap when everything is connected.
+    pub async fn refresh(&mut self, target: &Target) {
+        if self.coordinator.as_ref().is_none_or(Client::is_closed) {
+            self.coordinator = target.connect(&target.coordinator).await.ok();
+        }
+        let nodes =
+            std::iter::once(&target.coordinator).chain(target.regions.values().map(|t| &t.node));
         for node in nodes {
-            if let std::collections::btree_map::Entry::Vacant(slot) = in_transaction.entry(node) {
-                let client = target.connect(slot.key()).await?;
-                slot.insert(client);
+            if self.in_transaction.get(node).is_none_or(Client::is_closed) {
+                match target.connect(node).await {
+                    Ok(client) => self.in_transaction.insert(node.clone(), client),
+                    Err(_) => self.in_transaction.remove(node),
+                };
             }
         }
-        Ok(Connections {
-            coordinator: target.connect(&target.coordinator).await?,
-            in_transaction,
-        })
+    }
+
+    fn coordinator(&self, target: &Target) -> Result<&Client, WorkloadError> {
+        self.coordinator
+            .as_ref()
+            .ok_or_else(|| WorkloadError::Unreachable(target.coordinator.clone()))
+    }
+
+    fn in_transaction(&self, node: &str) -> Result<&Client, WorkloadError> {
+        self.in_transaction
+            .get(node)
+            .ok_or_else(|| WorkloadError::Unreachable(node.to_owned()))
     }
 }
 
@@ -181,7 +199,7 @@ async fn place_once(
     connections: &Connections,
     order: &OrderRequest,
 ) -> Result<Placed, WorkloadError> {
-    let coordinator = &connections.coordinator;
+    let coordinator = connections.coordinator(target)?;
     let query = |node: &str| {
         let node = node.to_owned();
         move |source| WorkloadError::Query { node, source }
@@ -210,12 +228,12 @@ async fn place_once(
 
     let mut participants = vec![Participant {
         node: target.coordinator.clone(),
-        client: &connections.in_transaction[&target.coordinator],
+        client: connections.in_transaction(&target.coordinator)?,
     }];
     if tables.node != target.coordinator {
         participants.push(Participant {
             node: tables.node.clone(),
-            client: &connections.in_transaction[&tables.node],
+            client: connections.in_transaction(&tables.node)?,
         });
     }
     let transaction = DistributedTransaction::begin(participants).await?;
@@ -291,7 +309,7 @@ async fn place_plain(
     connections: &Connections,
     order: &OrderRequest,
 ) -> Result<Placed, WorkloadError> {
-    let client = &connections.in_transaction[&target.coordinator];
+    let client = connections.in_transaction(&target.coordinator)?;
     let fail = |source| WorkloadError::Query {
         node: target.coordinator.clone(),
         source,
@@ -426,18 +444,13 @@ pub async fn run(
     let started = Instant::now();
     let next = &next;
     let tasks = (0..clients).map(|client| async move {
-        let mut connections = Connections::open(target).await?;
+        let mut connections = Connections::default();
         let mut report = Report::default();
         for i in (client..orders).step_by(clients.max(1)) {
             let order = next(i);
             let began = Instant::now();
+            connections.refresh(target).await;
             let placed = place(target, &connections, &order, &mut report.retries).await;
-            // A failed order may leave a connection broken (a node stopped): start afresh.
-            if placed.is_err()
-                && let Ok(fresh) = Connections::open(target).await
-            {
-                connections = fresh;
-            }
             match placed {
                 Ok(Placed::Committed(id)) => {
                     report.placed.push(id);

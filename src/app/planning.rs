@@ -203,7 +203,7 @@ pub async fn plan_for(
     secrets: Option<&Secrets>,
 ) -> Result<Plan> {
     // The catalogs are read while Docker is asked: a plan costs the slower of the two.
-    let (observed, probes) = tokio::join!(
+    let (observed, (probes, probed)) = tokio::join!(
         observe::observe(docker, &desired.state, secrets),
         probe_schemas(desired, secrets)
     );
@@ -221,7 +221,7 @@ pub async fn plan_for(
                 .iter()
                 .find(|(node, _, _)| *node == fragments.coordinator);
             let coordinator_port = coordinator.map_or(0, |(_, port, _)| *port);
-            let state = coordinator_state(coordinator, fragments, schema, secrets).await?;
+            let state = coordinator_state(coordinator, fragments, &probed).await?;
             let nodes = movement::Nodes {
                 coordinator: &fragments.coordinator,
                 by_server: desired
@@ -300,7 +300,6 @@ pub async fn plan_for(
         changes.extend(fragment_changes);
         deferred = waiting;
         if let Some(fragments) = &schema.fragments {
-            let password = secrets.map(|s| s.superuser.as_str()).unwrap_or_default();
             for (node, tables) in &fragments.placement.references {
                 let object = coordinator::subscription(
                     &desired.state.env,
@@ -311,27 +310,25 @@ pub async fn plan_for(
                 );
                 let node_state = found.iter().find(|(n, _, _)| n == node);
                 let port = host_port(&desired.state, node);
-                let state = match node_state {
-                    Some((_, _, NodeSchema::Observed(o))) if o.database_exists => {
-                        let found = observe::catalog::subscription(
-                            port,
-                            password,
-                            &schema.target.database,
-                            &object.name,
-                        )
-                        .await
-                        .map_err(|e| {
-                            miette!(
-                                "cannot read the subscriptions of node {node}: {}",
-                                execute::server_message(&e)
-                            )
-                        })?;
+                let state = match (node_state, probed.get(node)) {
+                    (Some((_, _, NodeSchema::Observed(o))), Some(client)) if o.database_exists => {
+                        let found = observe::catalog::subscription(client, &object.name)
+                            .await
+                            .map_err(|e| {
+                                miette!(
+                                    "cannot read the subscriptions of node {node}: {}",
+                                    execute::server_message(&e)
+                                )
+                            })?;
                         plan::fragments::SubscriptionState::Observed(found)
                     }
-                    Some((_, _, NodeSchema::Unknown)) | None => {
+                    (Some((_, _, NodeSchema::Observed(o))), None) if o.database_exists => {
                         plan::fragments::SubscriptionState::Unknown
                     }
-                    Some(_) => plan::fragments::SubscriptionState::Fresh,
+                    (Some((_, _, NodeSchema::Unknown)), _) | (None, _) => {
+                        plan::fragments::SubscriptionState::Unknown
+                    }
+                    (Some(_), _) => plan::fragments::SubscriptionState::Fresh,
                 };
                 changes.extend(plan::fragments::subscription_change(
                     &object,
@@ -344,7 +341,7 @@ pub async fn plan_for(
             }
         }
     }
-    let found = in_doubt(desired, &observed, secrets).await?;
+    let found = in_doubt(desired, &observed, secrets, &probed).await?;
     let (finish, in_doubt_warnings) = plan::prepared::changes(&found, &mut changes);
     changes.extend(finish);
     let (mongo_changes, mongo_warnings, deferred_mongo) =
@@ -366,6 +363,7 @@ async fn in_doubt(
     desired: &Desired,
     observed: &State,
     secrets: Option<&Secrets>,
+    probed: &Probed,
 ) -> Result<Vec<(Prepared, Resolution, u16)>> {
     // dbtopo's transactions run in the schema's database: without one there are none.
     let (Some(secrets), Some(_)) = (secrets, &desired.schema) else {
@@ -384,7 +382,11 @@ async fn in_doubt(
         })
         .map(|s| (s.node.clone(), host_port(&desired.state, &s.node)))
         .collect();
+    // pg_prepared_xacts is the whole server's: a probe's connection to any database will do.
     let lookups = nodes.iter().map(|(node, port)| async move {
+        if let Some(client) = probed.get(node) {
+            return recovery::prepared(client, node).await;
+        }
         let client = observe::postgres::connect_to(
             *port,
             &secrets.superuser,
@@ -420,8 +422,16 @@ async fn in_doubt(
             schema.target.database.clone(),
         )
     });
-    let decisions = match coordinator {
-        Some((port, database)) => {
+    let coordinator_client = desired.schema.as_ref().and_then(|schema| {
+        let node = schema
+            .fragments
+            .as_ref()
+            .map_or_else(|| schema.target.nodes[0].clone(), |f| f.coordinator.clone());
+        probed.get(&node)
+    });
+    let decisions = match (coordinator, coordinator_client) {
+        (_, Some(client)) => recovery::decisions(client, &found).await.ok(),
+        (Some((port, database)), None) => {
             match observe::postgres::connect_to(
                 port,
                 &secrets.superuser,
@@ -434,7 +444,7 @@ async fn in_doubt(
                 Err(_) => None,
             }
         }
-        None => None,
+        (None, None) => None,
     };
     Ok(found
         .into_iter()
@@ -537,11 +547,13 @@ async fn mongo_part(
 async fn coordinator_state(
     coordinator: Option<&(String, u16, NodeSchema)>,
     fragments: &DesiredFragments,
-    schema: &DesiredSchema,
-    secrets: Option<&Secrets>,
+    probed: &Probed,
 ) -> Result<plan::fragments::CoordinatorState> {
     Ok(match coordinator {
-        Some((_, host_port, NodeSchema::Observed(o))) if o.database_exists => {
+        Some((node, _, NodeSchema::Observed(o))) if o.database_exists => {
+            let Some(client) = probed.get(node) else {
+                return Ok(plan::fragments::CoordinatorState::Unknown);
+            };
             // The tables and views the coordinator objects are made of.
             let names: Vec<String> = fragments
                 .objects
@@ -556,20 +568,14 @@ async fn coordinator_state(
                 })
                 .map(|o| o.name.clone())
                 .collect();
-            let password = secrets.map(|s| s.superuser.as_str()).unwrap_or_default();
-            let found = observe::catalog::coordinator_objects(
-                *host_port,
-                password,
-                &schema.target.database,
-                &names,
-            )
-            .await
-            .map_err(|e| {
-                miette!(
-                    "cannot read the coordinator's fragment objects: {}",
-                    execute::server_message(&e)
-                )
-            })?;
+            let found = observe::catalog::coordinator_objects(client, &names)
+                .await
+                .map_err(|e| {
+                    miette!(
+                        "cannot read the coordinator's fragment objects: {}",
+                        execute::server_message(&e)
+                    )
+                })?;
             plan::fragments::CoordinatorState::Observed(found)
         }
         Some((_, _, NodeSchema::Unknown)) | None => plan::fragments::CoordinatorState::Unknown,
@@ -603,10 +609,17 @@ fn hold_back(
 
 type Probe = Option<Result<ObservedSchema, SchemaObserveError>>;
 
+/// The connection each probe used, by node, kept for the plan's later reads (fragment objects,
+/// subscriptions, prepared transactions): a connection costs more than the query.
+type Probed = BTreeMap<String, tokio_postgres::Client>;
+
 /// Ask each node that receives tables for its catalog (in parallel); `None` without passwords.
-async fn probe_schemas(desired: &Desired, secrets: Option<&Secrets>) -> Vec<(String, u16, Probe)> {
+async fn probe_schemas(
+    desired: &Desired,
+    secrets: Option<&Secrets>,
+) -> (Vec<(String, u16, Probe)>, Probed) {
     let (Some(schema), Some(secrets)) = (&desired.schema, secrets) else {
-        return Vec::new();
+        return Default::default();
     };
     let targets = schema.node_targets();
     let lookups = targets.into_iter().map(|target| async move {
@@ -618,9 +631,21 @@ async fn probe_schemas(desired: &Desired, secrets: Option<&Secrets>) -> Vec<(Str
             &target.sql,
         )
         .await;
-        (target.node, host_port, Some(found))
+        (target.node, host_port, found)
     });
-    futures_util::future::join_all(lookups).await
+    let mut probes = Vec::new();
+    let mut clients = Probed::new();
+    for (node, port, found) in futures_util::future::join_all(lookups).await {
+        let probe = match found {
+            Ok((observed, client)) => {
+                clients.insert(node.clone(), client);
+                Ok(observed)
+            }
+            Err(e) => Err(e),
+        };
+        probes.push((node, port, Some(probe)));
+    }
+    (probes, clients)
 }
 
 fn host_port(state: &State, node: &str) -> u16 {

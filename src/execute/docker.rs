@@ -14,7 +14,7 @@ use bollard::query_parameters::{
 use futures_util::TryStreamExt;
 
 use super::ExecuteError;
-use crate::model;
+use crate::model::{self, Role};
 use crate::observe::docker::is_not_found;
 use crate::plan::{FileSpec, ServerSpec};
 use crate::secrets::Secrets;
@@ -97,6 +97,22 @@ pub async fn create_server_container(
 ) -> Result<(), ExecuteError> {
     remove_container(docker, &spec.container).await?;
     let port = format!("{}/tcp", model::SERVER_PORT);
+    let mut host_config = host_config(
+        &port,
+        spec.host_port,
+        &spec.volume,
+        model::VOLUME_MOUNT,
+        &spec.network,
+    );
+    if spec.role == Role::Primary {
+        ensure_initdb_cache(docker).await?;
+        host_config.mounts.get_or_insert_default().push(Mount {
+            target: Some(model::INITDB_CACHE_MOUNT.into()),
+            source: Some(model::INITDB_CACHE_VOLUME.into()),
+            typ: Some(MountType::VOLUME),
+            ..Default::default()
+        });
+    }
     let body = ContainerCreateBody {
         image: Some(spec.image.clone()),
         hostname: Some(spec.node.clone()),
@@ -111,19 +127,28 @@ pub async fn create_server_container(
         exposed_ports: Some(vec![port.clone()]),
         stop_signal: Some("SIGINT".into()),
         stop_timeout: Some(60),
-        host_config: Some(host_config(
-            &port,
-            spec.host_port,
-            &spec.volume,
-            model::VOLUME_MOUNT,
-            &spec.network,
-        )),
+        host_config: Some(host_config),
         ..Default::default()
     };
     let options = CreateContainerOptionsBuilder::default()
         .name(&spec.container)
         .build();
     docker.create_container(Some(options), body).await?;
+    Ok(())
+}
+
+/// The volume of fresh clusters new primaries copy (see the bootstrap script); creating an
+/// existing volume changes nothing.
+async fn ensure_initdb_cache(docker: &Docker) -> Result<(), ExecuteError> {
+    let request = VolumeCreateRequest {
+        name: Some(model::INITDB_CACHE_VOLUME.into()),
+        labels: Some(HashMap::from([(
+            model::label::CACHE.to_string(),
+            "initdb".to_string(),
+        )])),
+        ..Default::default()
+    };
+    docker.create_volume(request).await?;
     Ok(())
 }
 
@@ -162,12 +187,21 @@ pub fn host_config(
     }
 }
 
+/// Whether a container's bootstrap may go on to initialize its data (see `give_turn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    Given,
+    Held,
+}
+
 /// Write the rendered files and the secrets into the container (running or not). Secrets go
 /// to a root-only folder; the bootstrap script hands them to the postgres user as needed.
+/// A container started early gets its files with its turn held.
 pub async fn upload_files(
     docker: &Docker,
     spec: &ServerSpec,
     secrets: &Secrets,
+    turn: Turn,
 ) -> Result<(), ExecuteError> {
     let secret_dir = format!("{}/secrets", model::CONFIG_DIR);
     let secret_files = [
@@ -177,47 +211,76 @@ pub async fn upload_files(
             content: secrets.superuser.clone(),
         },
         FileSpec {
+            path: format!("{secret_dir}/superuser.scram"),
+            mode: 0o600,
+            content: postgres_protocol::password::scram_sha_256(secrets.superuser.as_bytes()),
+        },
+        FileSpec {
             path: format!("{secret_dir}/replication"),
             mode: 0o600,
             content: secrets.replication.clone(),
         },
     ];
+    let turn_file = (turn == Turn::Given).then(turn_marker);
+    let files = spec.files.iter().chain(&secret_files).chain(&turn_file);
+    upload(
+        docker,
+        &spec.container,
+        &[(model::CONFIG_DIR, 0o755), (&secret_dir, 0o700)],
+        files,
+    )
+    .await
+}
+
+/// Let a container started early go on: its bootstrap waits for this marker before it
+/// initializes the data.
+pub async fn give_turn(docker: &Docker, container: &str) -> Result<(), ExecuteError> {
+    upload(docker, container, &[], [&turn_marker()]).await
+}
+
+fn turn_marker() -> FileSpec {
+    FileSpec {
+        path: format!("{}/turn", model::CONFIG_DIR),
+        mode: 0o644,
+        content: String::new(),
+    }
+}
+
+/// One archive with the directories (path, mode) and files, unpacked at the container's root.
+pub async fn upload<'a>(
+    docker: &Docker,
+    container: &str,
+    dirs: &[(&str, u32)],
+    files: impl IntoIterator<Item = &'a FileSpec>,
+) -> Result<(), ExecuteError> {
     let mut builder = tar::Builder::new(Vec::new());
-    let mut dir = |path: &str, mode: u32| -> std::io::Result<()> {
+    let mut append = |path: &str, kind, mode, content: &[u8]| {
         let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Directory);
+        header.set_entry_type(kind);
         header.set_mode(mode);
-        header.set_size(0);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_cksum();
-        builder.append_data(&mut header, path.trim_start_matches('/'), std::io::empty())
-    };
-    dir(model::CONFIG_DIR, 0o755).map_err(ExecuteError::Archive)?;
-    dir(&secret_dir, 0o700).map_err(ExecuteError::Archive)?;
-    for file in spec.files.iter().chain(secret_files.iter()) {
-        let mut header = tar::Header::new_gnu();
-        header.set_mode(file.mode);
-        header.set_size(file.content.len() as u64);
+        header.set_size(content.len() as u64);
         header.set_uid(0);
         header.set_gid(0);
         header.set_cksum();
         builder
-            .append_data(
-                &mut header,
-                file.path.trim_start_matches('/'),
-                file.content.as_bytes(),
-            )
-            .map_err(ExecuteError::Archive)?;
+            .append_data(&mut header, path.trim_start_matches('/'), content)
+            .map_err(ExecuteError::Archive)
+    };
+    for (path, mode) in dirs {
+        append(path, tar::EntryType::Directory, *mode, &[])?;
+    }
+    for file in files {
+        append(
+            &file.path,
+            tar::EntryType::Regular,
+            file.mode,
+            file.content.as_bytes(),
+        )?;
     }
     let archive = builder.into_inner().map_err(ExecuteError::Archive)?;
     let options = UploadToContainerOptionsBuilder::default().path("/").build();
     docker
-        .upload_to_container(
-            &spec.container,
-            Some(options),
-            bollard::body_full(archive.into()),
-        )
+        .upload_to_container(container, Some(options), bollard::body_full(archive.into()))
         .await?;
     Ok(())
 }

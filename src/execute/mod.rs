@@ -9,7 +9,10 @@ pub mod mongo;
 pub mod postgres;
 pub mod schema;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -121,7 +124,9 @@ impl Outcome {
 }
 
 /// Run the plan. A change starts as soon as the changes it waits for are done (the waves are
-/// the same order, drawn for people); after a failure nothing new starts, what runs finishes.
+/// the same order, drawn for people); a change with an early start (a new node's container)
+/// has that part started as soon as its own few prerequisites are done. After a failure
+/// nothing new starts, what runs finishes.
 pub async fn execute(
     docker: &Docker,
     plan: &Plan,
@@ -129,43 +134,88 @@ pub async fn execute(
     progress: &dyn Progress,
 ) -> Outcome {
     let prerequisites = plan.prerequisites();
+    let early_prerequisites = plan.early_prerequisites();
     let mut state = vec![Slot::Waiting; plan.changes.len()];
+    let mut early: Vec<Option<Slot>> = early_prerequisites
+        .iter()
+        .map(|p| p.as_ref().map(|_| Slot::Waiting))
+        .collect();
+    let container_starts = ContainerStarts::default();
+    let container_starts = &container_starts;
+    let task = |i: usize, part: Part, ticket: Option<usize>| async move {
+        let change = &plan.changes[i];
+        let result = match part {
+            Part::Early => {
+                if let Some(ticket) = ticket {
+                    container_starts.wait_turn(ticket).await;
+                }
+                let started = start_early(docker, change, secrets, progress).await;
+                if ticket.is_some() {
+                    container_starts.done();
+                }
+                started
+            }
+            Part::Whole => {
+                progress.event(Event::Started(change));
+                let started = Instant::now();
+                let start_turn = ticket.map(|ticket| (container_starts, ticket));
+                let result = run(docker, &plan.env, change, secrets, progress, start_turn).await;
+                if result.is_ok() {
+                    progress.event(Event::Finished(change, started.elapsed()));
+                }
+                result
+            }
+        };
+        if let Err(e) = &result {
+            progress.event(Event::Failed(change, e));
+        }
+        (i, part, result)
+    };
     let mut running = FuturesUnordered::new();
     let mut outcome = Outcome::default();
     loop {
         if outcome.failed.is_empty() {
             for i in 0..plan.changes.len() {
+                let change = &plan.changes[i];
+                let done = |p: &Vec<usize>| p.iter().all(|&p| state[p] == Slot::Done);
+                if early[i] == Some(Slot::Waiting)
+                    && early_prerequisites[i].as_ref().is_some_and(done)
+                {
+                    early[i] = Some(Slot::Running);
+                    let ticket = container_starts.ticket();
+                    running.push(task(i, Part::Early, Some(ticket)));
+                }
                 let ready = state[i] == Slot::Waiting
-                    && prerequisites[i].iter().all(|&p| state[p] == Slot::Done);
+                    && matches!(early[i], None | Some(Slot::Done))
+                    && done(&prerequisites[i]);
                 if ready {
                     state[i] = Slot::Running;
-                    let change = &plan.changes[i];
-                    running.push(async move {
-                        progress.event(Event::Started(change));
-                        let started = Instant::now();
-                        let result = run(docker, &plan.env, change, secrets, progress).await;
-                        match &result {
-                            Ok(()) => progress.event(Event::Finished(change, started.elapsed())),
-                            Err(e) => progress.event(Event::Failed(change, e)),
-                        }
-                        (i, result)
-                    });
+                    let ticket = starts_container(change).then(|| container_starts.ticket());
+                    running.push(task(i, Part::Whole, ticket));
                 }
             }
         }
-        let Some((i, result)) = running.next().await else {
+        let Some((i, part, result)) = running.next().await else {
             break;
         };
         let address = plan.changes[i].address.clone();
-        match result {
-            Ok(()) => {
-                state[i] = Slot::Done;
+        let slot = match (part, result) {
+            (Part::Early, Ok(())) => {
+                early[i] = Some(Slot::Done);
+                continue;
+            }
+            (Part::Whole, Ok(())) => {
                 outcome.done.push(address);
+                Slot::Done
             }
-            Err(e) => {
-                state[i] = Slot::Failed;
+            (_, Err(e)) => {
                 outcome.failed.push((address, e));
+                Slot::Failed
             }
+        };
+        state[i] = slot;
+        if part == Part::Early {
+            early[i] = Some(slot);
         }
     }
     outcome.not_started = plan
@@ -176,6 +226,77 @@ pub async fn execute(
         .map(|(c, _)| c.address.clone())
         .collect();
     outcome
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// A new node's container, created and started ahead of the change's turn.
+    Early,
+    Whole,
+}
+
+/// A server change that creates its container in its own turn (not started early).
+fn starts_container(change: &Change) -> bool {
+    matches!(
+        change.operation,
+        Operation::RunServer {
+            start_early_after: None,
+            ..
+        }
+    )
+}
+
+/// Container starts one at a time, in the order their changes (or early starts) were launched,
+/// which is plan order: the nodes others wait for, and early starts of the nodes waiting for
+/// them, come before the rest. Container starts slow each other down; this way the first node
+/// is not kept waiting by the ones that have time.
+#[derive(Default)]
+struct ContainerStarts {
+    issued: AtomicUsize,
+    served: AtomicUsize,
+    changed: Notify,
+}
+
+impl ContainerStarts {
+    /// A place in the queue, taken when the change is launched.
+    fn ticket(&self) -> usize {
+        self.issued.fetch_add(1, Ordering::SeqCst)
+    }
+
+    async fn wait_turn(&self, ticket: usize) {
+        loop {
+            let changed = self.changed.notified();
+            if self.served.load(Ordering::SeqCst) >= ticket {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    fn done(&self) {
+        self.served.fetch_add(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+}
+
+/// Create and start the container of a change that starts early, its turn held.
+async fn start_early(
+    docker: &Docker,
+    change: &Change,
+    secrets: &Secrets,
+    progress: &dyn Progress,
+) -> Result<(), ExecuteError> {
+    let Operation::RunServer { spec, .. } = &change.operation else {
+        return Ok(());
+    };
+    docker::create_server_container(docker, spec).await?;
+    docker::upload_files(docker, spec, secrets, docker::Turn::Held).await?;
+    docker::start(docker, &spec.container).await?;
+    progress.event(Event::Note(
+        change,
+        "container started ahead, waiting for its turn",
+    ));
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +313,7 @@ async fn run(
     change: &Change,
     secrets: &Secrets,
     progress: &dyn Progress,
+    start_turn: Option<(&ContainerStarts, usize)>,
 ) -> Result<(), ExecuteError> {
     let ready = |node: &str, host_port: u16| {
         let container = model::container_name(env, node);
@@ -217,10 +339,27 @@ async fn run(
         Operation::CreateVolume { name, labels } => {
             docker::create_volume(docker, name, labels).await?
         }
-        Operation::RunServer { spec } => {
-            docker::create_server_container(docker, spec).await?;
-            docker::upload_files(docker, spec, secrets).await?;
-            docker::start(docker, &spec.container).await?;
+        Operation::RunServer {
+            spec,
+            start_early_after,
+        } => {
+            if start_early_after.is_some() {
+                docker::give_turn(docker, &spec.container).await?;
+            } else {
+                if let Some((starts, ticket)) = start_turn {
+                    starts.wait_turn(ticket).await;
+                }
+                let started = async {
+                    docker::create_server_container(docker, spec).await?;
+                    docker::upload_files(docker, spec, secrets, docker::Turn::Given).await?;
+                    docker::start(docker, &spec.container).await
+                }
+                .await;
+                if let Some((starts, _)) = start_turn {
+                    starts.done();
+                }
+                started?;
+            }
             let client = ready(&spec.node, spec.host_port).await?;
             if matches!(spec.role, Role::Replica { .. })
                 && !postgres::wait_streaming(&client, Duration::from_secs(60)).await?
@@ -232,7 +371,7 @@ async fn run(
             }
         }
         Operation::StartServer { spec } => {
-            docker::upload_files(docker, spec, secrets).await?;
+            docker::upload_files(docker, spec, secrets, docker::Turn::Given).await?;
             // A restart starts an exited container and also stops a crash loop first.
             docker::restart(docker, &spec.container).await?;
             ready(&spec.node, spec.host_port).await?;
@@ -242,7 +381,7 @@ async fn run(
             restart,
             reset_altered,
         } => {
-            docker::upload_files(docker, spec, secrets).await?;
+            docker::upload_files(docker, spec, secrets, docker::Turn::Given).await?;
             if *restart {
                 if *reset_altered {
                     let client = ready(&spec.node, spec.host_port).await?;

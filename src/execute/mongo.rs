@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, VolumeCreateRequest};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, UploadToContainerOptionsBuilder};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
 use futures_util::StreamExt;
 
 use super::{ExecuteError, docker};
 use crate::mongo::client;
 use crate::mongo::diff::{ADMIN_PASSWORD_PLACEHOLDER, MEMBER_PORT, MongoStep};
-use crate::plan::MongoMemberSpec;
+use crate::plan::{FileSpec, MongoMemberSpec};
 use crate::secrets::Secrets;
 
 /// Where the keyfile is written (root only), and the copy mongod reads (its own user only).
@@ -81,26 +81,12 @@ pub async fn start_member(docker: &Docker, spec: &MongoMemberSpec) -> Result<(),
 }
 
 async fn upload_keyfile(docker: &Docker, container: &str, key: &str) -> Result<(), ExecuteError> {
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_mode(0o400);
-    header.set_size(key.len() as u64);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_cksum();
-    builder
-        .append_data(
-            &mut header,
-            KEYFILE_UPLOAD.trim_start_matches('/'),
-            key.as_bytes(),
-        )
-        .map_err(ExecuteError::Archive)?;
-    let archive = builder.into_inner().map_err(ExecuteError::Archive)?;
-    let options = UploadToContainerOptionsBuilder::default().path("/").build();
-    docker
-        .upload_to_container(container, Some(options), bollard::body_full(archive.into()))
-        .await?;
-    Ok(())
+    let keyfile = FileSpec {
+        path: KEYFILE_UPLOAD.into(),
+        mode: 0o400,
+        content: key.into(),
+    };
+    docker::upload(docker, container, &[], [&keyfile]).await
 }
 
 /// `hello` needs no login: it tells that mongod listens.

@@ -316,7 +316,7 @@ pub async fn observe_schema(
     password: &str,
     database: &str,
     manifest: &str,
-) -> Result<ObservedSchema, SchemaObserveError> {
+) -> Result<(ObservedSchema, Client), SchemaObserveError> {
     use super::postgres::connect_to;
     let timeout = std::time::Duration::from_secs(3);
     // Straight to the target database; only when it does not exist, to the maintenance one.
@@ -345,33 +345,25 @@ pub async fn observe_schema(
     let row_counts = row_counts(&client, &crate::schema::diff::tables_at_risk(&steps))
         .await
         .map_err(SchemaObserveError::Query)?;
-    Ok(ObservedSchema {
+    let observed = ObservedSchema {
         database_exists,
         current: current.schema,
         invalid_indexes: current.invalid_indexes,
         desired,
         row_counts,
-    })
+    };
+    Ok((observed, client))
 }
 
 /// The coordinator's dbtopo-made fragment objects as found: foreign servers named `dbtopo_*`
 /// and the tables named `tables`, each with its comment (which holds the hash it was made
 /// from).
 pub async fn coordinator_objects(
-    host_port: u16,
-    password: &str,
-    database: &str,
+    client: &Client,
     tables: &[String],
 ) -> Result<crate::fragments::coordinator::Found, tokio_postgres::Error> {
-    let client = super::postgres::connect_to(
-        host_port,
-        password,
-        database,
-        std::time::Duration::from_secs(3),
-    )
-    .await?;
     let servers = comments(
-        &client,
+        client,
         "SELECT srvname::text, obj_description(oid, 'pg_foreign_server')
          FROM pg_foreign_server WHERE srvname LIKE 'dbtopo\\_%'",
     )
@@ -441,7 +433,7 @@ pub async fn coordinator_objects(
         .map(|row| (row.get(0), part_location(row.get(1), row.get(2))))
         .collect();
     let publications = comments(
-        &client,
+        client,
         "SELECT pubname::text, obj_description(oid, 'pg_publication')
          FROM pg_publication WHERE pubname LIKE 'dbtopo\\_ref\\_%'",
     )
@@ -480,18 +472,9 @@ async fn comments(
 /// The comment of subscription `name` in `database` of a node: `None` when it does not
 /// exist, `Some(None)` when it has no comment.
 pub async fn subscription(
-    host_port: u16,
-    password: &str,
-    database: &str,
+    client: &Client,
     name: &str,
 ) -> Result<Option<Option<String>>, tokio_postgres::Error> {
-    let client = super::postgres::connect_to(
-        host_port,
-        password,
-        database,
-        std::time::Duration::from_secs(3),
-    )
-    .await?;
     let row = client
         .query_opt(
             "SELECT obj_description(oid, 'pg_subscription') FROM pg_subscription

@@ -108,7 +108,41 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
 
     standby_first(&mut changes);
     pace_initializations(&mut changes, desired, observed);
+    start_early(&mut changes, observed);
     changes
+}
+
+/// What a server's container needs before it can be created.
+fn container_prerequisites(spec: &ServerSpec) -> Vec<String> {
+    vec![
+        format!("network.{}", spec.network),
+        volume_address(&spec.node),
+        image_address(&spec.image),
+    ]
+}
+
+/// A new node that waits for other nodes (a replica for its upstream, a node paced behind
+/// another) gets its container started at once, held before its data is initialized: the
+/// container start then overlaps the wait. Only where the data volume is new, since a server
+/// with data starts without waiting for its turn.
+fn start_early(changes: &mut [Change], observed: &State) {
+    for change in changes.iter_mut() {
+        let Operation::RunServer {
+            spec,
+            start_early_after,
+        } = &mut change.operation
+        else {
+            continue;
+        };
+        let container_after = container_prerequisites(spec);
+        let waits_for_others = change.after.iter().any(|a| !container_after.contains(a));
+        if change.action == Action::Create
+            && waits_for_others
+            && !observed.volumes.contains(&spec.node)
+        {
+            *start_early_after = Some(container_after);
+        }
+    }
 }
 
 /// New nodes run initdb, which is CPU-bound: more of them at once than the engine has CPUs only
@@ -120,7 +154,9 @@ fn pace_initializations(changes: &mut [Change], desired: &State, observed: &Stat
         .iter()
         .filter(|c| c.action == Action::Create)
         .filter_map(|c| match &c.operation {
-            Operation::RunServer { spec } if spec.role == crate::model::Role::Primary => Some(spec),
+            Operation::RunServer { spec, .. } if spec.role == crate::model::Role::Primary => {
+                Some(spec)
+            }
             _ => None,
         })
         .filter(|spec| !observed.volumes.contains(&spec.node))
@@ -270,11 +306,7 @@ fn server_change(
     let spec = server_spec(desired, server)?;
     let want = server.container.as_ref()?;
     let address = node_address(&server.node);
-    let mut after = vec![
-        format!("network.{}", spec.network),
-        volume_address(&server.node),
-        image_address(&want.image),
-    ];
+    let mut after = container_prerequisites(&spec);
     if let Some(up) = server.role.upstream() {
         after.push(node_address(up));
         after.push(format!("role.{up}.{}", replication_user(desired, up)));
@@ -307,7 +339,10 @@ fn server_change(
             Action::Create,
             reason,
             details,
-            Operation::RunServer { spec },
+            Operation::RunServer {
+                spec,
+                start_early_after: None,
+            },
         );
     };
     let seen = seen.expect("container implies server");
@@ -352,7 +387,10 @@ fn server_change(
             Action::Replace,
             reason,
             forced,
-            Operation::RunServer { spec },
+            Operation::RunServer {
+                spec,
+                start_early_after: None,
+            },
         );
     }
 

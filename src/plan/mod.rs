@@ -159,6 +159,10 @@ pub enum Operation {
     /// it and wait until the server answers.
     RunServer {
         spec: ServerSpec,
+        /// For a new node that waits for others: its container is created and started as soon
+        /// as these are done, and holds before initializing its data until the change's turn.
+        /// Container start is slow on some engines; this takes it off the path the node waits on.
+        start_early_after: Option<Vec<String>>,
     },
     /// Write the current files into a stopped container, start it, wait until it answers.
     StartServer {
@@ -285,6 +289,11 @@ impl Plan {
     /// For each change, the indexes of the changes it waits for.
     pub fn prerequisites(&self) -> Vec<Vec<usize>> {
         order::prerequisites(&self.changes)
+    }
+
+    /// For each change that starts early, the indexes of the changes its early start waits for.
+    pub fn early_prerequisites(&self) -> Vec<Option<Vec<usize>>> {
+        order::early_prerequisites(&self.changes)
     }
 
     /// No change and nothing left to compare.

@@ -3,23 +3,41 @@
 
 use std::collections::HashMap;
 
-use super::Change;
+use super::{Change, Operation};
 
 /// For each change, the indexes of the changes in the plan it waits for.
 pub fn prerequisites(changes: &[Change]) -> Vec<Vec<usize>> {
-    let index: HashMap<&str, usize> = changes
+    let index = address_index(changes);
+    changes.iter().map(|c| indexes(&index, &c.after)).collect()
+}
+
+/// The same for the early start of the changes that have one.
+pub fn early_prerequisites(changes: &[Change]) -> Vec<Option<Vec<usize>>> {
+    let index = address_index(changes);
+    changes
+        .iter()
+        .map(|c| match &c.operation {
+            Operation::RunServer {
+                start_early_after: Some(after),
+                ..
+            } => Some(indexes(&index, after)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn address_index(changes: &[Change]) -> HashMap<&str, usize> {
+    changes
         .iter()
         .enumerate()
         .map(|(i, c)| (c.address.as_str(), i))
-        .collect();
-    changes
+        .collect()
+}
+
+fn indexes(index: &HashMap<&str, usize>, addresses: &[String]) -> Vec<usize> {
+    addresses
         .iter()
-        .map(|c| {
-            c.after
-                .iter()
-                .filter_map(|a| index.get(a.as_str()).copied())
-                .collect()
-        })
+        .filter_map(|a| index.get(a.as_str()).copied())
         .collect()
 }
 

@@ -176,6 +176,79 @@ fn new_nodes_initialize_at_most_one_per_cpu_with_the_replicated_node_first() {
     );
 }
 
+fn early_start(plan: &Plan, address: &str) -> Option<Vec<String>> {
+    let change = plan.changes.iter().find(|c| c.address == address).unwrap();
+    match &change.operation {
+        Operation::RunServer {
+            start_early_after, ..
+        } => start_early_after.clone(),
+        other => panic!("{address} is not a server creation: {other:?}"),
+    }
+}
+
+#[test]
+fn new_nodes_that_wait_for_others_start_their_container_early_on_its_own_prerequisites() {
+    let mut topology = topology();
+    topology.postgres.nodes.insert(
+        "shard-eu".into(),
+        Node {
+            name: "shard-eu".into(),
+            port: 5435,
+            settings: BTreeMap::new(),
+        },
+    );
+    let desired = desired_state(&topology).unwrap();
+    let observed = State {
+        cpus: Some(1),
+        ..empty("shop")
+    };
+    let plan = Plan::new("shop".into(), diff(&desired, &observed));
+    // The replica waits for its upstream, shard-eu for the one CPU: both start early, on what
+    // their container alone needs; the first node starts in its own turn.
+    let container_needs = |node: &str| {
+        Some(vec![
+            "network.shop-net".to_string(),
+            format!("volume.{node}"),
+            "image.postgres:17".to_string(),
+        ])
+    };
+    assert_eq!(early_start(&plan, "node.primary"), None);
+    assert_eq!(
+        early_start(&plan, "node.primary-replica"),
+        container_needs("primary-replica")
+    );
+    assert_eq!(
+        early_start(&plan, "node.shard-eu"),
+        container_needs("shard-eu")
+    );
+    let early = plan.early_prerequisites();
+    let replica = plan
+        .changes
+        .iter()
+        .position(|c| c.address == "node.primary-replica")
+        .unwrap();
+    let early_names: BTreeSet<&str> = early[replica]
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|&i| plan.changes[i].address.as_str())
+        .collect();
+    assert_eq!(
+        early_names,
+        BTreeSet::from([
+            "image.postgres:17",
+            "network.shop-net",
+            "volume.primary-replica"
+        ])
+    );
+
+    // A node whose data volume exists starts its server at once: it is never started early.
+    let mut observed = observed;
+    observed.volumes.insert("primary-replica".into());
+    let plan = Plan::new("shop".into(), diff(&desired, &observed));
+    assert_eq!(early_start(&plan, "node.primary-replica"), None);
+}
+
 #[test]
 fn converged_environment_has_no_changes() {
     let desired = desired_state(&topology()).unwrap();
