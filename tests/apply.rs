@@ -59,7 +59,7 @@ async fn postmaster_start(env: &TestEnv, node: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn default_topology_converges_repairs_drift_and_is_destroyed() {
-    let env = TestEnv::from_default("e2e");
+    let mut env = TestEnv::from_default("e2e");
     env.apply().await.expect("first apply");
 
     // Rows written on the primary are read on the replica.
@@ -233,6 +233,28 @@ async fn default_topology_converges_repairs_drift_and_is_destroyed() {
         .collect();
     assert_eq!(replaced.len(), 4, "{}", dbtopo::plan::render_text(&plan));
     env.apply().await.expect("replace apply");
+    assert_eq!(count_rows(&env, "primary").await, 600);
+    assert_eq!(wait_for_rows(&env, "primary-replica", 600).await, 600);
+    assert!(env.plan().await.is_empty());
+
+    // A new host port replaces only that container. The plan still reads the server on its old
+    // port: were it not answering, the plan would also ensure its role and slot.
+    let old_port = env.port("primary");
+    let new_port = common::free_ports(1)[0];
+    env.rewrite(|t| t.replace(&format!("port: {old_port}"), &format!("port: {new_port}")));
+    env.ports
+        .iter_mut()
+        .filter(|(node, _)| node == "primary")
+        .for_each(|(_, port)| *port = new_port);
+    let plan = env.plan().await;
+    assert_eq!(
+        actions(&plan),
+        vec![("node.primary".to_string(), Action::Replace)],
+        "{}",
+        dbtopo::plan::render_text(&plan)
+    );
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    env.apply().await.expect("port apply");
     assert_eq!(count_rows(&env, "primary").await, 600);
     assert_eq!(wait_for_rows(&env, "primary-replica", 600).await, 600);
     assert!(env.plan().await.is_empty());

@@ -181,9 +181,19 @@ async fn existing_secrets(docker: &Docker, env: &str) -> Result<Option<Secrets>>
 /// Print the plan; returns whether it has changes.
 pub async fn plan(args: &PlanArgs) -> Result<bool> {
     let topology = topology::load(&args.file.file)?.with_profiles(&args.file.profiles);
+    print_warnings(&topology);
+    let desired = desired(&topology)?;
+    // With the passwords at hand, the servers are asked while Docker's connection is made.
+    let stored = secrets::load_existing(&topology.name)?;
+    let early = stored
+        .as_ref()
+        .map(|secrets| planning::start_sessions(&desired, secrets));
     let docker = docker().await?;
-    let secrets = existing_secrets(&docker, &topology.name).await?;
-    let (_, plan) = compute(&docker, &topology, secrets.as_ref()).await?;
+    let secrets = match stored {
+        Some(secrets) => Some(secrets),
+        None => existing_secrets(&docker, &topology.name).await?,
+    };
+    let plan = planning::plan_with(&docker, &desired, secrets.as_ref(), early).await?;
     if args.json {
         println!("{}", plan::render_json(&plan));
     } else {

@@ -7,7 +7,7 @@ use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use crate::desired::desired_state;
 use crate::execute;
-use crate::fragments::coordinator::{self, CoordinatorObject, ObjectKind};
+use crate::fragments::coordinator::{self, CoordinatorObject, Found, ObjectKind};
 use crate::fragments::placement::{self, Placement};
 use crate::model::State;
 use crate::observe::{self, catalog::SchemaObserveError};
@@ -202,17 +202,46 @@ pub async fn plan_for(
     desired: &Desired,
     secrets: Option<&Secrets>,
 ) -> Result<Plan> {
-    // The catalogs are read while Docker is asked: a plan costs the slower of the two.
-    let (observed, (probes, probed)) = tokio::join!(
-        observe::observe(docker, &desired.state, secrets),
-        probe_schemas(desired, secrets)
-    );
-    let observed = observed?;
+    plan_with(docker, desired, secrets, None).await
+}
+
+/// [`plan_for`], with the sessions `early` already opening when given.
+pub async fn plan_with(
+    docker: &Docker,
+    desired: &Desired,
+    secrets: Option<&Secrets>,
+    early: Option<EarlySessions>,
+) -> Result<Plan> {
+    // The servers are asked while Docker is: a plan costs the slower of the two.
+    let sessions = async {
+        match early {
+            Some(early) => early.join().await,
+            None => open_sessions(desired, secrets).await,
+        }
+    };
+    let (listing, mut sessions) = tokio::join!(observe::list(docker, &desired.state), sessions);
+    let observed =
+        observe::observe_listed(docker, &desired.state.env, listing?, secrets, &mut sessions)
+            .await?;
+    let (probes, mut answered) = probes(sessions);
     let mut changes = plan::diff(&desired.state, &observed);
     let mut deferred = Vec::new();
-    if let Some(schema) = &desired.schema {
-        let targets = schema.node_targets();
-        let mut found = schema_states(&desired.state, &observed, schema, &targets, probes)?;
+    let targets = desired.schema.as_ref().map(|s| s.node_targets());
+    let found_schemas = match (&desired.schema, &targets) {
+        (Some(schema), Some(targets)) => Some(schema_states(
+            &desired.state,
+            &observed,
+            schema,
+            targets,
+            probes,
+        )?),
+        _ => None,
+    };
+    let in_doubt_found = in_doubt(desired, &observed, secrets, &mut answered).await;
+    let mut subscriptions_found = subscription_states(found_schemas.as_deref(), &mut answered)?;
+    if let (Some(schema), Some(targets), Some(mut found)) =
+        (&desired.schema, targets, found_schemas)
+    {
         // Fragments first: the tables of parts that move are held back from the schema diff
         // until their rows are safe elsewhere.
         let mut fragment_changes = Vec::new();
@@ -221,7 +250,7 @@ pub async fn plan_for(
                 .iter()
                 .find(|(node, _, _)| *node == fragments.coordinator);
             let coordinator_port = coordinator.map_or(0, |(_, port, _)| *port);
-            let state = coordinator_state(coordinator, fragments, &probed).await?;
+            let state = coordinator_state(coordinator, &mut answered)?;
             let nodes = movement::Nodes {
                 coordinator: &fragments.coordinator,
                 by_server: desired
@@ -308,28 +337,10 @@ pub async fn plan_for(
                     node,
                     tables,
                 );
-                let node_state = found.iter().find(|(n, _, _)| n == node);
                 let port = host_port(&desired.state, node);
-                let state = match (node_state, probed.get(node)) {
-                    (Some((_, _, NodeSchema::Observed(o))), Some(client)) if o.database_exists => {
-                        let found = observe::catalog::subscription(client, &object.name)
-                            .await
-                            .map_err(|e| {
-                                miette!(
-                                    "cannot read the subscriptions of node {node}: {}",
-                                    execute::server_message(&e)
-                                )
-                            })?;
-                        plan::fragments::SubscriptionState::Observed(found)
-                    }
-                    (Some((_, _, NodeSchema::Observed(o))), None) if o.database_exists => {
-                        plan::fragments::SubscriptionState::Unknown
-                    }
-                    (Some((_, _, NodeSchema::Unknown)), _) | (None, _) => {
-                        plan::fragments::SubscriptionState::Unknown
-                    }
-                    (Some(_), _) => plan::fragments::SubscriptionState::Fresh,
-                };
+                let state = subscriptions_found
+                    .remove(node)
+                    .unwrap_or(plan::fragments::SubscriptionState::Unknown);
                 changes.extend(plan::fragments::subscription_change(
                     &object,
                     &state,
@@ -341,7 +352,7 @@ pub async fn plan_for(
             }
         }
     }
-    let found = in_doubt(desired, &observed, secrets, &probed).await?;
+    let found = in_doubt_found?;
     let (finish, in_doubt_warnings) = plan::prepared::changes(&found, &mut changes);
     changes.extend(finish);
     let (mongo_changes, mongo_warnings, deferred_mongo) =
@@ -363,7 +374,7 @@ async fn in_doubt(
     desired: &Desired,
     observed: &State,
     secrets: Option<&Secrets>,
-    probed: &Probed,
+    answered: &mut Answered,
 ) -> Result<Vec<(Prepared, Resolution, u16)>> {
     // dbtopo's transactions run in the schema's database: without one there are none.
     let (Some(secrets), Some(_)) = (secrets, &desired.schema) else {
@@ -380,22 +391,27 @@ async fn in_doubt(
                 .get(&s.node)
                 .is_some_and(|o| o.live.is_some())
         })
-        .map(|s| (s.node.clone(), host_port(&desired.state, &s.node)))
+        .map(|s| (s.node.clone(), host_port(observed, &s.node)))
         .collect();
-    // pg_prepared_xacts is the whole server's: a probe's connection to any database will do.
-    let lookups = nodes.iter().map(|(node, port)| async move {
-        if let Some(client) = probed.get(node) {
-            return recovery::prepared(client, node).await;
+    // pg_prepared_xacts is the whole server's: the sessions listed it on any database. A node
+    // the session could not reach is asked where its container runs now.
+    let lookups = nodes.iter().map(|(node, port)| {
+        let listed = answered.prepared.remove(node);
+        async move {
+            if let Some(listed) = listed {
+                return listed;
+            }
+            let client = observe::postgres::connect_to(
+                *port,
+                &secrets.superuser,
+                "postgres",
+                std::time::Duration::from_secs(3),
+            )
+            .await?;
+            recovery::prepared(&client, node).await
         }
-        let client = observe::postgres::connect_to(
-            *port,
-            &secrets.superuser,
-            "postgres",
-            std::time::Duration::from_secs(3),
-        )
-        .await?;
-        recovery::prepared(&client, node).await
     });
+    let lookups: Vec<_> = lookups.collect();
     let mut found = Vec::new();
     for (result, (node, _)) in futures_util::future::join_all(lookups)
         .await
@@ -418,20 +434,17 @@ async fn in_doubt(
             .as_ref()
             .map_or_else(|| schema.target.nodes[0].clone(), |f| f.coordinator.clone());
         (
-            host_port(&desired.state, &node),
+            host_port(observed, &node),
             schema.target.database.clone(),
+            node,
         )
     });
-    let coordinator_client = desired.schema.as_ref().and_then(|schema| {
-        let node = schema
-            .fragments
-            .as_ref()
-            .map_or_else(|| schema.target.nodes[0].clone(), |f| f.coordinator.clone());
-        probed.get(&node)
-    });
+    let coordinator_client = coordinator
+        .as_ref()
+        .and_then(|(_, _, node)| answered.clients.get(node));
     let decisions = match (coordinator, coordinator_client) {
         (_, Some(client)) => recovery::decisions(client, &found).await.ok(),
-        (Some((port, database)), None) => {
+        (Some((port, database, _)), None) => {
             match observe::postgres::connect_to(
                 port,
                 &secrets.superuser,
@@ -543,40 +556,50 @@ async fn mongo_part(
     Ok((changes, warnings, deferred))
 }
 
-/// What the coordinator's database holds of the fragment objects, when it can be asked.
-async fn coordinator_state(
+/// What each node that receives tables has of its subscription to the reference tables, when
+/// it could be asked (the plan looks up the nodes that subscribe).
+fn subscription_states(
+    found: Option<&[(String, u16, NodeSchema)]>,
+    answered: &mut Answered,
+) -> Result<BTreeMap<String, plan::fragments::SubscriptionState>> {
+    use plan::fragments::SubscriptionState;
+    let mut states = BTreeMap::new();
+    for (node, _, state) in found.unwrap_or_default() {
+        let read = answered.subscriptions.remove(node);
+        let state = match (state, read) {
+            (NodeSchema::Observed(o), Some(read)) if o.database_exists => {
+                SubscriptionState::Observed(read.map_err(|e| {
+                    miette!(
+                        "cannot read the subscriptions of node {node}: {}",
+                        execute::server_message(&e)
+                    )
+                })?)
+            }
+            (NodeSchema::Observed(o), None) if o.database_exists => SubscriptionState::Unknown,
+            (NodeSchema::Unknown, _) => SubscriptionState::Unknown,
+            _ => SubscriptionState::Fresh,
+        };
+        states.insert(node.clone(), state);
+    }
+    Ok(states)
+}
+
+/// What the coordinator's database holds of the fragment objects, when it could be asked.
+fn coordinator_state(
     coordinator: Option<&(String, u16, NodeSchema)>,
-    fragments: &DesiredFragments,
-    probed: &Probed,
+    answered: &mut Answered,
 ) -> Result<plan::fragments::CoordinatorState> {
     Ok(match coordinator {
         Some((node, _, NodeSchema::Observed(o))) if o.database_exists => {
-            let Some(client) = probed.get(node) else {
-                return Ok(plan::fragments::CoordinatorState::Unknown);
-            };
-            // The tables and views the coordinator objects are made of.
-            let names: Vec<String> = fragments
-                .objects
-                .iter()
-                .filter(|o| {
-                    matches!(
-                        o.kind,
-                        ObjectKind::PartitionedTable
-                            | ObjectKind::VerticalTable
-                            | ObjectKind::ReferenceCopy
-                    )
-                })
-                .map(|o| o.name.clone())
-                .collect();
-            let found = observe::catalog::coordinator_objects(client, &names)
-                .await
-                .map_err(|e| {
+            match answered.coordinator.remove(node) {
+                None => plan::fragments::CoordinatorState::Unknown,
+                Some(read) => plan::fragments::CoordinatorState::Observed(read.map_err(|e| {
                     miette!(
                         "cannot read the coordinator's fragment objects: {}",
                         execute::server_message(&e)
                     )
-                })?;
-            plan::fragments::CoordinatorState::Observed(found)
+                })?),
+            }
         }
         Some((_, _, NodeSchema::Unknown)) | None => plan::fragments::CoordinatorState::Unknown,
         Some(_) => plan::fragments::CoordinatorState::Fresh,
@@ -609,43 +632,139 @@ fn hold_back(
 
 type Probe = Option<Result<ObservedSchema, SchemaObserveError>>;
 
-/// The connection each probe used, by node, kept for the plan's later reads (fragment objects,
-/// subscriptions, prepared transactions): a connection costs more than the query.
-type Probed = BTreeMap<String, tokio_postgres::Client>;
+/// What the sessions answered that the plan uses after the observation, by node.
+#[derive(Default)]
+struct Answered {
+    /// Each session's connection, for reads that depend on what was found (the coordinator's
+    /// decisions about prepared transactions).
+    clients: BTreeMap<String, tokio_postgres::Client>,
+    coordinator: BTreeMap<String, Result<Found, tokio_postgres::Error>>,
+    subscriptions: BTreeMap<String, Result<Option<Option<String>>, tokio_postgres::Error>>,
+    prepared: BTreeMap<String, Result<Vec<Prepared>, tokio_postgres::Error>>,
+}
 
-/// Ask each node that receives tables for its catalog (in parallel); `None` without passwords.
-async fn probe_schemas(
-    desired: &Desired,
-    secrets: Option<&Secrets>,
-) -> (Vec<(String, u16, Probe)>, Probed) {
-    let (Some(schema), Some(secrets)) = (&desired.schema, secrets) else {
-        return Default::default();
-    };
-    let targets = schema.node_targets();
-    let lookups = targets.into_iter().map(|target| async move {
-        let host_port = host_port(&desired.state, &target.node);
-        let found = observe::catalog::observe_schema(
-            host_port,
-            &secrets.superuser,
-            &schema.target.database,
-            &target.sql,
-        )
-        .await;
-        (target.node, host_port, found)
-    });
-    let mut probes = Vec::new();
-    let mut clients = Probed::new();
-    for (node, port, found) in futures_util::future::join_all(lookups).await {
-        let probe = match found {
-            Ok((observed, client)) => {
-                clients.insert(node.clone(), client);
-                Ok(observed)
-            }
-            Err(e) => Err(e),
-        };
-        probes.push((node, port, Some(probe)));
+/// The servers' sessions, opened in the background from the start (see [`start_sessions`]).
+pub struct EarlySessions(tokio::task::JoinHandle<Sessions>);
+
+type Sessions = BTreeMap<String, observe::session::Session>;
+
+/// Start opening the servers' sessions now, so that they are asked while the Docker Engine
+/// connection is still being made.
+pub fn start_sessions(desired: &Desired, secrets: &Secrets) -> EarlySessions {
+    let targets = session_targets(desired);
+    let password = secrets.superuser.clone();
+    EarlySessions(tokio::spawn(async move {
+        observe::session::open(targets, &password).await
+    }))
+}
+
+impl EarlySessions {
+    async fn join(self) -> Sessions {
+        // The task only fails if it panicked: then the plan connects without it.
+        self.0.await.unwrap_or_default()
     }
-    (probes, clients)
+}
+
+/// One connection per desired server, on the port the topology gives it (nothing without
+/// passwords). Nodes that receive tables compare their catalog with the manifest over it.
+async fn open_sessions(desired: &Desired, secrets: Option<&Secrets>) -> Sessions {
+    match secrets {
+        Some(secrets) => observe::session::open(session_targets(desired), &secrets.superuser).await,
+        None => Sessions::new(),
+    }
+}
+
+fn session_targets(desired: &Desired) -> Vec<observe::session::Target> {
+    let schema = desired.schema.as_ref();
+    let targets = schema.map(|s| s.node_targets()).unwrap_or_default();
+    let fragments = schema.and_then(|s| s.fragments.as_ref());
+    desired
+        .state
+        .servers
+        .values()
+        .map(|server| {
+            let node = &server.node;
+            let target = targets.iter().find(|t| &t.node == node);
+            observe::session::Target {
+                node: node.clone(),
+                host_port: host_port(&desired.state, node),
+                schema: schema
+                    .zip(target)
+                    .map(|(schema, target)| observe::session::SchemaTarget {
+                        database: schema.target.database.clone(),
+                        sql: target.sql.clone(),
+                    }),
+                coordinator_tables: fragments
+                    .filter(|f| &f.coordinator == node)
+                    .map(coordinator_tables),
+                subscription: schema.zip(fragments).and_then(|(schema, fragments)| {
+                    let tables = fragments.placement.references.get(node)?;
+                    Some(
+                        coordinator::subscription(
+                            &desired.state.env,
+                            &fragments.coordinator,
+                            &schema.target.database,
+                            node,
+                            tables,
+                        )
+                        .name,
+                    )
+                }),
+                // dbtopo's transactions run in the schema's database, on its primaries.
+                prepared: schema.is_some() && server.role == crate::model::Role::Primary,
+            }
+        })
+        .collect()
+}
+
+/// The tables and views the coordinator's fragment objects are made of.
+fn coordinator_tables(fragments: &DesiredFragments) -> Vec<String> {
+    fragments
+        .objects
+        .iter()
+        .filter(|o| {
+            matches!(
+                o.kind,
+                ObjectKind::PartitionedTable
+                    | ObjectKind::VerticalTable
+                    | ObjectKind::ReferenceCopy
+            )
+        })
+        .map(|o| o.name.clone())
+        .collect()
+}
+
+/// The schema probes of the nodes that receive tables, and what the sessions answered for the
+/// plan's later steps.
+fn probes(sessions: Sessions) -> (Vec<(String, u16, Probe)>, Answered) {
+    let mut probes = Vec::new();
+    let mut answered = Answered::default();
+    for (node, session) in sessions {
+        let host_port = session.host_port;
+        let probe = match session.outcome {
+            observe::session::Outcome::Connected(answers) => {
+                let answers = *answers;
+                answered.clients.insert(node.clone(), answers.client);
+                if let Some(read) = answers.coordinator {
+                    answered.coordinator.insert(node.clone(), read);
+                }
+                if let Some(read) = answers.subscription {
+                    answered.subscriptions.insert(node.clone(), read);
+                }
+                if let Some(read) = answers.prepared {
+                    answered.prepared.insert(node.clone(), read);
+                }
+                answers.schema
+            }
+            observe::session::Outcome::Refused(e) => session
+                .receives_tables
+                .then(|| Err(SchemaObserveError::Unreachable(e))),
+        };
+        if probe.is_some() {
+            probes.push((node, host_port, probe));
+        }
+    }
+    (probes, answered)
 }
 
 fn host_port(state: &State, node: &str) -> u16 {

@@ -39,8 +39,15 @@ pub async fn read(
     client: &impl GenericClient,
     namespace: &str,
 ) -> Result<Catalog, tokio_postgres::Error> {
+    // Sent together: one round trip instead of three.
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&namespace];
+    let (columns, constraints, index_rows) = futures_util::try_join!(
+        client.query(COLUMNS, &params),
+        client.query(CONSTRAINTS, &params),
+        client.query(INDEXES, &params),
+    )?;
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
-    for row in client.query(COLUMNS, &[&namespace]).await? {
+    for row in columns {
         let table: String = row.get(0);
         let identity = match row.get::<_, i8>(5) as u8 {
             b'a' => Some(Identity::Always),
@@ -65,7 +72,7 @@ pub async fn read(
             });
         }
     }
-    for row in client.query(CONSTRAINTS, &[&namespace]).await? {
+    for row in constraints {
         let Some(table) = tables.get_mut(&row.get::<_, String>(0)) else {
             continue;
         };
@@ -91,7 +98,7 @@ pub async fn read(
     }
     let mut indexes = BTreeMap::new();
     let mut invalid_indexes = BTreeSet::new();
-    for row in client.query(INDEXES, &[&namespace]).await? {
+    for row in index_rows {
         let name: String = row.get(0);
         if !row.get::<_, bool>(5) {
             invalid_indexes.insert(name.clone());
@@ -121,10 +128,9 @@ pub async fn read(
     })
 }
 
-/// [`normalize`], remembered: the result depends only on the manifest, the server's version
-/// and the session settings that print values (time zone, date and interval styles), so it is
-/// kept in the cache under a hash of those and the server is asked once.
-pub async fn normalize_cached(client: &mut Client, manifest: &str) -> Result<Schema, Rejected> {
+/// What a normalized manifest depends on besides its text: the server's version and the
+/// session settings that print values (time zone, date and interval styles).
+pub async fn normalization_context(client: &Client) -> Result<String, tokio_postgres::Error> {
     let row = client
         .query_one(
             "SELECT concat_ws(E'\\n', current_setting('server_version_num'), \
@@ -132,13 +138,22 @@ pub async fn normalize_cached(client: &mut Client, manifest: &str) -> Result<Sch
              current_setting('IntervalStyle'), current_setting('extra_float_digits'))",
             &[],
         )
-        .await
-        .map_err(rejected_at(None))?;
-    let context: String = row.get(0);
+        .await?;
+    Ok(row.get(0))
+}
+
+/// [`normalize`], remembered: the result depends only on the manifest and its
+/// [`normalization_context`], so it is kept in the cache under a hash of those and the server
+/// is asked once.
+pub async fn normalize_cached(
+    client: &mut Client,
+    context: &str,
+    manifest: &str,
+) -> Result<Schema, Rejected> {
     // The reader's own queries are part of the key: a dbtopo that reads differently asks again.
     let reader = env!("CARGO_PKG_VERSION");
     let key =
-        crate::hashing::short_hash(&[reader, COLUMNS, CONSTRAINTS, INDEXES, &context, manifest]);
+        crate::hashing::short_hash(&[reader, COLUMNS, CONSTRAINTS, INDEXES, context, manifest]);
     let path = crate::cache::dir("normalized-schemas").join(format!("{key}.json"));
     if let Some(schema) = std::fs::read(&path)
         .ok()
@@ -310,49 +325,57 @@ pub enum SchemaObserveError {
     Query(tokio_postgres::Error),
 }
 
-/// Compare the manifest with database `database` of the server on `127.0.0.1:host_port`.
-pub async fn observe_schema(
-    host_port: u16,
-    password: &str,
-    database: &str,
-    manifest: &str,
-) -> Result<(ObservedSchema, Client), SchemaObserveError> {
-    use super::postgres::connect_to;
-    let timeout = std::time::Duration::from_secs(3);
-    // Straight to the target database; only when it does not exist, to the maintenance one.
-    let (mut client, database_exists) =
-        match connect_to(host_port, password, database, timeout).await {
-            Ok(client) => (client, true),
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => {
-                let client = connect_to(host_port, password, "postgres", timeout)
-                    .await
-                    .map_err(SchemaObserveError::Unreachable)?;
-                (client, false)
+/// The first half of comparing the manifest with the database `client` is connected to
+/// (`database_exists`): its catalog and the normalization key, read by shared reference so
+/// that they go out with the caller's other reads.
+pub async fn schema_reads(
+    client: &Client,
+    database_exists: bool,
+) -> (
+    Result<Catalog, tokio_postgres::Error>,
+    Result<String, tokio_postgres::Error>,
+) {
+    tokio::join!(
+        async {
+            if database_exists {
+                read(client, MANAGED_SCHEMA).await
+            } else {
+                Ok(Catalog::default())
             }
-            Err(e) => return Err(SchemaObserveError::Unreachable(e)),
-        };
-    let current = if database_exists {
-        read(&client, MANAGED_SCHEMA)
-            .await
-            .map_err(SchemaObserveError::Query)?
-    } else {
-        Catalog::default()
-    };
-    let desired = normalize_cached(&mut client, manifest)
+        },
+        normalization_context(client)
+    )
+}
+
+/// The second half: the manifest normalized (by the server when the cache does not hold it)
+/// and compared with what [`schema_reads`] found (nothing when the database does not exist).
+pub async fn observe_schema(
+    client: &mut Client,
+    database_exists: bool,
+    (current, context): (
+        Result<Catalog, tokio_postgres::Error>,
+        Result<String, tokio_postgres::Error>,
+    ),
+    manifest: &str,
+) -> Result<ObservedSchema, SchemaObserveError> {
+    let current = current.map_err(SchemaObserveError::Query)?;
+    let context = context
+        .map_err(rejected_at(None))
+        .map_err(SchemaObserveError::Rejected)?;
+    let desired = normalize_cached(client, &context, manifest)
         .await
         .map_err(SchemaObserveError::Rejected)?;
     let steps = crate::schema::diff::diff(&current.schema, &desired, &current.invalid_indexes);
-    let row_counts = row_counts(&client, &crate::schema::diff::tables_at_risk(&steps))
+    let row_counts = row_counts(client, &crate::schema::diff::tables_at_risk(&steps))
         .await
         .map_err(SchemaObserveError::Query)?;
-    let observed = ObservedSchema {
+    Ok(ObservedSchema {
         database_exists,
         current: current.schema,
         invalid_indexes: current.invalid_indexes,
         desired,
         row_counts,
-    };
-    Ok((observed, client))
+    })
 }
 
 /// The coordinator's dbtopo-made fragment objects as found: foreign servers named `dbtopo_*`
@@ -362,28 +385,23 @@ pub async fn coordinator_objects(
     client: &Client,
     tables: &[String],
 ) -> Result<crate::fragments::coordinator::Found, tokio_postgres::Error> {
-    let servers = comments(
-        client,
-        "SELECT srvname::text, obj_description(oid, 'pg_foreign_server')
-         FROM pg_foreign_server WHERE srvname LIKE 'dbtopo\\_%'",
-    )
-    .await?;
-    let found_tables = client
-        .query(
+    let in_tables: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&MANAGED_SCHEMA, &tables];
+    let moved_prefix: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+        [&MANAGED_SCHEMA, &crate::plan::movement::MOVED_PREFIX];
+    // Sent together: one round trip instead of six.
+    let (servers, found_tables, partitions, partition_keys, moved, publications) = futures_util::try_join!(
+        comments(
+            client,
+            "SELECT srvname::text, obj_description(oid, 'pg_foreign_server')
+             FROM pg_foreign_server WHERE srvname LIKE 'dbtopo\\_%'",
+        ),
+        client.query(
             "SELECT c.relname::text, c.relkind, obj_description(c.oid, 'pg_class')
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname = $1 AND c.relname = ANY($2)",
-            &[&MANAGED_SCHEMA, &tables],
-        )
-        .await?
-        .iter()
-        .map(|row| {
-            let kind = row.get::<_, i8>(1) as u8 as char;
-            (row.get(0), (kind, row.get(2)))
-        })
-        .collect();
-    let partitions = client
-        .query(
+            &in_tables,
+        ),
+        client.query(
             "SELECT p.relname::text, c.relname::text, s.srvname::text,
                     coalesce((SELECT option_value FROM pg_options_to_table(f.ftoptions)
                               WHERE option_name = 'table_name'), c.relname::text)
@@ -395,29 +413,15 @@ pub async fn coordinator_objects(
              LEFT JOIN pg_foreign_server s ON s.oid = f.ftserver
              WHERE n.nspname = $1 AND p.relname = ANY($2)
              ORDER BY 1, 2",
-            &[&MANAGED_SCHEMA, &tables],
-        )
-        .await?;
-    let mut partitions_of: BTreeMap<String, BTreeMap<String, PartLocation>> = BTreeMap::new();
-    for row in partitions {
-        partitions_of
-            .entry(row.get(0))
-            .or_default()
-            .insert(row.get(1), part_location(row.get(2), row.get(3)));
-    }
-    let partition_keys = client
-        .query(
+            &in_tables,
+        ),
+        client.query(
             "SELECT c.relname::text, pg_get_partkeydef(c.oid)
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname = $1 AND c.relname = ANY($2) AND c.relkind = 'p'",
-            &[&MANAGED_SCHEMA, &tables],
-        )
-        .await?
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
-    let moved = client
-        .query(
+            &in_tables,
+        ),
+        client.query(
             "SELECT c.relname::text, s.srvname::text,
                     coalesce((SELECT option_value FROM pg_options_to_table(f.ftoptions)
                               WHERE option_name = 'table_name'), c.relname::text)
@@ -426,18 +430,36 @@ pub async fn coordinator_objects(
              LEFT JOIN pg_foreign_table f ON f.ftrelid = c.oid
              LEFT JOIN pg_foreign_server s ON s.oid = f.ftserver
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'f') AND starts_with(c.relname, $2)",
-            &[&MANAGED_SCHEMA, &crate::plan::movement::MOVED_PREFIX],
-        )
-        .await?
+            &moved_prefix,
+        ),
+        comments(
+            client,
+            "SELECT pubname::text, obj_description(oid, 'pg_publication')
+             FROM pg_publication WHERE pubname LIKE 'dbtopo\\_ref\\_%'",
+        ),
+    )?;
+    let found_tables = found_tables
+        .iter()
+        .map(|row| {
+            let kind = row.get::<_, i8>(1) as u8 as char;
+            (row.get(0), (kind, row.get(2)))
+        })
+        .collect();
+    let mut partitions_of: BTreeMap<String, BTreeMap<String, PartLocation>> = BTreeMap::new();
+    for row in partitions {
+        partitions_of
+            .entry(row.get(0))
+            .or_default()
+            .insert(row.get(1), part_location(row.get(2), row.get(3)));
+    }
+    let partition_keys = partition_keys
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let moved = moved
         .iter()
         .map(|row| (row.get(0), part_location(row.get(1), row.get(2))))
         .collect();
-    let publications = comments(
-        client,
-        "SELECT pubname::text, obj_description(oid, 'pg_publication')
-         FROM pg_publication WHERE pubname LIKE 'dbtopo\\_ref\\_%'",
-    )
-    .await?;
     Ok(crate::fragments::coordinator::Found {
         servers,
         tables: found_tables,

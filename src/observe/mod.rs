@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod docker;
 pub mod mongo;
 pub mod postgres;
+pub mod session;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use futures_util::future::join_all;
 
 use crate::model::{Server, State};
 use crate::secrets::Secrets;
+use session::{CONNECT_TIMEOUT, Outcome, Session};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ObserveError {
@@ -49,41 +51,111 @@ fn is_transient(error: &tokio_postgres::Error) -> bool {
         || std::error::Error::source(error).is_some_and(|s| s.to_string().contains("refused"))
 }
 
-/// How long to wait for a running server to answer before calling it unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The report `sessions` already holds for a container running on `host_port`; else a new
+/// connection's (a server still starting is asked again).
+async fn report_for(
+    session: Option<&mut Session>,
+    host_port: u16,
+    password: &str,
+) -> Option<postgres::ServerReport> {
+    match session {
+        Some(session) if session.host_port == host_port => match &mut session.outcome {
+            Outcome::Connected(answers) => answers.report.take(),
+            Outcome::Refused(e) if is_transient(e) => connect_and_report(host_port, password).await,
+            Outcome::Refused(_) => None,
+        },
+        _ => connect_and_report(host_port, password).await,
+    }
+}
 
-/// The observed state of environment `env`, for the images `desired` uses.
+/// What Docker holds of an environment, asked all at once.
+pub struct Listing {
+    containers: Vec<docker::FoundContainer>,
+    network: Option<String>,
+    volumes: Vec<(String, String, String)>,
+    images: BTreeMap<String, bool>,
+    cpus: Option<usize>,
+}
+
+/// The Docker objects of environment `desired.env` and the images `desired` uses.
+pub async fn list(docker: &Docker, desired: &State) -> Result<Listing, ObserveError> {
+    let env = desired.env.as_str();
+    let images = async {
+        let mut images = BTreeMap::new();
+        for reference in desired.images.keys() {
+            images.insert(
+                reference.clone(),
+                docker::image_present(docker, reference).await?,
+            );
+        }
+        Ok(images)
+    };
+    let (containers, network, volumes, images, info) = tokio::try_join!(
+        docker::containers(docker, env),
+        docker::network(docker, env),
+        docker::volumes(docker, env),
+        images,
+        async { docker.info().await.map_err(ObserveError::from) },
+    )?;
+    let cpus = info
+        .ncpu
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| n > 0);
+    Ok(Listing {
+        containers,
+        network,
+        volumes,
+        images,
+        cpus,
+    })
+}
+
+/// The observed state of environment `desired.env`, for the images `desired` uses, each
+/// running server asked over a connection of its own.
 pub async fn observe(
     docker: &Docker,
     desired: &State,
     secrets: Option<&Secrets>,
 ) -> Result<State, ObserveError> {
-    let env = desired.env.as_str();
-    let (containers, network, volumes) = tokio::try_join!(
-        docker::containers(docker, env),
-        docker::network(docker, env),
-        docker::volumes(docker, env),
-    )?;
-    let mut images = BTreeMap::new();
-    for reference in desired.images.keys() {
-        images.insert(
-            reference.clone(),
-            docker::image_present(docker, reference).await?,
-        );
-    }
+    let listing = list(docker, desired).await?;
+    observe_listed(docker, &desired.env, listing, secrets, &mut BTreeMap::new()).await
+}
 
-    let reports = join_all(containers.iter().map(|found| async move {
-        let report = match (secrets, found.container.running) {
-            (Some(secrets), true) => {
-                connect_and_report(found.container.host_port, &secrets.superuser).await
-            }
-            _ => None,
-        };
-        let config = match report.as_ref().and_then(|r| r.config.clone()) {
-            Some(config) => Some(config),
-            None => docker::config_files(docker, &found.container.name).await?,
-        };
-        Ok::<_, ObserveError>((report, config))
+/// The observed state of environment `env` from its Docker `listing` and its servers'
+/// reports, taken from `sessions` where one was opened on the container's port.
+pub async fn observe_listed(
+    docker: &Docker,
+    env: &str,
+    listing: Listing,
+    secrets: Option<&Secrets>,
+    sessions: &mut BTreeMap<String, Session>,
+) -> Result<State, ObserveError> {
+    let Listing {
+        containers,
+        network,
+        volumes,
+        images,
+        cpus,
+    } = listing;
+    let mut sessions_of: BTreeMap<&str, &mut Session> = sessions
+        .iter_mut()
+        .map(|(node, session)| (node.as_str(), session))
+        .collect();
+    let reports = join_all(containers.iter().map(|found| {
+        let session = sessions_of.remove(found.node.as_str());
+        async move {
+            let report = match (secrets, found.container.running) {
+                (Some(secrets), true) => {
+                    report_for(session, found.container.host_port, &secrets.superuser).await
+                }
+                _ => None,
+            };
+            let config = match report.as_ref().and_then(|r| r.config.clone()) {
+                Some(config) => Some(config),
+                None => docker::config_files(docker, &found.container.name).await?,
+            };
+            Ok::<_, ObserveError>((report, config))
+        }
     }))
     .await;
 
@@ -108,12 +180,6 @@ pub async fn observe(
         servers.insert(found.node, server);
     }
 
-    let cpus = docker
-        .info()
-        .await?
-        .ncpu
-        .and_then(|n| usize::try_from(n).ok())
-        .filter(|&n| n > 0);
     Ok(State {
         cpus,
         env: env.to_string(),

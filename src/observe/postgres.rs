@@ -51,13 +51,40 @@ pub struct ServerReport {
 }
 
 pub async fn report(client: &Client) -> Result<ServerReport, tokio_postgres::Error> {
-    let rows = client
-        .query(
+    let postgresql_conf = format!("{}/postgresql.conf", model::CONFIG_DIR);
+    let pg_hba_conf = format!("{}/pg_hba.conf", model::CONFIG_DIR);
+    let slot_prefix: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&model::SLOT_PREFIX];
+    let config_paths: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+        [&postgresql_conf, &pg_hba_conf];
+    // Sent together: one round trip instead of seven.
+    let (settings, altered, recovery, replication_roles, slots, config) = futures_util::join!(
+        client.query(
             "SELECT name, setting, unit, context, pending_restart FROM pg_settings",
             &[],
-        )
-        .await?;
-    let settings: BTreeMap<String, LiveSetting> = rows
+        ),
+        client.query(
+            "SELECT DISTINCT name FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf'",
+            &[],
+        ),
+        client.query_one(
+            "SELECT pg_is_in_recovery(), \
+             EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')",
+            &[],
+        ),
+        client.query(
+            "SELECT rolname::text FROM pg_roles WHERE rolreplication AND rolcanlogin",
+            &[],
+        ),
+        client.query(
+            "SELECT slot_name::text FROM pg_replication_slots WHERE slot_type = 'physical' AND starts_with(slot_name, $1)",
+            &slot_prefix,
+        ),
+        client.query_opt(
+            "SELECT pg_read_file($1), pg_read_file($2)",
+            &config_paths,
+        ),
+    );
+    let settings: BTreeMap<String, LiveSetting> = settings?
         .iter()
         .map(|r| {
             (
@@ -71,60 +98,17 @@ pub async fn report(client: &Client) -> Result<ServerReport, tokio_postgres::Err
             )
         })
         .collect();
-    let altered: BTreeSet<String> = client
-        .query(
-            "SELECT DISTINCT name FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf'",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let in_recovery: bool = client
-        .query_one("SELECT pg_is_in_recovery()", &[])
-        .await?
-        .get(0);
-    let streaming = in_recovery
-        && client
-            .query_opt(
-                "SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'",
-                &[],
-            )
-            .await?
-            .is_some();
-    let replication_roles = client
-        .query(
-            "SELECT rolname::text FROM pg_roles WHERE rolreplication AND rolcanlogin",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let slots = client
-        .query(
-            "SELECT slot_name::text FROM pg_replication_slots WHERE slot_type = 'physical' AND starts_with(slot_name, $1)",
-            &[&model::SLOT_PREFIX],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let config = client
-        .query_opt(
-            "SELECT pg_read_file($1), pg_read_file($2)",
-            &[
-                &format!("{}/postgresql.conf", model::CONFIG_DIR),
-                &format!("{}/pg_hba.conf", model::CONFIG_DIR),
-            ],
-        )
-        .await
-        .ok()
-        .flatten()
-        .map(|row| ConfigFiles {
-            postgresql_conf: row.get(0),
-            pg_hba_conf: row.get(1),
-        });
+    let altered: BTreeSet<String> = altered?.iter().map(|r| r.get(0)).collect();
+    let recovery = recovery?;
+    let in_recovery: bool = recovery.get(0);
+    let streaming = in_recovery && recovery.get::<_, bool>(1);
+    let replication_roles = replication_roles?.iter().map(|r| r.get(0)).collect();
+    let slots = slots?.iter().map(|r| r.get(0)).collect();
+    // A server whose files dbtopo cannot read is still observed (the files come from Docker).
+    let config = config.ok().flatten().map(|row| ConfigFiles {
+        postgresql_conf: row.get(0),
+        pg_hba_conf: row.get(1),
+    });
     Ok(ServerReport {
         config,
         live: Live {
