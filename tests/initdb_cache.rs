@@ -171,4 +171,22 @@ async fn primaries_copied_from_the_initdb_cache_are_clusters_of_their_own() {
         "the cache is whole again: sizes {after:?}"
     );
     assert!(third.plan().await.is_empty());
+
+    // The cache leaves out the WAL (a copy's pg_resetwal writes its own), and a node copied
+    // from the cache as just written starts and answers.
+    let wal = in_cache(&docker, "for f in /cache/*.tar; do tar -tf \"$f\"; done").await;
+    assert!(wal.contains("./global/pg_control"), "{wal}");
+    assert!(
+        !wal.lines().any(|l| l.starts_with("./pg_wal/0")),
+        "no WAL segment in the cache: {wal}"
+    );
+    let port = common::free_ports(1)[0];
+    third.rewrite(|t| format!("{t}    duo: {{ port: {port} }}\n"));
+    third
+        .apply()
+        .await
+        .expect("a node copied from the new cache");
+    let log = logs(&docker, &third.container("duo")).await;
+    assert!(!log.contains(INITDB_SAYS), "duo was copied: {log}");
+    assert!(third.plan().await.is_empty());
 }
