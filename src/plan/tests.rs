@@ -26,14 +26,7 @@ fn topology() -> Topology {
                 address: "10.0.0.0/8".into(),
             }],
             replication_user: "repuser".into(),
-            nodes: BTreeMap::from([(
-                "primary".to_string(),
-                Node {
-                    name: "primary".into(),
-                    port: 5433,
-                    settings: BTreeMap::new(),
-                },
-            )]),
+            nodes: BTreeMap::new(),
             replicas: BTreeMap::from([(
                 "primary-replica".to_string(),
                 Replica {
@@ -48,6 +41,20 @@ fn topology() -> Topology {
         },
         mongo: Default::default(),
         warnings: Vec::new(),
+    }
+    .with_node("primary", 5433)
+}
+
+impl Topology {
+    /// This topology with one more read-write node.
+    fn with_node(mut self, name: &str, port: u16) -> Topology {
+        let node = Node {
+            name: name.into(),
+            port,
+            settings: BTreeMap::new(),
+        };
+        self.postgres.nodes.insert(name.into(), node);
+        self
     }
 }
 
@@ -137,17 +144,9 @@ fn empty_environment_plans_everything_in_dependency_waves() {
 
 #[test]
 fn new_nodes_initialize_at_most_one_per_cpu_with_the_replicated_node_first() {
-    let mut topology = topology();
-    for (name, port) in [("shard-eu", 5435), ("shard-us", 5436)] {
-        topology.postgres.nodes.insert(
-            name.into(),
-            Node {
-                name: name.into(),
-                port,
-                settings: BTreeMap::new(),
-            },
-        );
-    }
+    let topology = topology()
+        .with_node("shard-eu", 5435)
+        .with_node("shard-us", 5436);
     let desired = desired_state(&topology).unwrap();
     let observed = State {
         cpus: Some(2),
@@ -188,15 +187,7 @@ fn early_start(plan: &Plan, address: &str) -> Option<Vec<String>> {
 
 #[test]
 fn new_nodes_that_wait_for_others_start_their_container_early_on_its_own_prerequisites() {
-    let mut topology = topology();
-    topology.postgres.nodes.insert(
-        "shard-eu".into(),
-        Node {
-            name: "shard-eu".into(),
-            port: 5435,
-            settings: BTreeMap::new(),
-        },
-    );
+    let topology = topology().with_node("shard-eu", 5435);
     let desired = desired_state(&topology).unwrap();
     let observed = State {
         cpus: Some(1),
