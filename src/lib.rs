@@ -16,6 +16,8 @@ pub mod lock;
 pub mod model;
 pub mod mongo;
 pub mod observe;
+pub mod observed;
+pub mod pg;
 pub mod plan;
 pub mod schema;
 pub mod secrets;

@@ -57,6 +57,19 @@ pub fn slot_name(replica: &str) -> String {
 
 pub const SLOT_PREFIX: &str = "dbtopo_";
 
+/// The prefix of every prepared transaction dbtopo makes.
+pub const GID_PREFIX: &str = "dbtopo:";
+
+/// The gid of a distributed transaction's prepared part on `node`.
+pub fn participant_gid(id: &str, node: &str) -> String {
+    format!("{GID_PREFIX}{id}:{node}")
+}
+
+/// The global id and node of a dbtopo gid (`dbtopo:<id>:<node>`).
+pub fn parse_gid(gid: &str) -> Option<(&str, &str)> {
+    gid.strip_prefix(GID_PREFIX)?.split_once(':')
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Role {

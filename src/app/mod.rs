@@ -16,9 +16,20 @@ use crate::schema::RejectedByServer;
 use crate::secrets::{self, Secrets};
 use crate::topology::{self, Topology};
 
-mod planning;
+mod load;
 
-pub use planning::{Desired, DesiredFragments, DesiredSchema, desired, plan_for};
+pub use crate::desired::{Desired, DesiredFragments, DesiredSchema};
+pub use load::{desired, manifests};
+
+/// Observe the environment and plan against it.
+pub async fn plan_for(
+    docker: &Docker,
+    desired: &Desired,
+    secrets: Option<&Secrets>,
+) -> Result<Plan> {
+    let observed = observe::observe_environment(docker, desired, secrets, None).await?;
+    Ok(plan::plan(desired, &observed)?)
+}
 
 pub fn validate(file: &Path) -> Result<Topology> {
     let topology = topology::load(file)?;
@@ -187,13 +198,14 @@ pub async fn plan(args: &PlanArgs) -> Result<bool> {
     let stored = secrets::load_existing(&topology.name)?;
     let early = stored
         .as_ref()
-        .map(|secrets| planning::start_sessions(&desired, secrets));
+        .map(|secrets| observe::start_sessions(&desired, secrets));
     let docker = docker().await?;
     let secrets = match stored {
         Some(secrets) => Some(secrets),
         None => existing_secrets(&docker, &topology.name).await?,
     };
-    let plan = planning::plan_with(&docker, &desired, secrets.as_ref(), early).await?;
+    let observed = observe::observe_environment(&docker, &desired, secrets.as_ref(), early).await?;
+    let plan = plan::plan(&desired, &observed)?;
     if args.json {
         println!("{}", plan::render_json(&plan));
     } else {

@@ -80,22 +80,7 @@ pub enum ExecuteError {
     },
 }
 
-/// The server's own words (message, detail, hint) rather than the client's summary.
-pub fn server_message(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => {
-            let mut text = db.message().to_owned();
-            if let Some(detail) = db.detail() {
-                text.push_str(&format!(" ({detail})"));
-            }
-            if let Some(hint) = db.hint() {
-                text.push_str(&format!("; hint: {hint}"));
-            }
-            text
-        }
-        None => error.to_string(),
-    }
-}
+pub use crate::pg::server_message;
 
 /// What the executor reports while it works.
 pub enum Event<'a> {

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod docker;
+pub mod environment;
 pub mod mongo;
 pub mod postgres;
 pub mod session;
@@ -15,6 +16,7 @@ use futures_util::future::join_all;
 
 use crate::model::{Server, State};
 use crate::secrets::Secrets;
+pub use environment::{EarlySessions, observe_environment, start_sessions};
 use session::{CONNECT_TIMEOUT, Outcome, Session};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

@@ -11,7 +11,7 @@ use super::ObserveError;
 use crate::model::label;
 use crate::mongo::client;
 use crate::mongo::diff::SetState;
-use crate::plan::mongo::{FoundMember, SetObservation};
+use crate::observed::{FoundMember, SetObservation};
 
 /// Member containers of `env`, by set, then by node.
 pub async fn members(

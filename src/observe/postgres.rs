@@ -2,43 +2,10 @@
 //! recovery and streaming state. Read-only.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
-
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::model::{self, ConfigFiles, Live, LiveSetting};
-
-/// A superuser connection to the server published on `127.0.0.1:host_port`.
-pub async fn connect(
-    host_port: u16,
-    password: &str,
-    timeout: Duration,
-) -> Result<Client, tokio_postgres::Error> {
-    connect_to(host_port, password, "postgres", timeout).await
-}
-
-/// A superuser connection to database `dbname` of the server on `127.0.0.1:host_port`.
-pub async fn connect_to(
-    host_port: u16,
-    password: &str,
-    dbname: &str,
-    timeout: Duration,
-) -> Result<Client, tokio_postgres::Error> {
-    let mut config = tokio_postgres::Config::new();
-    config
-        .host("127.0.0.1")
-        .port(host_port)
-        .user(model::SUPERUSER)
-        .password(password)
-        .dbname(dbname)
-        .application_name("dbtopo")
-        .connect_timeout(timeout);
-    let (client, connection) = config.connect(NoTls).await?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(client)
-}
+pub use crate::pg::{connect, connect_to};
 
 /// What the server reports, plus which of `roles` exist with LOGIN REPLICATION and which
 /// dbtopo-managed slots it has.

@@ -4,21 +4,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::fragments::coordinator::{CoordinatorObject, Found, ObjectKind, PartLocation};
+use crate::fragments::coordinator::{CoordinatorObject, ObjectKind, PartLocation};
 use crate::schema::ddl::quote;
+
+pub use crate::observed::{CoordinatorState, SubscriptionState};
 
 use super::movement::{self, Movement, Nodes};
 use super::schema::schema_address;
 use super::{Action, Change, Operation};
-
-/// What is known of the coordinator's database.
-pub enum CoordinatorState {
-    /// The database is new (or its server is): nothing exists yet.
-    Fresh,
-    /// The server could not be asked: the comparison waits (its schema change is deferred).
-    Unknown,
-    Observed(Found),
-}
 
 pub struct Input<'a> {
     pub objects: &'a [CoordinatorObject],
@@ -215,14 +208,6 @@ fn change(
         after,
         operation: run_sql(input, object.statements(replace)),
     }
-}
-
-/// What is known of one node's subscription to its reference tables.
-pub enum SubscriptionState {
-    Fresh,
-    Unknown,
-    /// The comment of the subscription of that name, when it exists.
-    Observed(Option<Option<String>>),
 }
 
 /// The subscription of `node`: made when missing, made again (its copies refilled) when its

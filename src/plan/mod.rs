@@ -1,6 +1,7 @@
 //! The plan: plain, serializable data. The executor runs its operations in wave order and
 //! decides nothing of its own.
 
+mod assemble;
 mod diff;
 pub mod fragments;
 pub mod mongo;
@@ -17,6 +18,7 @@ use serde::Serialize;
 
 use crate::model::Role;
 
+pub use assemble::{PlanError, plan};
 pub use diff::{diff, warnings};
 pub use order::waves;
 pub use render::{Counts, render_json, render_text};

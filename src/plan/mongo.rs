@@ -10,25 +10,7 @@ use crate::mongo::diff::{self, CollectionChangeKind, MongoStep, SetState};
 use crate::mongo::model::Collection;
 use crate::topology::ReplicaSet;
 
-/// A member container as Docker reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoundMember {
-    pub running: bool,
-    pub spec_hash: String,
-}
-
-/// What is known of a set's data.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SetObservation {
-    /// Its first member is being created: nothing exists yet.
-    Fresh,
-    /// Its first member runs but could not be asked (why, for the plan's warning).
-    Unknown(String),
-    Found {
-        state: SetState,
-        collections: BTreeMap<String, Collection>,
-    },
-}
+pub use crate::observed::{FoundMember, SetObservation};
 
 pub struct SetInput<'a> {
     pub set: &'a ReplicaSet,

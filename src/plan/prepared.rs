@@ -4,7 +4,43 @@
 use super::diff::node_address;
 use super::schema::schema_address;
 use super::{Action, Change, Operation};
-use crate::txn::recovery::{Prepared, Resolution, finish_sql};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::observed::Prepared;
+
+/// A prepared transaction without a decision is rolled back once it is this old: the
+/// coordinator records its decision right after preparing, so by then it has stopped.
+pub const UNDECIDED_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Resolution {
+    Commit,
+    Rollback,
+    /// Too young to judge: its coordinator may be recording the decision right now.
+    Wait,
+}
+
+/// What to do with a prepared transaction, given the decision recorded for its global id.
+pub fn resolve(decision: Option<&str>, age: Duration) -> Resolution {
+    match decision {
+        Some("commit") => Resolution::Commit,
+        Some(_) => Resolution::Rollback,
+        None if age >= UNDECIDED_TIMEOUT => Resolution::Rollback,
+        None => Resolution::Wait,
+    }
+}
+
+/// The statement that finishes `prepared` as resolved.
+pub fn finish_sql(prepared: &Prepared, resolution: Resolution) -> Option<String> {
+    let gid = format!("'{}'", prepared.gid.replace('\'', "''"));
+    match resolution {
+        Resolution::Commit => Some(format!("COMMIT PREPARED {gid};")),
+        Resolution::Rollback => Some(format!("ROLLBACK PREPARED {gid};")),
+        Resolution::Wait => None,
+    }
+}
 
 pub fn address(prepared: &Prepared) -> String {
     format!("prepared_xact.{}.{}", prepared.node, prepared.gid)
@@ -25,10 +61,7 @@ pub fn changes(
                 "prepared transaction {} on node {} is {:.0?} old and has no decision yet: its \
                  coordinator may still be finishing it; it is left alone, and rolled back once \
                  {:?} old",
-                prepared.gid,
-                prepared.node,
-                prepared.age,
-                crate::txn::recovery::UNDECIDED_TIMEOUT
+                prepared.gid, prepared.node, prepared.age, UNDECIDED_TIMEOUT
             ));
             let schema = schema_address(&prepared.node);
             if let Some(held) = others.iter().position(|c| c.address == schema) {
@@ -73,4 +106,34 @@ pub fn changes(
         });
     }
     (changes, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_commit_commits_and_an_old_undecided_one_rolls_back() {
+        let young = Duration::from_secs(2);
+        let old = UNDECIDED_TIMEOUT + Duration::from_secs(1);
+        assert_eq!(resolve(Some("commit"), young), Resolution::Commit);
+        assert_eq!(resolve(Some("rollback"), young), Resolution::Rollback);
+        assert_eq!(resolve(None, old), Resolution::Rollback);
+        assert_eq!(resolve(None, young), Resolution::Wait);
+        assert_eq!(
+            crate::model::parse_gid("dbtopo:18f2-0a:shard-eu"),
+            Some(("18f2-0a", "shard-eu"))
+        );
+        let prepared = Prepared {
+            node: "shard-eu".into(),
+            gid: "dbtopo:x:shard-eu".into(),
+            database: "shop".into(),
+            age: young,
+        };
+        assert_eq!(
+            finish_sql(&prepared, Resolution::Commit).as_deref(),
+            Some("COMMIT PREPARED 'dbtopo:x:shard-eu';")
+        );
+        assert_eq!(finish_sql(&prepared, Resolution::Wait), None);
+    }
 }

@@ -42,8 +42,7 @@ pub fn split_script(script: &str) -> Result<Vec<(String, String)>, String> {
     Ok(parts)
 }
 
-/// The prefix of every prepared transaction dbtopo makes.
-pub const GID_PREFIX: &str = "dbtopo:";
+pub use crate::model::{GID_PREFIX, parse_gid, participant_gid};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum TxnError {
@@ -107,16 +106,6 @@ fn new_id() -> String {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{nanos:x}-{:08x}", rand::random::<u32>())
-}
-
-/// The gid of the prepared transaction on `node`.
-pub fn participant_gid(id: &str, node: &str) -> String {
-    format!("{GID_PREFIX}{id}:{node}")
-}
-
-/// The global id and node of a dbtopo gid (`dbtopo:<id>:<node>`).
-pub fn parse_gid(gid: &str) -> Option<(&str, &str)> {
-    gid.strip_prefix(GID_PREFIX)?.split_once(':')
 }
 
 impl<'a> DistributedTransaction<'a> {

@@ -1,4 +1,4 @@
-//! The validated topology turned into the desired [`State`]: names, rendered files, hashes.
+//! The validated topology turned into the desired servers: names, rendered files, hashes.
 
 use std::collections::{BTreeMap, BTreeSet};
 

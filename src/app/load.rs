@@ -1,0 +1,33 @@
+//! The edge where files are read: the topology's manifests, once, into [`Manifests`].
+
+use miette::{IntoDiagnostic, Result, WrapErr};
+
+use crate::desired::{Desired, Manifests};
+use crate::topology::Topology;
+
+/// The SQL manifest and the replica sets' collection manifests the topology names.
+pub fn manifests(topology: &Topology) -> Result<Manifests> {
+    let sql = match &topology.postgres.schema {
+        Some(target) => Some(
+            std::fs::read_to_string(&target.path)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot read schema file {}", target.path.display()))?,
+        ),
+        None => None,
+    };
+    let mut collections = std::collections::BTreeMap::new();
+    for set in topology.mongo.replica_sets.values() {
+        if let Some(dir) = &set.collections {
+            collections.insert(
+                set.name.clone(),
+                crate::mongo::manifest::load_collections(dir)?,
+            );
+        }
+    }
+    Ok(Manifests { sql, collections })
+}
+
+/// The desired state of `topology`, its manifests read from disk.
+pub fn desired(topology: &Topology) -> Result<Desired> {
+    Desired::build(topology, &manifests(topology)?)
+}

@@ -1,0 +1,245 @@
+//! What the topology asks for, built purely from the `Topology` and the manifests' text:
+//! the servers, the schema with its fragments and reference copies, and the MongoDB sets.
+//! The files are read once, at the edge (`app::load`), never here.
+
+mod servers;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use miette::{IntoDiagnostic, Result};
+
+pub use servers::{container_spec_hash, desired_state};
+
+use crate::fragments::coordinator::{self, CoordinatorObject, ObjectKind};
+use crate::fragments::placement::{self, Placement};
+use crate::model::State;
+use crate::mongo::model::Collection;
+use crate::schema::{Manifest, Schema, ddl, parse_manifest};
+use crate::topology::{ReplicaSet, SchemaTarget, Topology};
+
+/// The manifests' text and parsed collections, read from disk by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct Manifests {
+    /// The SQL manifest named by `postgres.schema.file`.
+    pub sql: Option<String>,
+    /// Each replica set's collections, by set.
+    pub collections: BTreeMap<String, Vec<Collection>>,
+}
+
+/// What the topology asks for.
+pub struct Desired {
+    pub state: State,
+    pub schema: Option<DesiredSchema>,
+    pub mongo: Vec<DesiredSet>,
+    pub mongo_image: String,
+}
+
+/// A replica set and the collections its manifests declare.
+pub struct DesiredSet {
+    pub set: ReplicaSet,
+    pub collections: Vec<Collection>,
+}
+
+pub struct DesiredSchema {
+    pub target: SchemaTarget,
+    pub manifest: Manifest,
+    /// The manifest's text, run as is on the server to normalize it.
+    pub sql: String,
+    pub fragments: Option<DesiredFragments>,
+}
+
+/// Horizontally fragmented tables: where their parts live and what the coordinator needs.
+pub struct DesiredFragments {
+    pub coordinator: String,
+    pub fragmented: BTreeSet<String>,
+    pub placement: Placement,
+    pub objects: Vec<CoordinatorObject>,
+}
+
+/// One node that receives tables: the SQL that describes them (run in a scratch schema to
+/// normalize) and the model used when the node is new.
+pub struct NodeTarget {
+    pub node: String,
+    pub sql: String,
+    pub fresh: Schema,
+    /// The coordinator of fragmented tables: those tables are managed as coordinator
+    /// objects, not by the schema diff.
+    pub coordinator: bool,
+}
+
+impl Desired {
+    /// Build the desired state. Pure: the manifests' text comes in `manifests`.
+    pub fn build(topology: &Topology, manifests: &Manifests) -> Result<Desired> {
+        let state = desired_state(topology).into_diagnostic()?;
+        let schema = match (&topology.postgres.schema, &manifests.sql) {
+            (Some(target), Some(sql)) => Some(DesiredSchema::build(topology, target, sql)?),
+            _ => None,
+        };
+        let mongo = topology
+            .mongo
+            .replica_sets
+            .values()
+            .map(|set| DesiredSet {
+                set: set.clone(),
+                collections: manifests
+                    .collections
+                    .get(&set.name)
+                    .cloned()
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Ok(Desired {
+            state,
+            schema,
+            mongo,
+            mongo_image: topology.images.mongo.clone(),
+        })
+    }
+
+    pub fn env(&self) -> &str {
+        &self.state.env
+    }
+
+    /// The host port the topology gives `node` (0 for a node it does not have).
+    pub fn host_port(&self, node: &str) -> u16 {
+        self.state
+            .servers
+            .get(node)
+            .and_then(|s| s.container.as_ref())
+            .map_or(0, |c| c.host_port)
+    }
+
+    /// The node that answers for whole tables and records transaction decisions.
+    pub fn coordinator(&self) -> Option<&str> {
+        let schema = self.schema.as_ref()?;
+        Some(match &schema.fragments {
+            Some(f) => f.coordinator.as_str(),
+            None => schema.target.nodes.first()?.as_str(),
+        })
+    }
+}
+
+impl DesiredSchema {
+    fn build(topology: &Topology, target: &SchemaTarget, sql: &str) -> Result<DesiredSchema> {
+        let manifest = parse_manifest(&target.file, sql)?;
+        let fragments = topology.postgres.fragments.as_ref().map(|fragments| {
+            let placement = placement::place(&manifest.schema, fragments);
+            DesiredFragments {
+                coordinator: fragments.coordinator.clone(),
+                fragmented: fragments.tables.keys().cloned().collect(),
+                objects: coordinator::objects(&topology.name, &target.database, &placement),
+                placement,
+            }
+        });
+        Ok(DesiredSchema {
+            target: target.clone(),
+            manifest,
+            sql: sql.to_owned(),
+            fragments,
+        })
+    }
+
+    /// Every node that receives tables: the schema's nodes, then the fragment nodes.
+    pub fn node_targets(&self) -> Vec<NodeTarget> {
+        let mut targets: Vec<NodeTarget> = self
+            .target
+            .nodes
+            .iter()
+            .map(|node| NodeTarget {
+                node: node.clone(),
+                sql: self.coordinator_sql(),
+                fresh: self.coordinator_view(&self.manifest.schema),
+                coordinator: self.fragments.is_some(),
+            })
+            .collect();
+        for (node, schema) in self
+            .fragments
+            .iter()
+            .flat_map(|f| &f.placement.fragment_nodes)
+        {
+            targets.push(NodeTarget {
+                node: node.clone(),
+                sql: schema_sql(schema),
+                fresh: schema.clone(),
+                coordinator: false,
+            });
+        }
+        targets
+    }
+
+    /// What the coordinator's tables are normalized from: the manifest, then the tables of
+    /// the parts it keeps itself (derived from the manifest), so those come back spelled by
+    /// the server too.
+    fn coordinator_sql(&self) -> String {
+        let derived = self.coordinator_view(&self.manifest.schema);
+        let mut local = Schema::default();
+        for (name, table) in &derived.tables {
+            if !self.manifest.schema.tables.contains_key(name) {
+                local.tables.insert(name.clone(), table.clone());
+            }
+        }
+        for (name, index) in &derived.indexes {
+            if local.tables.contains_key(&index.table) {
+                local.indexes.insert(name.clone(), index.clone());
+            }
+        }
+        if local.tables.is_empty() {
+            self.sql.clone()
+        } else {
+            format!("{}\n{}", self.sql, schema_sql(&local))
+        }
+    }
+
+    /// The coordinator's catalog (or the normalized manifest, which holds the local parts
+    /// already) without what the coordinator objects manage.
+    pub fn coordinator_current(&self, schema: &Schema) -> Schema {
+        match &self.fragments {
+            Some(f) => placement::coordinator_schema(schema, &f.fragmented, &[], &[]),
+            None => schema.clone(),
+        }
+    }
+
+    /// The coordinator's desired tables: `schema` without what the coordinator objects manage,
+    /// with the local parts of fragmented tables derived from their logical tables.
+    fn coordinator_view(&self, schema: &Schema) -> Schema {
+        match &self.fragments {
+            Some(f) => placement::coordinator_schema(
+                schema,
+                &f.fragmented,
+                &f.placement.vertical,
+                &f.placement.local_partitions,
+            ),
+            None => schema.clone(),
+        }
+    }
+}
+
+impl DesiredFragments {
+    /// The tables and views the coordinator's fragment objects are made of.
+    pub fn coordinator_tables(&self) -> Vec<String> {
+        self.objects
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o.kind,
+                    ObjectKind::PartitionedTable
+                        | ObjectKind::VerticalTable
+                        | ObjectKind::ReferenceCopy
+                )
+            })
+            .map(|o| o.name.clone())
+            .collect()
+    }
+}
+
+/// DDL that creates `schema` (run inside a transaction, so indexes are built plainly).
+fn schema_sql(schema: &Schema) -> String {
+    let mut sql: Vec<String> = schema.tables.values().map(ddl::create_table).collect();
+    sql.extend(
+        schema
+            .indexes
+            .values()
+            .map(|i| ddl::index_definition(i, false)),
+    );
+    sql.join("\n")
+}

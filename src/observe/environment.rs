@@ -1,0 +1,404 @@
+//! The whole observation a plan needs, in one pass: Docker is listed while one connection per
+//! server is opened and asked everything at once, then the facts that depend on what was found
+//! (decisions for prepared transactions, the replica sets) are read. Returns one [`Observed`].
+
+use std::collections::BTreeMap;
+
+use bollard::Docker;
+use miette::{Result, miette};
+
+use super::catalog::SchemaObserveError;
+use super::session::{self, Outcome, Session};
+use crate::desired::{Desired, NodeTarget};
+use crate::fragments::coordinator::{self, Found};
+use crate::model::{Role, State};
+use crate::observed::{
+    CoordinatorState, MongoObserved, Observed, Prepared, SetObservation, SubscriptionState,
+};
+use crate::pg::server_message;
+use crate::schema::{NodeSchema, ObservedSchema, RejectedByServer};
+use crate::secrets::Secrets;
+use crate::txn::recovery;
+
+/// The servers' sessions, opened in the background from the start (see [`start_sessions`]).
+pub struct EarlySessions(tokio::task::JoinHandle<Sessions>);
+
+type Sessions = BTreeMap<String, Session>;
+
+/// Start opening the servers' sessions now, so that they are asked while the Docker Engine
+/// connection is still being made.
+pub fn start_sessions(desired: &Desired, secrets: &Secrets) -> EarlySessions {
+    let targets = session_targets(desired);
+    let password = secrets.superuser.clone();
+    EarlySessions(tokio::spawn(async move {
+        session::open(targets, &password).await
+    }))
+}
+
+impl EarlySessions {
+    async fn join(self) -> Sessions {
+        // The task only fails if it panicked: then the plan connects without it.
+        self.0.await.unwrap_or_default()
+    }
+}
+
+/// Observe everything `desired` needs compared. `early` are sessions already opening.
+pub async fn observe_environment(
+    docker: &Docker,
+    desired: &Desired,
+    secrets: Option<&Secrets>,
+    early: Option<EarlySessions>,
+) -> Result<Observed> {
+    // The servers are asked while Docker is: an observation costs the slower of the two.
+    let sessions = async {
+        match (early, secrets) {
+            (Some(early), _) => early.join().await,
+            (None, Some(secrets)) => {
+                session::open(session_targets(desired), &secrets.superuser).await
+            }
+            (None, None) => Sessions::new(),
+        }
+    };
+    let (listing, mut sessions) = tokio::join!(super::list(docker, &desired.state), sessions);
+    let state =
+        super::observe_listed(docker, &desired.state.env, listing?, secrets, &mut sessions).await?;
+    let (probes, mut answered) = probes(sessions);
+    let targets = desired
+        .schema
+        .as_ref()
+        .map(|s| s.node_targets())
+        .unwrap_or_default();
+    let schemas = schema_states(desired, &state, &targets, probes)?;
+    let (prepared, decisions) = in_doubt(desired, &state, secrets, &mut answered).await?;
+    let subscriptions = subscription_states(&schemas, &mut answered)?;
+    let coordinator = match desired.schema.as_ref().and_then(|s| s.fragments.as_ref()) {
+        Some(fragments) => coordinator_state(
+            &fragments.coordinator,
+            schemas.get(&fragments.coordinator),
+            &mut answered,
+        )?,
+        None => CoordinatorState::Fresh,
+    };
+    let mongo = mongo(docker, desired, secrets).await?;
+    Ok(Observed {
+        state,
+        schemas,
+        coordinator,
+        subscriptions,
+        prepared,
+        decisions,
+        mongo,
+    })
+}
+
+/// dbtopo's prepared transactions on the running primaries, and the coordinator's decisions
+/// for them (`None` when the record cannot be read).
+async fn in_doubt(
+    desired: &Desired,
+    observed: &State,
+    secrets: Option<&Secrets>,
+    answered: &mut Answered,
+) -> Result<(Vec<Prepared>, Option<BTreeMap<String, String>>)> {
+    // dbtopo's transactions run in the schema's database: without one there are none.
+    let (Some(secrets), Some(schema)) = (secrets, &desired.schema) else {
+        return Ok((Vec::new(), Some(BTreeMap::new())));
+    };
+    let nodes: Vec<(String, u16)> = desired
+        .state
+        .servers
+        .values()
+        .filter(|s| s.role == Role::Primary)
+        .filter(|s| {
+            observed
+                .servers
+                .get(&s.node)
+                .is_some_and(|o| o.live.is_some())
+        })
+        .map(|s| (s.node.clone(), observed_port(observed, &s.node)))
+        .collect();
+    // pg_prepared_xacts is the whole server's: the sessions listed it on any database. A node
+    // the session could not reach is asked where its container runs now.
+    let lookups = nodes.iter().map(|(node, port)| {
+        let listed = answered.prepared.remove(node);
+        async move {
+            if let Some(listed) = listed {
+                return listed;
+            }
+            let client =
+                crate::pg::connect(*port, &secrets.superuser, session::CONNECT_TIMEOUT).await?;
+            recovery::prepared(&client, node).await
+        }
+    });
+    let mut found = Vec::new();
+    for (result, (node, _)) in futures_util::future::join_all(lookups)
+        .await
+        .into_iter()
+        .zip(&nodes)
+    {
+        found.extend(result.map_err(|e| {
+            miette!(
+                "cannot list the prepared transactions of node {node}: {}",
+                server_message(&e)
+            )
+        })?);
+    }
+    if found.is_empty() {
+        return Ok((found, Some(BTreeMap::new())));
+    }
+    let Some(node) = desired.coordinator() else {
+        return Ok((found, None));
+    };
+    let decisions = match answered.clients.get(node) {
+        Some(client) => recovery::decisions(client, &found).await.ok(),
+        None => match crate::pg::connect_to(
+            observed_port(observed, node),
+            &secrets.superuser,
+            &schema.target.database,
+            session::CONNECT_TIMEOUT,
+        )
+        .await
+        {
+            Ok(client) => recovery::decisions(&client, &found).await.ok(),
+            Err(_) => None,
+        },
+    };
+    Ok((found, decisions))
+}
+
+/// The replica sets: member containers, the image, and what each running first member says.
+async fn mongo(
+    docker: &Docker,
+    desired: &Desired,
+    secrets: Option<&Secrets>,
+) -> Result<MongoObserved> {
+    if desired.mongo.is_empty() {
+        return Ok(MongoObserved::default());
+    }
+    let members = super::mongo::members(docker, desired.env()).await?;
+    let image_present = crate::images::image_present(docker, &desired.mongo_image)
+        .await
+        .map_err(miette::Report::new)?;
+    let mut sets = BTreeMap::new();
+    for wanted in &desired.mongo {
+        let Some(first) = wanted.set.members.first() else {
+            continue;
+        };
+        let found = members
+            .get(&wanted.set.name)
+            .and_then(|m| m.get(&first.name));
+        let observation = match found {
+            None => SetObservation::Fresh,
+            Some(member) if !member.running => continue,
+            Some(_) => {
+                let password = secrets.map(|s| s.mongo_admin.as_str()).unwrap_or_default();
+                super::mongo::set(first.port, password, &wanted.set.database).await
+            }
+        };
+        sets.insert(wanted.set.name.clone(), observation);
+    }
+    Ok(MongoObserved {
+        image_present,
+        members,
+        sets,
+    })
+}
+
+/// What each node that receives tables has of its subscription to the reference tables, when
+/// it could be asked.
+fn subscription_states(
+    schemas: &BTreeMap<String, NodeSchema>,
+    answered: &mut Answered,
+) -> Result<BTreeMap<String, SubscriptionState>> {
+    let mut states = BTreeMap::new();
+    for (node, state) in schemas {
+        let read = answered.subscriptions.remove(node);
+        let state = match (state, read) {
+            (NodeSchema::Observed(o), Some(read)) if o.database_exists => {
+                SubscriptionState::Observed(read.map_err(|e| {
+                    miette!(
+                        "cannot read the subscriptions of node {node}: {}",
+                        server_message(&e)
+                    )
+                })?)
+            }
+            (NodeSchema::Observed(o), None) if o.database_exists => SubscriptionState::Unknown,
+            (NodeSchema::Unknown, _) => SubscriptionState::Unknown,
+            _ => SubscriptionState::Fresh,
+        };
+        states.insert(node.clone(), state);
+    }
+    Ok(states)
+}
+
+/// What the coordinator's database holds of the fragment objects, when it could be asked.
+fn coordinator_state(
+    node: &str,
+    schema: Option<&NodeSchema>,
+    answered: &mut Answered,
+) -> Result<CoordinatorState> {
+    Ok(match schema {
+        Some(NodeSchema::Observed(o)) if o.database_exists => {
+            match answered.coordinator.remove(node) {
+                None => CoordinatorState::Unknown,
+                Some(read) => CoordinatorState::Observed(read.map_err(|e| {
+                    miette!(
+                        "cannot read the coordinator's fragment objects: {}",
+                        server_message(&e)
+                    )
+                })?),
+            }
+        }
+        Some(NodeSchema::Unknown) | None => CoordinatorState::Unknown,
+        Some(_) => CoordinatorState::Fresh,
+    })
+}
+
+type Probe = Option<Result<ObservedSchema, SchemaObserveError>>;
+
+/// What the sessions answered that the observation uses after Docker's listing, by node.
+#[derive(Default)]
+struct Answered {
+    /// Each session's connection, for reads that depend on what was found (the coordinator's
+    /// decisions about prepared transactions).
+    clients: BTreeMap<String, tokio_postgres::Client>,
+    coordinator: BTreeMap<String, Result<Found, tokio_postgres::Error>>,
+    subscriptions: BTreeMap<String, Result<Option<Option<String>>, tokio_postgres::Error>>,
+    prepared: BTreeMap<String, Result<Vec<Prepared>, tokio_postgres::Error>>,
+}
+
+fn session_targets(desired: &Desired) -> Vec<session::Target> {
+    let schema = desired.schema.as_ref();
+    let targets = schema.map(|s| s.node_targets()).unwrap_or_default();
+    let fragments = schema.and_then(|s| s.fragments.as_ref());
+    desired
+        .state
+        .servers
+        .values()
+        .map(|server| {
+            let node = &server.node;
+            let target = targets.iter().find(|t| &t.node == node);
+            session::Target {
+                node: node.clone(),
+                host_port: desired.host_port(node),
+                schema: schema
+                    .zip(target)
+                    .map(|(schema, target)| session::SchemaTarget {
+                        database: schema.target.database.clone(),
+                        sql: target.sql.clone(),
+                    }),
+                coordinator_tables: fragments
+                    .filter(|f| &f.coordinator == node)
+                    .map(|f| f.coordinator_tables()),
+                subscription: schema.zip(fragments).and_then(|(schema, fragments)| {
+                    let tables = fragments.placement.references.get(node)?;
+                    Some(
+                        coordinator::subscription(
+                            desired.env(),
+                            &fragments.coordinator,
+                            &schema.target.database,
+                            node,
+                            tables,
+                        )
+                        .name,
+                    )
+                }),
+                // dbtopo's transactions run in the schema's database, on its primaries.
+                prepared: schema.is_some() && server.role == Role::Primary,
+            }
+        })
+        .collect()
+}
+
+/// The schema probes of the nodes that receive tables, and what the sessions answered for the
+/// observation's later steps.
+fn probes(sessions: Sessions) -> (BTreeMap<String, Probe>, Answered) {
+    let mut probes = BTreeMap::new();
+    let mut answered = Answered::default();
+    for (node, session) in sessions {
+        let probe = match session.outcome {
+            Outcome::Connected(answers) => {
+                let answers = *answers;
+                answered.clients.insert(node.clone(), answers.client);
+                if let Some(read) = answers.coordinator {
+                    answered.coordinator.insert(node.clone(), read);
+                }
+                if let Some(read) = answers.subscription {
+                    answered.subscriptions.insert(node.clone(), read);
+                }
+                if let Some(read) = answers.prepared {
+                    answered.prepared.insert(node.clone(), read);
+                }
+                answers.schema
+            }
+            Outcome::Refused(e) => session
+                .receives_tables
+                .then(|| Err(SchemaObserveError::Unreachable(e))),
+        };
+        if probe.is_some() {
+            probes.insert(node, probe);
+        }
+    }
+    (probes, answered)
+}
+
+/// The port a node's container is published on now (0 without one).
+fn observed_port(state: &State, node: &str) -> u16 {
+    state
+        .servers
+        .get(node)
+        .and_then(|s| s.container.as_ref())
+        .map_or(0, |c| c.host_port)
+}
+
+/// What each node's database holds: empty for a server still to be created (whatever
+/// answered on its port), unknown for one that cannot be asked, else what its catalog says.
+/// A manifest the server rejects is an error pointing into the manifest.
+fn schema_states(
+    desired: &Desired,
+    observed: &State,
+    targets: &[NodeTarget],
+    mut probes: BTreeMap<String, Probe>,
+) -> Result<BTreeMap<String, NodeSchema>> {
+    let mut states = BTreeMap::new();
+    let Some(schema) = &desired.schema else {
+        return Ok(states);
+    };
+    for target in targets {
+        let node = &target.node;
+        let probe = probes.remove(node).and_then(|probe| probe);
+        let state = if !observed.volumes.contains(node) {
+            NodeSchema::Fresh
+        } else {
+            match probe {
+                Some(Ok(found)) => NodeSchema::Observed(found),
+                None | Some(Err(SchemaObserveError::Unreachable(_))) => NodeSchema::Unknown,
+                Some(Err(SchemaObserveError::Rejected(rejected)))
+                    if target.sql.starts_with(&schema.sql)
+                        && rejected.offset.is_none_or(|o| o < schema.sql.len()) =>
+                {
+                    return Err(miette::Report::new(RejectedByServer::at_offset(
+                        &schema.manifest,
+                        node,
+                        &server_message(&rejected.error),
+                        rejected.offset,
+                    )));
+                }
+                Some(Err(SchemaObserveError::Rejected(rejected))) => {
+                    return Err(miette!(
+                        help = format!("the fragment tables were:\n{}", target.sql),
+                        "node {node} rejects its fragment tables: {}",
+                        server_message(&rejected.error)
+                    ));
+                }
+                Some(Err(SchemaObserveError::Query(error))) => {
+                    return Err(miette!(
+                        "cannot read the catalog of node {node}: {}",
+                        server_message(&error)
+                    ));
+                }
+            }
+        };
+        states.insert(node.clone(), state);
+    }
+    Ok(states)
+}

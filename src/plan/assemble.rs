@@ -1,0 +1,318 @@
+//! `plan(&Desired, &Observed)`: the whole plan from data. Pure: no I/O, no async; each part
+//! (servers, schema, fragments, reference copies, prepared transactions, MongoDB) is diffed
+//! here and the parts are tied together by their prerequisites.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::desired::{Desired, DesiredSchema};
+use crate::fragments::coordinator;
+use crate::fragments::placement;
+use crate::model;
+use crate::observed::{CoordinatorState, Observed, SetObservation, SubscriptionState};
+use crate::plan::prepared::Resolution;
+use crate::schema::NodeSchema;
+
+use super::{Action, Change, Operation, Plan, fragments, movement, prepared, schema};
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum PlanError {
+    /// The environment is in a state the topology cannot be brought to from (a table in the
+    /// way of a fragment, a movement that could lose rows).
+    #[error("{0}")]
+    #[diagnostic(code(dbtopo::plan::refused))]
+    Refused(String),
+}
+
+/// The plan that brings `observed` to `desired`.
+pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
+    let mut changes = super::diff(&desired.state, &observed.state);
+    let mut deferred = Vec::new();
+    if let Some(schema) = &desired.schema {
+        let mut found = coordinator_views(schema, &observed.schemas);
+        // Fragments first: the tables of parts that move are held back from the schema diff
+        // until their rows are safe elsewhere.
+        let fragment_changes = match &schema.fragments {
+            Some(_) => fragment_changes(desired, schema, &observed.coordinator, &mut found)?,
+            None => Vec::new(),
+        };
+        let targets = schema.node_targets();
+        let inputs: Vec<schema::NodeInput<'_>> = targets
+            .iter()
+            .filter_map(|target| {
+                Some(schema::NodeInput {
+                    node: &target.node,
+                    host_port: desired.host_port(&target.node),
+                    observed: found.get(&target.node)?,
+                    fresh: &target.fresh,
+                })
+            })
+            .collect();
+        let (schema_changes, waiting) = schema::changes(&schema.target, &inputs);
+        changes.extend(schema_changes);
+        changes.extend(fragment_changes);
+        deferred = waiting;
+        changes.extend(subscription_changes(
+            desired,
+            schema,
+            &observed.subscriptions,
+        ));
+    }
+    let in_doubt: Vec<_> = observed
+        .prepared
+        .iter()
+        .map(|found| {
+            let resolution = match &observed.decisions {
+                None => Resolution::Wait,
+                Some(decisions) => {
+                    let id = model::parse_gid(&found.gid).map(|(id, _)| id);
+                    prepared::resolve(
+                        id.and_then(|id| decisions.get(id)).map(String::as_str),
+                        found.age,
+                    )
+                }
+            };
+            (found.clone(), resolution, desired.host_port(&found.node))
+        })
+        .collect();
+    let (finish, in_doubt_notices) = prepared::changes(&in_doubt, &mut changes);
+    changes.extend(finish);
+    let (mongo_changes, mongo_warnings, deferred_mongo) =
+        mongo_changes(desired, observed, &changes);
+    changes.extend(mongo_changes);
+    let mut plan = Plan::new(desired.state.env.clone(), changes);
+    plan.warnings = super::warnings(&desired.state, &observed.state);
+    plan.notices = in_doubt_notices;
+    plan.warnings.extend(mongo_warnings);
+    plan.deferred_schema = deferred;
+    plan.deferred_mongo = deferred_mongo;
+    Ok(plan)
+}
+
+/// Each node's observed schema as the schema diff compares it: on the coordinator, without
+/// what the coordinator objects manage.
+fn coordinator_views(
+    schema: &DesiredSchema,
+    observed: &BTreeMap<String, NodeSchema>,
+) -> BTreeMap<String, NodeSchema> {
+    let coordinators: BTreeSet<&str> = match &schema.fragments {
+        Some(_) => schema.target.nodes.iter().map(String::as_str).collect(),
+        None => BTreeSet::new(),
+    };
+    observed
+        .iter()
+        .map(|(node, state)| {
+            let state = match state {
+                NodeSchema::Observed(found) if coordinators.contains(node.as_str()) => {
+                    let mut found = found.clone();
+                    found.current = schema.coordinator_current(&found.current);
+                    found.desired = schema.coordinator_current(&found.desired);
+                    NodeSchema::Observed(found)
+                }
+                other => other.clone(),
+            };
+            (node.clone(), state)
+        })
+        .collect()
+}
+
+/// The coordinator's fragment objects, the movements of parts that change node, and the
+/// cleanup of their old copies. Holds the moving tables back from `found`.
+fn fragment_changes(
+    desired: &Desired,
+    schema: &DesiredSchema,
+    state: &CoordinatorState,
+    found: &mut BTreeMap<String, NodeSchema>,
+) -> Result<Vec<Change>, PlanError> {
+    let Some(fragments) = &schema.fragments else {
+        return Ok(Vec::new());
+    };
+    let nodes = movement::Nodes {
+        coordinator: &fragments.coordinator,
+        by_server: desired
+            .state
+            .servers
+            .keys()
+            .map(|node| (placement::server_name(node), node.clone()))
+            .collect(),
+        ports: desired
+            .state
+            .servers
+            .keys()
+            .map(|node| (node.clone(), desired.host_port(node)))
+            .collect(),
+        database: &schema.target.database,
+        wanted: fragments
+            .placement
+            .fragment_nodes
+            .iter()
+            .map(|(node, s)| (node.clone(), s.tables.keys().cloned().collect()))
+            .collect(),
+    };
+    let observed_objects = match state {
+        CoordinatorState::Observed(f) => Some(f),
+        _ => None,
+    };
+    let mut movements = BTreeMap::new();
+    let mut planned = Vec::new();
+    for object in &fragments.objects {
+        if let Some(found) = observed_objects
+            && let Some(m) = movement::movement(object, found, &nodes)
+                .map_err(|r| PlanError::Refused(r.to_string()))?
+        {
+            planned.push((fragments::address(object), m.clone()));
+            movements.insert(object.name.clone(), m);
+        }
+    }
+    hold_back(
+        found,
+        &movement::held_tables(&planned, observed_objects, &nodes),
+        &fragments.coordinator,
+    );
+    let cleanup = movement::cleanup(&planned, observed_objects, &nodes);
+    let cleanup_addresses: Vec<String> = cleanup.iter().map(|c| c.address.clone()).collect();
+    let fragment_nodes: Vec<String> = fragments.placement.fragment_nodes.keys().cloned().collect();
+    let mut changes = fragments::changes(&fragments::Input {
+        objects: &fragments.objects,
+        state,
+        coordinator: &fragments.coordinator,
+        host_port: desired.host_port(&fragments.coordinator),
+        database: &schema.target.database,
+        fragment_nodes: &fragment_nodes,
+        movements: &movements,
+        nodes: &nodes,
+        cleanup: &cleanup_addresses,
+    })
+    .map_err(PlanError::Refused)?;
+    changes.extend(cleanup);
+    Ok(changes)
+}
+
+/// Leave the old copies of moving parts, and the coordinator's kept old parts, out of what
+/// the schema diff sees, so it neither drops them nor counts them as changes.
+fn hold_back(
+    found: &mut BTreeMap<String, NodeSchema>,
+    held: &BTreeMap<String, BTreeSet<String>>,
+    coordinator: &str,
+) {
+    for (node, state) in found {
+        let NodeSchema::Observed(observed) = state else {
+            continue;
+        };
+        let held = held.get(node.as_str());
+        let keep = |table: &str| {
+            !(held.is_some_and(|h| h.contains(table))
+                || (node == coordinator && table.starts_with(movement::MOVED_PREFIX)))
+        };
+        observed.current.tables.retain(|name, _| keep(name));
+        observed
+            .current
+            .indexes
+            .retain(|_, index| keep(&index.table));
+    }
+}
+
+/// Each copying node's subscription to its reference tables.
+fn subscription_changes(
+    desired: &Desired,
+    schema: &DesiredSchema,
+    observed: &BTreeMap<String, SubscriptionState>,
+) -> Vec<Change> {
+    let Some(fragments) = &schema.fragments else {
+        return Vec::new();
+    };
+    let mut changes = Vec::new();
+    for (node, tables) in &fragments.placement.references {
+        let object = coordinator::subscription(
+            desired.env(),
+            &fragments.coordinator,
+            &schema.target.database,
+            node,
+            tables,
+        );
+        let state = observed
+            .get(node)
+            .cloned()
+            .unwrap_or(SubscriptionState::Unknown);
+        changes.extend(fragments::subscription_change(
+            &object,
+            &state,
+            node,
+            &fragments.coordinator,
+            desired.host_port(node),
+            &schema.target.database,
+        ));
+    }
+    changes
+}
+
+/// The replica sets' changes, warnings, and the sets compared only during apply. The Mongo
+/// image is made sure of after every PostgreSQL change, so when it cannot be had the
+/// PostgreSQL part is applied all the same.
+fn mongo_changes(
+    desired: &Desired,
+    observed: &Observed,
+    postgres_changes: &[Change],
+) -> (Vec<Change>, Vec<String>, Vec<String>) {
+    if desired.mongo.is_empty() {
+        return Default::default();
+    }
+    let env = desired.env();
+    let image = &desired.mongo_image;
+    let mut changes = Vec::new();
+    let mut prerequisites = vec![format!("network.{}", model::network_name(env))];
+    if !observed.mongo.image_present {
+        let address = format!("image.{image}");
+        changes.push(Change {
+            address: address.clone(),
+            action: Action::Create,
+            reason: "image is not present locally: pull it (MongoDB cannot be built from \
+                     Debian packages)"
+                .into(),
+            details: Vec::new(),
+            after: postgres_changes.iter().map(|c| c.address.clone()).collect(),
+            operation: Operation::EnsureImage {
+                reference: image.clone(),
+            },
+        });
+        prerequisites.push(address);
+    }
+    let none = BTreeMap::new();
+    let unknown = SetObservation::Unknown(String::new());
+    let fresh = SetObservation::Fresh;
+    let mut deferred = Vec::new();
+    let inputs: Vec<super::mongo::SetInput<'_>> = desired
+        .mongo
+        .iter()
+        .map(|wanted| {
+            let members = observed
+                .mongo
+                .members
+                .get(&wanted.set.name)
+                .unwrap_or(&none);
+            let observed = match observed.mongo.sets.get(&wanted.set.name) {
+                Some(found) => found,
+                None if wanted.set.members.is_empty() => &fresh,
+                None => {
+                    // A stopped first member is started first; its set is compared once it runs.
+                    deferred.push(wanted.set.name.clone());
+                    &unknown
+                }
+            };
+            super::mongo::SetInput {
+                set: &wanted.set,
+                collections: &wanted.collections,
+                members,
+                observed,
+            }
+        })
+        .collect();
+    let (set_changes, mut warnings) = super::mongo::changes(env, image, &inputs, &prerequisites);
+    warnings.retain(|w| {
+        !deferred
+            .iter()
+            .any(|d| w.starts_with(&format!("replica set {d} ")))
+    });
+    changes.extend(set_changes);
+    (changes, warnings, deferred)
+}
