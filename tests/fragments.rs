@@ -446,9 +446,7 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
     let interrupted: Vec<_> = back
         .changes
         .iter()
-        .filter(|c| {
-            !c.address.starts_with("old_fragment.") && !c.address.starts_with("moved_part.")
-        })
+        .filter(|c| !matches!(c.address.kind(), "old_fragment" | "moved_part"))
         .cloned()
         .collect();
     assert!(interrupted.len() < back.changes.len());

@@ -47,9 +47,9 @@ async fn the_postgres_part_applies_and_the_mongo_part_fails_with_what_to_do() {
     assert_eq!(one, 1);
     let left = env.plan().await;
     assert!(
-        left.changes.iter().all(|c| c.address.starts_with("image.")
-            || c.address.starts_with("mongo_")
-            || c.address.starts_with("replica_set.")),
+        left.changes.iter().all(|c| c.address.kind() == "image"
+            || c.address.kind().starts_with("mongo_")
+            || c.address.kind() == "replica_set"),
         "{}",
         dbtopo::plan::render_text(&left)
     );

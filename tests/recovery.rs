@@ -146,7 +146,7 @@ async fn destroy_removes_a_half_created_environment_and_only_it() {
     for change in plan
         .changes
         .iter()
-        .filter(|c| c.address.starts_with("network.") || c.address == "volume.solo")
+        .filter(|c| c.address.kind() == "network" || c.address == "volume.solo")
     {
         if let dbtopo::plan::Operation::CreateNetwork { name, labels } = &change.operation {
             dbtopo::execute::docker::create_network(&docker, name, labels)

@@ -127,19 +127,8 @@ async fn verify(docker: &Docker, desired: &Desired, secrets: &Secrets) -> Result
             let left: Vec<String> = after
                 .changes
                 .iter()
-                .map(|c| c.address.clone())
-                .chain(
-                    after
-                        .deferred_schema
-                        .iter()
-                        .map(|n| plan::schema::schema_address(n)),
-                )
-                .chain(
-                    after
-                        .deferred_mongo
-                        .iter()
-                        .map(|s| plan::mongo::set_address(s)),
-                )
+                .map(|c| c.address.to_string())
+                .chain(after.pending().map(|d| d.address.to_string()))
                 .collect();
             return Err(miette!(
                 help = "run plan to see the differences",
@@ -239,21 +228,27 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
     println!();
     let mut counts = Counts::of(&plan);
     run(&docker, &plan, &desired, &secrets).await?;
-    if !plan.deferred_schema.is_empty() || !plan.deferred_mongo.is_empty() {
-        // The servers answer now: compare their schema and run what the comparison finds,
-        // under the same rules (destructive steps only with --allow-destructive).
-        let schema_plan = plan_for(&docker, &desired, Some(&secrets)).await?;
-        if !schema_plan.is_empty() {
-            println!("\nNow that the servers answer, the schema comparison finds:");
-            print!("{}", colorize(&plan::render_text(&schema_plan)));
-            refuse_destructive(&schema_plan, args.allow_destructive)?;
-            println!();
-            run(&docker, &schema_plan, &desired, &secrets).await?;
-            let more = Counts::of(&schema_plan);
-            counts.add += more.add;
-            counts.change += more.change;
-            counts.destroy += more.destroy;
+    // What was deferred is compared once what it waits for runs: plan again while a round
+    // leaves deferrals behind and finds something to do.
+    let mut last = plan;
+    for _ in 0..MAX_ROUNDS {
+        if last.pending().next().is_none() {
+            break;
         }
+        let next = plan_for(&docker, &desired, Some(&secrets)).await?;
+        if next.changes.is_empty() {
+            break;
+        }
+        println!("\nNow that the servers answer, the comparison finds:");
+        print!("{}", colorize(&plan::render_text(&next)));
+        refuse_destructive(&next, args.allow_destructive)?;
+        println!();
+        run(&docker, &next, &desired, &secrets).await?;
+        let more = Counts::of(&next);
+        counts.add += more.add;
+        counts.change += more.change;
+        counts.destroy += more.destroy;
+        last = next;
     }
     verify(&docker, &desired, &secrets).await?;
     println!(
@@ -262,6 +257,10 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
     );
     Ok(())
 }
+
+/// Rounds of apply for what each round's deferrals wait for (a schema compared once its server
+/// answers, then the fragments that wait for that schema).
+const MAX_ROUNDS: usize = 4;
 
 /// Steps that can lose data run only when the user said so.
 fn refuse_destructive(plan: &Plan, allowed: bool) -> Result<()> {
@@ -321,7 +320,7 @@ async fn run(docker: &Docker, plan: &Plan, desired: &Desired, secrets: &Secrets)
             Some(schema),
         ) => miette::Report::new(RejectedByServer::at_statement(
             &schema.manifest,
-            &address,
+            &address.to_string(),
             object,
             origin.as_deref(),
             &execute::server_message(cause),
@@ -358,11 +357,15 @@ fn colorize(text: &str) -> String {
         .collect()
 }
 
-fn list(items: &[String]) -> String {
+fn list(items: &[plan::Address]) -> String {
     if items.is_empty() {
         "none".into()
     } else {
-        items.join(", ")
+        items
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

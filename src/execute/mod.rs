@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
 use crate::model::{self, Role};
-use crate::plan::{Change, Operation, Plan};
+use crate::plan::{Address, Change, Operation, Plan};
 use crate::secrets::Secrets;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -97,9 +97,9 @@ pub trait Progress: Sync {
 /// What happened to each change of the plan.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    pub done: Vec<String>,
-    pub failed: Vec<(String, ExecuteError)>,
-    pub not_started: Vec<String>,
+    pub done: Vec<Address>,
+    pub failed: Vec<(Address, ExecuteError)>,
+    pub not_started: Vec<Address>,
 }
 
 impl Outcome {

@@ -4,7 +4,7 @@ use super::coordinator::{self, Found, ObjectKind};
 use super::placement::{self, place};
 use crate::plan::fragments::{CoordinatorState, Input, changes};
 use crate::plan::movement::{self, Nodes};
-use crate::plan::{Action, Operation};
+use crate::plan::{Action, Address, Operation};
 use crate::schema::{Schema, parse_schema};
 use crate::topology::{Bound, Fragmentation, Fragments, HorizontalPart};
 
@@ -214,8 +214,12 @@ fn ranges_and_hash_parts_sharing_a_node_get_their_own_tables() {
 }
 
 fn plan_changes(state: &CoordinatorState) -> Result<Vec<(String, Action)>, String> {
-    plan_with(state, &by_region())
-        .map(|changes| changes.into_iter().map(|c| (c.address, c.action)).collect())
+    plan_with(state, &by_region()).map(|changes| {
+        changes
+            .into_iter()
+            .map(|c| (c.address.to_string(), c.action))
+            .collect()
+    })
 }
 
 fn test_nodes(placement: &placement::Placement) -> Nodes<'static> {
@@ -265,7 +269,7 @@ fn plan_with(
         }
     }
     let cleanup = movement::cleanup(&planned, found, &nodes);
-    let addresses: Vec<String> = cleanup.iter().map(|c| c.address.clone()).collect();
+    let addresses: Vec<Address> = cleanup.iter().map(|c| c.address.clone()).collect();
     let mut out = changes(&Input {
         objects: &objects,
         state,
@@ -619,13 +623,23 @@ fn eu_on_shard_us() -> Fragments {
 #[test]
 fn a_part_that_moves_is_copied_counted_and_switched_then_its_old_copy_dropped() {
     let changes = plan_with(&CoordinatorState::Observed(converged()), &eu_on_shard_us()).unwrap();
-    let order: Vec<(&str, Action, Vec<&str>)> = changes
+    let texts: Vec<(String, Action, Vec<String>)> = changes
         .iter()
         .map(|c| {
             (
-                c.address.as_str(),
+                c.address.to_string(),
                 c.action,
-                c.after.iter().map(String::as_str).collect(),
+                c.after.iter().map(ToString::to_string).collect(),
+            )
+        })
+        .collect();
+    let order: Vec<(&str, Action, Vec<&str>)> = texts
+        .iter()
+        .map(|(a, action, after)| {
+            (
+                a.as_str(),
+                *action,
+                after.iter().map(String::as_str).collect(),
             )
         })
         .collect();

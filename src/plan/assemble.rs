@@ -12,17 +12,10 @@ use crate::observed::{CoordinatorState, Observed, SetObservation, SubscriptionSt
 use crate::plan::prepared::Resolution;
 use crate::schema::NodeSchema;
 
-use super::{Action, Change, Operation, Plan, fragments, movement, prepared, schema};
-
-/// Why no plan could be made.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum PlanError {
-    /// The environment is in a state the topology cannot be brought to from (a table in the
-    /// way of a fragment, a movement that could lose rows).
-    #[error("{0}")]
-    #[diagnostic(code(dbtopo::plan::refused))]
-    Refused(String),
-}
+use super::{
+    Action, Address, Change, DeferReason, Deferral, Operation, Plan, PlanError, fragments,
+    movement, prepared, schema,
+};
 
 /// The plan that brings `observed` to `desired`.
 pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
@@ -52,6 +45,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         changes.extend(schema_changes);
         changes.extend(fragment_changes);
         deferred = waiting;
+        deferred.extend(unobserved_coordinator_objects(
+            schema,
+            &observed.coordinator,
+        ));
         changes.extend(subscription_changes(
             desired,
             schema,
@@ -75,18 +72,105 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
             (found.clone(), resolution, desired.host_port(&found.node))
         })
         .collect();
-    let (finish, in_doubt_notices) = prepared::changes(&in_doubt, &mut changes);
+    let (finish, in_doubt_notices, held) = prepared::changes(&in_doubt, &mut changes);
     changes.extend(finish);
+    deferred.extend(held);
     let (mongo_changes, mongo_warnings, deferred_mongo) =
         mongo_changes(desired, observed, &changes);
     changes.extend(mongo_changes);
+    deferred.extend(deferred_mongo);
+    let known = known_addresses(desired, observed);
+    let (changes, deferred) = super::prerequisites::settle(changes, deferred, &known)?;
     let mut plan = Plan::new(desired.state.env.clone(), changes);
     plan.warnings = super::warnings(&desired.state, &observed.state);
     plan.notices = in_doubt_notices;
     plan.warnings.extend(mongo_warnings);
-    plan.deferred_schema = deferred;
-    plan.deferred_mongo = deferred_mongo;
+    plan.deferred = deferred;
     Ok(plan)
+}
+
+/// The coordinator's fragment objects, while the coordinator cannot be asked.
+fn unobserved_coordinator_objects(
+    schema: &DesiredSchema,
+    state: &CoordinatorState,
+) -> Vec<Deferral> {
+    let Some(fragments) = &schema.fragments else {
+        return Vec::new();
+    };
+    if *state != CoordinatorState::Unknown {
+        return Vec::new();
+    }
+    fragments
+        .objects
+        .iter()
+        .map(|object| Deferral {
+            address: fragments::address(object),
+            reason: DeferReason::NotAnswering {
+                node: fragments.coordinator.clone(),
+            },
+        })
+        .collect()
+}
+
+/// Every resource the plan may wait for without changing it: all that the topology asks for
+/// and all that was found. One of them with no change is in place (or deferred).
+fn known_addresses(desired: &Desired, observed: &Observed) -> BTreeSet<Address> {
+    let mut known = BTreeSet::new();
+    for state in [&desired.state, &observed.state] {
+        known.extend(state.images.keys().cloned().map(Address::Image));
+        known.extend(state.network.iter().cloned().map(Address::Network));
+        known.extend(state.volumes.iter().cloned().map(Address::Volume));
+        for server in state.servers.values() {
+            known.insert(Address::node(&server.node));
+            known.extend(server.replication_roles.iter().map(|role| Address::Role {
+                node: server.node.clone(),
+                role: role.clone(),
+            }));
+            known.extend(server.slots.iter().map(|slot| Address::Slot {
+                node: server.node.clone(),
+                slot: slot.clone(),
+            }));
+        }
+    }
+    if let Some(schema) = &desired.schema {
+        known.extend(
+            schema
+                .node_targets()
+                .iter()
+                .map(|t| Address::schema(&t.node)),
+        );
+        if let Some(fragments) = &schema.fragments {
+            known.extend(fragments.objects.iter().map(fragments::address));
+            for (node, tables) in &fragments.placement.references {
+                known.insert(fragments::address(&coordinator::subscription(
+                    desired.env(),
+                    &fragments.coordinator,
+                    &schema.target.database,
+                    node,
+                    tables,
+                )));
+            }
+        }
+    }
+    known.extend(observed.prepared.iter().map(prepared::address));
+    if !desired.mongo.is_empty() {
+        known.insert(Address::Image(desired.mongo_image.clone()));
+    }
+    for wanted in &desired.mongo {
+        known.insert(Address::ReplicaSet(wanted.set.name.clone()));
+        known.extend(
+            wanted
+                .set
+                .members
+                .iter()
+                .map(|m| Address::MongoMember(m.name.clone())),
+        );
+        known.extend(wanted.collections.iter().map(|c| Address::MongoCollection {
+            set: wanted.set.name.clone(),
+            collection: c.name.clone(),
+        }));
+    }
+    known
 }
 
 /// Each node's observed schema as the schema diff compares it: on the coordinator, without
@@ -170,7 +254,7 @@ fn fragment_changes(
         &fragments.coordinator,
     );
     let cleanup = movement::cleanup(&planned, observed_objects, &nodes);
-    let cleanup_addresses: Vec<String> = cleanup.iter().map(|c| c.address.clone()).collect();
+    let cleanup_addresses: Vec<Address> = cleanup.iter().map(|c| c.address.clone()).collect();
     let fragment_nodes: Vec<String> = fragments.placement.fragment_nodes.keys().cloned().collect();
     let mut changes = fragments::changes(&fragments::Input {
         objects: &fragments.objects,
@@ -253,16 +337,16 @@ fn mongo_changes(
     desired: &Desired,
     observed: &Observed,
     postgres_changes: &[Change],
-) -> (Vec<Change>, Vec<String>, Vec<String>) {
+) -> (Vec<Change>, Vec<String>, Vec<Deferral>) {
     if desired.mongo.is_empty() {
         return Default::default();
     }
     let env = desired.env();
     let image = &desired.mongo_image;
     let mut changes = Vec::new();
-    let mut prerequisites = vec![format!("network.{}", model::network_name(env))];
+    let mut prerequisites = vec![Address::Network(model::network_name(env))];
     if !observed.mongo.image_present {
-        let address = format!("image.{image}");
+        let address = Address::Image(image.clone());
         changes.push(Change {
             address: address.clone(),
             action: Action::Create,
@@ -295,7 +379,12 @@ fn mongo_changes(
                 None if wanted.set.members.is_empty() => &fresh,
                 None => {
                     // A stopped first member is started first; its set is compared once it runs.
-                    deferred.push(wanted.set.name.clone());
+                    deferred.push(Deferral {
+                        address: Address::ReplicaSet(wanted.set.name.clone()),
+                        reason: DeferReason::MemberStopped {
+                            member: wanted.set.members[0].name.clone(),
+                        },
+                    });
                     &unknown
                 }
             };
@@ -309,9 +398,10 @@ fn mongo_changes(
         .collect();
     let (set_changes, mut warnings) = super::mongo::changes(env, image, &inputs, &prerequisites);
     warnings.retain(|w| {
-        !deferred
-            .iter()
-            .any(|d| w.starts_with(&format!("replica set {d} ")))
+        !deferred.iter().any(|d| match &d.address {
+            Address::ReplicaSet(set) => w.starts_with(&format!("replica set {set} ")),
+            _ => false,
+        })
     });
     changes.extend(set_changes);
     (changes, warnings, deferred)

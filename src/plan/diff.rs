@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::settings::same_value;
-use super::{Action, Change, Detail, FileSpec, Operation, ServerSpec};
+use super::{Action, Address, Change, Detail, FileSpec, Operation, ServerSpec};
 use crate::model::{self, Live, Server, State, label};
 use crate::templates::parse_conf_settings;
 
@@ -30,7 +30,7 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
         && observed.network.as_deref() != Some(network.as_str())
     {
         changes.push(Change {
-            address: format!("network.{network}"),
+            address: Address::Network(network.clone()),
             action: Action::Create,
             reason: "network does not exist".into(),
             details: vec![],
@@ -113,9 +113,9 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
 }
 
 /// What a server's container needs before it can be created.
-fn container_prerequisites(spec: &ServerSpec) -> Vec<String> {
+fn container_prerequisites(spec: &ServerSpec) -> Vec<Address> {
     vec![
-        format!("network.{}", spec.network),
+        Address::Network(spec.network.clone()),
         volume_address(&spec.node),
         image_address(&spec.image),
     ]
@@ -150,7 +150,7 @@ fn start_early(changes: &mut [Change], observed: &State) {
 /// each later one after the one `cpus` places ahead of it.
 fn pace_initializations(changes: &mut [Change], desired: &State, observed: &State) {
     let Some(cpus) = observed.cpus else { return };
-    let mut fresh: Vec<(bool, String)> = changes
+    let mut fresh: Vec<(bool, Address)> = changes
         .iter()
         .filter(|c| c.action == Action::Create)
         .filter_map(|c| match &c.operation {
@@ -171,7 +171,7 @@ fn pace_initializations(changes: &mut [Change], desired: &State, observed: &Stat
     fresh.sort();
     for (i, (_, address)) in fresh.iter().enumerate().skip(cpus) {
         let ahead = fresh[i - cpus].1.clone();
-        if let Some(change) = changes.iter_mut().find(|c| &c.address == address) {
+        if let Some(change) = changes.iter_mut().find(|c| c.address == *address) {
             change.after.push(ahead);
         }
     }
@@ -194,7 +194,7 @@ fn grows(detail: &Detail) -> bool {
 }
 
 fn standby_first(changes: &mut [Change]) {
-    let flips: Vec<(String, String)> = changes
+    let flips: Vec<(Address, Address)> = changes
         .iter()
         .filter(|c| c.action == Action::Restart && c.details.iter().any(grows))
         .filter_map(|c| match &c.operation {
@@ -236,16 +236,16 @@ pub fn warnings(desired: &State, observed: &State) -> Vec<String> {
         .collect()
 }
 
-pub fn node_address(node: &str) -> String {
-    format!("node.{node}")
+pub fn node_address(node: &str) -> Address {
+    Address::Node(node.to_owned())
 }
 
-fn volume_address(node: &str) -> String {
-    format!("volume.{node}")
+fn volume_address(node: &str) -> Address {
+    Address::Volume(node.to_owned())
 }
 
-fn image_address(reference: &str) -> String {
-    format!("image.{reference}")
+fn image_address(reference: &str) -> Address {
+    Address::Image(reference.to_owned())
 }
 
 fn env_labels(env: &str) -> BTreeMap<String, String> {
@@ -309,8 +309,14 @@ fn server_change(
     let mut after = container_prerequisites(&spec);
     if let Some(up) = server.role.upstream() {
         after.push(node_address(up));
-        after.push(format!("role.{up}.{}", replication_user(desired, up)));
-        after.push(format!("slot.{up}.{}", model::slot_name(&server.node)));
+        after.push(Address::Role {
+            node: up.to_owned(),
+            role: replication_user(desired, up),
+        });
+        after.push(Address::Slot {
+            node: up.to_owned(),
+            slot: model::slot_name(&server.node),
+        });
     }
     let change = |action, reason: String, details, operation| {
         Some(Change {
@@ -574,7 +580,10 @@ fn role_changes(server: &Server, seen: Option<&Server>) -> Vec<Change> {
         .replication_roles
         .difference(&have)
         .map(|role| Change {
-            address: format!("role.{}.{role}", server.node),
+            address: Address::Role {
+                node: server.node.clone(),
+                role: role.clone(),
+            },
             action: Action::Create,
             reason: match seen.and_then(|s| s.live.as_ref()) {
                 Some(_) => format!("replication role {role} does not exist on {}", server.node),
@@ -608,7 +617,10 @@ fn slot_changes(server: &Server, seen: Option<&Server>) -> Vec<Change> {
     let Some(host_port) = port else { return vec![] };
     let node = &server.node;
     let create = server.slots.difference(&have).map(|slot| Change {
-        address: format!("slot.{node}.{slot}"),
+        address: Address::Slot {
+            node: node.clone(),
+            slot: slot.clone(),
+        },
         action: Action::Create,
         reason: match seen.and_then(|s| s.live.as_ref()) {
             Some(_) => format!("physical replication slot {slot} does not exist on {node}"),
@@ -623,7 +635,10 @@ fn slot_changes(server: &Server, seen: Option<&Server>) -> Vec<Change> {
         },
     });
     let drop = have.difference(&server.slots).map(|slot| Change {
-        address: format!("slot.{node}.{slot}"),
+        address: Address::Slot {
+            node: node.clone(),
+            slot: slot.clone(),
+        },
         action: Action::Delete,
         reason: format!("no replica uses slot {slot} any more; a kept slot would hold WAL forever"),
         details: vec![],

@@ -9,6 +9,7 @@ use crate::schema::ddl::quote;
 
 pub use crate::observed::{CoordinatorState, SubscriptionState};
 
+use super::Address;
 use super::movement::{self, Movement, Nodes};
 use super::schema::schema_address;
 use super::{Action, Change, Operation};
@@ -24,17 +25,18 @@ pub struct Input<'a> {
     pub movements: &'a BTreeMap<String, Movement>,
     pub nodes: &'a Nodes<'a>,
     /// Changes that drop old copies: a server is dropped only after them.
-    pub cleanup: &'a [String],
+    pub cleanup: &'a [Address],
 }
 
-pub fn address(object: &CoordinatorObject) -> String {
+pub fn address(object: &CoordinatorObject) -> Address {
+    let name = object.name.clone();
     match object.kind {
-        ObjectKind::Server => format!("fdw_server.{}", object.name),
-        ObjectKind::PartitionedTable => format!("fragmented_table.{}", object.name),
-        ObjectKind::Publication => format!("publication.{}", object.name),
-        ObjectKind::Subscription => format!("subscription.{}", object.name),
-        ObjectKind::VerticalTable => format!("vertical_table.{}", object.name),
-        ObjectKind::ReferenceCopy => format!("reference_copy.{}", object.name),
+        ObjectKind::Server => Address::FdwServer(name),
+        ObjectKind::PartitionedTable => Address::FragmentedTable(name),
+        ObjectKind::Publication => Address::Publication(name),
+        ObjectKind::Subscription => Address::Subscription(name),
+        ObjectKind::VerticalTable => Address::VerticalTable(name),
+        ObjectKind::ReferenceCopy => Address::ReferenceCopy(name),
     }
 }
 
@@ -149,7 +151,7 @@ pub fn changes(input: &Input<'_>) -> Result<Vec<Change>, String> {
             && let Some(previous) = changes
                 .iter()
                 .rev()
-                .find(|c| c.address.starts_with("fdw_server."))
+                .find(|c| matches!(c.address, Address::FdwServer(_)))
         {
             change.after.push(previous.address.clone());
         }
@@ -168,7 +170,7 @@ pub fn changes(input: &Input<'_>) -> Result<Vec<Change>, String> {
             .filter(|s| !wanted.contains(s.as_str()))
         {
             changes.push(Change {
-                address: format!("fdw_server.{name}"),
+                address: Address::FdwServer(name.clone()),
                 action: Action::Delete,
                 reason: "no fragment lives on its node any more".to_owned(),
                 details: Vec::new(),
@@ -197,7 +199,7 @@ fn change(
         object.kind,
         ObjectKind::PartitionedTable | ObjectKind::VerticalTable | ObjectKind::ReferenceCopy
     ) {
-        after.extend(object.servers.iter().map(|s| format!("fdw_server.{s}")));
+        after.extend(object.servers.iter().map(|s| Address::FdwServer(s.clone())));
         after.extend(input.fragment_nodes.iter().map(|n| schema_address(n)));
     }
     Change {
@@ -250,7 +252,7 @@ pub fn subscription_change(
         after: vec![
             super::diff::node_address(coordinator),
             schema_address(node),
-            format!("publication.{}", object.name),
+            Address::Publication(object.name.clone()),
         ],
         operation: Operation::RunSql {
             node: node.to_owned(),

@@ -1,6 +1,7 @@
 //! The plan: plain, serializable data. The executor runs its operations in wave order and
 //! decides nothing of its own.
 
+mod address;
 mod assemble;
 mod diff;
 pub mod fragments;
@@ -8,6 +9,7 @@ pub mod mongo;
 pub mod movement;
 mod order;
 pub mod prepared;
+mod prerequisites;
 mod render;
 pub mod schema;
 pub mod settings;
@@ -18,7 +20,29 @@ use serde::Serialize;
 
 use crate::model::Role;
 
-pub use assemble::{PlanError, plan};
+pub use address::Address;
+pub use assemble::plan;
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum PlanError {
+    /// The environment is in a state the topology cannot be brought to from (a table in the
+    /// way of a fragment, a movement that could lose rows).
+    #[error("{0}")]
+    #[diagnostic(code(dbtopo::plan::refused))]
+    Refused(String),
+    #[error(
+        "planner bug: {change} waits for {prerequisite}, which is neither planned, deferred nor known to be in place"
+    )]
+    #[diagnostic(
+        code(dbtopo::plan::unknown_prerequisite),
+        help("nothing was changed; please report this with the topology")
+    )]
+    UnknownPrerequisite {
+        change: Address,
+        prerequisite: Address,
+    },
+}
 pub use diff::{diff, warnings};
 pub use order::waves;
 pub use render::{Counts, render_json, render_text};
@@ -92,12 +116,12 @@ impl Detail {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     /// Stable address, e.g. `node.primary`, `slot.primary.dbtopo_primary_replica`.
-    pub address: String,
+    pub address: Address,
     pub action: Action,
     pub reason: String,
     pub details: Vec<Detail>,
     /// Addresses that must be done first (only those in the same plan matter).
-    pub after: Vec<String>,
+    pub after: Vec<Address>,
     pub operation: Operation,
 }
 
@@ -164,7 +188,7 @@ pub enum Operation {
         /// For a new node that waits for others: its container is created and started as soon
         /// as these are done, and holds before initializing its data until the change's turn.
         /// Container start is slow on some engines; this takes it off the path the node waits on.
-        start_early_after: Option<Vec<String>>,
+        start_early_after: Option<Vec<Address>>,
     },
     /// Write the current files into a stopped container, start it, wait until it answers.
     StartServer {
@@ -251,10 +275,30 @@ pub struct Plan {
     /// What is left alone on purpose for now (a prepared transaction too young to judge):
     /// shown, but not a failure to converge.
     pub notices: Vec<String>,
-    /// Nodes whose schema is compared only once their server runs (during apply).
-    pub deferred_schema: Vec<String>,
-    /// Replica sets compared only once their first member runs (during apply).
-    pub deferred_mongo: Vec<String>,
+    /// What cannot be compared or planned yet, each with its reason.
+    pub deferred: Vec<Deferral>,
+}
+
+/// A resource left out of the plan for now, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deferral {
+    pub address: Address,
+    pub reason: DeferReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeferReason {
+    /// Its server exists but does not answer yet (stopped, starting): compared once it does,
+    /// during apply.
+    NotAnswering { node: String },
+    /// The replica set's first member does not run: compared once it does, during apply.
+    MemberStopped { member: String },
+    /// A prerequisite is deferred itself.
+    WaitsFor { address: Address },
+    /// Held back behind an undecided prepared transaction, whose locks it would wait for; no
+    /// apply can clear this until the transaction's coordinator or its timeout decides.
+    InDoubt { gid: String },
 }
 
 impl Plan {
@@ -266,17 +310,16 @@ impl Plan {
             waves,
             warnings: Vec::new(),
             notices: Vec::new(),
-            deferred_schema: Vec::new(),
-            deferred_mongo: Vec::new(),
+            deferred: Vec::new(),
         }
     }
 
     /// Steps that can lose data, with the address of their change.
-    pub fn destructive_steps(&self) -> Vec<(&str, &crate::schema::Step)> {
+    pub fn destructive_steps(&self) -> Vec<(&Address, &crate::schema::Step)> {
         self.changes
             .iter()
             .filter_map(|change| match &change.operation {
-                Operation::ApplySchema { steps, .. } => Some((change.address.as_str(), steps)),
+                Operation::ApplySchema { steps, .. } => Some((&change.address, steps)),
                 _ => None,
             })
             .flat_map(|(address, steps)| {
@@ -298,9 +341,32 @@ impl Plan {
         order::early_prerequisites(&self.changes)
     }
 
-    /// No change and nothing left to compare.
+    /// No change and nothing left to compare (what waits for an in-doubt transaction is
+    /// left alone on purpose, and shown as a notice).
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.deferred_schema.is_empty() && self.deferred_mongo.is_empty()
+        self.changes.is_empty() && self.pending().next().is_none()
+    }
+
+    /// Deferrals that an apply clears by running the changes they wait for.
+    pub fn pending(&self) -> impl Iterator<Item = &Deferral> {
+        self.deferred
+            .iter()
+            .filter(|d| !matches!(self.root_reason(d), DeferReason::InDoubt { .. }))
+    }
+
+    /// What a deferral waits for in the end, following `WaitsFor` through the other deferrals.
+    pub fn root_reason<'a>(&'a self, deferral: &'a Deferral) -> &'a DeferReason {
+        let mut reason = &deferral.reason;
+        for _ in 0..self.deferred.len() {
+            let DeferReason::WaitsFor { address } = reason else {
+                break;
+            };
+            match self.deferred.iter().find(|d| &d.address == address) {
+                Some(next) => reason = &next.reason,
+                None => break,
+            }
+        }
+        reason
     }
 }
 

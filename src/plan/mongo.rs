@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Action, Change, Detail, MongoMemberSpec, Operation};
+use super::{Action, Address, Change, Detail, MongoMemberSpec, Operation};
 use crate::hashing::short_hash;
 use crate::model::{self, label};
 use crate::mongo::diff::{self, CollectionChangeKind, MongoStep, SetState};
@@ -21,12 +21,12 @@ pub struct SetInput<'a> {
     pub observed: &'a SetObservation,
 }
 
-pub fn member_address(node: &str) -> String {
-    format!("mongo_member.{node}")
+pub fn member_address(node: &str) -> Address {
+    Address::MongoMember(node.to_owned())
 }
 
-pub fn set_address(set: &str) -> String {
-    format!("replica_set.{set}")
+pub fn set_address(set: &str) -> Address {
+    Address::ReplicaSet(set.to_owned())
 }
 
 /// The container spec of every member of `set`, with the hash that tells when to replace it.
@@ -64,7 +64,7 @@ pub fn changes(
     env: &str,
     image: &str,
     sets: &[SetInput<'_>],
-    prerequisites: &[String],
+    prerequisites: &[Address],
 ) -> (Vec<Change>, Vec<String>) {
     let mut changes = Vec::new();
     let mut warnings = Vec::new();
@@ -186,7 +186,10 @@ pub fn changes(
             };
             let details = index_details(&change.steps);
             changes.push(Change {
-                address: format!("mongo_collection.{}.{}", input.set.name, change.collection),
+                address: Address::MongoCollection {
+                    set: input.set.name.clone(),
+                    collection: change.collection.clone(),
+                },
                 action,
                 reason,
                 details,
@@ -275,10 +278,10 @@ mod tests {
                 members: &BTreeMap::new(),
                 observed: &SetObservation::Fresh,
             }],
-            &["network.shop-net".to_owned()],
+            &[Address::Network("shop-net".to_owned())],
         );
         assert!(warnings.is_empty());
-        let addresses: Vec<&str> = changes.iter().map(|c| c.address.as_str()).collect();
+        let addresses: Vec<String> = changes.iter().map(|c| c.address.to_string()).collect();
         assert_eq!(
             addresses,
             [
@@ -323,13 +326,13 @@ mod tests {
         );
         let summary: Vec<(&str, Action)> = changes
             .iter()
-            .map(|c| (c.address.as_str(), c.action))
+            .map(|c| (c.address.kind(), c.action))
             .collect();
         assert_eq!(
             summary,
             [
-                ("replica_set.rs0", Action::Update),
-                ("mongo_member.rs0-3", Action::Delete)
+                ("replica_set", Action::Update),
+                ("mongo_member", Action::Delete)
             ]
         );
         assert_eq!(changes[1].after, ["replica_set.rs0"]);

@@ -18,7 +18,7 @@ use crate::fragments::coordinator::{CoordinatorObject, Found, ObjectKind, PartLo
 use crate::hashing::short_hash;
 use crate::schema::ddl::quote;
 
-use super::{Action, Change, Detail, Operation};
+use super::{Action, Address, Change, Detail, Operation};
 
 /// The name prefix of the old parts a movement keeps until their copies are dropped.
 pub const MOVED_PREFIX: &str = "dbtopo_moved_";
@@ -253,11 +253,11 @@ pub fn describe(
 /// coordinator. `planned` are this plan's movements (their copies are dropped after them);
 /// `found` holds the markers an earlier apply left.
 pub fn cleanup(
-    planned: &[(String, Movement)],
+    planned: &[(Address, Movement)],
     found: Option<&Found>,
     nodes: &Nodes<'_>,
 ) -> Vec<Change> {
-    let mut parts: Vec<(String, PartLocation, Option<String>)> = Vec::new();
+    let mut parts: Vec<(String, PartLocation, Option<Address>)> = Vec::new();
     for (address, movement) in planned {
         for part in &movement.leaving {
             parts.push((
@@ -275,7 +275,7 @@ pub fn cleanup(
     let coordinator_port = nodes.ports.get(nodes.coordinator).copied().unwrap_or(0);
     let mut changes = Vec::new();
     for (marker, location, movement) in parts {
-        let mut after: Vec<String> = movement.into_iter().collect();
+        let mut after: Vec<Address> = movement.into_iter().collect();
         let drop_marker = match &location {
             PartLocation::Local => format!("DROP TABLE IF EXISTS {};", quote(&marker)),
             PartLocation::Remote { .. } => {
@@ -286,7 +286,10 @@ pub fn cleanup(
             && let Some(node) = nodes.by_server.get(server)
             && !nodes.wanted.get(node).is_some_and(|t| t.contains(table))
         {
-            let address = format!("old_fragment.{node}.{table}");
+            let address = Address::OldFragment {
+                node: node.clone(),
+                table: table.clone(),
+            };
             changes.push(Change {
                 address: address.clone(),
                 action: Action::Delete,
@@ -305,7 +308,7 @@ pub fn cleanup(
             after.push(address);
         }
         changes.push(Change {
-            address: format!("moved_part.{marker}"),
+            address: Address::MovedPart(marker.clone()),
             action: Action::Delete,
             reason: format!(
                 "the coordinator's link to the old part {}, kept until that copy is dropped",
@@ -328,7 +331,7 @@ pub fn cleanup(
 /// Node tables the schema diff must leave alone: the old copies of moving parts and of
 /// earlier movements, dropped only by `cleanup` once their rows are safe.
 pub fn held_tables(
-    planned: &[(String, Movement)],
+    planned: &[(Address, Movement)],
     found: Option<&Found>,
     nodes: &Nodes<'_>,
 ) -> BTreeMap<String, BTreeSet<String>> {

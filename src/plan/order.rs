@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{Change, Operation};
+use super::{Address, Change, Operation};
 
 /// For each change, the indexes of the changes in the plan it waits for.
 pub fn prerequisites(changes: &[Change]) -> Vec<Vec<usize>> {
@@ -26,18 +26,18 @@ pub fn early_prerequisites(changes: &[Change]) -> Vec<Option<Vec<usize>>> {
         .collect()
 }
 
-fn address_index(changes: &[Change]) -> HashMap<&str, usize> {
+fn address_index(changes: &[Change]) -> HashMap<&Address, usize> {
     changes
         .iter()
         .enumerate()
-        .map(|(i, c)| (c.address.as_str(), i))
+        .map(|(i, c)| (&c.address, i))
         .collect()
 }
 
-fn indexes(index: &HashMap<&str, usize>, addresses: &[String]) -> Vec<usize> {
+fn indexes(index: &HashMap<&Address, usize>, addresses: &[Address]) -> Vec<usize> {
     addresses
         .iter()
-        .filter_map(|a| index.get(a.as_str()).copied())
+        .filter_map(|a| index.get(a).copied())
         .collect()
 }
 
@@ -80,7 +80,7 @@ mod tests {
             action: Action::Create,
             reason: String::new(),
             details: vec![],
-            after: after.iter().map(|s| s.to_string()).collect(),
+            after: after.iter().map(|&s| s.into()).collect(),
             operation: Operation::RemoveNetwork { name: "n".into() },
         }
     }

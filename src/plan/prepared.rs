@@ -3,7 +3,7 @@
 
 use super::diff::node_address;
 use super::schema::schema_address;
-use super::{Action, Change, Operation};
+use super::{Action, Address, Change, DeferReason, Deferral, Operation};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -42,8 +42,11 @@ pub fn finish_sql(prepared: &Prepared, resolution: Resolution) -> Option<String>
     }
 }
 
-pub fn address(prepared: &Prepared) -> String {
-    format!("prepared_xact.{}.{}", prepared.node, prepared.gid)
+pub fn address(prepared: &Prepared) -> Address {
+    Address::PreparedXact {
+        node: prepared.node.clone(),
+        gid: prepared.gid.clone(),
+    }
 }
 
 /// The changes that finish the transactions, and the warnings for those left alone. Schema
@@ -52,9 +55,10 @@ pub fn address(prepared: &Prepared) -> String {
 pub fn changes(
     found: &[(Prepared, Resolution, u16)],
     others: &mut Vec<Change>,
-) -> (Vec<Change>, Vec<String>) {
+) -> (Vec<Change>, Vec<String>, Vec<Deferral>) {
     let mut changes = Vec::new();
     let mut warnings = Vec::new();
+    let mut held_back = Vec::new();
     for (prepared, resolution, host_port) in found {
         let Some(sql) = finish_sql(prepared, *resolution) else {
             warnings.push(format!(
@@ -66,6 +70,12 @@ pub fn changes(
             let schema = schema_address(&prepared.node);
             if let Some(held) = others.iter().position(|c| c.address == schema) {
                 others.remove(held);
+                held_back.push(Deferral {
+                    address: schema.clone(),
+                    reason: DeferReason::InDoubt {
+                        gid: prepared.gid.clone(),
+                    },
+                });
                 warnings.push(format!(
                     "the schema change of node {} is held back until prepared transaction {} is \
                      finished (it holds locks the change would wait for)",
@@ -105,7 +115,7 @@ pub fn changes(
             },
         });
     }
-    (changes, warnings)
+    (changes, warnings, held_back)
 }
 
 #[cfg(test)]

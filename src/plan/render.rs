@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::{Action, Change, Detail, Operation, Plan};
+use super::{Action, Address, Change, DeferReason, Deferral, Detail, Operation, Plan};
 use crate::schema::Step;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -58,20 +58,10 @@ fn render_changes(plan: &Plan) -> String {
     for change in &plan.changes {
         render_change(&mut out, change);
     }
-    for node in &plan.deferred_schema {
-        let _ = writeln!(
-            out,
-            "\n  # {} is compared with the manifest once {} answers (during apply)",
-            super::schema::schema_address(node),
-            super::diff::node_address(node)
-        );
-    }
-    for set in &plan.deferred_mongo {
-        let _ = writeln!(
-            out,
-            "\n  # {} and its collections are compared once its first member answers (during apply)",
-            super::mongo::set_address(set)
-        );
+    for deferral in &plan.deferred {
+        if let Some(line) = deferral_line(deferral) {
+            let _ = writeln!(out, "\n  # {line}");
+        }
     }
     let counts = Counts::of(plan);
     let _ = writeln!(
@@ -80,6 +70,32 @@ fn render_changes(plan: &Plan) -> String {
         counts.add, counts.change, counts.destroy
     );
     out
+}
+
+/// Why a resource is left for later, in words; `None` where a notice says it already.
+fn deferral_line(deferral: &Deferral) -> Option<String> {
+    let address = &deferral.address;
+    Some(match &deferral.reason {
+        DeferReason::NotAnswering { node } => match address {
+            Address::Schema(_) => format!(
+                "{address} is compared with the manifest once {} answers (during apply)",
+                Address::node(node)
+            ),
+            _ => format!(
+                "{address} is compared once {} answers (during apply)",
+                Address::node(node)
+            ),
+        },
+        DeferReason::MemberStopped { .. } => format!(
+            "{address} and its collections are compared once its first member answers (during apply)"
+        ),
+        DeferReason::WaitsFor {
+            address: prerequisite,
+        } => {
+            format!("{address} waits for {prerequisite}, compared during apply")
+        }
+        DeferReason::InDoubt { .. } => return None,
+    })
 }
 
 fn render_change(out: &mut String, change: &Change) {

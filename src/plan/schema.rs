@@ -7,10 +7,10 @@ use crate::schema::{self, NodeSchema, Schema, Step};
 use crate::topology::SchemaTarget;
 
 use super::diff::node_address;
-use super::{Action, Change, Operation};
+use super::{Action, Address, Change, DeferReason, Deferral, Operation};
 
-pub fn schema_address(node: &str) -> String {
-    format!("schema.{node}")
+pub fn schema_address(node: &str) -> Address {
+    Address::Schema(node.to_owned())
 }
 
 /// One node's situation: its host port, what was observed of its database, and the tables
@@ -24,13 +24,18 @@ pub struct NodeInput<'a> {
 
 /// The schema changes of every target node, and the nodes whose comparison must wait until
 /// their server runs.
-pub fn changes(target: &SchemaTarget, nodes: &[NodeInput<'_>]) -> (Vec<Change>, Vec<String>) {
+pub fn changes(target: &SchemaTarget, nodes: &[NodeInput<'_>]) -> (Vec<Change>, Vec<Deferral>) {
     let mut changes = Vec::new();
     let mut deferred = Vec::new();
     for input in nodes {
         let (database_exists, steps, row_counts) = match input.observed {
             NodeSchema::Unknown => {
-                deferred.push(input.node.to_owned());
+                deferred.push(Deferral {
+                    address: schema_address(input.node),
+                    reason: DeferReason::NotAnswering {
+                        node: input.node.to_owned(),
+                    },
+                });
                 continue;
             }
             NodeSchema::Fresh => (

@@ -304,7 +304,7 @@ pub fn actions(plan: &Plan) -> Vec<(String, dbtopo::plan::Action)> {
     let mut list: Vec<_> = plan
         .changes
         .iter()
-        .map(|c| (c.address.clone(), c.action))
+        .map(|c| (c.address.to_string(), c.action))
         .collect();
     list.sort();
     list
