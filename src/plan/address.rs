@@ -177,13 +177,13 @@ impl Serialize for Address {
 
 impl PartialEq<str> for Address {
     fn eq(&self, other: &str) -> bool {
-        self.to_string() == other
+        other.parse::<Address>().is_ok_and(|a| a == *self)
     }
 }
 
 impl PartialEq<&str> for Address {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        *self == **other
     }
 }
 
