@@ -25,7 +25,7 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Remove every container, volume and network of the environment.
     Destroy(DestroyArgs),
-    /// Draw the schema's entity-relationship diagram: Mermaid text, and SVG with Graphviz.
+    /// Draw the schema's entity-relationship diagram: Mermaid text, and optionally SVG.
     Erd(ErdArgs),
     /// Load a deterministic e-commerce dataset through the coordinator.
     Seed(SeedArgs),
@@ -79,7 +79,7 @@ pub struct SeedArgs {
 pub struct ErdArgs {
     #[command(flatten)]
     pub file: FileArg,
-    /// Also draw the diagram as SVG into this file (needs Graphviz's `dot`).
+    /// Also draw the diagram as SVG into this file.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
 }

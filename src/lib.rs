@@ -9,7 +9,6 @@ pub mod cli;
 pub mod desired;
 pub mod execute;
 pub mod fragments;
-pub mod graphviz;
 pub mod hashing;
 pub mod images;
 pub mod lock;

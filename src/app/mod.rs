@@ -749,7 +749,7 @@ pub fn erd(args: &ErdArgs) -> Result<()> {
     };
     print!("{}", crate::schema::erd::mermaid(&schema.manifest.schema));
     if let Some(svg) = &args.svg {
-        crate::graphviz::write_svg(&crate::schema::erd::dot(&schema.manifest.schema), svg)?;
+        crate::schema::erd_svg::write_svg(&schema.manifest.schema, svg)?;
         eprintln!("Wrote {}.", svg.display());
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Entity-relationship diagrams of a [`Schema`]: its tables, keys and constraints drawn as
 //! Mermaid `erDiagram` text (rendered by GitHub, GitLab and most Markdown viewers) or as
-//! Graphviz DOT (for `dot -Tsvg`, where columns line up and edges start at the exact column).
+//! DOT records (drawn into SVG by [`super::erd_svg`], where edges start and end at the exact
+//! column).
 //!
 //! Both forms are plain text built from the model alone, in the model's order (tables by name,
 //! columns and constraints as declared), so the same manifest always gives the same diagram.
@@ -60,54 +61,42 @@ pub fn mermaid(schema: &Schema) -> String {
     out
 }
 
-/// The schema as a Graphviz digraph: each table an HTML-like table (a header, a row per
-/// column with its type, key markers and NOT NULL / DEFAULT / identity, then its CHECK
-/// constraints and composite keys), each foreign key one edge from the referencing column to
-/// the referenced one (the first pair of a composite key), labelled with the constraint's name
-/// and ended in crow's-foot arrows.
+/// The schema as a DOT digraph of record nodes, in the subset of DOT that `layout-rs` reads
+/// (no HTML-like labels, no arrow shapes). Each table is one record of stacked fields: its
+/// name, a field per column (name, type, key markers, NOT NULL / DEFAULT / identity), then a
+/// field per CHECK constraint or composite key. Each foreign key is one edge from the
+/// referencing column's field to the referenced column's (the first pair of a composite
+/// key), labelled with the constraint's name and its cardinality, referencing side first.
 ///
-/// Every column row has two ports: edges enter at the name cell and leave from the last cell,
-/// so that with `rankdir=LR` an edge leaves a table on its right and enters one on its left
-/// instead of crossing the table it starts from.
+/// A column is one field rather than a row of cells: `layout-rs` sizes the rows of nested
+/// cells wrongly, squeezing them together as a table grows.
 pub fn dot(schema: &Schema) -> String {
-    let mut out = String::from(
-        "digraph schema {\n    rankdir=LR;\n    node [shape=plain];\n    edge [dir=both];\n\n",
-    );
+    let mut out = String::from("digraph schema {\n    rankdir=LR;\n    node [shape=record];\n\n");
     for table in schema.tables.values() {
         let keys = TableKeys::of(schema, table);
-        writeln!(out, "    {} [label=<", dot_id(&table.name)).unwrap();
-        out.push_str(
-            "        <table border=\"0\" cellborder=\"1\" cellspacing=\"0\" cellpadding=\"4\">\n",
-        );
+        let mut fields = vec![record_field("table", &table.name)];
+        for (index, column) in table.columns.iter().enumerate() {
+            let mut text = format!("{} : {}", column.name, column.data_type);
+            let markers = keys.markers(&column.name);
+            if !markers.is_empty() {
+                write!(text, " [{}]", markers.join(", ")).unwrap();
+            }
+            let details = column_details(column, false);
+            if !details.is_empty() {
+                write!(text, "  {details}").unwrap();
+            }
+            fields.push(record_field(&column_port(index), &text));
+        }
+        for (index, constraint) in table_constraints(table, &keys).iter().enumerate() {
+            fields.push(record_field(&format!("k{index}"), constraint));
+        }
         writeln!(
             out,
-            "            <tr><td colspan=\"4\" bgcolor=\"lightgrey\"><b>{}</b></td></tr>",
-            html(&table.name)
+            "    {} [label={}];",
+            dot_string(&table.name),
+            dot_string(&fields.join(" | "))
         )
         .unwrap();
-        for column in &table.columns {
-            writeln!(
-                out,
-                "            <tr><td port=\"{}\" align=\"left\">{}</td><td align=\"left\">{}</td>\
-                 <td>{}</td><td port=\"{}\" align=\"left\">{}</td></tr>",
-                html(&port_name(&column.name, Port::In)),
-                html(&column.name),
-                html(&column.data_type),
-                keys.markers(&column.name).join(" "),
-                html(&port_name(&column.name, Port::Out)),
-                html(&column_details(column, false)),
-            )
-            .unwrap();
-        }
-        for constraint in table_constraints(table, &keys) {
-            writeln!(
-                out,
-                "            <tr><td colspan=\"4\" align=\"left\">{}</td></tr>",
-                html(&constraint)
-            )
-            .unwrap();
-        }
-        out.push_str("        </table>\n    >];\n");
     }
     let relationships = relationships(schema);
     if !relationships.is_empty() {
@@ -115,27 +104,25 @@ pub fn dot(schema: &Schema) -> String {
     }
     for relationship in relationships {
         let fk = relationship.foreign_key;
+        let table = relationship.referencing_table;
         let tail = dot_endpoint(
-            &relationship.referencing_table.name,
-            fk.columns.first().map(String::as_str),
-            Port::Out,
+            &table.name,
+            fk.columns.first().and_then(|c| column_index(table, c)),
         );
         // Only a column that exists has a port; a bare node name keeps the edge valid.
         let referenced_column = schema.tables.get(&fk.referenced_table).and_then(|t| {
             fk.referenced_columns
                 .first()
-                .map(String::as_str)
-                .filter(|c| t.column(c).is_some())
+                .and_then(|c| column_index(t, c))
         });
-        let head = dot_endpoint(&fk.referenced_table, referenced_column, Port::In);
-        writeln!(
-            out,
-            "    {tail} -> {head} [label=<{}>, arrowtail={}, arrowhead={}];",
-            html(&fk.name),
-            relationship.referencing_side.dot_arrow(),
-            relationship.referenced_side.dot_arrow(),
-        )
-        .unwrap();
+        let head = dot_endpoint(&fk.referenced_table, referenced_column);
+        let label = format!(
+            "{} ({} : {})",
+            one_line(&fk.name),
+            relationship.referencing_side.range(),
+            relationship.referenced_side.range(),
+        );
+        writeln!(out, "    {tail} -> {head} [label={}];", dot_string(&label)).unwrap();
     }
     out.push_str("}\n");
     out
@@ -168,12 +155,13 @@ impl Cardinality {
         }
     }
 
-    /// The same glyph as a Graphviz arrow: the first shape named is drawn nearest the node.
-    fn dot_arrow(self) -> &'static str {
+    /// The same count as a range, for the edge labels of the DOT form, which has no
+    /// crow's-foot arrows.
+    fn range(self) -> &'static str {
         match self {
-            Cardinality::ExactlyOne => "teetee",
-            Cardinality::ZeroOrOne => "teeodot",
-            Cardinality::ZeroOrMore => "crowodot",
+            Cardinality::ExactlyOne => "1",
+            Cardinality::ZeroOrOne => "0..1",
+            Cardinality::ZeroOrMore => "0..*",
         }
     }
 }
@@ -454,61 +442,44 @@ fn one_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
 }
 
-/// Which of a column row's two ports: where edges enter (the name cell) or leave (the last).
-#[derive(Clone, Copy)]
-enum Port {
-    In,
-    Out,
+/// A column's port, named by its position: a record port cannot hold `>`, `|` or braces,
+/// which a column name may.
+fn column_port(column_index: usize) -> String {
+    format!("c{column_index}")
 }
 
-/// The port's name, unique within the table: the two suffixes end in different letters, so
-/// no column's `_in` port can equal another's `_out` port.
-fn port_name(column: &str, port: Port) -> String {
-    let suffix = match port {
-        Port::In => "_in",
-        Port::Out => "_out",
-    };
-    format!("{}{suffix}", graphviz_name(column))
+fn column_index(table: &Table, column: &str) -> Option<usize> {
+    table.columns.iter().position(|c| c.name == column)
 }
 
-fn dot_endpoint(table: &str, column: Option<&str>, port: Port) -> String {
-    match column {
-        Some(column) => format!("{}:{}", dot_id(table), dot_quoted(&port_name(column, port))),
-        None => dot_id(table),
+fn dot_endpoint(table: &str, column_index: Option<usize>) -> String {
+    match column_index {
+        Some(index) => format!("{}:{}", dot_string(table), column_port(index)),
+        None => dot_string(table),
     }
 }
 
-/// A table name as a DOT node ID. Always quoted, since `node`, `edge` or `graph` are valid
-/// table names but DOT keywords.
-fn dot_id(name: &str) -> String {
-    dot_quoted(&graphviz_name(name))
+/// A DOT quoted string, read back unchanged by `layout-rs`, whose only escapes are `\\` and
+/// `\"` (`\n` and `\l` would become line breaks).
+fn dot_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// A name Graphviz reads back unchanged as a node or port name. A DOT string cannot end in
-/// `\` (`\"` is an escaped quote), and Graphviz splits an edge's port at `:` to find a compass
-/// point; both characters become hex escapes. A `\` from the name never survives, so the
-/// escapes cannot be confused with a name's own text.
-fn graphviz_name(name: &str) -> String {
-    name.replace('\\', "\\x5c").replace(':', "\\x3a")
-}
-
-fn dot_quoted(text: &str) -> String {
-    format!("\"{}\"", text.replace('"', "\\\""))
-}
-
-/// Text for an HTML-like label or attribute value.
-fn html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
+/// One record field: `<port> text`. Every field has a port, because the record reader drops
+/// a field with empty text and takes a field's leading `<` as the start of a port; after
+/// the port the text may hold anything but the record's own separators, `{`, `}` and `|`,
+/// which have no escape and are drawn as look-alikes.
+fn record_field(port: &str, text: &str) -> String {
+    let text: String = one_line(text)
+        .chars()
+        .map(|c| match c {
+            '{' => '❴',
+            '}' => '❵',
+            '|' => '¦',
+            c => c,
+        })
+        .collect();
+    format!("<{port}> {text}")
 }
 
 #[cfg(test)]

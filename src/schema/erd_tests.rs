@@ -37,8 +37,7 @@ fn a_unique_foreign_key_is_one_to_one() {
         "orders ||--o| shipping : \"shipping_order_id_fkey\""
     );
     assert!(dot(&manifest()).contains(
-        "\"shipping\":\"order_id_out\" -> \"orders\":\"order_id_in\" \
-         [label=<shipping_order_id_fkey>, arrowtail=teeodot, arrowhead=teetee];"
+        "    \"shipping\":c1 -> \"orders\":c0 [label=\"shipping_order_id_fkey (0..1 : 1)\"];\n"
     ));
 }
 
@@ -60,8 +59,8 @@ fn a_nullable_self_reference_is_zero_or_one_on_the_referenced_side() {
         "categories |o--o{ categories : \"categories_parent_id_fkey\""
     );
     assert!(dot(&manifest()).contains(
-        "\"categories\":\"parent_id_out\" -> \"categories\":\"category_id_in\" \
-         [label=<categories_parent_id_fkey>, arrowtail=crowodot, arrowhead=teeodot];"
+        "    \"categories\":c2 -> \"categories\":c0 \
+         [label=\"categories_parent_id_fkey (0..* : 0..1)\"];\n"
     ));
 }
 
@@ -98,11 +97,18 @@ fn every_table_appears_once() {
             1,
             "{name}"
         );
-        let node = format!("    \"{name}\" [label=<");
-        assert_eq!(graph.lines().filter(|l| *l == node).count(), 1, "{name}");
+        let node = format!("    \"{name}\" [label=\"<table> {name} | ");
+        assert_eq!(
+            graph.lines().filter(|l| l.starts_with(&node)).count(),
+            1,
+            "{name}"
+        );
     }
     assert_eq!(diagram.matches(" {\n").count(), schema.tables.len());
-    assert_eq!(graph.matches(" [label=<\n").count(), schema.tables.len());
+    assert_eq!(
+        graph.matches("[label=\"<table> ").count(),
+        schema.tables.len()
+    );
 }
 
 #[test]
@@ -119,7 +125,7 @@ fn every_foreign_key_appears_once() {
     assert_eq!(foreign_keys.len(), 10);
     for name in &foreign_keys {
         relationship_line(&diagram, name);
-        let edge_label = format!("[label=<{name}>,");
+        let edge_label = format!("[label=\"{name} (");
         assert_eq!(graph.matches(&edge_label).count(), 1, "{name}");
     }
     assert_eq!(diagram.matches("--").count(), foreign_keys.len());
@@ -159,11 +165,7 @@ fn checks_and_composite_keys_are_listed_with_their_table() {
                 check.name
             );
             assert!(
-                graph.contains(&format!(
-                    ">{} CHECK ({})</td>",
-                    check.name,
-                    html(&check.expression)
-                )),
+                graph.contains(&format!("> {} CHECK ({})", check.name, check.expression)),
                 "{}",
                 check.name
             );
@@ -175,26 +177,29 @@ fn checks_and_composite_keys_are_listed_with_their_table() {
 }
 
 #[test]
-fn dot_escapes_label_text() {
+fn dot_label_text_survives_the_record_syntax() {
     let graph = dot(&manifest());
-    assert!(graph.contains(">products_price_check CHECK (price &gt;= 0)</td>"));
-    assert!(graph.contains(">categories_parent_check CHECK (parent_id &lt;&gt; category_id)</td>"));
-    // Every `<` and `>` left is markup: no label text carries one.
-    assert!(!graph.contains(">="));
-    assert!(!graph.contains("<>"));
+    assert!(graph.contains(" | <k0> products_price_check CHECK (price >= 0)\"];\n"));
+    assert!(
+        graph.contains(" | <k0> categories_parent_check CHECK (parent_id <> category_id)\"];\n")
+    );
 
+    // Quotes are escaped for the DOT string; braces and bars, which a record cannot escape,
+    // become look-alikes; `<` and `>` after a field's port are plain text.
     let sql = r#"CREATE TABLE notes (
-        body text NOT NULL DEFAULT '"quoted" & <tagged>',
-        CONSTRAINT notes_body_check CHECK (body <> 'a&b')
+        body text NOT NULL DEFAULT '"quoted" & <tagged> {a}',
+        CONSTRAINT notes_body_check CHECK (body <> 'a|b')
     );"#;
     let graph = dot(&parse(sql));
-    assert!(graph.contains(
-        "<td port=\"body_out\" align=\"left\">NOT NULL DEFAULT \
-         '&quot;quoted&quot; &amp; &lt;tagged&gt;'</td>"
-    ));
-    assert!(graph.contains(">notes_body_check CHECK (body &lt;&gt; 'a&amp;b')</td>"));
+    assert!(
+        graph.contains(
+            "    \"notes\" [label=\"<table> notes | <c0> body : text  NOT NULL DEFAULT \
+             '\\\"quoted\\\" & <tagged> ❴a❵' | <k0> notes_body_check CHECK (body <> 'a¦b')\"];\n"
+        ),
+        "{graph}"
+    );
     let diagram = mermaid(&parse(sql));
-    assert!(diagram.contains("        text body \"NOT NULL DEFAULT ''quoted' & <tagged>'\"\n"));
+    assert!(diagram.contains("        text body \"NOT NULL DEFAULT ''quoted' & <tagged> {a}'\"\n"));
 }
 
 #[test]
@@ -206,11 +211,8 @@ fn a_composite_foreign_key_is_one_edge_from_its_first_column() {
     let schema = parse(sql);
     let graph = dot(&schema);
     assert_eq!(graph.matches(" -> ").count(), 1);
-    assert!(graph.contains(
-        "\"b\":\"x_out\" -> \"a\":\"x_in\" \
-         [label=<b_a_fkey>, arrowtail=crowodot, arrowhead=teeodot];"
-    ));
-    assert!(graph.contains(">a_pkey PRIMARY KEY (x, y)</td>"));
+    assert!(graph.contains("    \"b\":c0 -> \"a\":c0 [label=\"b_a_fkey (0..* : 0..1)\"];\n"));
+    assert!(graph.contains(" | <k0> a_pkey PRIMARY KEY (x, y)\"];\n"));
     let diagram = mermaid(&schema);
     assert_eq!(
         relationship_line(&diagram, "b_a_fkey").trim(),
@@ -251,9 +253,9 @@ fn names_mermaid_would_misread_are_quoted() {
 }
 
 #[test]
-fn graphviz_names_survive_quotes_backslashes_and_colons() {
-    assert_eq!(dot_id("plain"), "\"plain\"");
-    assert_eq!(dot_id("say \"hi\""), r#""say \"hi\"""#);
-    assert_eq!(dot_id(r"ends\"), r#""ends\x5c""#);
-    assert_eq!(port_name("a:b", Port::In), r"a\x3ab_in");
+fn dot_strings_escape_quotes_and_backslashes_only() {
+    assert_eq!(dot_string("plain"), "\"plain\"");
+    assert_eq!(dot_string("say \"hi\""), r#""say \"hi\"""#);
+    assert_eq!(dot_string(r"a\n:b\"), r#""a\\n:b\\""#);
+    assert_eq!(record_field("k0", "{x} || y"), "<k0> ❴x❵ ¦¦ y");
 }

@@ -5,6 +5,7 @@
 pub mod ddl;
 pub mod diff;
 pub mod erd;
+pub mod erd_svg;
 pub mod model;
 mod naming;
 pub mod parse;
