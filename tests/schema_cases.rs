@@ -1,15 +1,27 @@
 //! Schema diff cases in the style of sqldef (`tests/schema_cases/*.yaml`: current schema,
-//! desired schema, expected DDL), each run through dbtopo against a real PostgreSQL 17: the
-//! current manifest is applied into a database of its own, the desired manifest's plan must
-//! show exactly the expected SQL, apply must run it (refusing destructive cases without
-//! --allow-destructive), and the plan afterwards must be empty.
+//! desired schema, expected DDL), each its own test, run through dbtopo against a real
+//! PostgreSQL 17: the current manifest is applied into a database of the case's own, the
+//! desired manifest's plan must show exactly the expected SQL, apply must run it (refusing
+//! destructive cases without --allow-destructive), and the plan afterwards must be empty.
+//!
+//! The cases share one server, started by the first case that runs and removed when the last
+//! is done, whatever their outcome. Each case has its own database, topology file and
+//! manifest, so one case's failure leaves the others alone; their applies take turns, as
+//! dbtopo lets one writer at a time change an environment. Filter by name as usual:
+//! `cargo test --test schema_cases -- 05_check`.
 
 mod common;
 
-use std::path::Path;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use common::TestEnv;
 use dbtopo::plan::{Operation, Plan};
+use dbtopo::{app, observe, secrets, topology};
+use libtest_mimic::{Arguments, Failed, Trial};
 use serde::Deserialize;
 
 const ONE_NODE: &str = "
@@ -62,63 +74,245 @@ fn schema_sql(plan: &Plan) -> String {
         .collect()
 }
 
-fn with_schema(database: &str) -> String {
-    format!("{ONE_NODE}  schema:\n    file: manifest.sql\n    database: {database}\n")
+/// The server the cases share.
+struct Server {
+    env: TestEnv,
+    /// Held by the case whose apply runs: an environment takes one writer at a time.
+    applying: Mutex<()>,
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn each_case_plans_its_expected_ddl_applies_it_and_converges() {
+/// What the cases hold in common: a runtime, and the server once the first case started it.
+struct Shared {
+    runtime: tokio::runtime::Runtime,
+    server: OnceLock<Result<Server, String>>,
+}
+
+/// `dbtopo apply FILE --auto-approve [--allow-destructive]`: whether it succeeded, and what
+/// it printed.
+fn apply(file: &Path, allow_destructive: bool) -> (bool, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dbtopo"));
+    command
+        .arg("apply")
+        .arg(file)
+        .arg("--auto-approve")
+        .env_remove("DBTOPO_PROFILES")
+        .stdin(Stdio::null());
+    if allow_destructive {
+        command.arg("--allow-destructive");
+    }
+    let output = command.output().expect("run dbtopo");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+impl Server {
+    fn start() -> Result<Server, String> {
+        let server = Server {
+            env: TestEnv::from_yaml("cases", ONE_NODE),
+            applying: Mutex::new(()),
+        };
+        // Dropped on failure, which removes whatever the apply made.
+        match apply(&server.env.file, false) {
+            (true, _) => Ok(server),
+            (false, output) => Err(format!("applying the server failed:\n{output}")),
+        }
+    }
+
+    fn apply(&self, file: &Path, allow_destructive: bool) -> (bool, String) {
+        let _turn = self.applying.lock().unwrap_or_else(|e| e.into_inner());
+        apply(file, allow_destructive)
+    }
+
+    async fn plan(&self, file: &Path) -> Result<Plan, String> {
+        let docker = common::docker().await;
+        let secrets = secrets::load_existing(&self.env.name).map_err(|e| format!("{e:?}"))?;
+        // As the command line does without `--profile`.
+        let topology = topology::load(file)
+            .map_err(|e| format!("{e:?}"))?
+            .with_profiles(&[]);
+        let desired = app::desired(&topology).map_err(|e| format!("{e:?}"))?;
+        app::plan_for(&docker, &desired, secrets.as_ref())
+            .await
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    async fn drop_database(&self, database: &str) -> Result<(), String> {
+        let secrets = secrets::load_existing(&self.env.name)
+            .map_err(|e| format!("{e:?}"))?
+            .ok_or("no secrets")?;
+        let client = observe::postgres::connect_to(
+            self.env.port("node"),
+            &secrets.superuser,
+            "postgres",
+            Duration::from_secs(5),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        client
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+            ))
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The folder, topology file and database of one case.
+struct CaseFiles {
+    dir: PathBuf,
+    topology: PathBuf,
+    database: String,
+}
+
+impl CaseFiles {
+    fn new(server: &Server, name: &str) -> CaseFiles {
+        let database = format!("case_{}", name.replace(|c: char| !c.is_alphanumeric(), "_"));
+        let dir = server.env.file.parent().unwrap().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let server_topology = std::fs::read_to_string(&server.env.file).unwrap();
+        let topology = dir.join("topology.yaml");
+        std::fs::write(
+            &topology,
+            format!(
+                "{}\n  schema:\n    file: manifest.sql\n    database: {database}\n",
+                server_topology.trim_end()
+            ),
+        )
+        .unwrap();
+        CaseFiles {
+            dir,
+            topology,
+            database,
+        }
+    }
+
+    fn write_manifest(&self, sql: &str) {
+        std::fs::write(self.dir.join("manifest.sql"), sql).unwrap();
+    }
+}
+
+/// Fail with `message` unless `condition` holds.
+fn check(condition: bool, message: impl FnOnce() -> String) -> Result<(), String> {
+    if condition { Ok(()) } else { Err(message()) }
+}
+
+async fn run_steps(server: &Server, files: &CaseFiles, case: &Case) -> Result<(), String> {
+    files.write_manifest(&case.current);
+    let (applied, output) = server.apply(&files.topology, false);
+    check(applied, || {
+        format!("applying the current schema failed:\n{output}")
+    })?;
+
+    files.write_manifest(&case.desired);
+    let plan = server.plan(&files.topology).await?;
+    let shown = || dbtopo::plan::render_text(&plan);
+    check(
+        plan.changes
+            .iter()
+            .all(|c| matches!(c.operation, Operation::ApplySchema { .. })),
+        || format!("the plan changes more than the schema:\n{}", shown()),
+    )?;
+    let planned = schema_sql(&plan);
+    check(planned == case.expected, || {
+        format!(
+            "the planned DDL differs\n--- expected\n{}--- planned\n{planned}--- plan\n{}",
+            case.expected,
+            shown()
+        )
+    })?;
+    let destroys = !plan.destructive_steps().is_empty();
+    check(destroys == case.destructive, || {
+        format!(
+            "the plan should{} destroy data\n{}",
+            if case.destructive { "" } else { " not" },
+            shown()
+        )
+    })?;
+
+    if case.destructive {
+        let (applied, output) = server.apply(&files.topology, false);
+        check(!applied && output.contains("destroys data"), || {
+            format!("a destructive apply without --allow-destructive was not refused:\n{output}")
+        })?;
+        let again = schema_sql(&server.plan(&files.topology).await?);
+        check(again == case.expected, || {
+            format!("a refused apply changed something; the plan is now:\n{again}")
+        })?;
+    }
+
+    let (applied, output) = server.apply(&files.topology, case.destructive);
+    check(applied, || {
+        format!("applying the desired schema failed:\n{output}")
+    })?;
+    let after = server.plan(&files.topology).await?;
+    check(after.is_empty(), || {
+        format!(
+            "not converged: the plan after the apply is\n{}",
+            dbtopo::plan::render_text(&after)
+        )
+    })
+}
+
+fn run_case(shared: &Shared, name: &str, case: &Case) -> Result<(), Failed> {
+    let server = shared
+        .server
+        .get_or_init(Server::start)
+        .as_ref()
+        .map_err(|e| format!("the shared server did not start: {e}"))?;
+    let files = CaseFiles::new(server, name);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        shared.runtime.block_on(run_steps(server, &files, case))
+    }));
+    // Pass or fail, the case's database and files go.
+    let dropped = shared
+        .runtime
+        .block_on(server.drop_database(&files.database));
+    let _ = std::fs::remove_dir_all(&files.dir);
+    match outcome {
+        Ok(Ok(())) => {
+            dropped.map_err(|e| format!("dropping database {}: {e}", files.database))?;
+            Ok(())
+        }
+        Ok(Err(message)) => Err(format!("{name}: {message}").into()),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+fn main() {
+    let args = Arguments::from_args();
     let cases = cases();
     assert!(cases.len() >= 13, "the case files are missing");
-    let env = TestEnv::from_yaml("cases", ONE_NODE);
-    env.apply().await.expect("apply the server");
 
-    for (name, case) in cases {
-        let database = format!("case_{}", name.replace(|c: char| !c.is_alphanumeric(), "_"));
-        let text =
-            with_schema(&database).replace("port: 5601", &format!("port: {}", env.port("node")));
-        let text = text.replace("name: cases", &format!("name: {}", env.name));
-        env.write_file("topology.yaml", &text);
+    // The environment's secrets and lock in a folder of this run's own. Set before any
+    // thread starts; the dbtopo processes the cases run inherit it.
+    let state = std::env::temp_dir().join(format!("dbtopo-schema-cases-{}", std::process::id()));
+    std::fs::create_dir_all(&state).unwrap();
+    // SAFETY: no other thread runs yet.
+    unsafe { std::env::set_var(secrets::STATE_DIR_ENV, &state) };
 
-        env.write_file("manifest.sql", &case.current);
-        env.apply()
-            .await
-            .unwrap_or_else(|e| panic!("{name}: applying the current schema: {e:?}"));
+    let shared = Arc::new(Shared {
+        runtime: tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+        server: OnceLock::new(),
+    });
+    let trials = cases
+        .into_iter()
+        .map(|(name, case)| {
+            let shared = Arc::clone(&shared);
+            Trial::test(name.clone(), move || run_case(&shared, &name, &case))
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
 
-        env.write_file("manifest.sql", &case.desired);
-        let plan = env.plan().await;
-        assert_eq!(
-            schema_sql(&plan),
-            case.expected,
-            "{name}: the planned DDL differs\n{}",
-            dbtopo::plan::render_text(&plan)
-        );
-        assert_eq!(
-            !plan.destructive_steps().is_empty(),
-            case.destructive,
-            "{name}: destructive or not\n{}",
-            dbtopo::plan::render_text(&plan)
-        );
-        if case.destructive {
-            let refused = env.apply().await.expect_err("destructive without the flag");
-            assert!(
-                format!("{refused:?}").contains("destroys data"),
-                "{name}: {refused:?}"
-            );
-            assert_eq!(
-                schema_sql(&env.plan().await),
-                case.expected,
-                "{name}: a refused apply changed something"
-            );
-        }
-        env.apply_with(case.destructive)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: applying the desired schema: {e:?}"));
-        let after = env.plan().await;
-        assert!(
-            after.is_empty(),
-            "{name}: not converged\n{}",
-            dbtopo::plan::render_text(&after)
-        );
-    }
+    // Every trial is done and dropped its share: the server goes now, passed or failed.
+    drop(shared);
+    let _ = std::fs::remove_dir_all(&state);
+    conclusion.exit();
 }

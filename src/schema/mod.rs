@@ -43,4 +43,6 @@ pub struct ObservedSchema {
 }
 
 #[cfg(test)]
+mod cases_tests;
+#[cfg(test)]
 mod tests;
