@@ -7,6 +7,7 @@ pub mod app;
 pub mod cache;
 pub mod cli;
 pub mod desired;
+pub mod diagnostics;
 pub mod execute;
 pub mod fragments;
 pub mod hashing;

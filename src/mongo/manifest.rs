@@ -20,17 +20,26 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, Result, SourceSpan};
+use miette::{Diagnostic, Result};
 use mongodb::bson::{Bson, Document};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::{Location, MessageFormatter, Span, Spanned, UserMessageFormatter};
+use serde_saphyr::{Location, Spanned};
 use thiserror::Error;
 
 use super::model::{Collection, MongoIndex};
+use crate::diagnostics::{FileKind, Problem, Source, count, sort_by_position};
 use crate::topology::CollectionsDir;
+
+/// One problem in a collection manifest, rendered with the snippet it points at.
+pub type ManifestProblem = Problem;
+
+/// How YAML errors speak of a collection manifest.
+const MANIFEST: FileKind = FileKind {
+    document: "a collection manifest",
+    bad_value: "invalid collection manifest",
+};
 
 const LEVELS: [&str; 3] = ["strict", "moderate", "off"];
 const ACTIONS: [&str; 2] = ["error", "warn"];
@@ -85,14 +94,14 @@ pub fn parse_collection(
     text: &str,
 ) -> std::result::Result<Collection, Vec<ManifestProblem>> {
     let mut cx = Checker {
-        source: Arc::new(NamedSource::new(file, text.to_owned()).with_language("yaml")),
+        source: Source::new(file, text, MANIFEST),
         problems: Vec::new(),
     };
     cx.collection_name(file, name);
     let raw: RawCollection = match serde_saphyr::from_str(text) {
         Ok(raw) => raw,
         Err(err) => {
-            cx.problems.push(cx.yaml_error(&err));
+            cx.problems.push(cx.source.yaml_error(&err));
             return Err(cx.problems);
         }
     };
@@ -107,6 +116,7 @@ pub fn parse_collection(
         indexes.push(index);
     }
     if !cx.problems.is_empty() {
+        sort_by_position(&mut cx.problems);
         return Err(cx.problems);
     }
     let mut indexes: Vec<MongoIndex> = indexes.into_iter().map(|(i, _)| i).collect();
@@ -147,68 +157,6 @@ impl ManifestError {
             ManifestError::Read { .. } => &[],
             ManifestError::Invalid { problems, .. } => problems,
         }
-    }
-}
-
-fn count(n: usize) -> String {
-    if n == 1 {
-        "1 problem".to_owned()
-    } else {
-        format!("{n} problems")
-    }
-}
-
-/// One problem in a collection manifest, rendered with the snippet it points at.
-#[derive(Debug, Clone, Error, Diagnostic)]
-#[error("{message}")]
-pub struct ManifestProblem {
-    message: String,
-    #[source_code]
-    source_code: Arc<NamedSource<String>>,
-    /// The first label is the primary one.
-    #[label(collection)]
-    labels: Vec<LabeledSpan>,
-    #[help]
-    help: Option<String>,
-}
-
-impl ManifestProblem {
-    /// The manifest's name as shown in the report.
-    pub fn file(&self) -> &str {
-        self.source_code.name()
-    }
-
-    /// Byte span of the primary label, if the problem has a place in the file.
-    pub fn span(&self) -> Option<SourceSpan> {
-        self.labels.first().map(|l| *l.inner())
-    }
-
-    /// The text of the primary label.
-    pub fn snippet(&self) -> Option<&str> {
-        let span = self.span()?;
-        let text = self.source_code.inner();
-        text.get(span.offset()..span.offset().saturating_add(span.len()))
-    }
-
-    fn at(mut self, at: &Location, label: impl Into<String>) -> Self {
-        if let Some(span) = to_span(self.source_code.inner(), at) {
-            let label = LabeledSpan::new_primary_with_span(Some(label.into()), span);
-            self.labels.insert(0, label);
-        }
-        self
-    }
-
-    fn also(mut self, at: &Location, label: impl Into<String>) -> Self {
-        if let Some(span) = to_span(self.source_code.inner(), at) {
-            self.labels
-                .push(LabeledSpan::new_with_span(Some(label.into()), span));
-        }
-        self
-    }
-
-    fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
-        self
     }
 }
 
@@ -371,18 +319,13 @@ impl<'de> Deserialize<'de> for KeyFields {
 // Checks.
 
 struct Checker {
-    source: Arc<NamedSource<String>>,
+    source: Source,
     problems: Vec<ManifestProblem>,
 }
 
 impl Checker {
     fn problem(&self, message: impl Into<String>) -> ManifestProblem {
-        ManifestProblem {
-            message: message.into(),
-            source_code: Arc::clone(&self.source),
-            labels: Vec::new(),
-            help: None,
-        }
+        self.source.problem(message)
     }
 
     /// The file's stem names the collection: it has no place inside the file.
@@ -405,33 +348,6 @@ impl Checker {
                 ))
                 .help("rename the file: its name without `.yaml` is the collection's name"),
             );
-        }
-    }
-
-    fn yaml_error(&self, err: &serde_saphyr::Error) -> ManifestProblem {
-        use serde_saphyr::Error as E;
-        let err = err.without_snippet();
-        let at = err.location().unwrap_or(Location::UNKNOWN);
-        let text = UserMessageFormatter.format_message(err);
-        let (message, label, help) = match err {
-            E::SerdeUnknownField {
-                field, expected, ..
-            } => (
-                format!("unknown key `{field}`"),
-                "not allowed here",
-                Some(format!("allowed keys here: {}", expected.join(", "))),
-            ),
-            E::DuplicateMappingKey { .. } => (
-                text.into_owned(),
-                "repeated key",
-                Some("each key may appear only once in a mapping".to_owned()),
-            ),
-            _ => (format!("invalid collection manifest: {text}"), "here", None),
-        };
-        let problem = self.problem(message).at(&at, label);
-        match help {
-            Some(help) => problem.help(help),
-            None => problem,
         }
     }
 
@@ -665,47 +581,6 @@ fn describe(value: &Bson) -> String {
     }
 }
 
-/// A serde-saphyr location as a miette byte span; serde-saphyr gives byte offsets only for
-/// scalars, so other spans are converted from characters. Never panics on odd input.
-fn to_span(text: &str, at: &Location) -> Option<SourceSpan> {
-    let span = at.span();
-    if span == Span::UNKNOWN {
-        return None;
-    }
-    let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-    let char_to_byte = |chars: usize| {
-        text.char_indices()
-            .nth(chars)
-            .map_or(text.len(), |(byte, _)| byte)
-    };
-    let (start, len) = match (span.byte_offset(), span.byte_len()) {
-        (Some(offset), Some(len)) => (to_usize(offset), to_usize(len)),
-        _ => {
-            let start = char_to_byte(to_usize(span.offset()));
-            let end = char_to_byte(to_usize(span.offset().saturating_add(span.len())));
-            (start, end.saturating_sub(start))
-        }
-    };
-    let floor = |byte: usize| {
-        let mut byte = byte.min(text.len());
-        while !text.is_char_boundary(byte) {
-            byte -= 1;
-        }
-        byte
-    };
-    let start = floor(start);
-    let mut end = floor(start.saturating_add(len));
-    if end == start {
-        // A block mapping has no length: show the rest of its first line.
-        let line = &text[start..];
-        end = start
-            + line[..line.find('\n').unwrap_or(line.len())]
-                .trim_end()
-                .len();
-    }
-    Some(SourceSpan::new(start.into(), end - start))
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -714,6 +589,7 @@ mod tests {
     use mongodb::bson::doc;
 
     use super::*;
+    use crate::diagnostics::testing::{help, labels, messages, only_one};
 
     fn dir(relative: &str) -> CollectionsDir {
         CollectionsDir {
@@ -733,34 +609,9 @@ mod tests {
         }
     }
 
-    fn messages(problems: &[ManifestProblem]) -> Vec<String> {
-        problems.iter().map(ToString::to_string).collect()
-    }
-
     /// The single problem in `text`, checked to point somewhere.
     fn only(text: &str) -> ManifestProblem {
-        let all = problems(text);
-        assert_eq!(
-            all.len(),
-            1,
-            "expected one problem, got {:?}",
-            messages(&all)
-        );
-        let p = all.into_iter().next().unwrap();
-        assert!(p.span().is_some(), "`{p}` has no label");
-        p
-    }
-
-    fn labels(p: &ManifestProblem) -> Vec<String> {
-        p.labels()
-            .into_iter()
-            .flatten()
-            .map(|l| l.label().unwrap_or_default().to_owned())
-            .collect()
-    }
-
-    fn help(p: &ManifestProblem) -> String {
-        p.help().map(|h| h.to_string()).unwrap_or_default()
+        only_one(problems(text))
     }
 
     fn keys(doc: &Document) -> Vec<&str> {

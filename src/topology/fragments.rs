@@ -14,12 +14,12 @@ use super::raw::{
     Entries, RawFragment, RawHorizontal, RawHorizontalPart, RawIndex, RawReferences, RawVertical,
     Scalar,
 };
-use super::rules;
 use super::validate::Validator;
 use super::{
     Bound, DistributedIndex, Fragmentation, Fragments, HorizontalPart, Node, Replica, SchemaTarget,
     VerticalPart,
 };
+use crate::diagnostics::did_you_mean;
 use crate::schema::Schema;
 use crate::schema::model::Table;
 
@@ -110,9 +110,7 @@ impl Validator<'_> {
         let manifest = cx.manifest?;
         let found = manifest.tables.get(&name.value);
         if found.is_none() {
-            let near = rules::closest(&name.value, manifest.tables.keys().map(String::as_str))
-                .map(|n| format!("did you mean `{n}`? "))
-                .unwrap_or_default();
+            let near = did_you_mean(&name.value, manifest.tables.keys().map(String::as_str));
             self.push(
                 self.problem(format!("unknown table `{}`", name.value))
                     .at(&name.referenced, "not in the schema manifest")
@@ -183,9 +181,7 @@ impl Validator<'_> {
     }
 
     fn unknown_column(&mut self, table: &Table, column: &Spanned<String>) {
-        let near = rules::closest(&column.value, table.columns.iter().map(|c| c.name.as_str()))
-            .map(|n| format!("did you mean `{n}`? "))
-            .unwrap_or_default();
+        let near = did_you_mean(&column.value, table.columns.iter().map(|c| c.name.as_str()));
         let columns: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
         self.push(
             self.problem(format!(
@@ -219,9 +215,7 @@ impl Validator<'_> {
                 .at(&node.referenced, "replicas are read-only")
                 .help("a fragment lives on a node; its replica copies it")
         } else {
-            let near = rules::closest(&node.value, cx.nodes.keys().map(String::as_str))
-                .map(|n| format!("did you mean `{n}`? "))
-                .unwrap_or_default();
+            let near = did_you_mean(&node.value, cx.nodes.keys().map(String::as_str));
             let known: Vec<&str> = cx.nodes.keys().map(String::as_str).collect();
             self.problem(format!("unknown node `{}`", node.value))
                 .at(&node.referenced, "no node of this name")

@@ -32,9 +32,10 @@ pub fn load(path: &Path) -> Result<Topology, TopologyError> {
 
 /// Validates topology YAML held in memory; `name_for_diagnostics` titles the snippets.
 pub fn load_str(name_for_diagnostics: &str, source: &str) -> Result<Topology, TopologyError> {
-    let src = diagnostics::Source::new(name_for_diagnostics, source);
-    let raw = raw::parse(source).map_err(|err| src.invalid(vec![src.yaml_error(&err)]))?;
+    let src = diagnostics::Source::new(name_for_diagnostics, source, diagnostics::TOPOLOGY);
+    let raw =
+        raw::parse(source).map_err(|err| diagnostics::invalid(&src, vec![src.yaml_error(&err)]))?;
     let base_dir = schema_section::base_dir_of(name_for_diagnostics);
     validate::validate(raw, &src, name_for_diagnostics, base_dir)
-        .map_err(|problems| src.invalid(problems))
+        .map_err(|problems| diagnostics::invalid(&src, problems))
 }

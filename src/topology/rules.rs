@@ -125,36 +125,6 @@ pub(super) fn hba_address(address: &str) -> Result<(), String> {
     }
 }
 
-/// The candidate closest to `target` by edit distance, if it is a plausible typo.
-pub(super) fn closest<'a>(
-    target: &str,
-    candidates: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let target = target.to_lowercase();
-    candidates
-        .map(|c| (edit_distance(&target, &c.to_lowercase()), c))
-        .filter(|&(d, c)| d <= 2 && d * 2 <= c.chars().count())
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
-
 fn is_lower(c: char) -> bool {
     c.is_ascii_lowercase()
 }

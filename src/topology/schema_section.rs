@@ -9,6 +9,7 @@ use super::raw::RawSchema;
 use super::rules;
 use super::validate::Validator;
 use super::{Node, Replica, SchemaTarget};
+use crate::diagnostics::did_you_mean;
 
 const DEFAULT_DATABASE: &str = "postgres";
 
@@ -102,9 +103,7 @@ impl Validator<'_> {
                         )),
                 );
             } else if !nodes.contains_key(&node.value) {
-                let near = rules::closest(&node.value, nodes.keys().map(String::as_str))
-                    .map(|n| format!("did you mean `{n}`? "))
-                    .unwrap_or_default();
+                let near = did_you_mean(&node.value, nodes.keys().map(String::as_str));
                 let known: Vec<&str> = nodes.keys().map(String::as_str).collect();
                 self.push(
                     self.problem(format!("unknown node `{}`", node.value))

@@ -10,6 +10,7 @@ use super::raw::{Entries, RawNode, RawReplica, Scalar};
 use super::rules;
 use super::validate::Validator;
 use super::{Node, Replica};
+use crate::diagnostics::did_you_mean;
 
 const NAME_HELP: &str = "use lowercase letters, digits, `-` and `_`, starting with a letter, \
     at most 40 characters: the name is used for the container and, with `-` turned into `_`, \
@@ -157,10 +158,7 @@ impl Validator<'_> {
                 )
                 .help(format!("{hint}a replica must stream from a node; {known}"))
         } else {
-            let hint = match rules::closest(&of.value, nodes.iter().map(String::as_str)) {
-                Some(near) => format!("did you mean `{near}`? "),
-                None => String::new(),
-            };
+            let hint = did_you_mean(&of.value, nodes.iter().map(String::as_str));
             self.problem(format!(
                 "replica `{}` streams from unknown node `{}`",
                 name.value, of.value

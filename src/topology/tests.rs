@@ -4,6 +4,7 @@ use std::path::Path;
 use miette::Diagnostic;
 
 use super::*;
+use crate::diagnostics::testing::{help, labels, messages, only_one};
 
 const DEFAULT_FILE: &str = include_str!("../../topology.yaml");
 
@@ -17,34 +18,9 @@ fn problems(yaml: &str) -> Vec<Problem> {
     }
 }
 
-fn messages(problems: &[Problem]) -> Vec<String> {
-    problems.iter().map(ToString::to_string).collect()
-}
-
 /// The single problem in `yaml`, checked to carry a primary label.
 fn only(yaml: &str) -> Problem {
-    let all = problems(yaml);
-    assert_eq!(
-        all.len(),
-        1,
-        "expected one problem, got {:?}",
-        messages(&all)
-    );
-    let p = all.into_iter().next().unwrap();
-    assert!(p.span().is_some(), "`{p}` has no label");
-    p
-}
-
-fn help(p: &Problem) -> String {
-    p.help().map(|h| h.to_string()).unwrap_or_default()
-}
-
-fn labels(p: &Problem) -> Vec<String> {
-    p.labels()
-        .into_iter()
-        .flatten()
-        .map(|l| l.label().unwrap_or_default().to_owned())
-        .collect()
+    only_one(problems(yaml))
 }
 
 fn render(err: &TopologyError) -> String {
@@ -306,13 +282,19 @@ fn rules_accept_valid_values_and_suggest_only_near_misses() {
         assert_eq!(rules::hba_address(address), Ok(()), "{address}");
     }
     let nodes = ["primary", "shard-eu", "shard-us", "b"];
-    assert_eq!(rules::closest("primay", nodes.into_iter()), Some("primary"));
     assert_eq!(
-        rules::closest("Shard-EU", nodes.into_iter()),
+        crate::diagnostics::closest("primay", nodes.into_iter()),
+        Some("primary")
+    );
+    assert_eq!(
+        crate::diagnostics::closest("Shard-EU", nodes.into_iter()),
         Some("shard-eu")
     );
-    assert_eq!(rules::closest("a", nodes.into_iter()), None);
-    assert_eq!(rules::closest("warehouse", nodes.into_iter()), None);
+    assert_eq!(crate::diagnostics::closest("a", nodes.into_iter()), None);
+    assert_eq!(
+        crate::diagnostics::closest("warehouse", nodes.into_iter()),
+        None
+    );
 }
 
 #[test]
