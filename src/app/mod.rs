@@ -737,7 +737,7 @@ pub async fn verify_command(file: &Path) -> Result<bool> {
     Ok(checks.iter().all(|c| c.ok))
 }
 
-/// Print the schema's diagram as Mermaid text; with `--svg`, also draw it with Graphviz.
+/// Print the schema's diagram as Mermaid text; with `--svg`, also draw it (in process).
 pub fn erd(args: &ErdArgs) -> Result<()> {
     let topology = topology::load(&args.file.file)?;
     let Some(schema) = desired(&topology)?.schema else {

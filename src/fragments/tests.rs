@@ -292,46 +292,7 @@ fn converged() -> Found {
 
 fn converged_with(fragments: &Fragments) -> Found {
     let placement = place(&manifest(), fragments);
-    let objects = coordinator::objects("shop", "shop", &placement);
-    let mut found = Found::default();
-    for object in &objects {
-        match object.kind {
-            ObjectKind::Server => {
-                found
-                    .servers
-                    .insert(object.name.clone(), Some(object.comment()));
-            }
-            ObjectKind::PartitionedTable => {
-                found
-                    .tables
-                    .insert(object.name.clone(), ('p', Some(object.comment())));
-                found
-                    .partitions
-                    .insert(object.name.clone(), object.partitions.clone());
-                found.partition_keys.insert(
-                    object.name.clone(),
-                    object.partition_by.clone().unwrap_or_default(),
-                );
-            }
-            ObjectKind::Publication => {
-                found
-                    .publications
-                    .insert(object.name.clone(), Some(object.comment()));
-            }
-            ObjectKind::VerticalTable => {
-                found
-                    .tables
-                    .insert(object.name.clone(), ('v', Some(object.comment())));
-            }
-            ObjectKind::ReferenceCopy => {
-                found
-                    .tables
-                    .insert(object.name.clone(), ('f', Some(object.comment())));
-            }
-            ObjectKind::Subscription => {}
-        }
-    }
-    found
+    crate::plan::fixtures::found(&coordinator::objects("shop", "shop", &placement))
 }
 
 #[test]

@@ -49,11 +49,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
             schema,
             &observed.coordinator,
         ));
-        changes.extend(subscription_changes(
-            desired,
-            schema,
-            &observed.subscriptions,
-        ));
+        let (subscriptions, waiting) =
+            subscription_changes(desired, schema, &observed.subscriptions);
+        changes.extend(subscriptions);
+        deferred.extend(waiting);
     }
     let in_doubt: Vec<_> = observed
         .prepared
@@ -301,11 +300,12 @@ fn subscription_changes(
     desired: &Desired,
     schema: &DesiredSchema,
     observed: &BTreeMap<String, SubscriptionState>,
-) -> Vec<Change> {
+) -> (Vec<Change>, Vec<Deferral>) {
     let Some(fragments) = &schema.fragments else {
-        return Vec::new();
+        return Default::default();
     };
     let mut changes = Vec::new();
+    let mut deferred = Vec::new();
     for (node, tables) in &fragments.placement.references {
         let object = coordinator::subscription(
             desired.env(),
@@ -318,6 +318,13 @@ fn subscription_changes(
             .get(node)
             .cloned()
             .unwrap_or(SubscriptionState::Unknown);
+        if state == SubscriptionState::Unknown {
+            deferred.push(Deferral {
+                address: fragments::address(&object),
+                reason: DeferReason::NotAnswering { node: node.clone() },
+            });
+            continue;
+        }
         changes.extend(fragments::subscription_change(
             &object,
             &state,
@@ -327,7 +334,7 @@ fn subscription_changes(
             &schema.target.database,
         ));
     }
-    changes
+    (changes, deferred)
 }
 
 /// The replica sets' changes, warnings, and the sets compared only during apply. The Mongo

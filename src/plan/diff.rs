@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::settings::same_value;
-use super::{Action, Address, Change, Detail, FileSpec, Operation, ServerSpec};
+use super::{Action, Address, Change, Detail, Effect, FileSpec, Operation, ServerSpec};
 use crate::model::{self, Live, Server, State, label};
 use crate::templates::parse_conf_settings;
 
@@ -387,7 +387,7 @@ fn server_change(
         let reason = format!("{} changed; the data volume is kept", fields.join(", "));
         let forced = forced
             .into_iter()
-            .map(|d| d.note("forces replacement"))
+            .map(|d| d.effect(Effect::Replace))
             .collect();
         return change(
             Action::Replace,
@@ -433,7 +433,9 @@ fn server_change(
         return None;
     }
     let reset_altered = !live.altered.is_empty();
-    let restart = details.iter().any(|d| d.note.as_deref() == Some("restart"));
+    let restart = details
+        .iter()
+        .any(|d| d.effect.is_some_and(Effect::needs_restart));
     let (action, what) = if restart {
         (Action::Restart, "restart")
     } else {
@@ -478,8 +480,7 @@ fn config_details(server: &Server, seen: &Server) -> Vec<Detail> {
     };
     let Some(have) = &seen.config else {
         return vec![
-            Detail::new("postgresql.conf", None, Some("rendered".into()))
-                .note("missing in the container"),
+            Detail::new("postgresql.conf", None, Some("rendered".into())).effect(Effect::Rewrite),
         ];
     };
     let mut details = Vec::new();
@@ -490,14 +491,14 @@ fn config_details(server: &Server, seen: &Server) -> Vec<Detail> {
         let (b, a) = (before.get(name), after.get(name));
         if b != a {
             let note = classify(name, seen.live.as_ref());
-            details.push(Detail::new(name.clone(), b.cloned(), a.cloned()).note(note));
+            details.push(Detail::new(name.clone(), b.cloned(), a.cloned()).effect(note));
         }
     }
     if have.pg_hba_conf != want.pg_hba_conf {
-        details.push(Detail::new("pg_hba.conf", None, None).note("reload"));
+        details.push(Detail::new("pg_hba.conf", None, None).effect(Effect::Reload));
     }
     if details.is_empty() && have != want {
-        details.push(Detail::new("postgresql.conf", None, None).note("reload"));
+        details.push(Detail::new("postgresql.conf", None, None).effect(Effect::Reload));
     }
     details
 }
@@ -518,26 +519,21 @@ fn live_drift(server: &Server, live: &Live) -> Vec<Detail> {
         if current.pending_restart {
             details.push(
                 Detail::new(name.clone(), Some(shown(current)), Some(value.clone()))
-                    .note("restart"),
+                    .effect(Effect::Restart),
             );
         } else if !same_value(value, current) && !live.altered.contains(name) {
             let note = classify(name, Some(live));
             details.push(
-                Detail::new(name.clone(), Some(shown(current)), Some(value.clone())).note(note),
+                Detail::new(name.clone(), Some(shown(current)), Some(value.clone())).effect(note),
             );
         }
     }
     for name in &live.altered {
         let before = live.settings.get(name).map(shown);
         let after = want.get(name).cloned().or(Some("(default)".into()));
-        let note = if classify(name, Some(live)) == "restart" {
-            "restart"
-        } else {
-            "reload"
-        };
+        let restart = classify(name, Some(live)).needs_restart();
         details.push(
-            Detail::new(name.clone(), before, after)
-                .note(format!("set with ALTER SYSTEM; reset, {note}")),
+            Detail::new(name.clone(), before, after).effect(Effect::ResetAltered { restart }),
         );
     }
     details
@@ -562,10 +558,10 @@ fn shown(setting: &crate::model::LiveSetting) -> String {
 
 /// `restart` for settings PostgreSQL reads only at start (context `postmaster`), else `reload`.
 /// Unknown to the server (not running yet): the start picks the file up anyway.
-fn classify(name: &str, live: Option<&Live>) -> &'static str {
+fn classify(name: &str, live: Option<&Live>) -> Effect {
     match live.and_then(|l| l.settings.get(name)) {
-        Some(s) if s.needs_restart() => "restart",
-        _ => "reload",
+        Some(s) if s.needs_restart() => Effect::Restart,
+        _ => Effect::Reload,
     }
 }
 

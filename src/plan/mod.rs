@@ -86,14 +86,58 @@ impl Action {
     }
 }
 
-/// One field of a change: what it was, what it becomes, and why it matters.
+/// What a detail costs when it is carried out: it decides how the change runs, and the text
+/// shown beside the detail is derived from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// Taken up by a configuration reload; the server keeps running.
+    Reload,
+    /// Taken up only when the server restarts.
+    Restart,
+    /// Set with ALTER SYSTEM behind dbtopo's back: reset, then reloaded or restarted.
+    ResetAltered { restart: bool },
+    /// The container must be made again (the data volume is kept).
+    Replace,
+    /// A configuration file dbtopo writes is missing in the container: written again.
+    Rewrite,
+    /// Rows move to the new parts, then this copy is dropped.
+    MoveRows,
+    /// The object is dropped.
+    Drop,
+}
+
+impl Effect {
+    /// Whether carrying it out needs the server restarted.
+    pub fn needs_restart(self) -> bool {
+        matches!(
+            self,
+            Effect::Restart | Effect::ResetAltered { restart: true }
+        )
+    }
+
+    /// The words shown beside the detail.
+    pub fn note(self) -> &'static str {
+        match self {
+            Effect::Reload => "reload",
+            Effect::Restart => "restart",
+            Effect::ResetAltered { restart: false } => "set with ALTER SYSTEM; reset, reload",
+            Effect::ResetAltered { restart: true } => "set with ALTER SYSTEM; reset, restart",
+            Effect::Replace => "forces replacement",
+            Effect::Rewrite => "missing in the container",
+            Effect::MoveRows => "rows copied to the new parts, then this copy is dropped",
+            Effect::Drop => "dropped",
+        }
+    }
+}
+
+/// One field of a change: what it was, what it becomes, and what that costs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Detail {
     pub field: String,
     pub before: Option<String>,
     pub after: Option<String>,
-    /// E.g. `reload`, `restart`, `forces replacement`.
-    pub note: Option<String>,
+    pub effect: Option<Effect>,
 }
 
 impl Detail {
@@ -102,12 +146,12 @@ impl Detail {
             field: field.into(),
             before,
             after,
-            note: None,
+            effect: None,
         }
     }
 
-    pub fn note(mut self, note: impl Into<String>) -> Self {
-        self.note = Some(note.into());
+    pub fn effect(mut self, effect: Effect) -> Self {
+        self.effect = Some(effect);
         self
     }
 }
@@ -370,5 +414,9 @@ impl Plan {
     }
 }
 
+#[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
+mod scenarios;
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Action, Address, Change, Detail, MongoMemberSpec, Operation};
+use super::{Action, Address, Change, Detail, Effect, MongoMemberSpec, Operation};
 use crate::hashing::short_hash;
 use crate::model::{self, label};
 use crate::mongo::diff::{self, CollectionChangeKind, MongoStep, SetState};
@@ -217,7 +217,7 @@ fn index_details(steps: &[MongoStep]) -> Vec<Detail> {
             MongoStep::Command { command, .. } if command.starts_with("{\"dropIndexes\"") => {
                 let value: serde_json::Value = serde_json::from_str(command).ok()?;
                 let index = value.get("index")?.as_str()?.to_owned();
-                Some(Detail::new(format!("index {index}"), Some(index), None).note("dropped"))
+                Some(Detail::new(format!("index {index}"), Some(index), None).effect(Effect::Drop))
             }
             _ => None,
         })

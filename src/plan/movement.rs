@@ -18,7 +18,7 @@ use crate::fragments::coordinator::{CoordinatorObject, Found, ObjectKind, PartLo
 use crate::hashing::short_hash;
 use crate::schema::ddl::quote;
 
-use super::{Action, Address, Change, Detail, Operation};
+use super::{Action, Address, Change, Detail, Effect, Operation};
 
 /// The name prefix of the old parts a movement keeps until their copies are dropped.
 pub const MOVED_PREFIX: &str = "dbtopo_moved_";
@@ -225,7 +225,7 @@ pub fn describe(
                 Some(nodes.describe(&part.location)),
                 None,
             )
-            .note("rows copied to the new parts, then this copy is dropped")
+            .effect(Effect::MoveRows)
         })
         .collect();
     details.extend(movement.receiving.iter().filter_map(|name| {

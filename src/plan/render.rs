@@ -171,9 +171,8 @@ fn render_schema_steps(out: &mut String, database: &str, create_database: bool, 
 
 fn detail_line(detail: &Detail) -> String {
     let note = detail
-        .note
-        .as_deref()
-        .map(|n| format!("  ({n})"))
+        .effect
+        .map(|e| format!("  ({})", e.note()))
         .unwrap_or_default();
     match (&detail.before, &detail.after) {
         (None, Some(after)) => format!("+ {} = {:?}{note}", detail.field, after),
@@ -185,18 +184,86 @@ fn detail_line(detail: &Detail) -> String {
     }
 }
 
+/// The version of the JSON plan format; raised whenever a field changes meaning or goes.
+pub const JSON_FORMAT_VERSION: &str = "2";
+
+/// The JSON plan: a stable format for scripts (documented in docs/plan-format.md), made from
+/// the plan, never a dump of its internal types.
 #[derive(Serialize)]
 struct JsonPlan<'a> {
     format_version: &'static str,
-    #[serde(flatten)]
-    plan: &'a Plan,
+    environment: &'a str,
+    changes: Vec<JsonChange<'a>>,
+    deferred: &'a [Deferral],
+    warnings: &'a [String],
+    notices: &'a [String],
+    /// The changes by address, in the waves they can run in.
+    waves: Vec<Vec<&'a Address>>,
     summary: Counts,
 }
 
+#[derive(Serialize)]
+struct JsonChange<'a> {
+    address: &'a Address,
+    action: Action,
+    reason: &'a str,
+    details: &'a [Detail],
+    /// Addresses this change waits for.
+    after: &'a [Address],
+    /// For a new server that waits for others: what its container start waits for.
+    start_early_after: Option<&'a [Address]>,
+    /// SQL it runs, statement by statement (schema steps and coordinator work).
+    sql: Vec<&'a str>,
+    /// Why it can lose data, for each step that can (apply needs --allow-destructive).
+    destroys: Vec<&'a str>,
+}
+
 pub fn render_json(plan: &Plan) -> String {
+    let changes = plan
+        .changes
+        .iter()
+        .map(|change| {
+            let (sql, destroys) = match &change.operation {
+                Operation::ApplySchema { steps, .. } => (
+                    steps.iter().map(|s| s.sql.as_str()).collect(),
+                    steps.iter().filter_map(|s| s.destroys.as_deref()).collect(),
+                ),
+                Operation::RunSql { statements, .. } => {
+                    (statements.iter().map(String::as_str).collect(), Vec::new())
+                }
+                _ => (Vec::new(), Vec::new()),
+            };
+            let start_early_after = match &change.operation {
+                Operation::RunServer {
+                    start_early_after, ..
+                } => start_early_after.as_deref(),
+                _ => None,
+            };
+            JsonChange {
+                address: &change.address,
+                action: change.action,
+                reason: &change.reason,
+                details: &change.details,
+                after: &change.after,
+                start_early_after,
+                sql,
+                destroys,
+            }
+        })
+        .collect();
+    let waves = plan
+        .waves
+        .iter()
+        .map(|wave| wave.iter().map(|&i| &plan.changes[i].address).collect())
+        .collect();
     serde_json::to_string_pretty(&JsonPlan {
-        format_version: "1",
-        plan,
+        format_version: JSON_FORMAT_VERSION,
+        environment: &plan.env,
+        changes,
+        deferred: &plan.deferred,
+        warnings: &plan.warnings,
+        notices: &plan.notices,
+        waves,
         summary: Counts::of(plan),
     })
     .expect("a plan always serializes")

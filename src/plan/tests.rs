@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use crate::desired::desired_state;
-use crate::model::{Live, LiveSetting, State};
+use crate::model::State;
 use crate::topology::{AccessRule, Images, Node, Postgres, Replica, Topology};
 
 fn topology() -> Topology {
@@ -67,40 +67,7 @@ fn empty(env: &str) -> State {
 
 /// What a converged environment looks like to the observer.
 fn converged(desired: &State) -> State {
-    let mut observed = desired.clone();
-    for server in observed.servers.values_mut() {
-        let conf =
-            crate::templates::parse_conf_settings(&server.config.as_ref().unwrap().postgresql_conf);
-        let settings = conf
-            .into_iter()
-            .map(|(name, value)| {
-                let context = if name == "max_prepared_transactions" {
-                    "postmaster"
-                } else {
-                    "user"
-                };
-                (
-                    name,
-                    LiveSetting {
-                        value,
-                        unit: None,
-                        context: context.into(),
-                        pending_restart: false,
-                    },
-                )
-            })
-            .collect();
-        let replica = server.role.upstream().is_some();
-        server.live = Some(Live {
-            settings,
-            in_recovery: replica,
-            streaming: replica,
-            ..Live::default()
-        });
-        server.settings.clear();
-        server.bootstrap = None;
-    }
-    observed
+    super::fixtures::converged_state(desired)
 }
 
 fn wave_of(plan: &Plan, address: &str) -> usize {
@@ -409,7 +376,24 @@ fn json_plan_carries_no_secret_and_counts() {
     );
     // Secrets are added by the executor; the plan never carries a file of the secrets folder.
     assert!(!render_json(&plan).contains("/etc/dbtopo/secrets/"));
-    assert!(render_json(&plan).contains("/etc/dbtopo/postgresql.conf"));
+    // The stable format: a version, typed addresses and prerequisites, waves by address.
+    assert_eq!(json["format_version"], "2");
+    assert_eq!(json["environment"], "shop");
+    let replica = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "node.primary-replica")
+        .unwrap();
+    assert_eq!(replica["action"], "create");
+    assert!(
+        replica["after"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("slot.primary.dbtopo_primary_replica"))
+    );
+    assert_eq!(json["waves"].as_array().unwrap().len(), plan.waves.len());
+    assert!(!render_json(&plan).contains("\"operation\""));
 }
 
 fn schema_target() -> crate::topology::SchemaTarget {

@@ -1,0 +1,388 @@
+//! Whole plans as data: `plan(&Desired, &Observed)` on three topologies (the default file, one
+//! with range and hash fragments, one with several replicas) against observed states written
+//! as fixtures, each drift on its own. Snapshots show the text a user reads and the order the
+//! changes run in, with their prerequisites; no Docker.
+
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use super::fixtures::{converged, nothing};
+use super::{Plan, plan, render_text};
+use crate::desired::{Desired, Manifests};
+use crate::fragments::coordinator::PartLocation;
+use crate::model::LiveSetting;
+use crate::observed::{CoordinatorState, Observed, Prepared, SubscriptionState};
+use crate::schema::{NodeSchema, ObservedSchema};
+use crate::topology::{self, Topology};
+
+/// The default `topology.yaml`, with its SQL manifest.
+fn shop() -> Desired {
+    desired(topology::load(Path::new("topology.yaml")).expect("the default topology loads"))
+}
+
+/// Range, hash, list and vertical fragments over three nodes, other names and ports.
+fn fragmented() -> Desired {
+    let yaml = "
+name: frag
+postgres:
+  settings: { wal_level: logical }
+  nodes:
+    hub: { port: 6101 }
+    east: { port: 6102 }
+    west: { port: 6103 }
+  schema: { file: tests/fixtures/fragments.sql, database: shop, nodes: [hub] }
+  fragments:
+    orders:
+      horizontal:
+        key: region
+        by: list
+        parts:
+          - { node: east, values: [EU] }
+          - { node: west, values: [US] }
+    reviews:
+      horizontal:
+        key: product_id
+        by: range
+        parts:
+          - { node: east, to: 1000 }
+          - { node: hub, from: 1000 }
+    events:
+      horizontal: { key: user_id, by: hash, parts: [{ node: east }, { node: west }, { node: east }] }
+    users:
+      vertical:
+        key: user_id
+        parts:
+          - { node: hub, columns: [email, name] }
+          - { node: west, columns: [password_hash] }
+  indexes:
+    - { table: orders, columns: [total] }
+  reference_tables:
+    categories: [east, west]
+";
+    desired(topology::load_str("fragmented.yaml", yaml).expect("the topology loads"))
+}
+
+/// Two nodes, one with two replicas and one with one, a schema on both, no fragments.
+fn replicated() -> Desired {
+    let yaml = "
+name: bank
+postgres:
+  replication_user: streamer
+  settings: { max_connections: 100, max_prepared_transactions: 8 }
+  nodes:
+    ledger: { port: 6201 }
+    audit: { port: 6202, settings: { work_mem: 16MB } }
+  replicas:
+    ledger-a: { of: ledger, port: 6203 }
+    ledger-b: { of: ledger, port: 6204 }
+    audit-a: { of: audit, port: 6205 }
+  schema: { file: tests/fixtures/accounts.sql, database: bank, nodes: [ledger, audit] }
+";
+    desired(topology::load_str("replicated.yaml", yaml).expect("the topology loads"))
+}
+
+fn desired(topology: Topology) -> Desired {
+    let topology = topology.with_profiles(&[]);
+    let sql = topology
+        .postgres
+        .schema
+        .as_ref()
+        .map(|s| std::fs::read_to_string(&s.path).expect("the manifest"));
+    let manifests = Manifests {
+        sql,
+        ..Manifests::default()
+    };
+    Desired::build(&topology, &manifests).expect("the desired state")
+}
+
+/// The plan as the user reads it, then the order it runs in: each wave's changes with what
+/// they wait for, and what is deferred with its reason.
+fn outline(plan: &Plan) -> String {
+    let mut out = render_text(plan);
+    out.push_str("\n--- order ---\n");
+    for (n, wave) in plan.waves.iter().enumerate() {
+        for &i in wave {
+            let change = &plan.changes[i];
+            let after: Vec<String> = change.after.iter().map(ToString::to_string).collect();
+            let _ = writeln!(
+                out,
+                "wave {n}: {} {:?} after [{}]",
+                change.address,
+                change.action,
+                after.join(", ")
+            );
+        }
+    }
+    for deferral in &plan.deferred {
+        let _ = writeln!(
+            out,
+            "deferred: {} ({})",
+            deferral.address,
+            serde_json::to_string(&deferral.reason).unwrap()
+        );
+    }
+    out
+}
+
+/// Plan, snapshot, and check that the converged state plans nothing.
+fn check(name: &str, desired: &Desired, observed: &Observed) -> Plan {
+    let plan = plan(desired, observed).unwrap_or_else(|e| panic!("{name}: {e}"));
+    insta::assert_snapshot!(name, outline(&plan));
+    let converged = super::plan(desired, &converged(desired)).unwrap();
+    assert!(converged.is_empty(), "{}", render_text(&converged));
+    plan
+}
+
+fn server_mut<'a>(observed: &'a mut Observed, node: &str) -> &'a mut crate::model::Server {
+    observed.state.servers.get_mut(node).expect("the node")
+}
+
+fn stop(observed: &mut Observed, node: &str) {
+    let server = server_mut(observed, node);
+    server.container.as_mut().unwrap().running = false;
+    // A server that does not answer reports no roles and no slots.
+    server.live = None;
+    server.replication_roles.clear();
+    server.slots.clear();
+    not_answering(observed, node);
+}
+
+/// What a node that cannot be asked looks like: its tables and subscription unknown.
+fn not_answering(observed: &mut Observed, node: &str) {
+    if observed.schemas.contains_key(node) {
+        observed.schemas.insert(node.into(), NodeSchema::Unknown);
+    }
+    if observed.subscriptions.contains_key(node) {
+        observed
+            .subscriptions
+            .insert(node.into(), SubscriptionState::Unknown);
+    }
+}
+
+#[test]
+fn shop_from_nothing() {
+    let desired = shop();
+    let plan = check("shop_from_nothing", &desired, &nothing(&desired));
+    assert!(plan.deferred.is_empty());
+}
+
+#[test]
+fn shop_converged_plans_nothing() {
+    let desired = shop();
+    let plan = check("shop_converged", &desired, &converged(&desired));
+    assert!(plan.is_empty());
+}
+
+#[test]
+fn shop_container_stopped() {
+    let desired = shop();
+    let mut observed = converged(&desired);
+    stop(&mut observed, "shard-us");
+    let plan = check("shop_container_stopped", &desired, &observed);
+    assert!(!plan.is_empty());
+}
+
+#[test]
+fn shop_container_removed() {
+    let desired = shop();
+    let mut observed = converged(&desired);
+    observed.state.servers.remove("shard-eu");
+    not_answering(&mut observed, "shard-eu");
+    check("shop_container_removed", &desired, &observed);
+}
+
+#[test]
+fn shop_setting_changed_with_alter_system() {
+    let desired = shop();
+    let mut observed = converged(&desired);
+    let live = server_mut(&mut observed, "primary").live.as_mut().unwrap();
+    live.altered.insert("work_mem".into());
+    live.settings.insert(
+        "work_mem".into(),
+        LiveSetting {
+            value: "65536".into(),
+            unit: Some("kB".into()),
+            context: "user".into(),
+            pending_restart: false,
+        },
+    );
+    check("shop_alter_system", &desired, &observed);
+}
+
+#[test]
+fn shop_slot_dropped_and_role_missing() {
+    let desired = shop();
+    let mut observed = converged(&desired);
+    let primary = server_mut(&mut observed, "primary");
+    primary.slots.clear();
+    primary.replication_roles.clear();
+    check("shop_slot_and_role", &desired, &observed);
+}
+
+#[test]
+fn shop_subscription_dropped() {
+    let desired = shop();
+    let mut observed = converged(&desired);
+    observed
+        .subscriptions
+        .insert("shard-eu".into(), SubscriptionState::Observed(None));
+    check("shop_subscription_dropped", &desired, &observed);
+}
+
+/// A cold apply stopped after the containers were created: all exist, none started.
+#[test]
+fn shop_interrupted_before_any_server_started() {
+    let desired = shop();
+    let mut observed = converged(&desired);
+    for node in ["primary", "primary-replica", "shard-eu", "shard-us"] {
+        stop(&mut observed, node);
+    }
+    observed.coordinator = CoordinatorState::Unknown;
+    let plan = check("shop_interrupted_nothing_started", &desired, &observed);
+    assert!(
+        plan.changes.iter().all(|c| c.address.kind() != "schema"),
+        "no schema is compared before its server answers"
+    );
+}
+
+/// A cold apply stopped once the coordinator answered but before the shards did: the
+/// coordinator's fragment objects wait for the shards' tables instead of running first.
+#[test]
+fn shop_interrupted_with_the_shards_not_answering() {
+    let desired = shop();
+    let mut observed = nothing(&desired);
+    let servers = converged(&desired).state;
+    observed.state = servers;
+    for node in ["shard-eu", "shard-us", "primary-replica"] {
+        stop(&mut observed, node);
+    }
+    let targets = desired.schema.as_ref().unwrap().node_targets();
+    let primary = targets.iter().find(|t| t.node == "primary").unwrap();
+    observed.schemas.insert(
+        "primary".into(),
+        NodeSchema::Observed(ObservedSchema {
+            database_exists: false,
+            current: Default::default(),
+            invalid_indexes: Default::default(),
+            desired: primary.fresh.clone(),
+            row_counts: Default::default(),
+        }),
+    );
+    for node in ["shard-eu", "shard-us"] {
+        not_answering(&mut observed, node);
+    }
+    let plan = check("shop_interrupted_shards_silent", &desired, &observed);
+    assert!(
+        plan.changes
+            .iter()
+            .all(|c| !matches!(c.address.kind(), "fragmented_table" | "vertical_table")),
+        "fragment objects wait for their shards"
+    );
+    assert!(plan.pending().count() > 0);
+}
+
+#[test]
+fn shop_in_doubt_transactions() {
+    let desired = shop();
+    let mut observed = converged(&desired);
+    let prepared = |node: &str, id: &str, age: u64| Prepared {
+        node: node.into(),
+        gid: crate::model::participant_gid(id, node),
+        database: "ecommerce".into(),
+        age: Duration::from_secs(age),
+    };
+    observed.prepared = vec![
+        prepared("shard-eu", "committed", 5),
+        prepared("shard-us", "young", 5),
+        prepared("shard-us", "abandoned", 600),
+    ];
+    observed.decisions = Some([("committed".into(), "commit".into())].into());
+    let plan = check("shop_in_doubt", &desired, &observed);
+    assert_eq!(plan.changes.len(), 2, "{}", render_text(&plan));
+    assert_eq!(plan.notices.len(), 1);
+
+    // Without the decision record nothing is resolved: a commit is never rolled back.
+    observed.decisions = None;
+    let plan = super::plan(&desired, &observed).unwrap();
+    assert!(plan.changes.is_empty(), "{}", render_text(&plan));
+}
+
+#[test]
+fn fragmented_from_nothing() {
+    let desired = fragmented();
+    check("fragmented_from_nothing", &desired, &nothing(&desired));
+}
+
+#[test]
+fn fragmented_coordinator_not_answering() {
+    let desired = fragmented();
+    let mut observed = converged(&desired);
+    stop(&mut observed, "hub");
+    observed.coordinator = CoordinatorState::Unknown;
+    check("fragmented_coordinator_silent", &desired, &observed);
+}
+
+/// A movement stopped after its rows were copied: the old copies are left to drop.
+#[test]
+fn fragmented_move_half_done() {
+    let desired = fragmented();
+    let mut observed = converged(&desired);
+    let CoordinatorState::Observed(found) = &mut observed.coordinator else {
+        unreachable!("converged");
+    };
+    found.moved.insert(
+        "dbtopo_moved_0123456789ab".into(),
+        PartLocation::Remote {
+            server: "dbtopo_east".into(),
+            table: "orders_old".into(),
+        },
+    );
+    found
+        .moved
+        .insert("dbtopo_moved_local".into(), PartLocation::Local);
+    check("fragmented_move_half_done", &desired, &observed);
+}
+
+#[test]
+fn replicated_from_nothing() {
+    let desired = replicated();
+    check("replicated_from_nothing", &desired, &nothing(&desired));
+}
+
+#[test]
+fn replicated_replica_stopped_and_its_slot_dropped() {
+    let desired = replicated();
+    let mut observed = converged(&desired);
+    stop(&mut observed, "ledger-b");
+    server_mut(&mut observed, "ledger")
+        .slots
+        .remove("dbtopo_ledger_b");
+    check("replicated_replica_stopped", &desired, &observed);
+}
+
+/// Raising a setting a hot standby needs at least as high as its upstream: the standbys
+/// restart first.
+#[test]
+fn replicated_max_connections_raised() {
+    let desired = replicated();
+    let mut observed = converged(&desired);
+    for server in observed.state.servers.values_mut() {
+        let live = server.live.as_mut().unwrap();
+        live.settings.get_mut("max_connections").unwrap().value = "50".into();
+        let config = server.config.as_mut().unwrap();
+        config.postgresql_conf = config
+            .postgresql_conf
+            .replace("max_connections = 100", "max_connections = 50");
+    }
+    let plan = check("replicated_max_connections_raised", &desired, &observed);
+    let wave = |address: &str| {
+        let i = plan.changes.iter().position(|c| c.address == address);
+        plan.waves
+            .iter()
+            .position(|w| w.contains(&i.expect(address)))
+            .unwrap()
+    };
+    assert!(wave("node.ledger-a") < wave("node.ledger"));
+    assert!(wave("node.audit-a") < wave("node.audit"));
+}
