@@ -5,16 +5,16 @@ use miette::{IntoDiagnostic, Result, WrapErr};
 use crate::desired::{Desired, Manifests};
 use crate::topology::Topology;
 
-/// The SQL manifest and the replica sets' collection manifests the topology names.
+/// The replica sets' collection manifests the topology names (its SQL manifest was read
+/// with it); a SQL manifest that could not be read is reported with the reason.
 pub fn manifests(topology: &Topology) -> Result<Manifests> {
-    let sql = match &topology.postgres.schema {
-        Some(target) => Some(
-            std::fs::read_to_string(&target.path)
-                .into_diagnostic()
-                .wrap_err_with(|| format!("cannot read schema file {}", target.path.display()))?,
-        ),
-        None => None,
-    };
+    if let Some(target) = &topology.postgres.schema
+        && target.manifest.is_none()
+    {
+        std::fs::read_to_string(&target.path)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot read schema file {}", target.path.display()))?;
+    }
     let mut collections = std::collections::BTreeMap::new();
     for set in topology.mongo.replica_sets.values() {
         if let Some(dir) = &set.collections {
@@ -24,7 +24,7 @@ pub fn manifests(topology: &Topology) -> Result<Manifests> {
             );
         }
     }
-    Ok(Manifests { sql, collections })
+    Ok(Manifests { collections })
 }
 
 /// The desired state of `topology`, its manifests read from disk.

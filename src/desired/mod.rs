@@ -1,12 +1,13 @@
-//! What the topology asks for, built purely from the `Topology` and the manifests' text:
-//! the servers, the schema with its fragments and reference copies, and the MongoDB sets.
-//! The files are read once, at the edge (`app::load`), never here.
+//! What the topology asks for, built purely from the `Topology` (which carries its SQL
+//! manifest, read and parsed once when it was loaded) and the collection manifests: the
+//! servers, the schema with its fragments and reference copies, and the MongoDB sets. Files
+//! are read at the edge, never here.
 
 mod servers;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use miette::{IntoDiagnostic, Result};
+use miette::{IntoDiagnostic, Result, miette};
 
 pub use servers::{container_spec_hash, desired_state};
 
@@ -14,14 +15,12 @@ use crate::fragments::coordinator::{self, CoordinatorObject, ObjectKind};
 use crate::fragments::placement::{self, Placement};
 use crate::model::State;
 use crate::mongo::model::Collection;
-use crate::schema::{Manifest, Schema, ddl, parse_manifest};
+use crate::schema::{Manifest, Schema, ddl};
 use crate::topology::{ReplicaSet, SchemaTarget, Topology};
 
-/// The manifests' text and parsed collections, read from disk by the caller.
+/// The collection manifests, read from disk by the caller.
 #[derive(Debug, Clone, Default)]
 pub struct Manifests {
-    /// The SQL manifest named by `postgres.schema.file`.
-    pub sql: Option<String>,
     /// Each replica set's collections, by set.
     pub collections: BTreeMap<String, Vec<Collection>>,
 }
@@ -68,12 +67,12 @@ pub struct NodeTarget {
 }
 
 impl Desired {
-    /// Build the desired state. Pure: the manifests' text comes in `manifests`.
+    /// Build the desired state. Pure: the collections come in `manifests`.
     pub fn build(topology: &Topology, manifests: &Manifests) -> Result<Desired> {
         let state = desired_state(topology).into_diagnostic()?;
-        let schema = match (&topology.postgres.schema, &manifests.sql) {
-            (Some(target), Some(sql)) => Some(DesiredSchema::build(topology, target, sql)?),
-            _ => None,
+        let schema = match &topology.postgres.schema {
+            Some(target) => Some(DesiredSchema::build(topology, target)?),
+            None => None,
         };
         let mongo = topology
             .mongo
@@ -120,8 +119,12 @@ impl Desired {
 }
 
 impl DesiredSchema {
-    fn build(topology: &Topology, target: &SchemaTarget, sql: &str) -> Result<DesiredSchema> {
-        let manifest = parse_manifest(&target.file, sql)?;
+    fn build(topology: &Topology, target: &SchemaTarget) -> Result<DesiredSchema> {
+        let Some(read) = &target.manifest else {
+            return Err(miette!("cannot read schema file {}", target.path.display()));
+        };
+        let manifest = read.parsed.clone()?;
+        let sql = &read.sql;
         let fragments = topology.postgres.fragments.as_ref().map(|fragments| {
             let placement = placement::place(&manifest.schema, fragments);
             DesiredFragments {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use mongodb::bson::{Bson, Document, doc};
+use bson::{Bson, Document, doc};
 use serde::Serialize;
 
 use super::model::{Collection, MongoIndex};

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use mongodb::bson::{Bson, doc};
+use bson::{Bson, doc};
 
 use super::*;
 

@@ -21,8 +21,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use bson::{Bson, Document};
 use miette::{Diagnostic, Result};
-use mongodb::bson::{Bson, Document};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
@@ -585,8 +585,8 @@ fn describe(value: &Bson) -> String {
 mod tests {
     use std::path::Path;
 
+    use bson::doc;
     use miette::Diagnostic;
-    use mongodb::bson::doc;
 
     use super::*;
     use crate::diagnostics::testing::{help, labels, messages, only_one};

@@ -1,7 +1,7 @@
 //! Collections and indexes, as a manifest declares them and as a replica set reports them
 //! (the same types, so the diff compares like with like).
 
-use mongodb::bson::Document;
+use bson::Document;
 use serde::Serialize;
 
 /// A collection and its validation rules and indexes.

@@ -417,6 +417,8 @@ impl Plan {
 #[cfg(test)]
 pub(crate) mod fixtures;
 #[cfg(test)]
+mod purity_tests;
+#[cfg(test)]
 mod scenarios;
 #[cfg(test)]
 mod tests;

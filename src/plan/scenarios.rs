@@ -84,16 +84,7 @@ postgres:
 
 fn desired(topology: Topology) -> Desired {
     let topology = topology.with_profiles(&[]);
-    let sql = topology
-        .postgres
-        .schema
-        .as_ref()
-        .map(|s| std::fs::read_to_string(&s.path).expect("the manifest"));
-    let manifests = Manifests {
-        sql,
-        ..Manifests::default()
-    };
-    Desired::build(&topology, &manifests).expect("the desired state")
+    Desired::build(&topology, &Manifests::default()).expect("the desired state")
 }
 
 /// The plan as the user reads it, then the order it runs in: each wave's changes with what

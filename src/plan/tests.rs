@@ -402,6 +402,7 @@ fn schema_target() -> crate::topology::SchemaTarget {
         path: "schema.sql".into(),
         database: "shop".into(),
         nodes: vec!["primary".into()],
+        manifest: None,
     }
 }
 

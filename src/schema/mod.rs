@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub use diff::{Step, StepAction};
 pub use model::Schema;
-pub use parse::{ErrorKind, Manifest, SchemaError, parse_manifest, parse_schema};
+pub use parse::{ErrorKind, Manifest, SchemaError, SqlManifest, parse_manifest, parse_schema};
 pub use rejected::RejectedByServer;
 
 /// What one node's target database holds, as far as it could be observed.

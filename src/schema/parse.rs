@@ -41,7 +41,7 @@ pub enum ErrorKind {
 }
 
 /// One problem in a manifest, pointing at the offending SQL.
-#[derive(Debug, Error, Diagnostic)]
+#[derive(Debug, Clone, Error, Diagnostic)]
 #[error("{message}")]
 #[diagnostic(code(dbtopo::schema::invalid))]
 pub struct SchemaError {
@@ -70,6 +70,30 @@ impl SchemaError {
         text.get(start..end).unwrap_or_default()
     }
 }
+
+/// A manifest's text as read from its file, and what parsing it gave: read and parsed once,
+/// when the topology is loaded.
+#[derive(Debug, Clone)]
+pub struct SqlManifest {
+    pub sql: String,
+    pub parsed: Result<Manifest, SchemaError>,
+}
+
+impl SqlManifest {
+    pub fn parse(file_name: &str, sql: String) -> SqlManifest {
+        let parsed = parse_manifest(file_name, &sql);
+        SqlManifest { sql, parsed }
+    }
+}
+
+/// Two manifests are the same when their text is.
+impl PartialEq for SqlManifest {
+    fn eq(&self, other: &Self) -> bool {
+        self.sql == other.sql
+    }
+}
+
+impl Eq for SqlManifest {}
 
 /// A parsed manifest: the model, and where in the file each table and index is declared,
 /// so that a server's complaint about one of them can point at its statement.

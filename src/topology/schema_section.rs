@@ -44,11 +44,15 @@ impl Validator<'_> {
             Some(listed) => self.schema_nodes(listed, nodes, replicas, &section),
         };
         let (file, path) = file?;
+        let manifest = std::fs::read_to_string(&path)
+            .ok()
+            .map(|sql| crate::schema::SqlManifest::parse(&file, sql));
         Some(SchemaTarget {
             file,
             path,
             database,
             nodes: targets,
+            manifest,
         })
     }
 

@@ -184,6 +184,10 @@ pub struct SchemaTarget {
     pub database: String,
     /// Nodes (never replicas: they receive the schema by replication); default all nodes.
     pub nodes: Vec<String>,
+    /// The manifest, read and parsed when the topology is loaded; `None` when the file could
+    /// not be read (the desired state says why).
+    #[serde(skip)]
+    pub manifest: Option<crate::schema::SqlManifest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -145,6 +145,10 @@ fn default_file_loads_to_the_ecommerce_topology() {
                 path: Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/ecommerce.sql"),
                 database: "ecommerce".to_owned(),
                 nodes: vec!["primary".to_owned()],
+                manifest: Some(crate::schema::SqlManifest::parse(
+                    "manifests/ecommerce.sql",
+                    include_str!("../../manifests/ecommerce.sql").to_owned(),
+                )),
             }),
             fragments: Some(default_fragments()),
         },

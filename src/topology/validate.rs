@@ -163,12 +163,13 @@ impl Validator<'_> {
             .collect();
         let (nodes, replicas) = self.servers(pg.nodes, pg.replicas, &section);
         let schema = self.schema(pg.schema, &nodes, &replicas);
-        // The manifest's tables, for the fragment checks; its own errors are reported where
-        // it is loaded for planning.
-        let manifest = schema.as_ref().and_then(|target| {
-            let sql = std::fs::read_to_string(&target.path).ok()?;
-            crate::schema::parse_schema(&target.file, &sql).ok()
-        });
+        // The manifest's tables, for the fragment checks; its own errors are reported when
+        // the desired state is built from it.
+        let manifest = schema
+            .as_ref()
+            .and_then(|target| target.manifest.as_ref())
+            .and_then(|m| m.parsed.as_ref().ok())
+            .map(|m| m.schema.clone());
         let context = fragments::Context {
             nodes: &nodes,
             replicas: &replicas,
