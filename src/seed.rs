@@ -5,6 +5,14 @@
 //! the same scale hold the same data. Keys are whatever the tables generate; later tables find
 //! earlier rows by their natural keys (emails, SKUs, category names), in key order.
 
+use std::time::{Duration, Instant};
+
+use miette::{IntoDiagnostic, Result, miette};
+use tokio_postgres::Client;
+
+use crate::pg::server_message;
+use crate::schema::Schema;
+
 /// One step: the table it fills and the statement that fills it. `{scale}` stands for the
 /// scale factor.
 pub struct Step {
@@ -129,3 +137,55 @@ pub const STEPS: [Step; 11] = [
                             OFFSET (u.user_id * 3 + r * 5) % (50 * {scale}) LIMIT 1) p ON true",
     },
 ];
+
+/// The schema must hold every table a seed fills.
+pub fn require_tables(schema: &Schema) -> Result<()> {
+    let missing: Vec<&str> = TABLES
+        .iter()
+        .copied()
+        .filter(|t| !schema.tables.contains_key(*t))
+        .collect();
+    if !missing.is_empty() {
+        return Err(miette!(
+            help = "seed knows the e-commerce tables of manifests/ecommerce.sql",
+            "the schema has no table {}",
+            missing.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Seed fills empty tables only: `node`, behind `client`, must hold no user yet.
+pub async fn require_empty(client: &Client, node: &str) -> Result<()> {
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .map_err(|e| miette!("node {node}: {}", server_message(&e)))?
+        .get(0);
+    if rows > 0 {
+        return Err(miette!(
+            help = "seed fills empty tables; destroy and apply again for a fresh database",
+            "node {node} already holds {rows} user(s)"
+        ));
+    }
+    Ok(())
+}
+
+/// Run [`STEPS`] at `scale` in one transaction; `progress` hears each step's table, the rows
+/// it wrote and how long it took.
+pub async fn fill(
+    client: &mut Client,
+    scale: u32,
+    mut progress: impl FnMut(&str, u64, Duration),
+) -> Result<()> {
+    let transaction = client.transaction().await.into_diagnostic()?;
+    for step in &STEPS {
+        let started = Instant::now();
+        let rows = transaction
+            .execute(&step.sql(scale), &[])
+            .await
+            .map_err(|e| miette!("seeding {}: {}", step.table, server_message(&e)))?;
+        progress(step.table, rows, started.elapsed());
+    }
+    transaction.commit().await.into_diagnostic()
+}

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
+use crate::desired::Desired;
+use crate::secrets::Secrets;
 use crate::txn::{DistributedTransaction, Participant, TxnError};
 
 /// Where one region's order tables live: a node and the table names there.
@@ -101,6 +103,62 @@ pub enum WorkloadError {
 }
 
 impl Target {
+    /// Where the workload writes in the environment `desired` describes: the coordinator, and
+    /// for each region (`EU`, `US`) the node and the tables that hold its orders, payments and
+    /// shipments (the coordinator's own tables where `orders` is not partitioned by region).
+    /// `None` when the topology declares no schema.
+    pub fn from_desired(desired: &Desired, secrets: &Secrets) -> Option<Target> {
+        let schema = desired.schema.as_ref()?;
+        let coordinator = schema
+            .fragments
+            .as_ref()
+            .map_or_else(|| schema.target.nodes[0].clone(), |f| f.coordinator.clone());
+        let ports = desired
+            .state
+            .servers
+            .iter()
+            .filter_map(|(node, s)| Some((node.clone(), s.container.as_ref()?.host_port)))
+            .collect();
+        let mut regions = BTreeMap::new();
+        let partitioned = |table: &str| {
+            schema.fragments.as_ref().and_then(|f| {
+                f.placement
+                    .partitioned
+                    .iter()
+                    .find(|p| p.table.name == table)
+            })
+        };
+        for region in ["EU", "US"] {
+            let bound = format!("FOR VALUES IN ('{region}')");
+            let part = |table: &str| {
+                partitioned(table)
+                    .and_then(|p| p.partitions.iter().find(|part| part.bound == bound))
+                    .map_or((coordinator.clone(), table.to_owned()), |part| {
+                        (part.node.clone(), part.remote_table.clone())
+                    })
+            };
+            let (node, orders) = part("orders");
+            regions.insert(
+                region.to_owned(),
+                RegionTables {
+                    node,
+                    orders,
+                    order_details: part("order_details").1,
+                    transactions: part("transactions").1,
+                    shipping: part("shipping").1,
+                },
+            );
+        }
+        Some(Target {
+            coordinator,
+            database: schema.target.database.clone(),
+            password: secrets.superuser.clone(),
+            ports,
+            regions,
+            plain: false,
+        })
+    }
+
     pub async fn connect(&self, node: &str) -> Result<Client, WorkloadError> {
         let port = self.ports.get(node).copied().unwrap_or(0);
         crate::observe::postgres::connect_to(
@@ -386,6 +444,14 @@ pub async fn regions(coordinator: &Client) -> Result<Vec<(i64, String)>, tokio_p
         .iter()
         .map(|row| (row.get(0), row.get(1)))
         .collect())
+}
+
+/// How many products the catalog holds.
+pub async fn products(coordinator: &Client) -> Result<i64, tokio_postgres::Error> {
+    Ok(coordinator
+        .query_one("SELECT count(*) FROM products", &[])
+        .await?
+        .get(0))
 }
 
 /// The `i`-th order of the standard mix: a customer and one to three products, one or two

@@ -1,0 +1,185 @@
+//! `dbtopo apply`: plan, confirm, execute, and plan again for what the first round deferred,
+//! then check that the environment converged. Steps that destroy data need
+//! `--allow-destructive`.
+
+use std::time::Duration;
+
+use bollard::Docker;
+use miette::{Result, miette};
+
+use super::desired;
+use super::environment::{docker, existing_secrets, print_warnings};
+use super::plan_for;
+use super::ui::{Printer, colorize, confirm, list};
+use crate::cli::ApplyArgs;
+use crate::desired::Desired;
+use crate::execute;
+use crate::plan::{self, Counts, Plan};
+use crate::schema::RejectedByServer;
+use crate::secrets::{self, Secrets};
+use crate::topology::{self, Topology};
+
+pub async fn apply(args: &ApplyArgs) -> Result<()> {
+    let topology = topology::load(&args.file.file)?.with_profiles(&args.file.profiles);
+    let _lock = crate::lock::lock_env(&topology.name)?;
+    let docker = docker().await?;
+    let secrets = match existing_secrets(&docker, &topology.name).await? {
+        Some(secrets) => secrets,
+        None => secrets::load_or_create(&topology.name)?,
+    };
+    let (desired, plan) = compute(&docker, &topology, Some(&secrets)).await?;
+    print!("{}", colorize(&plan::render_text(&plan)));
+    if plan.is_empty() {
+        return Ok(());
+    }
+    refuse_destructive(&plan, args.allow_destructive)?;
+    if !args.auto_approve {
+        confirm("Do you want to perform these actions?")?;
+    }
+    println!();
+    let mut counts = Counts::of(&plan);
+    run(&docker, &plan, &desired, &secrets).await?;
+    // What was deferred is compared once what it waits for runs: plan again while a round
+    // leaves deferrals behind and finds something to do.
+    let mut last = plan;
+    for _ in 0..MAX_ROUNDS {
+        if last.pending().next().is_none() {
+            break;
+        }
+        let next = plan_for(&docker, &desired, Some(&secrets)).await?;
+        if next.changes.is_empty() {
+            break;
+        }
+        println!("\nNow that the servers answer, the comparison finds:");
+        print!("{}", colorize(&plan::render_text(&next)));
+        refuse_destructive(&next, args.allow_destructive)?;
+        println!();
+        run(&docker, &next, &desired, &secrets).await?;
+        let more = Counts::of(&next);
+        counts.add += more.add;
+        counts.change += more.change;
+        counts.destroy += more.destroy;
+        last = next;
+    }
+    check_convergence(&docker, &desired, &secrets).await?;
+    println!(
+        "\nApply complete! Resources: {} added, {} changed, {} destroyed.",
+        counts.add, counts.change, counts.destroy
+    );
+    Ok(())
+}
+
+/// Rounds of apply for what each round's deferrals wait for (a schema compared once its server
+/// answers, then the fragments that wait for that schema).
+const MAX_ROUNDS: usize = 4;
+
+/// Steps that can lose data run only when the user said so.
+fn refuse_destructive(plan: &Plan, allowed: bool) -> Result<()> {
+    let destructive = plan.destructive_steps();
+    if destructive.is_empty() || allowed {
+        return Ok(());
+    }
+    let list: Vec<String> = destructive
+        .iter()
+        .map(|(address, step)| {
+            format!(
+                "  {address}: {} ({})",
+                step.object,
+                step.destroys.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    Err(miette!(
+        help = "apply stopped before running any of this plan; run apply with \
+                --allow-destructive to accept the loss, or change the manifest",
+        "the plan destroys data:\n{}",
+        list.join("\n")
+    ))
+}
+
+/// Execute `plan`; on failure, say what was done and what is left, and point a schema
+/// step's failure at the manifest.
+async fn run(docker: &Docker, plan: &Plan, desired: &Desired, secrets: &Secrets) -> Result<()> {
+    let outcome = execute::execute(docker, plan, secrets, &Printer).await;
+    if outcome.succeeded() {
+        return Ok(());
+    }
+    eprintln!(
+        "\nApply failed. Done: {}. Failed: {}. Not started: {}.",
+        list(&outcome.done),
+        list(
+            &outcome
+                .failed
+                .iter()
+                .map(|(a, _)| a.clone())
+                .collect::<Vec<_>>()
+        ),
+        list(&outcome.not_started)
+    );
+    let Some((address, error)) = outcome.failed.into_iter().next() else {
+        return Err(miette!("apply did not complete"));
+    };
+    let report = match (&error, &desired.schema) {
+        (
+            execute::ExecuteError::SchemaStep {
+                object,
+                outcome,
+                origin,
+                sql,
+                error: cause,
+            },
+            Some(schema),
+        ) => miette::Report::new(RejectedByServer::at_statement(
+            &schema.manifest,
+            &address.to_string(),
+            object,
+            origin.as_deref(),
+            &execute::server_message(cause),
+            sql,
+            outcome,
+        )),
+        _ => miette::Report::new(error),
+    };
+    Err(report.wrap_err("apply did not complete; run apply again once the cause is fixed"))
+}
+
+/// Build the desired state, observe, diff.
+async fn compute(
+    docker: &Docker,
+    topology: &Topology,
+    secrets: Option<&Secrets>,
+) -> Result<(Desired, Plan)> {
+    print_warnings(topology);
+    let desired = desired(topology)?;
+    let plan = plan_for(docker, &desired, secrets).await?;
+    Ok((desired, plan))
+}
+
+/// After executing: nothing may be left to do, and every replica must stream (a replica that
+/// was just reconnected gets a little time).
+async fn check_convergence(docker: &Docker, desired: &Desired, secrets: &Secrets) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let after = plan_for(docker, desired, Some(secrets)).await?;
+        if !after.is_empty() {
+            let left: Vec<String> = after
+                .changes
+                .iter()
+                .map(|c| c.address.to_string())
+                .chain(after.pending().map(|d| d.address.to_string()))
+                .collect();
+            return Err(miette!(
+                help = "run plan to see the differences",
+                "apply finished but the environment did not converge: {} still differ",
+                left.join(", ")
+            ));
+        }
+        if after.warnings.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(miette!("apply finished but {}", after.warnings.join("; ")));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

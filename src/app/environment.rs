@@ -1,0 +1,100 @@
+//! What several commands share: the Docker client, the topology's warnings, the passwords of
+//! an existing environment, and a superuser connection to one of its nodes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bollard::Docker;
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
+
+use super::desired;
+use crate::desired::Desired;
+use crate::execute;
+use crate::observe;
+use crate::secrets::{self, Secrets};
+use crate::topology::{self, Topology};
+
+/// A Docker client speaking the engine's API version.
+pub async fn docker() -> Result<Docker> {
+    let docker = Docker::connect_with_local_defaults()
+        .into_diagnostic()
+        .wrap_err("cannot reach the Docker Engine")?;
+    docker
+        .negotiate_version()
+        .await
+        .into_diagnostic()
+        .wrap_err("cannot reach the Docker Engine: is it running?")
+}
+
+/// The topology's warnings (an even number of voting members), on standard error.
+pub(super) fn print_warnings(topology: &Topology) {
+    for warning in &topology.warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
+/// The environment's passwords: from the secrets file, or, when that file was lost while the
+/// environment exists, read back from one of its containers and saved again. `None` for an
+/// environment that does not exist yet.
+pub(super) async fn existing_secrets(docker: &Docker, env: &str) -> Result<Option<Secrets>> {
+    if let Some(secrets) = secrets::load_existing(env)? {
+        return Ok(Some(secrets));
+    }
+    let inventory = observe::docker::inventory(docker, env).await?;
+    for container in &inventory.containers {
+        if let Some(found) = observe::docker::secrets_in(docker, container).await? {
+            secrets::save(env, &found)?;
+            eprintln!(
+                "The secrets file of environment \"{env}\" was missing: recovered it from container {container} into {}.",
+                secrets::secrets_path(env).display()
+            );
+            return Ok(Some(found));
+        }
+    }
+    if !inventory.containers.is_empty() {
+        return Err(miette!(
+            help = format!(
+                "restore {}, or give the passwords in {} and {}",
+                secrets::secrets_path(env).display(),
+                secrets::SUPERUSER_ENV,
+                secrets::REPLICATION_ENV
+            ),
+            "environment \"{env}\" exists but its passwords are nowhere to be found"
+        ));
+    }
+    Ok(None)
+}
+
+/// The topology at `file` and the passwords of its environment, which must exist.
+pub(super) async fn existing_environment(
+    file: &Path,
+    profiles: &[String],
+) -> Result<(Desired, Secrets)> {
+    let topology = topology::load(file)?.with_profiles(profiles);
+    let docker = docker().await?;
+    let Some(secrets) = existing_secrets(&docker, &topology.name).await? else {
+        return Err(miette!(
+            help = "run apply first",
+            "environment \"{}\" does not exist",
+            topology.name
+        ));
+    };
+    Ok((desired(&topology)?, secrets))
+}
+
+/// A superuser connection to `database` on the node at `port`.
+pub(super) async fn connect_node(
+    port: u16,
+    secrets: &Secrets,
+    database: &str,
+    node: &str,
+) -> Result<tokio_postgres::Client> {
+    observe::postgres::connect_to(port, &secrets.superuser, database, Duration::from_secs(5))
+        .await
+        .map_err(|e| {
+            miette!(
+                "cannot connect to node {node}: {}",
+                execute::server_message(&e)
+            )
+        })
+}

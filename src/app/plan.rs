@@ -1,0 +1,55 @@
+//! `dbtopo plan`: observe the environment and print what apply would change, as text or as
+//! JSON, with a note when the plan destroys data.
+
+use bollard::Docker;
+use miette::Result;
+
+use super::desired;
+use super::environment::{docker, existing_secrets, print_warnings};
+use super::ui::colorize;
+use crate::cli::PlanArgs;
+use crate::desired::Desired;
+use crate::observe;
+use crate::plan::{self, Plan};
+use crate::secrets::{self, Secrets};
+use crate::topology;
+
+/// Observe the environment and plan against it.
+pub async fn plan_for(
+    docker: &Docker,
+    desired: &Desired,
+    secrets: Option<&Secrets>,
+) -> Result<Plan> {
+    let observed = observe::observe_environment(docker, desired, secrets, None).await?;
+    Ok(plan::plan(desired, &observed)?)
+}
+
+/// Print the plan; returns whether it has changes.
+pub async fn plan(args: &PlanArgs) -> Result<bool> {
+    let topology = topology::load(&args.file.file)?.with_profiles(&args.file.profiles);
+    print_warnings(&topology);
+    let desired = desired(&topology)?;
+    // With the passwords at hand, the servers are asked while Docker's connection is made.
+    let stored = secrets::load_existing(&topology.name)?;
+    let early = stored
+        .as_ref()
+        .map(|secrets| observe::start_sessions(&desired, secrets));
+    let docker = docker().await?;
+    let secrets = match stored {
+        Some(secrets) => Some(secrets),
+        None => existing_secrets(&docker, &topology.name).await?,
+    };
+    let observed = observe::observe_environment(&docker, &desired, secrets.as_ref(), early).await?;
+    let plan = plan::plan(&desired, &observed)?;
+    if args.json {
+        println!("{}", plan::render_json(&plan));
+    } else {
+        print!("{}", colorize(&plan::render_text(&plan)));
+        if !plan.destructive_steps().is_empty() {
+            println!(
+                "\nNote: this plan destroys data; apply refuses it without --allow-destructive."
+            );
+        }
+    }
+    Ok(!plan.is_empty())
+}

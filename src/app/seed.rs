@@ -1,0 +1,58 @@
+//! `dbtopo seed`: load the deterministic dataset of [`crate::seed`] into each schema node of
+//! an existing environment (the coordinator, with fragments), and the collections of each
+//! replica set, with progress.
+
+use miette::{Result, miette};
+
+use super::environment::{connect_node, existing_environment};
+use super::ui::seconds;
+use crate::cli::SeedArgs;
+
+/// Load the deterministic dataset into each schema node (the coordinator, with fragments),
+/// in one transaction, with progress.
+pub async fn seed(args: &SeedArgs) -> Result<()> {
+    let (desired, secrets) = existing_environment(&args.file.file, &args.file.profiles).await?;
+    let Some(schema) = &desired.schema else {
+        return Err(miette!(
+            help = "add `postgres.schema` with the e-commerce manifest",
+            "{} declares no schema to seed",
+            args.file.file.display()
+        ));
+    };
+    crate::seed::require_tables(&schema.manifest.schema)?;
+    for node in &schema.target.nodes {
+        let port = desired.state.servers[node]
+            .container
+            .as_ref()
+            .map_or(0, |c| c.host_port);
+        let mut client = connect_node(port, &secrets, &schema.target.database, node).await?;
+        crate::seed::require_empty(&client, node).await?;
+        println!(
+            "Seeding node {node} (database {}, scale {}):",
+            schema.target.database, args.scale
+        );
+        crate::seed::fill(&mut client, args.scale, |table, rows, elapsed| {
+            println!("  {table:<14} {rows:>7} row(s) in {}", seconds(elapsed));
+        })
+        .await?;
+    }
+    for wanted in &desired.mongo {
+        let Some(first) = wanted.set.members.first() else {
+            continue;
+        };
+        println!(
+            "Seeding replica set {} (database {}, scale {}):",
+            wanted.set.name, wanted.set.database, args.scale
+        );
+        let member = crate::mongo::client::connect(first.port, Some(&secrets.mongo_admin)).await?;
+        let started = std::time::Instant::now();
+        for (collection, count) in
+            crate::mongo::seed::seed(&member, &wanted.set.database, args.scale).await?
+        {
+            println!("  {collection:<16} {count:>5} document(s)");
+        }
+        println!("  in {}", seconds(started.elapsed()));
+    }
+    println!("\nSeed complete.");
+    Ok(())
+}

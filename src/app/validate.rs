@@ -1,0 +1,65 @@
+//! `dbtopo validate`: load the topology and its manifests without touching Docker, and say
+//! what they declare (nodes, replicas, schema, fragments, replica sets) or why they are wrong.
+
+use std::path::Path;
+
+use miette::Result;
+
+use super::desired;
+use super::environment::print_warnings;
+use crate::topology::{self, Topology};
+
+pub fn validate(file: &Path) -> Result<Topology> {
+    let topology = topology::load(file)?;
+    let desired = desired(&topology)?;
+    let schema = match &desired.schema {
+        Some(schema) => format!(
+            ", schema {} ({} tables, {} indexes) into database \"{}\" on {}",
+            schema.target.file,
+            schema.manifest.schema.tables.len(),
+            schema.manifest.schema.indexes.len(),
+            schema.target.database,
+            schema.target.nodes.join(", ")
+        ),
+        None => String::new(),
+    };
+    let fragments = match &topology.postgres.fragments {
+        Some(f) => format!(
+            ", {} fragmented table(s) coordinated by {}, {} reference table(s), {} distributed index(es)",
+            f.tables.len(),
+            f.coordinator,
+            f.reference_tables.len(),
+            f.indexes.len()
+        ),
+        None => String::new(),
+    };
+    let mongo: String = topology
+        .mongo
+        .replica_sets
+        .values()
+        .zip(&desired.mongo)
+        .map(|(set, wanted)| {
+            let profiles = if set.profiles.is_empty() {
+                String::new()
+            } else {
+                format!(", profile {}", set.profiles.join("/"))
+            };
+            format!(
+                ", replica set {} ({} member(s), {} collection(s) in database \"{}\"{profiles})",
+                set.name,
+                set.members.len(),
+                wanted.collections.len(),
+                set.database
+            )
+        })
+        .collect();
+    println!(
+        "{} is valid: environment \"{}\", {} node(s), {} replica(s){schema}{fragments}{mongo}.",
+        file.display(),
+        topology.name,
+        topology.postgres.nodes.len(),
+        topology.postgres.replicas.len()
+    );
+    print_warnings(&topology);
+    Ok(topology)
+}
