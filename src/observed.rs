@@ -47,8 +47,16 @@ pub enum CoordinatorState {
 pub enum SubscriptionState {
     Fresh,
     Unknown,
-    /// The comment of the subscription of that name, when it exists.
-    Observed(Option<Option<String>>),
+    /// The subscription of that name, when it exists.
+    Observed(Option<FoundSubscription>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundSubscription {
+    /// `dbtopo <hash>` of the definition it was made from.
+    pub comment: Option<String>,
+    /// A disabled subscription applies nothing: the copies stop following the coordinator.
+    pub enabled: bool,
 }
 
 /// One of dbtopo's prepared transactions on a node.

@@ -304,6 +304,54 @@ async fn rows_land_on_the_node_of_their_key_and_nowhere_else() {
     assert_eq!(count(&coordinator, "SELECT count(*) FROM orders").await, 3);
     assert!(env.plan().await.is_empty());
 
+    // A dropped user mapping (the coordinator can no longer read a node's parts) and a
+    // disabled subscription (the copies stop following) are drift the plan shows and apply
+    // repairs.
+    coordinator
+        .batch_execute("DROP USER MAPPING FOR postgres SERVER dbtopo_shard_eu")
+        .await
+        .unwrap();
+    assert!(
+        coordinator
+            .query("SELECT count(*) FROM orders_eu", &[])
+            .await
+            .is_err(),
+        "without its user mapping the coordinator cannot read the EU part"
+    );
+    us.batch_execute("ALTER SUBSCRIPTION dbtopo_ref_shard_us DISABLE")
+        .await
+        .unwrap();
+    let drift = env.plan().await;
+    assert_eq!(
+        common::actions(&drift),
+        [
+            (
+                "fdw_server.dbtopo_shard_eu".to_owned(),
+                dbtopo::plan::Action::Update
+            ),
+            (
+                "subscription.dbtopo_ref_shard_us".to_owned(),
+                dbtopo::plan::Action::Update
+            ),
+        ],
+        "{}",
+        dbtopo::plan::render_text(&drift)
+    );
+    env.apply()
+        .await
+        .expect("repair the mapping and the subscription");
+    assert_eq!(count(&coordinator, "SELECT count(*) FROM orders").await, 3);
+    let enabled: bool = us
+        .query_one(
+            "SELECT subenabled FROM pg_subscription WHERE subname = 'dbtopo_ref_shard_us'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(enabled);
+    assert!(env.plan().await.is_empty());
+
     // Remaking a partitioned table with a local part detaches that part and keeps its rows.
     coordinator
         .batch_execute("COMMENT ON TABLE reviews IS 'changed by hand'")

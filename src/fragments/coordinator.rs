@@ -5,7 +5,7 @@
 //! it, and a different or missing hash means the object is made again. Making a partitioned
 //! table again loses nothing: its rows live in the fragments.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -492,6 +492,9 @@ fn vertical_object(table: &VerticalTable) -> CoordinatorObject {
     object
 }
 
+/// The name prefix of the old parts a movement keeps until their copies are dropped.
+pub const MOVED_PREFIX: &str = "dbtopo_moved_";
+
 /// What the coordinator's database holds of these objects.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Found {
@@ -507,4 +510,7 @@ pub struct Found {
     pub moved: BTreeMap<String, PartLocation>,
     /// `dbtopo_ref_*` publications and their comments.
     pub publications: BTreeMap<String, Option<String>>,
+    /// `dbtopo_*` foreign servers with a user mapping for the superuser (without one the
+    /// coordinator cannot read their parts).
+    pub user_mappings: BTreeSet<String>,
 }

@@ -2,9 +2,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::coordinator::{self, Found, ObjectKind};
 use super::placement::{self, place};
-use crate::plan::fragments::{CoordinatorState, Input, changes};
-use crate::plan::movement::{self, Nodes};
-use crate::plan::{Action, Address, Operation};
+use crate::plan::fragments::CoordinatorState;
+use crate::plan::movement;
+use crate::plan::{Action, Operation};
 use crate::schema::{Schema, parse_schema};
 use crate::topology::{Bound, Fragmentation, Fragments, HorizontalPart};
 
@@ -222,67 +222,68 @@ fn plan_changes(state: &CoordinatorState) -> Result<Vec<(String, Action)>, Strin
     })
 }
 
-fn test_nodes(placement: &placement::Placement) -> Nodes<'static> {
-    let names = ["primary", "shard-eu", "shard-us"];
-    Nodes {
-        coordinator: "primary",
-        by_server: names
-            .iter()
-            .map(|n| (placement::server_name(n), n.to_string()))
-            .collect(),
-        ports: names
-            .iter()
-            .zip([5433, 5435, 5436])
-            .map(|(n, p)| (n.to_string(), p))
-            .collect(),
-        database: "shop",
-        wanted: placement
-            .fragment_nodes
-            .iter()
-            .map(|(node, s)| (node.clone(), s.tables.keys().cloned().collect()))
-            .collect(),
+/// The topology of these tests: `primary` coordinating `shard-eu` and `shard-us`, with the
+/// manifest above and `fragments`.
+fn topology(fragments: &Fragments) -> crate::topology::Topology {
+    use crate::topology::{Images, Node, Postgres, SchemaTarget, Topology};
+    let node = |name: &str, port: u16| {
+        let node = Node {
+            name: name.into(),
+            port,
+            settings: BTreeMap::new(),
+        };
+        (name.to_owned(), node)
+    };
+    Topology {
+        name: "shop".into(),
+        images: Images {
+            postgres: "postgres:17".into(),
+            mongo: "mongo:7".into(),
+        },
+        postgres: Postgres {
+            settings: BTreeMap::from([("wal_level".to_owned(), "logical".to_owned())]),
+            access: Vec::new(),
+            replication_user: "repuser".into(),
+            nodes: BTreeMap::from([
+                node("primary", 5433),
+                node("shard-eu", 5435),
+                node("shard-us", 5436),
+            ]),
+            replicas: BTreeMap::new(),
+            schema: Some(SchemaTarget {
+                file: "test.sql".into(),
+                path: "test.sql".into(),
+                database: "shop".into(),
+                nodes: vec!["primary".into()],
+                manifest: Some(crate::schema::SqlManifest::parse(
+                    "test.sql",
+                    SQL.to_owned(),
+                )),
+            }),
+            fragments: Some(fragments.clone()),
+        },
+        mongo: Default::default(),
+        warnings: Vec::new(),
     }
 }
 
-/// The coordinator's changes for `fragments`, movements and cleanup included, as `plan_for`
-/// puts them together.
+/// The coordinator's changes for `fragments` (movements and cleanup included) when the
+/// coordinator holds `state` and everything else is in place: the real planner's, with the
+/// servers' and tables' changes left out.
 fn plan_with(
     state: &CoordinatorState,
     fragments: &Fragments,
 ) -> Result<Vec<crate::plan::Change>, String> {
-    let placement = place(&manifest(), fragments);
-    let objects = coordinator::objects("shop", "shop", &placement);
-    let fragment_nodes = vec!["shard-eu".to_owned(), "shard-us".to_owned()];
-    let nodes = test_nodes(&placement);
-    let found = match state {
-        CoordinatorState::Observed(found) => Some(found),
-        _ => None,
-    };
-    let mut movements = BTreeMap::new();
-    let mut planned = Vec::new();
-    for object in &objects {
-        if let Some(found) = found
-            && let Some(m) = movement::movement(object, found, &nodes)?
-        {
-            planned.push((crate::plan::fragments::address(object), m.clone()));
-            movements.insert(object.name.clone(), m);
-        }
-    }
-    let cleanup = movement::cleanup(&planned, found, &nodes);
-    let addresses: Vec<Address> = cleanup.iter().map(|c| c.address.clone()).collect();
-    let mut out = changes(&Input {
-        objects: &objects,
-        state,
-        coordinator: "primary",
-        host_port: 5433,
-        database: "shop",
-        fragment_nodes: &fragment_nodes,
-        movements: &movements,
-        nodes: &nodes,
-        cleanup: &addresses,
-    })?;
-    out.extend(cleanup);
-    Ok(out)
+    let desired = crate::desired::Desired::build(&topology(fragments), &Default::default())
+        .map_err(|e| e.to_string())?;
+    let mut observed = crate::plan::fixtures::converged(&desired);
+    observed.coordinator = state.clone();
+    let plan = crate::plan::plan(&desired, &observed).map_err(|e| e.to_string())?;
+    Ok(plan
+        .changes
+        .into_iter()
+        .filter(|c| !matches!(c.address.kind(), "node" | "schema" | "subscription"))
+        .collect())
 }
 
 /// What a converged coordinator holds for `by_region()`.
@@ -417,7 +418,10 @@ fn reference_copies_have_no_foreign_keys_and_their_subscription_hides_the_passwo
     )
     .unwrap();
     assert_eq!(fresh.action, Action::Create);
-    let current = SubscriptionState::Observed(Some(Some(subscription.comment())));
+    let current = SubscriptionState::Observed(Some(crate::observed::FoundSubscription {
+        comment: Some(subscription.comment()),
+        enabled: true,
+    }));
     assert!(
         subscription_change(&subscription, &current, "shard-eu", "primary", 5435, "shop").is_none()
     );

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::{Client, GenericClient};
 
 use crate::fragments::coordinator::PartLocation;
+use crate::observed::FoundSubscription;
 use crate::schema::ObservedSchema;
 use crate::schema::model::{
     Check, Column, ForeignKey, Identity, Index, KeyConstraint, ReferentialAction, Schema, Table,
@@ -386,10 +387,12 @@ pub async fn coordinator_objects(
     tables: &[String],
 ) -> Result<crate::fragments::coordinator::Found, tokio_postgres::Error> {
     let in_tables: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&MANAGED_SCHEMA, &tables];
-    let moved_prefix: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
-        [&MANAGED_SCHEMA, &crate::plan::movement::MOVED_PREFIX];
+    let moved_prefix: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [
+        &MANAGED_SCHEMA,
+        &crate::fragments::coordinator::MOVED_PREFIX,
+    ];
     // Sent together: one round trip instead of six.
-    let (servers, found_tables, partitions, partition_keys, moved, publications) = futures_util::try_join!(
+    let (servers, found_tables, partitions, partition_keys, moved, publications, mappings) = futures_util::try_join!(
         comments(
             client,
             "SELECT srvname::text, obj_description(oid, 'pg_foreign_server')
@@ -437,6 +440,11 @@ pub async fn coordinator_objects(
             "SELECT pubname::text, obj_description(oid, 'pg_publication')
              FROM pg_publication WHERE pubname LIKE 'dbtopo\\_ref\\_%'",
         ),
+        client.query(
+            "SELECT srvname::text FROM pg_user_mappings
+             WHERE srvname LIKE 'dbtopo\\_%' AND usename = current_user",
+            &[],
+        ),
     )?;
     let found_tables = found_tables
         .iter()
@@ -467,6 +475,7 @@ pub async fn coordinator_objects(
         partition_keys,
         moved,
         publications,
+        user_mappings: mappings.iter().map(|row| row.get(0)).collect(),
     })
 }
 
@@ -491,19 +500,22 @@ async fn comments(
         .collect())
 }
 
-/// The comment of subscription `name` in `database` of a node: `None` when it does not
-/// exist, `Some(None)` when it has no comment.
+/// Subscription `name` in the database a node's client is connected to, with its comment and
+/// whether it is enabled: `None` when it does not exist.
 pub async fn subscription(
     client: &Client,
     name: &str,
-) -> Result<Option<Option<String>>, tokio_postgres::Error> {
+) -> Result<Option<FoundSubscription>, tokio_postgres::Error> {
     let row = client
         .query_opt(
-            "SELECT obj_description(oid, 'pg_subscription') FROM pg_subscription
+            "SELECT obj_description(oid, 'pg_subscription'), subenabled FROM pg_subscription
              WHERE subname = $1
                AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
             &[&name],
         )
         .await?;
-    Ok(row.map(|r| r.get(0)))
+    Ok(row.map(|r| FoundSubscription {
+        comment: r.get(0),
+        enabled: r.get(1),
+    }))
 }

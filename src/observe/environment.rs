@@ -13,7 +13,8 @@ use crate::desired::{Desired, NodeTarget};
 use crate::fragments::coordinator::{self, Found};
 use crate::model::{Role, State};
 use crate::observed::{
-    CoordinatorState, MongoObserved, Observed, Prepared, SetObservation, SubscriptionState,
+    CoordinatorState, FoundSubscription, MongoObserved, Observed, Prepared, SetObservation,
+    SubscriptionState,
 };
 use crate::pg::server_message;
 use crate::schema::{NodeSchema, ObservedSchema, RejectedByServer};
@@ -262,7 +263,7 @@ struct Answered {
     /// decisions about prepared transactions).
     clients: BTreeMap<String, tokio_postgres::Client>,
     coordinator: BTreeMap<String, Result<Found, tokio_postgres::Error>>,
-    subscriptions: BTreeMap<String, Result<Option<Option<String>>, tokio_postgres::Error>>,
+    subscriptions: BTreeMap<String, Result<Option<FoundSubscription>, tokio_postgres::Error>>,
     prepared: BTreeMap<String, Result<Vec<Prepared>, tokio_postgres::Error>>,
 }
 

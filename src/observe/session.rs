@@ -64,8 +64,8 @@ pub struct Answers {
     pub report: Option<ServerReport>,
     pub schema: Option<Result<ObservedSchema, SchemaObserveError>>,
     pub coordinator: Read<Found>,
-    /// The subscription's comment: `None` when it does not exist, `Some(None)` without one.
-    pub subscription: Read<Option<Option<String>>>,
+    /// The subscription: `None` when it does not exist.
+    pub subscription: Read<Option<crate::observed::FoundSubscription>>,
     pub prepared: Read<Vec<Prepared>>,
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::desired::Desired;
 use crate::fragments::coordinator::{self, CoordinatorObject, Found, ObjectKind};
 use crate::model::{Live, LiveSetting, State};
-use crate::observed::{CoordinatorState, Observed, SubscriptionState};
+use crate::observed::{CoordinatorState, FoundSubscription, Observed, SubscriptionState};
 use crate::schema::{NodeSchema, ObservedSchema};
 
 /// The servers of a converged environment: every container running its desired spec, every
@@ -90,7 +90,10 @@ pub fn converged(desired: &Desired) -> Observed {
             );
             observed.subscriptions.insert(
                 node.clone(),
-                SubscriptionState::Observed(Some(Some(subscription.comment()))),
+                SubscriptionState::Observed(Some(FoundSubscription {
+                    comment: Some(subscription.comment()),
+                    enabled: true,
+                })),
             );
         }
     }
@@ -133,6 +136,7 @@ pub fn found(objects: &[CoordinatorObject]) -> Found {
         let name = object.name.clone();
         match object.kind {
             ObjectKind::Server => {
+                found.user_mappings.insert(name.clone());
                 found.servers.insert(name, comment);
             }
             ObjectKind::PartitionedTable => {

@@ -12,7 +12,7 @@ pub use crate::observed::{CoordinatorState, SubscriptionState};
 use super::Address;
 use super::movement::{self, Movement, Nodes};
 use super::schema::schema_address;
-use super::{Action, Change, Operation};
+use super::{Action, Change, Detail, Operation};
 
 pub struct Input<'a> {
     pub objects: &'a [CoordinatorObject],
@@ -118,6 +118,12 @@ pub fn changes(input: &Input<'_>) -> Result<Vec<Change>, String> {
         let up_to_date =
             exists && partitions_intact && current.as_deref() == Some(object.comment().as_str());
         if up_to_date && !server_remade {
+            if object.kind == ObjectKind::Server
+                && let Some(found) = found
+                && !found.user_mappings.contains(&object.name)
+            {
+                changes.push(user_mapping_change(input, object));
+            }
             continue;
         }
         if exists && object.kind == ObjectKind::Server {
@@ -226,12 +232,40 @@ pub fn subscription_change(
     let (exists, up_to_date) = match state {
         SubscriptionState::Unknown => return None,
         SubscriptionState::Fresh | SubscriptionState::Observed(None) => (false, false),
-        SubscriptionState::Observed(Some(comment)) => {
-            (true, comment.as_deref() == Some(object.comment().as_str()))
-        }
+        SubscriptionState::Observed(Some(found)) => (
+            true,
+            found.comment.as_deref() == Some(object.comment().as_str()),
+        ),
     };
     if up_to_date {
-        return None;
+        let SubscriptionState::Observed(Some(found)) = state else {
+            return None;
+        };
+        if found.enabled {
+            return None;
+        }
+        return Some(Change {
+            address: address(object),
+            action: Action::Update,
+            reason: "it is disabled: the reference copies no longer follow the coordinator"
+                .to_owned(),
+            details: vec![Detail::new(
+                "enabled",
+                Some("false".into()),
+                Some("true".into()),
+            )],
+            after: vec![super::diff::node_address(node)],
+            operation: Operation::RunSql {
+                node: node.to_owned(),
+                host_port,
+                database: database.to_owned(),
+                statements: vec![format!(
+                    "ALTER SUBSCRIPTION {} ENABLE;",
+                    quote(&object.name)
+                )],
+                transactional: false,
+            },
+        });
     }
     let (action, reason) = if exists {
         (
@@ -262,6 +296,30 @@ pub fn subscription_change(
             transactional: false,
         },
     })
+}
+
+/// A foreign server in place whose user mapping was dropped: the coordinator cannot read the
+/// parts on that node until it is made again.
+fn user_mapping_change(input: &Input<'_>, object: &CoordinatorObject) -> Change {
+    let statements = object
+        .create
+        .iter()
+        .filter(|s| s.starts_with("CREATE USER MAPPING"))
+        .cloned()
+        .collect();
+    Change {
+        address: address(object),
+        action: Action::Update,
+        reason: "its user mapping is missing: the coordinator cannot read the parts on that node"
+            .to_owned(),
+        details: vec![Detail::new(
+            "user mapping",
+            None,
+            Some(crate::model::SUPERUSER.to_owned()),
+        )],
+        after: vec![schema_address(input.coordinator)],
+        operation: run_sql(input, statements),
+    }
 }
 
 fn run_sql(input: &Input<'_>, statements: Vec<String>) -> Operation {

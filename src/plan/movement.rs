@@ -20,8 +20,7 @@ use crate::schema::ddl::quote;
 
 use super::{Action, Address, Change, Detail, Effect, Operation};
 
-/// The name prefix of the old parts a movement keeps until their copies are dropped.
-pub const MOVED_PREFIX: &str = "dbtopo_moved_";
+pub use crate::fragments::coordinator::MOVED_PREFIX;
 
 /// One table's movement.
 #[derive(Debug, Clone, PartialEq, Eq)]

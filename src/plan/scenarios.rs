@@ -221,6 +221,33 @@ fn shop_subscription_dropped() {
     check("shop_subscription_dropped", &desired, &observed);
 }
 
+#[test]
+fn shop_subscription_disabled() {
+    let desired = shop();
+    let mut observed = converged(&desired);
+    let Some(SubscriptionState::Observed(Some(found))) = observed.subscriptions.get_mut("shard-us")
+    else {
+        unreachable!("converged");
+    };
+    found.enabled = false;
+    let plan = check("shop_subscription_disabled", &desired, &observed);
+    assert_eq!(plan.changes.len(), 1);
+}
+
+#[test]
+fn shop_user_mapping_dropped() {
+    let desired = shop();
+    let mut observed = converged(&desired);
+    let CoordinatorState::Observed(found) = &mut observed.coordinator else {
+        unreachable!("converged");
+    };
+    assert!(found.user_mappings.remove("dbtopo_shard_eu"));
+    let plan = check("shop_user_mapping_dropped", &desired, &observed);
+    assert_eq!(plan.changes.len(), 1);
+    // The password is added when the statement runs; the plan shows its placeholder.
+    assert!(render_text(&plan).contains(crate::fragments::coordinator::PASSWORD_PLACEHOLDER));
+}
+
 /// A cold apply stopped after the containers were created: all exist, none started.
 #[test]
 fn shop_interrupted_before_any_server_started() {
