@@ -13,7 +13,7 @@ use tokio_postgres::Client;
 
 use crate::fragments::placement::{PartitionedTable, Placement, VerticalTable};
 use crate::model::{self, Role, State};
-use crate::observe::postgres::connect_to;
+use crate::pg::connect_to;
 use crate::schema::ddl::quote;
 use crate::schema::model::Table;
 
@@ -50,7 +50,7 @@ impl Endpoints<'_> {
             Duration::from_secs(5),
         )
         .await
-        .map_err(|e| format!("cannot connect: {}", crate::execute::server_message(&e)))
+        .map_err(|e| format!("cannot connect: {}", crate::pg::server_message(&e)))
     }
 }
 
@@ -104,7 +104,7 @@ pub async fn fragments(
 /// the view that joins them (a key missing from one group would drop out of the join).
 async fn column_groups(client: &Client, coordinator: &str, table: &VerticalTable) -> Check {
     let subject = format!("columns {}", table.table.name);
-    let message = |e: tokio_postgres::Error| crate::execute::server_message(&e);
+    let message = |e: tokio_postgres::Error| crate::pg::server_message(&e);
     let count = |name: String| async move {
         let sql = format!("SELECT count(*) FROM {}", quote(&name));
         client
@@ -165,10 +165,10 @@ async fn rows_in_part(client: &Client, subject: &str, node: &str, table: &str) -
                     format!("constraint {} is not validated", row.get::<_, String>(0)),
                 ),
                 Ok(None) => passed(subject, node, format!("{rows} row(s), all within the part")),
-                Err(e) => failed(subject, node, crate::execute::server_message(&e)),
+                Err(e) => failed(subject, node, crate::pg::server_message(&e)),
             }
         }
-        Err(e) => failed(subject, node, crate::execute::server_message(&e)),
+        Err(e) => failed(subject, node, crate::pg::server_message(&e)),
     }
 }
 
@@ -204,7 +204,7 @@ async fn probe(
 ) -> Result<(), String> {
     let partition = &table.partitions[index];
     let key_value = sample_key(client, table, key, index).await?;
-    let message = |e: tokio_postgres::Error| crate::execute::server_message(&e);
+    let message = |e: tokio_postgres::Error| crate::pg::server_message(&e);
     client.batch_execute("BEGIN").await.map_err(message)?;
     let mut outcome = Err(String::new());
     for number in ["32000", "1"] {
@@ -236,7 +236,7 @@ async fn probe_once(
     columns: &[String],
     values: &[String],
 ) -> Result<(), String> {
-    let message = |e: tokio_postgres::Error| crate::execute::server_message(&e);
+    let message = |e: tokio_postgres::Error| crate::pg::server_message(&e);
     // Rows with the probe's key in each part, before and after: only the expected part may
     // gain one (rows already there with that key do not count).
     {
@@ -322,7 +322,7 @@ async fn sample_key(
         let row = client
             .query_one(&sql, &[])
             .await
-            .map_err(|e| crate::execute::server_message(&e))?;
+            .map_err(|e| crate::pg::server_message(&e))?;
         let value = row.get::<_, i32>(0).to_string();
         let numeric = crate::schema::model::is_numeric_type(&data_type);
         return Ok(if numeric { value } else { literal(&value) });
@@ -431,7 +431,7 @@ pub async fn references(endpoints: &Endpoints<'_>, placement: &Placement) -> Vec
                     )
                     .await;
                 match row {
-                    Err(e) => failed(&subject, node, crate::execute::server_message(&e)),
+                    Err(e) => failed(&subject, node, crate::pg::server_message(&e)),
                     Ok(None) => failed(&subject, node, format!("subscription {name} is missing")),
                     Ok(Some(row)) => {
                         let (workers, syncing, total): (i64, i64, i64) =
@@ -483,7 +483,7 @@ pub async fn replicas(endpoints: &Endpoints<'_>) -> Vec<Check> {
                     )
                     .await;
                 match row {
-                    Err(e) => failed(&subject, upstream, crate::execute::server_message(&e)),
+                    Err(e) => failed(&subject, upstream, crate::pg::server_message(&e)),
                     Ok(None) => failed(&subject, upstream, format!("slot {slot} is missing")),
                     Ok(Some(row)) => {
                         let active: bool = row.get(0);

@@ -84,7 +84,7 @@ impl Report {
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum WorkloadError {
-    #[error("node {node}: {}", crate::execute::server_message(source))]
+    #[error("node {node}: {}", crate::pg::server_message(source))]
     #[diagnostic(code(dbtopo::workload::query))]
     Query {
         node: String,
@@ -161,17 +161,12 @@ impl Target {
 
     pub async fn connect(&self, node: &str) -> Result<Client, WorkloadError> {
         let port = self.ports.get(node).copied().unwrap_or(0);
-        crate::observe::postgres::connect_to(
-            port,
-            &self.password,
-            &self.database,
-            Duration::from_secs(5),
-        )
-        .await
-        .map_err(|source| WorkloadError::Query {
-            node: node.to_owned(),
-            source,
-        })
+        crate::pg::connect_to(port, &self.password, &self.database, Duration::from_secs(5))
+            .await
+            .map_err(|source| WorkloadError::Query {
+                node: node.to_owned(),
+                source,
+            })
     }
 }
 

@@ -134,7 +134,7 @@ async fn run(docker: &Docker, plan: &Plan, desired: &Desired, secrets: &Secrets)
             &address.to_string(),
             object,
             origin.as_deref(),
-            &execute::server_message(cause),
+            &crate::pg::server_message(cause),
             sql,
             outcome,
         )),

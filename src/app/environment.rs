@@ -9,7 +9,6 @@ use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use super::desired;
 use crate::desired::Desired;
-use crate::execute;
 use crate::observe;
 use crate::secrets::{self, Secrets};
 use crate::topology::{self, Topology};
@@ -89,12 +88,12 @@ pub(super) async fn connect_node(
     database: &str,
     node: &str,
 ) -> Result<tokio_postgres::Client> {
-    observe::postgres::connect_to(port, &secrets.superuser, database, Duration::from_secs(5))
+    crate::pg::connect_to(port, &secrets.superuser, database, Duration::from_secs(5))
         .await
         .map_err(|e| {
             miette!(
                 "cannot connect to node {node}: {}",
-                execute::server_message(&e)
+                crate::pg::server_message(&e)
             )
         })
 }

@@ -4,7 +4,6 @@
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use super::environment::{connect_node, existing_environment};
-use crate::execute;
 
 /// Run a script spanning nodes as one distributed transaction (two-phase commit).
 pub async fn txn(args: &crate::cli::TxnArgs) -> Result<()> {
@@ -65,7 +64,7 @@ pub async fn txn(args: &crate::cli::TxnArgs) -> Result<()> {
             .client(node)
             .expect("every node of the script takes part");
         if let Err(e) = client.batch_execute(sql).await {
-            let message = execute::server_message(&e);
+            let message = crate::pg::server_message(&e);
             transaction.rollback().await;
             return Err(miette!(
                 help = "nothing was committed on any node",

@@ -8,7 +8,6 @@ use miette::{Result, miette};
 
 use super::environment::existing_environment;
 use super::ui::seconds;
-use crate::execute;
 use crate::workload::Target;
 
 /// Where the workload writes: the coordinator, and each region's node and tables.
@@ -72,5 +71,5 @@ pub async fn workload(args: &crate::cli::WorkloadArgs) -> Result<bool> {
 
 /// A query on the coordinator failed: the server's own words.
 fn query_failed(error: tokio_postgres::Error) -> miette::Report {
-    miette!("{}", execute::server_message(&error))
+    miette!("{}", crate::pg::server_message(&error))
 }

@@ -6,7 +6,7 @@ use bollard::Docker;
 use tokio_postgres::Client;
 
 use super::ExecuteError;
-use crate::observe::postgres::connect;
+use crate::pg::connect;
 use crate::secrets::Secrets;
 
 /// How long a new server may take to answer (initdb or pg_basebackup included).

@@ -7,7 +7,7 @@ use tokio_postgres::Client;
 
 use super::ExecuteError;
 use crate::observe::catalog;
-use crate::observe::postgres::connect_to;
+use crate::pg::connect_to;
 use crate::schema::{Step, ddl};
 
 /// How long a DDL statement waits for a lock before giving up, so a long transaction of an

@@ -46,7 +46,7 @@ pub use crate::model::{GID_PREFIX, parse_gid, participant_gid};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum TxnError {
-    #[error("node {node}: {}", crate::execute::server_message(source))]
+    #[error("node {node}: {}", crate::pg::server_message(source))]
     #[diagnostic(code(dbtopo::txn::participant))]
     Participant {
         node: String,
@@ -55,7 +55,7 @@ pub enum TxnError {
     },
     #[error(
         "the coordinator could not record the decision: {}",
-        crate::execute::server_message(source)
+        crate::pg::server_message(source)
     )]
     #[diagnostic(
         code(dbtopo::txn::decision),
@@ -70,7 +70,7 @@ pub enum TxnError {
     },
     #[error(
         "committed, but node {node} has not confirmed: {}",
-        crate::execute::server_message(source)
+        crate::pg::server_message(source)
     )]
     #[diagnostic(
         code(dbtopo::txn::in_doubt),
