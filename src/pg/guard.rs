@@ -152,7 +152,7 @@ impl Scanner {
             }
             let kind = self.header[0];
             let length = u32::from_be_bytes(self.header[1..5].try_into().expect("four bytes"));
-            if length < 4 || length > 1 << 20 || !kind.is_ascii_alphabetic() {
+            if !(4..=1 << 20).contains(&length) || !kind.is_ascii_alphabetic() {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "the server does not speak the PostgreSQL protocol",
