@@ -20,7 +20,7 @@ pub async fn plan_for(
     desired: &Desired,
     secrets: Option<&Secrets>,
 ) -> Result<Plan> {
-    let observed = observe::observe_environment(docker, desired, secrets, None).await?;
+    let observed = observe::observe_environment(docker, desired, secrets).await?;
     Ok(plan::plan(desired, &observed)?)
 }
 
@@ -29,18 +29,12 @@ pub async fn plan(args: &PlanArgs) -> Result<bool> {
     let topology = topology::load(&args.file.file)?.with_profiles(&args.file.profiles);
     print_warnings(&topology);
     let desired = desired(&topology)?;
-    // With the passwords at hand, the servers are asked while Docker's connection is made.
-    let stored = secrets::load_existing(&topology.name)?;
-    let early = stored
-        .as_ref()
-        .map(|secrets| observe::start_sessions(&desired, secrets));
     let docker = docker().await?;
-    let secrets = match stored {
+    let secrets = match secrets::load_existing(&topology.name)? {
         Some(secrets) => Some(secrets),
         None => existing_secrets(&docker, &topology.name).await?,
     };
-    let observed = observe::observe_environment(&docker, &desired, secrets.as_ref(), early).await?;
-    let plan = plan::plan(&desired, &observed)?;
+    let plan = plan_for(&docker, &desired, secrets.as_ref()).await?;
     if args.json {
         println!("{}", plan::render_json(&plan));
     } else {

@@ -1,6 +1,9 @@
-//! The whole observation a plan needs, in one pass: Docker is listed while one connection per
-//! server is opened and asked everything at once, then the facts that depend on what was found
-//! (decisions for prepared transactions, the replica sets) are read. Returns one [`Observed`].
+//! The whole observation a plan needs, in one pass: Docker is listed first, then one
+//! connection is opened per server of this environment that Docker shows running (on the
+//! port its container publishes, never merely the port the topology names, so that no
+//! password goes to a program that only took that port) and asked everything at once; then
+//! the facts that depend on what was found (decisions for prepared transactions, the replica
+//! sets) are read. Returns one [`Observed`].
 
 use std::collections::BTreeMap;
 
@@ -21,48 +24,24 @@ use crate::schema::{NodeSchema, ObservedSchema, RejectedByServer};
 use crate::secrets::Secrets;
 use crate::txn::recovery;
 
-/// The servers' sessions, opened in the background from the start (see [`start_sessions`]).
-pub struct EarlySessions(tokio::task::JoinHandle<Sessions>);
-
 type Sessions = BTreeMap<String, Session>;
 
-/// Start opening the servers' sessions now, so that they are asked while the Docker Engine
-/// connection is still being made.
-pub fn start_sessions(desired: &Desired, secrets: &Secrets) -> EarlySessions {
-    let targets = session_targets(desired);
-    let password = secrets.superuser.clone();
-    EarlySessions(tokio::spawn(async move {
-        session::open(targets, &password).await
-    }))
-}
-
-impl EarlySessions {
-    async fn join(self) -> Sessions {
-        // The task only fails if it panicked: then the plan connects without it.
-        self.0.await.unwrap_or_default()
-    }
-}
-
-/// Observe everything `desired` needs compared. `early` are sessions already opening.
+/// Observe everything `desired` needs compared.
 pub async fn observe_environment(
     docker: &Docker,
     desired: &Desired,
     secrets: Option<&Secrets>,
-    early: Option<EarlySessions>,
 ) -> Result<Observed> {
-    // The servers are asked while Docker is: an observation costs the slower of the two.
-    let sessions = async {
-        match (early, secrets) {
-            (Some(early), _) => early.join().await,
-            (None, Some(secrets)) => {
-                session::open(session_targets(desired), &secrets.superuser).await
-            }
-            (None, None) => Sessions::new(),
+    let listing = super::list(docker, &desired.state).await?;
+    let mut sessions = match secrets {
+        Some(secrets) => {
+            let targets = session_targets(desired, &published(&listing));
+            session::open(targets, &secrets.superuser).await
         }
+        None => Sessions::new(),
     };
-    let (listing, mut sessions) = tokio::join!(super::list(docker, &desired.state), sessions);
     let state =
-        super::observe_listed(docker, &desired.state.env, listing?, secrets, &mut sessions).await?;
+        super::observe_listed(docker, &desired.state.env, listing, secrets, &mut sessions).await?;
     let (probes, mut answered) = probes(sessions);
     let targets = desired
         .schema
@@ -267,7 +246,19 @@ struct Answered {
     prepared: BTreeMap<String, Result<Vec<Prepared>, tokio_postgres::Error>>,
 }
 
-fn session_targets(desired: &Desired) -> Vec<session::Target> {
+/// The host port of each running server container of this environment, by node.
+fn published(listing: &super::Listing) -> BTreeMap<String, u16> {
+    listing
+        .containers
+        .iter()
+        .filter(|found| found.container.running)
+        .map(|found| (found.node.clone(), found.container.host_port))
+        .collect()
+}
+
+/// One session for each desired server that runs in a container of this environment, on the
+/// port that container publishes.
+fn session_targets(desired: &Desired, published: &BTreeMap<String, u16>) -> Vec<session::Target> {
     let schema = desired.schema.as_ref();
     let targets = schema.map(|s| s.node_targets()).unwrap_or_default();
     let fragments = schema.and_then(|s| s.fragments.as_ref());
@@ -275,12 +266,13 @@ fn session_targets(desired: &Desired) -> Vec<session::Target> {
         .state
         .servers
         .values()
-        .map(|server| {
+        .filter_map(|server| {
             let node = &server.node;
+            let host_port = *published.get(node)?;
             let target = targets.iter().find(|t| &t.node == node);
-            session::Target {
+            Some(session::Target {
                 node: node.clone(),
-                host_port: desired.host_port(node),
+                host_port,
                 schema: schema
                     .zip(target)
                     .map(|(schema, target)| session::SchemaTarget {
@@ -305,7 +297,7 @@ fn session_targets(desired: &Desired) -> Vec<session::Target> {
                 }),
                 // dbtopo's transactions run in the schema's database, on its primaries.
                 prepared: schema.is_some() && server.role == Role::Primary,
-            }
+            })
         })
         .collect()
 }

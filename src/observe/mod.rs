@@ -16,7 +16,7 @@ use futures_util::future::join_all;
 
 use crate::model::{Server, State};
 use crate::secrets::Secrets;
-pub use environment::{EarlySessions, observe_environment, start_sessions};
+pub use environment::observe_environment;
 use session::{CONNECT_TIMEOUT, Outcome, Session};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
