@@ -29,6 +29,25 @@ pub struct Observed {
     /// could not be read (then nothing is resolved: a commit must never be rolled back).
     pub decisions: Option<BTreeMap<String, String>>,
     pub mongo: MongoObserved,
+    /// Objects that take a name of this environment but are not its own.
+    pub foreign: Vec<ForeignObject>,
+}
+
+/// The Docker names an environment's objects take.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnNames {
+    pub containers: std::collections::BTreeSet<String>,
+    pub volumes: std::collections::BTreeSet<String>,
+    pub networks: std::collections::BTreeSet<String>,
+}
+
+/// A Docker object with one of the environment's names but without its label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForeignObject {
+    pub kind: &'static str,
+    pub name: String,
+    /// The environment its label names, if it is another environment's.
+    pub owner: Option<String>,
 }
 
 /// What is known of the coordinator's database.

@@ -76,3 +76,127 @@ async fn plan_sends_nothing_to_a_program_on_a_port_no_container_of_the_environme
     let password = secrets.superuser.as_bytes();
     assert!(!received.windows(password.len()).any(|w| w == password));
 }
+
+/// Objects made here without dbtopo's label, removed when the test ends, failed or not.
+struct Strangers {
+    containers: Vec<String>,
+    volumes: Vec<String>,
+    networks: Vec<String>,
+}
+
+impl Drop for Strangers {
+    fn drop(&mut self) {
+        let containers = std::mem::take(&mut self.containers);
+        let volumes = std::mem::take(&mut self.volumes);
+        let networks = std::mem::take(&mut self.networks);
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async {
+                let docker = common::docker().await;
+                for name in containers {
+                    let options =
+                        bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+                            .force(true)
+                            .build();
+                    let _ = docker.remove_container(&name, Some(options)).await;
+                }
+                for name in volumes {
+                    let _ = docker
+                        .remove_volume(
+                            &name,
+                            None::<bollard::query_parameters::RemoveVolumeOptions>,
+                        )
+                        .await;
+                }
+                for name in networks {
+                    let _ = docker.remove_network(&name).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+async fn plan_error(env: &TestEnv) -> String {
+    let docker = common::docker().await;
+    let topology = dbtopo::topology::load(&env.file)
+        .unwrap()
+        .with_profiles(&[]);
+    let desired = dbtopo::app::desired(&topology).unwrap();
+    match dbtopo::app::plan_for(&docker, &desired, None).await {
+        Ok(plan) => panic!("planned:\n{}", dbtopo::plan::render_text(&plan)),
+        Err(error) => format!("{error:?}"),
+    }
+}
+
+/// A container, a volume and a network that bear the environment's names but not its label
+/// are a plan error naming each; apply touches none of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_that_take_the_environments_names_are_left_alone_and_reported() {
+    let env = TestEnv::from_yaml("foreign", ONE_NODE);
+    let docker = common::docker().await;
+    dbtopo::images::ensure_image(&docker, "postgres:17", &|_| {})
+        .await
+        .expect("the postgres image");
+    let container = env.container("lone");
+    let volume = dbtopo::model::volume_name(&env.name, "lone");
+    let network = dbtopo::model::network_name(&env.name);
+    let _strangers = Strangers {
+        containers: vec![container.clone()],
+        volumes: vec![volume.clone()],
+        networks: vec![network.clone()],
+    };
+    let body = bollard::models::ContainerCreateBody {
+        image: Some("postgres:17".into()),
+        entrypoint: Some(vec!["sleep".into(), "600".into()]),
+        ..Default::default()
+    };
+    let options = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+        .name(&container)
+        .build();
+    let created = docker.create_container(Some(options), body).await.unwrap();
+    docker
+        .create_volume(bollard::models::VolumeCreateRequest {
+            name: Some(volume.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    docker
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: network.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let error = plan_error(&env).await;
+    for name in [&container, &volume, &network] {
+        assert!(
+            error.contains(&format!("{name} was not made by dbtopo")),
+            "{error}"
+        );
+    }
+    let applied = env.apply().await;
+    assert!(applied.is_err(), "apply went ahead");
+
+    // Nothing was touched: the same container, still not running, and no dbtopo label
+    // anywhere.
+    let inspect = docker.inspect_container(&container, None).await.unwrap();
+    assert_eq!(inspect.id.as_deref(), Some(created.id.as_str()));
+    assert_eq!(inspect.state.and_then(|s| s.running), Some(false));
+    let labels = docker.inspect_volume(&volume).await.unwrap().labels;
+    assert!(!labels.contains_key(dbtopo::model::label::ENV));
+    let networks = docker
+        .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+        .await
+        .unwrap();
+    assert_eq!(
+        networks
+            .iter()
+            .filter(|n| n.name.as_deref() == Some(network.as_str()))
+            .count(),
+        1,
+        "no second network of that name"
+    );
+}

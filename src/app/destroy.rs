@@ -77,15 +77,15 @@ pub async fn remove_all(docker: &Docker, inventory: &Inventory) -> Result<()> {
         inventory
             .containers
             .iter()
-            .map(|name| execute::docker::remove_container(docker, name)),
+            .map(|name| execute::docker::remove_container(docker, name, &inventory.env)),
     )
     .await;
     results.into_iter().collect::<Result<Vec<_>, _>>()?;
     for (name, _) in &inventory.volumes {
-        execute::docker::remove_volume(docker, name).await?;
+        execute::docker::remove_volume(docker, name, &inventory.env).await?;
     }
     for name in &inventory.networks {
-        execute::docker::remove_network(docker, name).await?;
+        execute::docker::remove_network(docker, name, &inventory.env).await?;
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ pub use servers::{container_spec_hash, desired_state};
 
 use crate::fragments::coordinator::{self, CoordinatorObject, ObjectKind};
 use crate::fragments::placement::{self, Placement};
-use crate::model::State;
+use crate::model::{self, State};
 use crate::mongo::model::Collection;
 use crate::schema::{Manifest, Schema, ddl};
 use crate::topology::{ReplicaSet, SchemaTarget, Topology};
@@ -97,6 +97,23 @@ impl Desired {
 
     pub fn env(&self) -> &str {
         &self.state.env
+    }
+
+    /// The Docker names of this environment's containers, volumes and network.
+    pub fn own_names(&self) -> crate::observed::OwnNames {
+        let env = self.env();
+        let nodes = self.state.servers.keys().cloned().chain(
+            self.mongo
+                .iter()
+                .flat_map(|s| s.set.members.iter().map(|m| m.name.clone())),
+        );
+        let mut names = crate::observed::OwnNames::default();
+        for node in nodes {
+            names.containers.insert(model::container_name(env, &node));
+            names.volumes.insert(model::volume_name(env, &node));
+        }
+        names.networks.insert(model::network_name(env));
+        names
     }
 
     /// The host port the topology gives `node` (0 for a node it does not have).

@@ -36,11 +36,82 @@ fn is_conflict(error: &bollard::errors::Error) -> bool {
     )
 }
 
+/// The kinds of Docker object dbtopo makes.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Container,
+    Volume,
+    Network,
+}
+
+impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Container => "container",
+            Kind::Volume => "volume",
+            Kind::Network => "network",
+        }
+    }
+}
+
+/// Whether object `name` exists, and the environment its label names.
+async fn owner(
+    docker: &Docker,
+    kind: Kind,
+    name: &str,
+) -> Result<Option<Option<String>>, ExecuteError> {
+    let labels = match kind {
+        Kind::Container => docker
+            .inspect_container(name, None)
+            .await
+            .map(|c| c.config.and_then(|c| c.labels)),
+        Kind::Volume => docker.inspect_volume(name).await.map(|v| Some(v.labels)),
+        Kind::Network => docker
+            .inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .map(|n| n.labels),
+    };
+    match labels {
+        Ok(labels) => Ok(Some(labels.and_then(|l| l.get(model::label::ENV).cloned()))),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Fails unless object `name` is missing or carries environment `env`'s label: dbtopo never
+/// changes, adopts or removes what is not its own, whatever the plan said.
+pub async fn ensure_own(
+    docker: &Docker,
+    kind: Kind,
+    name: &str,
+    env: &str,
+) -> Result<bool, ExecuteError> {
+    match owner(docker, kind, name).await? {
+        None => Ok(false),
+        Some(Some(owner)) if owner == env => Ok(true),
+        Some(owner) => Err(ExecuteError::Foreign {
+            kind: kind.noun(),
+            name: name.to_owned(),
+            owner,
+        }),
+    }
+}
+
+fn env_of(labels: &std::collections::BTreeMap<String, String>) -> &str {
+    labels.get(model::label::ENV).map_or("", String::as_str)
+}
+
 pub async fn create_network(
     docker: &Docker,
     name: &str,
     labels: &std::collections::BTreeMap<String, String>,
 ) -> Result<(), ExecuteError> {
+    if ensure_own(docker, Kind::Network, name, env_of(labels)).await? {
+        return Ok(());
+    }
     let request = NetworkCreateRequest {
         name: name.to_string(),
         driver: Some("bridge".into()),
@@ -58,6 +129,9 @@ pub async fn create_volume(
     name: &str,
     labels: &std::collections::BTreeMap<String, String>,
 ) -> Result<(), ExecuteError> {
+    if ensure_own(docker, Kind::Volume, name, env_of(labels)).await? {
+        return Ok(());
+    }
     let request = VolumeCreateRequest {
         name: Some(name.to_string()),
         labels: Some(labels.clone().into_iter().collect()),
@@ -67,9 +141,13 @@ pub async fn create_volume(
     Ok(())
 }
 
-/// Also removes the container's anonymous volumes (the official image declares one at
-/// /var/lib/postgresql/data that dbtopo does not use); named data volumes are kept.
-pub async fn remove_container(docker: &Docker, name: &str) -> Result<(), ExecuteError> {
+/// Remove environment `env`'s container `name`, with its anonymous volumes (the official
+/// image declares one at /var/lib/postgresql/data that dbtopo does not use); named data
+/// volumes are kept. A container of that name that is not `env`'s is an error.
+pub async fn remove_container(docker: &Docker, name: &str, env: &str) -> Result<(), ExecuteError> {
+    if !ensure_own(docker, Kind::Container, name, env).await? {
+        return Ok(());
+    }
     let options = RemoveContainerOptionsBuilder::default()
         .force(true)
         .v(true)
@@ -77,7 +155,10 @@ pub async fn remove_container(docker: &Docker, name: &str) -> Result<(), Execute
     ignore_missing(docker.remove_container(name, Some(options)).await)
 }
 
-pub async fn remove_volume(docker: &Docker, name: &str) -> Result<(), ExecuteError> {
+pub async fn remove_volume(docker: &Docker, name: &str, env: &str) -> Result<(), ExecuteError> {
+    if !ensure_own(docker, Kind::Volume, name, env).await? {
+        return Ok(());
+    }
     ignore_missing(
         docker
             .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
@@ -85,7 +166,10 @@ pub async fn remove_volume(docker: &Docker, name: &str) -> Result<(), ExecuteErr
     )
 }
 
-pub async fn remove_network(docker: &Docker, name: &str) -> Result<(), ExecuteError> {
+pub async fn remove_network(docker: &Docker, name: &str, env: &str) -> Result<(), ExecuteError> {
+    if !ensure_own(docker, Kind::Network, name, env).await? {
+        return Ok(());
+    }
     ignore_missing(docker.remove_network(name).await)
 }
 
@@ -95,7 +179,7 @@ pub async fn create_server_container(
     docker: &Docker,
     spec: &ServerSpec,
 ) -> Result<(), ExecuteError> {
-    remove_container(docker, &spec.container).await?;
+    remove_container(docker, &spec.container, &spec.env).await?;
     let port = format!("{}/tcp", model::SERVER_PORT);
     let mut host_config = host_config(
         &port,

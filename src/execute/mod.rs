@@ -49,6 +49,16 @@ pub enum ExecuteError {
         last_error: String,
         logs: String,
     },
+    #[error("{kind} {name} is not this environment's ({}): dbtopo leaves it alone", owner.as_deref().map_or("no dbtopo label".to_owned(), |o| format!("it belongs to environment \"{o}\"")))]
+    #[diagnostic(
+        code(dbtopo::execute::foreign),
+        help("remove or rename that {kind}, or give the environment another name")
+    )]
+    Foreign {
+        kind: &'static str,
+        name: String,
+        owner: Option<String>,
+    },
     #[error("replica {node} answers but does not stream from its upstream")]
     #[diagnostic(
         code(dbtopo::execute::not_streaming),
@@ -441,9 +451,9 @@ async fn run(
             )
             .await?;
         }
-        Operation::RemoveContainer { name } => docker::remove_container(docker, name).await?,
-        Operation::RemoveVolume { name } => docker::remove_volume(docker, name).await?,
-        Operation::RemoveNetwork { name } => docker::remove_network(docker, name).await?,
+        Operation::RemoveContainer { name } => docker::remove_container(docker, name, env).await?,
+        Operation::RemoveVolume { name } => docker::remove_volume(docker, name, env).await?,
+        Operation::RemoveNetwork { name } => docker::remove_network(docker, name, env).await?,
     }
     Ok(())
 }

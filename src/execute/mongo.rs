@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, VolumeCreateRequest};
+use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use futures_util::StreamExt;
 
@@ -39,14 +39,8 @@ pub async fn run_member(
     spec: &MongoMemberSpec,
     secrets: &Secrets,
 ) -> Result<(), ExecuteError> {
-    docker
-        .create_volume(VolumeCreateRequest {
-            name: Some(spec.volume.clone()),
-            labels: Some(spec.labels.clone().into_iter().collect()),
-            ..Default::default()
-        })
-        .await?;
-    docker::remove_container(docker, &spec.container).await?;
+    docker::create_volume(docker, &spec.volume, &spec.labels).await?;
+    docker::remove_container(docker, &spec.container, &spec.env).await?;
     let port = format!("{MEMBER_PORT}/tcp");
     let body = ContainerCreateBody {
         image: Some(spec.image.clone()),

@@ -27,6 +27,8 @@ pub struct FoundContainer {
 /// A managed Docker object, for `destroy`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inventory {
+    /// The environment whose label they carry.
+    pub env: String,
     pub containers: Vec<String>,
     pub volumes: Vec<(String, Option<u64>)>,
     pub networks: Vec<String>,
@@ -36,6 +38,76 @@ impl Inventory {
     pub fn is_empty(&self) -> bool {
         self.containers.is_empty() && self.volumes.is_empty() && self.networks.is_empty()
     }
+}
+
+/// Objects that bear a name this environment uses but not its label: someone else's, which
+/// dbtopo must never change, adopt or remove.
+pub async fn foreign(
+    docker: &Docker,
+    env: &str,
+    names: &crate::observed::OwnNames,
+) -> Result<Vec<crate::observed::ForeignObject>, ObserveError> {
+    use crate::observed::ForeignObject;
+    let ours = |labels: Option<&HashMap<String, String>>| {
+        labels.and_then(|l| l.get(label::ENV)).map(String::as_str) == Some(env)
+    };
+    let owner =
+        |labels: Option<&HashMap<String, String>>| labels.and_then(|l| l.get(label::ENV)).cloned();
+    let containers = async {
+        let options = ListContainersOptionsBuilder::default().all(true).build();
+        docker.list_containers(Some(options)).await
+    };
+    let volumes = async {
+        docker
+            .list_volumes(None::<bollard::query_parameters::ListVolumesOptions>)
+            .await
+    };
+    let networks = async {
+        docker
+            .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+            .await
+    };
+    let (containers, volumes, networks) = tokio::try_join!(containers, volumes, networks)?;
+    let mut found = Vec::new();
+    for container in containers {
+        let name = container
+            .names
+            .iter()
+            .flatten()
+            .map(|n| n.trim_start_matches('/'))
+            .find(|n| names.containers.contains(*n));
+        if let Some(name) = name
+            && !ours(container.labels.as_ref())
+        {
+            found.push(ForeignObject {
+                kind: "container",
+                name: name.to_owned(),
+                owner: owner(container.labels.as_ref()),
+            });
+        }
+    }
+    for volume in volumes.volumes.unwrap_or_default() {
+        if names.volumes.contains(&volume.name) && !ours(Some(&volume.labels)) {
+            found.push(ForeignObject {
+                kind: "volume",
+                owner: owner(Some(&volume.labels)),
+                name: volume.name,
+            });
+        }
+    }
+    for network in networks {
+        let Some(name) = network.name.clone() else {
+            continue;
+        };
+        if names.networks.contains(&name) && !ours(network.labels.as_ref()) {
+            found.push(ForeignObject {
+                kind: "network",
+                owner: owner(network.labels.as_ref()),
+                name,
+            });
+        }
+    }
+    Ok(found)
 }
 
 fn env_filter(env: &str) -> HashMap<String, Vec<String>> {
@@ -281,6 +353,7 @@ pub async fn inventory(docker: &Docker, env: &str) -> Result<Inventory, ObserveE
         .collect();
     networks.sort();
     Ok(Inventory {
+        env: env.to_owned(),
         containers,
         volumes,
         networks,

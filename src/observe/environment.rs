@@ -32,7 +32,11 @@ pub async fn observe_environment(
     desired: &Desired,
     secrets: Option<&Secrets>,
 ) -> Result<Observed> {
-    let listing = super::list(docker, &desired.state).await?;
+    let names = desired.own_names();
+    let (listing, foreign) = tokio::try_join!(
+        super::list(docker, &desired.state),
+        super::docker::foreign(docker, desired.env(), &names),
+    )?;
     let mut sessions = match secrets {
         Some(secrets) => {
             let targets = session_targets(desired, &published(&listing));
@@ -61,6 +65,7 @@ pub async fn observe_environment(
     };
     let mongo = mongo(docker, desired, secrets).await?;
     Ok(Observed {
+        foreign,
         state,
         schemas,
         coordinator,

@@ -19,6 +19,9 @@ use super::{
 
 /// The plan that brings `observed` to `desired`.
 pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
+    if !observed.foreign.is_empty() {
+        return Err(PlanError::Foreign(observed.foreign.clone()));
+    }
     let mut changes = super::diff(&desired.state, &observed.state);
     let mut deferred = Vec::new();
     if let Some(schema) = &desired.schema {

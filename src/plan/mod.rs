@@ -31,6 +31,15 @@ pub enum PlanError {
     #[error("{0}")]
     #[diagnostic(code(dbtopo::plan::refused))]
     Refused(String),
+    #[error("{}", foreign_list(.0))]
+    #[diagnostic(
+        code(dbtopo::plan::foreign_object),
+        help(
+            "dbtopo changes only objects that carry its label for this environment, and nothing was \
+             touched: remove or rename these objects, or give the environment another name"
+        )
+    )]
+    Foreign(Vec<crate::observed::ForeignObject>),
     #[error(
         "planner bug: {change} waits for {prerequisite}, which is neither planned, deferred nor known to be in place"
     )]
@@ -321,6 +330,20 @@ pub struct Plan {
     pub notices: Vec<String>,
     /// What cannot be compared or planned yet, each with its reason.
     pub deferred: Vec<Deferral>,
+}
+
+fn foreign_list(objects: &[crate::observed::ForeignObject]) -> String {
+    let lines: Vec<String> = objects
+        .iter()
+        .map(|o| match &o.owner {
+            Some(env) => format!("  {} {} belongs to environment \"{env}\"", o.kind, o.name),
+            None => format!("  {} {} was not made by dbtopo", o.kind, o.name),
+        })
+        .collect();
+    format!(
+        "names this environment needs are taken by objects that are not its own:\n{}",
+        lines.join("\n")
+    )
 }
 
 /// A resource left out of the plan for now, and why.
