@@ -162,6 +162,12 @@ pub struct Live {
     pub in_recovery: bool,
     /// For a replica: the WAL receiver reports `streaming`.
     pub streaming: bool,
+    /// The cluster's identity (`pg_control_system()`): a replica has its upstream's.
+    pub system_identifier: Option<String>,
+    /// The timeline of the last checkpoint.
+    pub timeline: Option<i32>,
+    /// How far its WAL goes: replayed on a replica, written on a primary.
+    pub lsn: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

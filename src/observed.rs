@@ -31,6 +31,9 @@ pub struct Observed {
     pub mongo: MongoObserved,
     /// Objects that take a name of this environment but are not its own.
     pub foreign: Vec<ForeignObject>,
+    /// Host ports that a server or member still to be published needs, held by another
+    /// program (node → port).
+    pub ports_taken: BTreeMap<String, u16>,
 }
 
 /// The Docker names an environment's objects take.

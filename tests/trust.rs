@@ -52,19 +52,17 @@ fn stranger(port: u16) -> (Arc<AtomicBool>, std::thread::JoinHandle<Vec<u8>>) {
     (contacted, served)
 }
 
+/// A program holding a topology's port, with no container of the environment behind it,
+/// gets no connection (let alone a password), and the plan reports the port as taken.
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_sends_nothing_to_a_program_on_a_port_no_container_of_the_environment_publishes() {
     let env = TestEnv::from_yaml("stranger", ONE_NODE);
     // The environment's passwords exist (as after an earlier apply), so a careless plan would
     // log in wherever the topology points.
     let secrets = dbtopo::secrets::load_or_create(&env.name).expect("secrets");
-    let (contacted, served) = stranger(env.port("lone"));
-    let plan = env.plan().await;
-    assert!(
-        plan.changes.iter().any(|c| c.address == "node.lone"),
-        "{}",
-        dbtopo::plan::render_text(&plan)
-    );
+    let port = env.port("lone");
+    let (contacted, served) = stranger(port);
+    let error = plan_error(&env, true).await;
     let was_contacted = contacted.load(Ordering::SeqCst);
     // Stop the stranger and read what it got.
     contacted.store(true, Ordering::SeqCst);
@@ -75,6 +73,12 @@ async fn plan_sends_nothing_to_a_program_on_a_port_no_container_of_the_environme
     );
     let password = secrets.superuser.as_bytes();
     assert!(!received.windows(password.len()).any(|w| w == password));
+    assert!(
+        error.contains(&format!(
+            "lone needs 127.0.0.1:{port}, which another program holds"
+        )),
+        "{error}"
+    );
 }
 
 /// Objects made here without dbtopo's label, removed when the test ends, failed or not.
@@ -117,13 +121,18 @@ impl Drop for Strangers {
     }
 }
 
-async fn plan_error(env: &TestEnv) -> String {
+/// The plan's error for `env`, with its stored passwords when `with_secrets`.
+async fn plan_error(env: &TestEnv, with_secrets: bool) -> String {
     let docker = common::docker().await;
     let topology = dbtopo::topology::load(&env.file)
         .unwrap()
         .with_profiles(&[]);
     let desired = dbtopo::app::desired(&topology).unwrap();
-    match dbtopo::app::plan_for(&docker, &desired, None).await {
+    let secrets = match with_secrets {
+        true => dbtopo::secrets::load_existing(&env.name).unwrap(),
+        false => None,
+    };
+    match dbtopo::app::plan_for(&docker, &desired, secrets.as_ref()).await {
         Ok(plan) => panic!("planned:\n{}", dbtopo::plan::render_text(&plan)),
         Err(error) => format!("{error:?}"),
     }
@@ -170,7 +179,7 @@ async fn objects_that_take_the_environments_names_are_left_alone_and_reported() 
         .await
         .unwrap();
 
-    let error = plan_error(&env).await;
+    let error = plan_error(&env, false).await;
     for name in [&container, &volume, &network] {
         assert!(
             error.contains(&format!("{name} was not made by dbtopo")),
@@ -199,4 +208,101 @@ async fn objects_that_take_the_environments_names_are_left_alone_and_reported() 
         1,
         "no second network of that name"
     );
+}
+
+const PRIMARY_AND_REPLICA: &str = "
+name: voltrust
+postgres:
+  nodes:
+    main: { port: 5811 }
+  replicas:
+    main-copy: { of: main, port: 5812 }
+";
+
+/// A primary whose container and volume were removed while its replica holds every row: the
+/// plan says making it again loses data and where the data still is; apply refuses without
+/// --allow-destructive and touches nothing; with it, one apply converges.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_primary_volume_is_not_replaced_by_an_empty_cluster_silently() {
+    let env = TestEnv::from_yaml("volume", PRIMARY_AND_REPLICA);
+    env.apply().await.expect("first apply");
+    let main = env.connect("main").await;
+    main.batch_execute(
+        "CREATE TABLE kept (id int PRIMARY KEY); INSERT INTO kept SELECT generate_series(1, 100);",
+    )
+    .await
+    .unwrap();
+    let copy = env.connect("main-copy").await;
+    let mut rows = 0;
+    for _ in 0..100 {
+        rows = copy
+            .query_one("SELECT count(*) FROM kept", &[])
+            .await
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(0);
+        if rows == 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(rows, 100, "the replica has every row");
+    drop(main);
+
+    // The primary's container and data volume are lost.
+    let docker = common::docker().await;
+    let options = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .build();
+    docker
+        .remove_container(&env.container("main"), Some(options))
+        .await
+        .unwrap();
+    docker
+        .remove_volume(
+            &dbtopo::model::volume_name(&env.name, "main"),
+            None::<bollard::query_parameters::RemoveVolumeOptions>,
+        )
+        .await
+        .unwrap();
+
+    let plan = env.plan().await;
+    let text = dbtopo::plan::render_text(&plan);
+    let losses = plan.data_losses();
+    assert!(
+        losses.iter().any(|(address, why)| *address == "node.main"
+            && why.contains("replica main-copy still holds its data (timeline")),
+        "{text}"
+    );
+    assert!(
+        losses
+            .iter()
+            .any(|(address, _)| *address == "node.main-copy"),
+        "{text}"
+    );
+
+    let refused = env.apply().await.expect_err("apply refuses to lose data");
+    assert!(
+        format!("{refused:?}").contains("destroys data"),
+        "{refused:?}"
+    );
+    assert!(
+        docker
+            .inspect_container(&env.container("main"), None)
+            .await
+            .is_err(),
+        "no empty primary was made"
+    );
+    let rows: i64 = copy
+        .query_one("SELECT count(*) FROM kept", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 100, "the replica still holds every row");
+    drop(copy);
+
+    // Accepted: one apply makes the new primary and copies the replica from it.
+    env.apply_with(true)
+        .await
+        .expect("apply with --allow-destructive");
+    env.assert_converged_and_streaming("main-copy").await;
 }

@@ -75,23 +75,17 @@ const MAX_ROUNDS: usize = 4;
 
 /// Steps that can lose data run only when the user said so.
 fn refuse_destructive(plan: &Plan, allowed: bool) -> Result<()> {
-    let destructive = plan.destructive_steps();
+    let destructive = plan.data_losses();
     if destructive.is_empty() || allowed {
         return Ok(());
     }
     let list: Vec<String> = destructive
         .iter()
-        .map(|(address, step)| {
-            format!(
-                "  {address}: {} ({})",
-                step.object,
-                step.destroys.as_deref().unwrap_or_default()
-            )
-        })
+        .map(|(address, why)| format!("  {address}: {why}"))
         .collect();
     Err(miette!(
         help = "apply stopped before running any of this plan; run apply with \
-                --allow-destructive to accept the loss, or change the manifest",
+                --allow-destructive to accept the loss, or change the topology or manifest",
         "the plan destroys data:\n{}",
         list.join("\n")
     ))

@@ -13,16 +13,41 @@ use crate::observe;
 use crate::secrets::{self, Secrets};
 use crate::topology::{self, Topology};
 
-/// A Docker client speaking the engine's API version.
+/// How long the Docker Engine gets to answer the first request.
+const DOCKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A Docker client speaking the engine's API version, on the engine `DOCKER_HOST` names
+/// (`unix://`, `tcp://`, `http://`) as the docker CLI does, else the local socket.
 pub async fn docker() -> Result<Docker> {
-    let docker = Docker::connect_with_local_defaults()
-        .into_diagnostic()
-        .wrap_err("cannot reach the Docker Engine")?;
-    docker
-        .negotiate_version()
-        .await
-        .into_diagnostic()
-        .wrap_err("cannot reach the Docker Engine: is it running?")
+    let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+    let shown = host
+        .as_deref()
+        .unwrap_or("unix:///var/run/docker.sock")
+        .to_owned();
+    if std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0") {
+        return Err(miette!(
+            help =
+                "use the engine through its unix socket or plain tcp, or unset DOCKER_TLS_VERIFY",
+            "DOCKER_TLS_VERIFY is set, but dbtopo does not speak TLS to the Docker Engine ({shown})"
+        ));
+    }
+    let docker = match &host {
+        Some(host) => Docker::connect_with_host(host),
+        None => Docker::connect_with_local_defaults(),
+    }
+    .into_diagnostic()
+    .wrap_err_with(|| format!("cannot use the Docker Engine at {shown}"))?;
+    match tokio::time::timeout(DOCKER_TIMEOUT, docker.negotiate_version()).await {
+        Ok(Ok(docker)) => Ok(docker),
+        Ok(Err(e)) => Err(miette!(
+            help = "is the Docker Engine running, and is DOCKER_HOST right?",
+            "cannot reach the Docker Engine at {shown}: {e}"
+        )),
+        Err(_) => Err(miette!(
+            help = "is the Docker Engine running, and is DOCKER_HOST right?",
+            "the Docker Engine at {shown} did not answer within {DOCKER_TIMEOUT:?}"
+        )),
+    }
 }
 
 /// The topology's warnings (an even number of voting members), on standard error.

@@ -39,7 +39,7 @@ pub async fn plan(args: &PlanArgs) -> Result<bool> {
         println!("{}", plan::render_json(&plan));
     } else {
         print!("{}", colorize(&plan::render_text(&plan)));
-        if !plan.destructive_steps().is_empty() {
+        if !plan.data_losses().is_empty() {
             println!(
                 "\nNote: this plan destroys data; apply refuses it without --allow-destructive."
             );

@@ -302,6 +302,24 @@ enum Slot {
     Failed,
 }
 
+/// Wait until a new server answers, and a replica also streams.
+async fn ready_and_streaming(
+    docker: &Docker,
+    spec: &crate::plan::ServerSpec,
+    secrets: &Secrets,
+) -> Result<(), ExecuteError> {
+    let client = postgres::wait_ready(docker, &spec.container, spec.host_port, secrets).await?;
+    if matches!(spec.role, Role::Replica { .. })
+        && !postgres::wait_streaming(&client, Duration::from_secs(60)).await?
+    {
+        return Err(ExecuteError::NotStreaming {
+            node: spec.node.clone(),
+            container: spec.container.clone(),
+        });
+    }
+    Ok(())
+}
+
 async fn run(
     docker: &Docker,
     env: &str,
@@ -355,15 +373,21 @@ async fn run(
                 }
                 started?;
             }
-            let client = ready(&spec.node, spec.host_port).await?;
-            if matches!(spec.role, Role::Replica { .. })
-                && !postgres::wait_streaming(&client, Duration::from_secs(60)).await?
-            {
-                return Err(ExecuteError::NotStreaming {
-                    node: spec.node.clone(),
-                    container: spec.container.clone(),
-                });
-            }
+            ready_and_streaming(docker, spec, secrets).await?;
+        }
+        Operation::RebuildServer { spec } => {
+            docker::remove_container(docker, &spec.container, env).await?;
+            docker::remove_volume(docker, &spec.volume, env).await?;
+            let labels = [
+                (model::label::ENV.to_owned(), env.to_owned()),
+                (model::label::NODE.to_owned(), spec.node.clone()),
+            ]
+            .into();
+            docker::create_volume(docker, &spec.volume, &labels).await?;
+            docker::create_server_container(docker, spec).await?;
+            docker::upload_files(docker, spec, secrets, docker::Turn::Given).await?;
+            docker::start(docker, &spec.container).await?;
+            ready_and_streaming(docker, spec, secrets).await?;
         }
         Operation::StartServer { spec } => {
             docker::upload_files(docker, spec, secrets, docker::Turn::Given).await?;

@@ -44,6 +44,11 @@ pub async fn observe_environment(
         }
         None => Sessions::new(),
     };
+    let ports_taken = ports_taken(
+        desired,
+        &listing,
+        &members_published(docker, desired).await?,
+    );
     let state =
         super::observe_listed(docker, &desired.state.env, listing, secrets, &mut sessions).await?;
     let (probes, mut answered) = probes(sessions);
@@ -66,6 +71,7 @@ pub async fn observe_environment(
     let mongo = mongo(docker, desired, secrets).await?;
     Ok(Observed {
         foreign,
+        ports_taken,
         state,
         schemas,
         coordinator,
@@ -249,6 +255,59 @@ struct Answered {
     coordinator: BTreeMap<String, Result<Found, tokio_postgres::Error>>,
     subscriptions: BTreeMap<String, Result<Option<FoundSubscription>, tokio_postgres::Error>>,
     prepared: BTreeMap<String, Result<Vec<Prepared>, tokio_postgres::Error>>,
+}
+
+/// The host ports the environment's MongoDB member containers publish, by member.
+async fn members_published(docker: &Docker, desired: &Desired) -> Result<BTreeMap<String, u16>> {
+    if desired.mongo.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let found = super::mongo::members(docker, desired.env()).await?;
+    let ports: BTreeMap<&str, u16> = desired
+        .mongo
+        .iter()
+        .flat_map(|s| s.set.members.iter().map(|m| (m.name.as_str(), m.port)))
+        .collect();
+    // A member container publishes the port it was made with; its spec hash covers the port.
+    Ok(found
+        .values()
+        .flat_map(|members| members.keys())
+        .filter_map(|name| Some((name.clone(), *ports.get(name.as_str())?)))
+        .collect())
+}
+
+/// The host ports this environment still has to publish (a server or member without its
+/// container, or moving to another port) that another program holds now: publishing them
+/// would fail half-way through an apply.
+fn ports_taken(
+    desired: &Desired,
+    listing: &super::Listing,
+    members: &BTreeMap<String, u16>,
+) -> BTreeMap<String, u16> {
+    let published: BTreeMap<&str, u16> = listing
+        .containers
+        .iter()
+        .map(|found| (found.node.as_str(), found.container.host_port))
+        .chain(members.iter().map(|(m, p)| (m.as_str(), *p)))
+        .collect();
+    let wanted = desired
+        .state
+        .servers
+        .keys()
+        .map(|node| (node.clone(), desired.host_port(node)))
+        .chain(
+            desired
+                .mongo
+                .iter()
+                .flat_map(|s| s.set.members.iter().map(|m| (m.name.clone(), m.port))),
+        );
+    wanted
+        .filter(|(node, port)| published.get(node.as_str()) != Some(port))
+        .filter(|(_, port)| {
+            std::net::TcpListener::bind(("127.0.0.1", *port))
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::AddrInUse)
+        })
+        .collect()
 }
 
 /// The host port of each running server container of this environment, by node.

@@ -35,7 +35,11 @@ pub async fn report(client: &Client) -> Result<ServerReport, tokio_postgres::Err
         ),
         client.query_one(
             "SELECT pg_is_in_recovery(), \
-             EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')",
+             EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'), \
+             (SELECT system_identifier::text FROM pg_control_system()), \
+             (SELECT timeline_id FROM pg_control_checkpoint()), \
+             (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+                   ELSE pg_current_wal_lsn() END)::text",
             &[],
         ),
         client.query(
@@ -83,6 +87,9 @@ pub async fn report(client: &Client) -> Result<ServerReport, tokio_postgres::Err
             altered,
             in_recovery,
             streaming,
+            system_identifier: recovery.get(2),
+            timeline: recovery.get(3),
+            lsn: recovery.get(4),
         },
         replication_roles,
         slots,

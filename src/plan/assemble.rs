@@ -22,7 +22,11 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     if !observed.foreign.is_empty() {
         return Err(PlanError::Foreign(observed.foreign.clone()));
     }
+    if !observed.ports_taken.is_empty() {
+        return Err(PlanError::PortsTaken(observed.ports_taken.clone()));
+    }
     let mut changes = super::diff(&desired.state, &observed.state);
+    super::data_loss::guard(desired, observed, &mut changes);
     let mut deferred = Vec::new();
     if let Some(schema) = &desired.schema {
         let mut found = coordinator_views(schema, &observed.schemas);

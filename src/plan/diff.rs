@@ -260,7 +260,29 @@ fn no_slots(server: &Server) -> Server {
     }
 }
 
-fn server_spec(desired: &State, server: &Server) -> Option<ServerSpec> {
+/// What a server's container waits for: its network, volume and image, and for a replica its
+/// upstream with the replication role and the replica's slot.
+pub(super) fn server_prerequisites(
+    desired: &State,
+    server: &Server,
+    spec: &ServerSpec,
+) -> Vec<Address> {
+    let mut after = container_prerequisites(spec);
+    if let Some(up) = server.role.upstream() {
+        after.push(node_address(up));
+        after.push(Address::Role {
+            node: up.to_owned(),
+            role: replication_user(desired, up),
+        });
+        after.push(Address::Slot {
+            node: up.to_owned(),
+            slot: model::slot_name(&server.node),
+        });
+    }
+    after
+}
+
+pub(super) fn server_spec(desired: &State, server: &Server) -> Option<ServerSpec> {
     let container = server.container.as_ref()?;
     let config = server.config.as_ref()?;
     let mut labels = env_labels(&desired.env);
@@ -306,18 +328,7 @@ fn server_change(
     let spec = server_spec(desired, server)?;
     let want = server.container.as_ref()?;
     let address = node_address(&server.node);
-    let mut after = container_prerequisites(&spec);
-    if let Some(up) = server.role.upstream() {
-        after.push(node_address(up));
-        after.push(Address::Role {
-            node: up.to_owned(),
-            role: replication_user(desired, up),
-        });
-        after.push(Address::Slot {
-            node: up.to_owned(),
-            slot: model::slot_name(&server.node),
-        });
-    }
+    let after = server_prerequisites(desired, server, &spec);
     let change = |action, reason: String, details, operation| {
         Some(Change {
             address: address.clone(),

@@ -3,6 +3,7 @@
 
 mod address;
 mod assemble;
+mod data_loss;
 mod diff;
 pub mod fragments;
 pub mod mongo;
@@ -40,6 +41,14 @@ pub enum PlanError {
         )
     )]
     Foreign(Vec<crate::observed::ForeignObject>),
+    #[error("{}", ports_list(.0))]
+    #[diagnostic(
+        code(dbtopo::plan::port_taken),
+        help(
+            "stop the program that holds the port, or give the server another `port:`; nothing was touched"
+        )
+    )]
+    PortsTaken(BTreeMap<String, u16>),
     #[error(
         "planner bug: {change} waits for {prerequisite}, which is neither planned, deferred nor known to be in place"
     )]
@@ -114,6 +123,8 @@ pub enum Effect {
     MoveRows,
     /// The object is dropped.
     Drop,
+    /// Data that exists nowhere else is lost (a server made again on an empty volume).
+    LosesData,
 }
 
 impl Effect {
@@ -136,6 +147,7 @@ impl Effect {
             Effect::Rewrite => "missing in the container",
             Effect::MoveRows => "rows copied to the new parts, then this copy is dropped",
             Effect::Drop => "dropped",
+            Effect::LosesData => "DESTRUCTIVE: loses data",
         }
     }
 }
@@ -243,6 +255,11 @@ pub enum Operation {
         /// Container start is slow on some engines; this takes it off the path the node waits on.
         start_early_after: Option<Vec<Address>>,
     },
+    /// Remove the container and its data volume, then make both again as `RunServer` does: a
+    /// replica whose data is another cluster's is copied anew from its upstream.
+    RebuildServer {
+        spec: ServerSpec,
+    },
     /// Write the current files into a stopped container, start it, wait until it answers.
     StartServer {
         spec: ServerSpec,
@@ -332,6 +349,14 @@ pub struct Plan {
     pub deferred: Vec<Deferral>,
 }
 
+fn ports_list(ports: &BTreeMap<String, u16>) -> String {
+    let lines: Vec<String> = ports
+        .iter()
+        .map(|(node, port)| format!("  {node} needs 127.0.0.1:{port}, which another program holds"))
+        .collect();
+    format!("host ports are taken:\n{}", lines.join("\n"))
+}
+
 fn foreign_list(objects: &[crate::observed::ForeignObject]) -> String {
     let lines: Vec<String> = objects
         .iter()
@@ -396,6 +421,29 @@ impl Plan {
                     .map(move |s| (address, s))
             })
             .collect()
+    }
+
+    /// Everything in the plan that can lose data, with the address of its change and why:
+    /// schema steps and servers made again on an empty volume. Apply refuses these without
+    /// `--allow-destructive`.
+    pub fn data_losses(&self) -> Vec<(&Address, String)> {
+        let steps = self.destructive_steps().into_iter().map(|(address, step)| {
+            let why = step.destroys.as_deref().unwrap_or_default();
+            (address, format!("{} ({why})", step.object))
+        });
+        let servers = self.changes.iter().flat_map(|change| {
+            change
+                .details
+                .iter()
+                .filter(|d| d.effect == Some(Effect::LosesData))
+                .map(move |d| {
+                    (
+                        &change.address,
+                        d.before.clone().unwrap_or_else(|| d.field.clone()),
+                    )
+                })
+        });
+        steps.chain(servers).collect()
     }
 
     /// For each change, the indexes of the changes it waits for.

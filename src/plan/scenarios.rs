@@ -379,6 +379,68 @@ fn replicated_replica_stopped_and_its_slot_dropped() {
     check("replicated_replica_stopped", &desired, &observed);
 }
 
+/// A primary's container and volume removed while its replicas hold its data: making it
+/// again empty is destructive, says where the data still is, and takes the replicas along.
+#[test]
+fn replicated_primary_volume_lost() {
+    let desired = replicated();
+    let mut observed = converged(&desired);
+    observed.state.servers.remove("ledger");
+    observed.state.volumes.remove("ledger");
+    not_answering(&mut observed, "ledger");
+    for (replica, lsn) in [("ledger-a", "0/3A000000"), ("ledger-b", "0/39FFF0C8")] {
+        let live = server_mut(&mut observed, replica).live.as_mut().unwrap();
+        live.system_identifier = Some("7445126350112321233".into());
+        live.timeline = Some(1);
+        live.lsn = Some(lsn.into());
+        live.streaming = false;
+    }
+    let plan = check("replicated_primary_volume_lost", &desired, &observed);
+    let losses: Vec<String> = plan
+        .data_losses()
+        .iter()
+        .map(|(address, why)| format!("{address}: {why}"))
+        .collect();
+    assert_eq!(losses.len(), 3, "{losses:#?}");
+    assert!(
+        losses[0]
+            .contains("replica ledger-a still holds its data (timeline 1, up to LSN 0/3A000000)")
+    );
+
+    // Without the replicas' volumes nothing shows the node held data: a new node, not a loss.
+    let mut observed = nothing(&desired);
+    observed.state.network = Some("bank-net".into());
+    assert!(
+        super::plan(&desired, &observed)
+            .unwrap()
+            .data_losses()
+            .is_empty()
+    );
+}
+
+/// A replica that holds another cluster than its upstream (its upstream was made again) is
+/// drift: copied anew from its upstream, which discards what it holds.
+#[test]
+fn replicated_replica_of_another_cluster() {
+    let desired = replicated();
+    let mut observed = converged(&desired);
+    for (node, id) in [
+        ("ledger", "7445"),
+        ("ledger-a", "7445"),
+        ("ledger-b", "6001"),
+    ] {
+        server_mut(&mut observed, node)
+            .live
+            .as_mut()
+            .unwrap()
+            .system_identifier = Some(id.into());
+    }
+    let plan = check("replicated_replica_of_another_cluster", &desired, &observed);
+    assert_eq!(plan.changes.len(), 1);
+    assert_eq!(plan.changes[0].address, "node.ledger-b");
+    assert_eq!(plan.data_losses().len(), 1);
+}
+
 /// Raising a setting a hot standby needs at least as high as its upstream: the standbys
 /// restart first.
 #[test]
