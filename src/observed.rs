@@ -79,6 +79,8 @@ pub struct FoundSubscription {
     pub comment: Option<String>,
     /// A disabled subscription applies nothing: the copies stop following the coordinator.
     pub enabled: bool,
+    /// Its apply worker runs (an enabled subscription without one does not follow yet).
+    pub worker: bool,
 }
 
 /// One of dbtopo's prepared transactions on a node.

@@ -30,7 +30,11 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
     let (desired, plan) = compute(&docker, &topology, Some(&secrets)).await?;
     print!("{}", colorize(&plan::render_text(&plan)));
     if plan.is_empty() {
-        return Ok(());
+        // Nothing to run; what no change repairs (a replica catching up) gets its time.
+        return match plan.warnings.is_empty() {
+            true => Ok(()),
+            false => check_convergence(&docker, &desired, &secrets).await,
+        };
     }
     refuse_destructive(&plan, args.allow_destructive)?;
     if !args.auto_approve {

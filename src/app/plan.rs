@@ -45,5 +45,5 @@ pub async fn plan(args: &PlanArgs) -> Result<bool> {
             );
         }
     }
-    Ok(!plan.is_empty())
+    Ok(!plan.is_converged())
 }

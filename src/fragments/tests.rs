@@ -421,6 +421,7 @@ fn reference_copies_have_no_foreign_keys_and_their_subscription_hides_the_passwo
     let current = SubscriptionState::Observed(Some(crate::observed::FoundSubscription {
         comment: Some(subscription.comment()),
         enabled: true,
+        worker: true,
     }));
     assert!(
         subscription_change(&subscription, &current, "shard-eu", "primary", 5435, "shop").is_none()

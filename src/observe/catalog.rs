@@ -508,14 +508,18 @@ pub async fn subscription(
 ) -> Result<Option<FoundSubscription>, tokio_postgres::Error> {
     let row = client
         .query_opt(
-            "SELECT obj_description(oid, 'pg_subscription'), subenabled FROM pg_subscription
-             WHERE subname = $1
-               AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            "SELECT obj_description(s.oid, 'pg_subscription'), s.subenabled,
+                    EXISTS (SELECT 1 FROM pg_stat_subscription w
+                            WHERE w.subid = s.oid AND w.pid IS NOT NULL AND w.relid IS NULL)
+             FROM pg_subscription s
+             WHERE s.subname = $1
+               AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
             &[&name],
         )
         .await?;
     Ok(row.map(|r| FoundSubscription {
         comment: r.get(0),
         enabled: r.get(1),
+        worker: r.get(2),
     }))
 }

@@ -89,10 +89,28 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     let (changes, deferred) = super::prerequisites::settle(changes, deferred, &known)?;
     let mut plan = Plan::new(desired.state.env.clone(), changes);
     plan.warnings = super::warnings(&desired.state, &observed.state);
+    plan.warnings
+        .extend(idle_subscriptions(&observed.subscriptions));
     plan.notices = in_doubt_notices;
     plan.warnings.extend(mongo_warnings);
     plan.deferred = deferred;
     Ok(plan)
+}
+
+/// Enabled subscriptions whose worker does not run: their copies do not follow (yet).
+fn idle_subscriptions(observed: &BTreeMap<String, SubscriptionState>) -> Vec<String> {
+    observed
+        .iter()
+        .filter_map(|(node, state)| match state {
+            SubscriptionState::Observed(Some(found)) if found.enabled && !found.worker => {
+                Some(format!(
+                    "the subscription of node {node} has no worker running: its reference \
+                     copies do not follow the coordinator yet"
+                ))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The coordinator's fragment objects, while the coordinator cannot be asked.

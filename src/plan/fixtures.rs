@@ -93,6 +93,7 @@ pub fn converged(desired: &Desired) -> Observed {
                 SubscriptionState::Observed(Some(FoundSubscription {
                     comment: Some(subscription.comment()),
                     enabled: true,
+                    worker: true,
                 })),
             );
         }

@@ -462,6 +462,16 @@ impl Plan {
         self.changes.is_empty() && self.pending().next().is_none()
     }
 
+    /// Nothing to do and nothing wrong: no change, no deferral, no warning (a replica that
+    /// does not stream, a subscription without its worker) and no notice (an in-doubt
+    /// transaction left alone). `plan --detailed-exitcode` exits 0 only then.
+    pub fn is_converged(&self) -> bool {
+        self.changes.is_empty()
+            && self.deferred.is_empty()
+            && self.warnings.is_empty()
+            && self.notices.is_empty()
+    }
+
     /// Deferrals that an apply clears by running the changes they wait for.
     pub fn pending(&self) -> impl Iterator<Item = &Deferral> {
         self.deferred

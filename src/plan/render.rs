@@ -45,9 +45,15 @@ pub fn render_text(plan: &Plan) -> String {
 }
 
 fn render_changes(plan: &Plan) -> String {
-    if plan.is_empty() {
+    if plan.is_converged() {
         return format!(
             "No changes. Environment \"{}\" matches the topology.\n",
+            plan.env
+        );
+    }
+    if plan.is_empty() {
+        return format!(
+            "No changes can be planned, but environment \"{}\" does not match the topology yet:\n",
             plan.env
         );
     }

@@ -121,7 +121,7 @@ fn check(name: &str, desired: &Desired, observed: &Observed) -> Plan {
     let plan = plan(desired, observed).unwrap_or_else(|e| panic!("{name}: {e}"));
     insta::assert_snapshot!(name, outline(&plan));
     let converged = super::plan(desired, &converged(desired)).unwrap();
-    assert!(converged.is_empty(), "{}", render_text(&converged));
+    assert!(converged.is_converged(), "{}", render_text(&converged));
     plan
 }
 
@@ -162,7 +162,7 @@ fn shop_from_nothing() {
 fn shop_converged_plans_nothing() {
     let desired = shop();
     let plan = check("shop_converged", &desired, &converged(&desired));
-    assert!(plan.is_empty());
+    assert!(plan.is_converged());
 }
 
 #[test]
@@ -232,6 +232,28 @@ fn shop_subscription_disabled() {
     found.enabled = false;
     let plan = check("shop_subscription_disabled", &desired, &observed);
     assert_eq!(plan.changes.len(), 1);
+}
+
+/// What no change repairs still keeps the plan from saying "No changes": a replica that
+/// does not stream, a subscription whose worker does not run.
+#[test]
+fn shop_replica_not_streaming_and_subscription_idle() {
+    let desired = shop();
+    let mut observed = converged(&desired);
+    server_mut(&mut observed, "primary-replica")
+        .live
+        .as_mut()
+        .unwrap()
+        .streaming = false;
+    let Some(SubscriptionState::Observed(Some(found))) = observed.subscriptions.get_mut("shard-eu")
+    else {
+        unreachable!("converged");
+    };
+    found.worker = false;
+    let plan = check("shop_not_streaming", &desired, &observed);
+    assert!(plan.is_empty() && !plan.is_converged());
+    assert_eq!(plan.warnings.len(), 2);
+    assert!(!render_text(&plan).contains("No changes."));
 }
 
 #[test]
