@@ -108,6 +108,8 @@ pub struct State {
     /// CPUs of the Docker Engine's machine (observed side only): how many new servers can run
     /// initdb, which is CPU-bound, at once without slowing each other down.
     pub cpus: Option<usize>,
+    /// Bytes of memory of the Docker Engine's machine (observed side only).
+    pub memory: Option<u64>,
 }
 
 /// One PostgreSQL server: a container, its rendered configuration and what it holds.
@@ -177,6 +179,19 @@ pub struct LiveSetting {
     /// pg_settings.context: `postmaster` settings need a restart, the others a reload.
     pub context: String,
     pub pending_restart: bool,
+    /// What values the server accepts (`None` where not read).
+    pub accepts: Option<Accepts>,
+}
+
+/// The values a server accepts for a setting, as `pg_settings` says: its type, bounds (in
+/// the setting's unit) and, for an enum, the names it knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Accepts {
+    /// `bool`, `integer`, `real`, `enum` or `string`.
+    pub vartype: String,
+    pub min: Option<String>,
+    pub max: Option<String>,
+    pub enumvals: Vec<String>,
 }
 
 impl LiveSetting {

@@ -134,7 +134,7 @@ async fn plan_error(env: &TestEnv, with_secrets: bool) -> String {
     };
     match dbtopo::app::plan_for(&docker, &desired, secrets.as_ref()).await {
         Ok(plan) => panic!("planned:\n{}", dbtopo::plan::render_text(&plan)),
-        Err(error) => format!("{error:?}"),
+        Err(error) => format!("{error}"),
     }
 }
 
@@ -305,4 +305,44 @@ async fn a_lost_primary_volume_is_not_replaced_by_an_empty_cluster_silently() {
         .await
         .expect("apply with --allow-destructive");
     env.assert_converged_and_streaming("main-copy").await;
+}
+
+/// Settings the server would refuse are a plan error, judged by the server's own
+/// `pg_settings`, before anything restarts; the server stays up.
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_the_server_would_refuse_are_a_plan_error() {
+    let env = TestEnv::from_yaml("settings", ONE_NODE);
+    env.apply().await.expect("first apply");
+    env.rewrite(|yaml| {
+        yaml.replace(
+            "  nodes:",
+            "  settings: { shared_buffers: lots, max_connections: -5, work_mme: 4MB, wal_level: everything }\n  nodes:",
+        )
+    });
+    let error = plan_error(&env, true).await;
+    for expected in [
+        "shared_buffers = \"lots\": expected a number",
+        "max_connections = \"-5\" is outside what the server accepts",
+        "work_mme is not a setting of this server; did you mean `work_mem`?",
+        "wal_level = \"everything\": expected one of minimal, replica, logical",
+    ] {
+        assert!(error.contains(expected), "{expected}\n{error}");
+    }
+    env.rewrite(|yaml| {
+        yaml.replace(
+            "{ shared_buffers: lots, max_connections: -5, work_mme: 4MB, wal_level: everything }",
+            "{ shared_buffers: 1000TB }",
+        )
+    });
+    let error = plan_error(&env, true).await;
+    assert!(error.contains("shared_buffers = \"1000TB\""), "{error}");
+    assert!(env.apply().await.is_err());
+    // Nothing was touched: the server answers as before.
+    let client = env.connect("lone").await;
+    let value: String = client
+        .query_one("SHOW shared_buffers", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(value, "128MB");
 }

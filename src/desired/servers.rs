@@ -72,6 +72,7 @@ pub fn desired_state(topology: &Topology) -> Result<State, handlebars::RenderErr
 
     Ok(State {
         cpus: None,
+        memory: None,
         env: env.to_string(),
         network: Some(model::network_name(env)),
         images: BTreeMap::from([(topology.images.postgres.clone(), true)]),

@@ -77,6 +77,7 @@ pub struct Listing {
     volumes: Vec<(String, String, String)>,
     images: BTreeMap<String, bool>,
     cpus: Option<usize>,
+    memory: Option<u64>,
 }
 
 /// The Docker objects of environment `desired.env` and the images `desired` uses.
@@ -99,6 +100,7 @@ pub async fn list(docker: &Docker, desired: &State) -> Result<Listing, ObserveEr
         images,
         async { docker.info().await.map_err(ObserveError::from) },
     )?;
+    let memory = info.mem_total.and_then(|m| u64::try_from(m).ok());
     let cpus = info
         .ncpu
         .and_then(|n| usize::try_from(n).ok())
@@ -109,6 +111,7 @@ pub async fn list(docker: &Docker, desired: &State) -> Result<Listing, ObserveEr
         volumes,
         images,
         cpus,
+        memory,
     })
 }
 
@@ -138,6 +141,7 @@ pub async fn observe_listed(
         volumes,
         images,
         cpus,
+        memory,
     } = listing;
     let mut sessions_of: BTreeMap<&str, &mut Session> = sessions
         .iter_mut()
@@ -184,6 +188,7 @@ pub async fn observe_listed(
 
     Ok(State {
         cpus,
+        memory,
         env: env.to_string(),
         network,
         images,

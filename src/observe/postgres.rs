@@ -26,7 +26,8 @@ pub async fn report(client: &Client) -> Result<ServerReport, tokio_postgres::Err
     // Sent together: one round trip instead of seven.
     let (settings, altered, recovery, replication_roles, slots, config) = futures_util::join!(
         client.query(
-            "SELECT name, setting, unit, context, pending_restart FROM pg_settings",
+            "SELECT name, setting, unit, context, pending_restart, vartype, min_val, max_val, \
+             enumvals FROM pg_settings",
             &[],
         ),
         client.query(
@@ -65,6 +66,12 @@ pub async fn report(client: &Client) -> Result<ServerReport, tokio_postgres::Err
                     unit: r.get(2),
                     context: r.get(3),
                     pending_restart: r.get(4),
+                    accepts: Some(crate::model::Accepts {
+                        vartype: r.get(5),
+                        min: r.get(6),
+                        max: r.get(7),
+                        enumvals: r.get::<_, Option<Vec<String>>>(8).unwrap_or_default(),
+                    }),
                 },
             )
         })

@@ -25,6 +25,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     if !observed.ports_taken.is_empty() {
         return Err(PlanError::PortsTaken(observed.ports_taken.clone()));
     }
+    let refused = refused_settings(desired, observed);
+    if !refused.is_empty() {
+        return Err(PlanError::BadSettings(refused));
+    }
     let mut changes = super::diff(&desired.state, &observed.state);
     super::data_loss::guard(desired, observed, &mut changes);
     let mut deferred = Vec::new();
@@ -95,6 +99,34 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     plan.warnings.extend(mongo_warnings);
     plan.deferred = deferred;
     Ok(plan)
+}
+
+/// The desired settings a server of the environment would refuse, judged by the `pg_settings`
+/// of one that answers (all run the same image; before one does, only `shared_buffers`
+/// against the machine's memory can be judged).
+fn refused_settings(desired: &Desired, observed: &Observed) -> Vec<String> {
+    let known = observed
+        .state
+        .servers
+        .values()
+        .filter_map(|s| s.live.as_ref())
+        .map(|live| &live.settings)
+        .find(|settings| settings.values().any(|s| s.accepts.is_some()));
+    let mut refused = Vec::new();
+    for server in desired.state.servers.values() {
+        for (name, value) in &server.settings {
+            let why = known
+                .and_then(|known| super::settings::refusal(name, value, known))
+                .or_else(|| {
+                    let memory = observed.state.memory?;
+                    super::settings::beyond_memory(name, value, memory)
+                });
+            if let Some(why) = why {
+                refused.push(format!("  node {}: {why}", server.node));
+            }
+        }
+    }
+    refused
 }
 
 /// Enabled subscriptions whose worker does not run: their copies do not follow (yet).

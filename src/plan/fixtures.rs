@@ -32,6 +32,7 @@ pub fn converged_state(desired: &State) -> State {
                         unit: None,
                         context: context.into(),
                         pending_restart: false,
+                        accepts: None,
                     },
                 )
             })

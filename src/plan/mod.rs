@@ -49,6 +49,12 @@ pub enum PlanError {
         )
     )]
     PortsTaken(BTreeMap<String, u16>),
+    #[error("settings the servers would refuse:\n{}", .0.join("\n"))]
+    #[diagnostic(
+        code(dbtopo::plan::bad_setting),
+        help("fix these in the topology; nothing was touched")
+    )]
+    BadSettings(Vec<String>),
     #[error(
         "planner bug: {change} waits for {prerequisite}, which is neither planned, deferred nor known to be in place"
     )]

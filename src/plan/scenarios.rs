@@ -196,6 +196,7 @@ fn shop_setting_changed_with_alter_system() {
             unit: Some("kB".into()),
             context: "user".into(),
             pending_restart: false,
+            accepts: None,
         },
     );
     check("shop_alter_system", &desired, &observed);

@@ -3,7 +3,94 @@
 //! `pg_settings.setting` is in the setting's base unit (`shared_buffers` in 8kB pages,
 //! `checkpoint_timeout` in seconds), so `128MB` and `16384` can be the same value.
 
-use crate::model::LiveSetting;
+use std::collections::BTreeMap;
+
+use crate::model::{Accepts, LiveSetting};
+
+/// `shared_buffers` above the memory of the machine the servers run on: PostgreSQL accepts
+/// the value and then cannot start.
+pub fn beyond_memory(name: &str, value: &str, memory: u64) -> Option<String> {
+    if name != "shared_buffers" {
+        return None;
+    }
+    let bytes = in_unit(value.trim(), "B")?;
+    (bytes > memory as f64).then(|| {
+        format!(
+            "shared_buffers = {value:?} is more than the {} MB of memory of the Docker Engine's machine: the server would not start",
+            memory / (1024 * 1024)
+        )
+    })
+}
+
+/// Why the server would refuse `value` for setting `name`, judged by its own `pg_settings`
+/// (`known`): an unknown name (with the closest one), a value of the wrong type, out of
+/// bounds, or not one of an enum's names. `None` when it accepts it, or cannot tell.
+pub fn refusal(name: &str, value: &str, known: &BTreeMap<String, LiveSetting>) -> Option<String> {
+    let Some(setting) = known.get(name) else {
+        // `prefix.name` settings belong to extensions and are not listed until loaded.
+        if name.contains('.') {
+            return None;
+        }
+        let near = crate::diagnostics::did_you_mean(name, known.keys().map(String::as_str));
+        return Some(format!("{name} is not a setting of this server; {near}"));
+    };
+    let accepts = setting.accepts.as_ref()?;
+    let value = value.trim();
+    let unit = setting.unit.as_deref().filter(|u| !u.is_empty());
+    match accepts.vartype.as_str() {
+        "bool" => as_bool(value)
+            .is_none()
+            .then(|| format!("{name} = {value:?}: expected on or off")),
+        "enum" => (!accepts
+            .enumvals
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(value)))
+        .then(|| {
+            format!(
+                "{name} = {value:?}: expected one of {}",
+                accepts.enumvals.join(", ")
+            )
+        }),
+        "integer" | "real" => number_refusal(name, value, unit, accepts),
+        _ => None,
+    }
+}
+
+fn number_refusal(
+    name: &str,
+    value: &str,
+    unit: Option<&str>,
+    accepts: &Accepts,
+) -> Option<String> {
+    let unit_text = unit.unwrap_or("");
+    let number = match unit {
+        Some(unit) => in_unit(value, unit),
+        None => value.parse::<f64>().ok(),
+    };
+    let Some(number) = number else {
+        let expected = match unit {
+            Some(unit) => format!("a number, with a unit like the server's {unit}"),
+            None => "a number".to_owned(),
+        };
+        return Some(format!("{name} = {value:?}: expected {expected}"));
+    };
+    let bound = |b: &Option<String>| b.as_deref().and_then(|b| b.parse::<f64>().ok());
+    let (min, max) = (bound(&accepts.min), bound(&accepts.max));
+    let below = min.is_some_and(|min| number < min);
+    let above = max.is_some_and(|max| number > max);
+    (below || above).then(|| {
+        format!(
+            "{name} = {value:?} is outside what the server accepts: {} to {} (in {})",
+            accepts.min.as_deref().unwrap_or("?"),
+            accepts.max.as_deref().unwrap_or("?"),
+            if unit_text.is_empty() {
+                "units of one"
+            } else {
+                unit_text
+            }
+        )
+    })
+}
 
 /// Does the server's live value equal the desired text?
 pub fn same_value(desired: &str, live: &LiveSetting) -> bool {
@@ -82,6 +169,7 @@ mod tests {
             unit: unit.map(String::from),
             context: "sighup".into(),
             pending_restart: false,
+            accepts: None,
         }
     }
 
@@ -92,6 +180,104 @@ mod tests {
         assert!(same_value("8MB", &live("8192", Some("kB"))));
         assert!(same_value("5min", &live("300", Some("s"))));
         assert!(!same_value("64MB", &live("16384", Some("8kB"))));
+    }
+
+    fn known() -> BTreeMap<String, LiveSetting> {
+        let setting = |name: &str,
+                       unit: Option<&str>,
+                       vartype: &str,
+                       min: Option<&str>,
+                       max: Option<&str>,
+                       enumvals: &[&str]| {
+            let mut live = live("0", unit);
+            live.accepts = Some(Accepts {
+                vartype: vartype.into(),
+                min: min.map(str::to_owned),
+                max: max.map(str::to_owned),
+                enumvals: enumvals.iter().map(|v| v.to_string()).collect(),
+            });
+            (name.to_owned(), live)
+        };
+        BTreeMap::from([
+            setting(
+                "shared_buffers",
+                Some("8kB"),
+                "integer",
+                Some("16"),
+                Some("1073741823"),
+                &[],
+            ),
+            setting(
+                "max_connections",
+                None,
+                "integer",
+                Some("1"),
+                Some("262143"),
+                &[],
+            ),
+            setting(
+                "wal_level",
+                None,
+                "enum",
+                None,
+                None,
+                &["minimal", "replica", "logical"],
+            ),
+            setting("hot_standby", None, "bool", None, None, &[]),
+            setting(
+                "work_mem",
+                Some("kB"),
+                "integer",
+                Some("64"),
+                Some("2147483647"),
+                &[],
+            ),
+        ])
+    }
+
+    #[test]
+    fn values_the_server_would_refuse_are_named_with_what_it_accepts() {
+        let known = known();
+        let refused = |name: &str, value: &str| refusal(name, value, &known);
+        assert_eq!(refused("shared_buffers", "128MB"), None);
+        assert_eq!(refused("max_connections", "100"), None);
+        assert_eq!(refused("wal_level", "Logical"), None);
+        assert_eq!(refused("hot_standby", "on"), None);
+        assert_eq!(refused("app.tenant", "7"), None);
+        assert!(
+            refused("shared_buffers", "lots")
+                .unwrap()
+                .contains("expected a number")
+        );
+        assert!(
+            refused("shared_buffers", "16TB")
+                .unwrap()
+                .contains("outside")
+        );
+        assert!(
+            refused("max_connections", "-5")
+                .unwrap()
+                .contains("1 to 262143")
+        );
+        assert!(
+            refused("wal_level", "everything")
+                .unwrap()
+                .contains("minimal, replica, logical")
+        );
+        assert!(
+            refused("hot_standby", "maybe")
+                .unwrap()
+                .contains("on or off")
+        );
+        assert!(
+            refused("work_mme", "4MB")
+                .unwrap()
+                .contains("did you mean `work_mem`")
+        );
+        let gib = 1024 * 1024 * 1024;
+        assert!(beyond_memory("shared_buffers", "1TB", 24 * gib).is_some());
+        assert_eq!(beyond_memory("shared_buffers", "128MB", 24 * gib), None);
+        assert_eq!(beyond_memory("work_mem", "1TB", 24 * gib), None);
     }
 
     #[test]
