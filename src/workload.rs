@@ -61,6 +61,10 @@ pub struct Report {
     pub placed: Vec<i64>,
     pub out_of_stock: usize,
     pub failed: Vec<String>,
+    /// Orders whose outcome this client cannot know (the coordinator was lost while the
+    /// decision was recorded) or whose commit a node has not confirmed yet: the decision
+    /// record settles them, and the next apply finishes them.
+    pub unknown: Vec<String>,
     pub retries: usize,
     pub latencies: Vec<Duration>,
     pub elapsed: Duration,
@@ -159,16 +163,31 @@ impl Target {
         })
     }
 
+    /// A connection whose statements wait at most [`LOCK_TIMEOUT`] for a row lock: an order
+    /// stuck behind an undecided prepared transaction fails instead of waiting forever.
     pub async fn connect(&self, node: &str) -> Result<Client, WorkloadError> {
         let port = self.ports.get(node).copied().unwrap_or(0);
-        crate::pg::connect_to(port, &self.password, &self.database, Duration::from_secs(5))
+        let failed = |source| WorkloadError::Query {
+            node: node.to_owned(),
+            source,
+        };
+        let client =
+            crate::pg::connect_to(port, &self.password, &self.database, Duration::from_secs(5))
+                .await
+                .map_err(failed)?;
+        client
+            .batch_execute(&format!(
+                "SET lock_timeout = '{}ms'",
+                LOCK_TIMEOUT.as_millis()
+            ))
             .await
-            .map_err(|source| WorkloadError::Query {
-                node: node.to_owned(),
-                source,
-            })
+            .map_err(failed)?;
+        Ok(client)
     }
 }
+
+/// How long an order waits for a row lock before it fails.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A retry helps: the transaction lost a race, not a rule.
 fn transient(error: &WorkloadError) -> bool {
@@ -518,6 +537,12 @@ pub async fn run(
                     report.latencies.push(began.elapsed());
                 }
                 Ok(Placed::OutOfStock) => report.out_of_stock += 1,
+                Err(error @ WorkloadError::Txn(TxnError::Unsettled { .. })) => {
+                    report.unknown.push(error.to_string())
+                }
+                Err(error @ WorkloadError::Txn(TxnError::InDoubt { .. })) => {
+                    report.unknown.push(error.to_string())
+                }
                 Err(error) => report.failed.push(error.to_string()),
             }
         }
@@ -529,6 +554,7 @@ pub async fn run(
         total.placed.extend(report.placed);
         total.out_of_stock += report.out_of_stock;
         total.failed.extend(report.failed);
+        total.unknown.extend(report.unknown);
         total.retries += report.retries;
         total.latencies.extend(report.latencies);
     }

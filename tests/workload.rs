@@ -107,5 +107,41 @@ async fn orders_sell_exactly_the_stock_and_survive_a_stopped_node() {
         );
     }
     assert_invariants(&coordinator, &floor, &report.placed).await;
-    assert!(env.plan().await.is_empty());
+    assert!(env.plan().await.is_converged());
+
+    // An undecided prepared transaction holds every stock row of product 2: orders for it
+    // wait at most the lock timeout, then fail with the reason; nothing hangs, and the plan
+    // does not say the environment matches while the transaction is there.
+    let holder = env.connect_to("primary", "ecommerce").await;
+    holder
+        .batch_execute(
+            "BEGIN; UPDATE inventory SET quantity = quantity WHERE product_id = 2;
+             PREPARE TRANSACTION 'dbtopo:held:primary'",
+        )
+        .await
+        .unwrap();
+    let customers = workload::regions(&coordinator).await.unwrap();
+    let report = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        workload::run(&target, 2, 2, |i| OrderRequest {
+            user_id: customers[i].0,
+            region: customers[i].1.clone(),
+            lines: vec![(2, 1)],
+        }),
+    )
+    .await
+    .expect("orders behind a held lock do not wait forever")
+    .unwrap();
+    assert_eq!(report.failed.len(), 2, "{report:?}");
+    assert!(report.failed[0].contains("lock timeout"), "{report:?}");
+    let plan = env.plan().await;
+    assert!(
+        plan.is_empty() && !plan.is_converged(),
+        "{}",
+        dbtopo::plan::render_text(&plan)
+    );
+    holder
+        .batch_execute("ROLLBACK PREPARED 'dbtopo:held:primary'")
+        .await
+        .unwrap();
 }

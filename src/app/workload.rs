@@ -43,7 +43,7 @@ pub async fn workload(args: &crate::cli::WorkloadArgs) -> Result<bool> {
     })
     .await?;
     println!(
-        "{} order(s) placed by {} client(s) in {}: {:.1} orders/s, latency p50 {:.1} ms, p99 {:.1} ms; {} retried, {} out of stock, {} failed",
+        "{} order(s) placed by {} client(s) in {}: {:.1} orders/s, latency p50 {:.1} ms, p99 {:.1} ms; {} retried, {} out of stock, {} failed, {} unknown",
         report.placed.len(),
         args.clients,
         seconds(report.elapsed),
@@ -52,10 +52,14 @@ pub async fn workload(args: &crate::cli::WorkloadArgs) -> Result<bool> {
         report.percentile(0.99).as_secs_f64() * 1000.0,
         report.retries,
         report.out_of_stock,
-        report.failed.len()
+        report.failed.len(),
+        report.unknown.len()
     );
     for failure in report.failed.iter().take(5) {
         println!("  failed: {failure}");
+    }
+    for unknown in report.unknown.iter().take(5) {
+        println!("  unknown until the next apply: {unknown}");
     }
     let mut ok = report.failed.is_empty();
     for (invariant, broken) in crate::workload::invariants(&coordinator, &floor, &report.placed)

@@ -201,6 +201,7 @@ pub async fn execute(
             }
             (Part::Whole, Ok(())) => {
                 outcome.done.push(address);
+                crash_for_tests(outcome.done.len());
                 Slot::Done
             }
             (_, Err(e)) => {
@@ -221,6 +222,20 @@ pub async fn execute(
         .map(|(c, _)| c.address.clone())
         .collect();
     outcome
+}
+
+/// The variable that makes the process die, as a kill would, once that many changes are
+/// done: the fault-matrix tests interrupt an apply after each of its steps in turn.
+pub const CRASH_AFTER_ENV: &str = "DBTOPO_TEST_CRASH_AFTER_STEPS";
+
+fn crash_for_tests(done: usize) {
+    let crash = std::env::var(CRASH_AFTER_ENV)
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok());
+    if crash == Some(done) {
+        // No cleanup, no unwinding: whatever else runs is cut off mid-way.
+        std::process::abort();
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,9 +23,16 @@ pub async fn apply(
     steps: &[Step],
 ) -> Result<(), ExecuteError> {
     if create_database && !catalog::database_exists(maintenance, database).await? {
-        maintenance
+        let created = maintenance
             .batch_execute(&ddl::create_database(database))
-            .await?;
+            .await;
+        // An apply killed while its CREATE DATABASE ran leaves one the server finishes after
+        // this apply looked: the database is there, which is all this step wants.
+        if let Err(error) = created
+            && !catalog::database_exists(maintenance, database).await?
+        {
+            return Err(error.into());
+        }
     }
     let mut client = connect_to(host_port, password, database, Duration::from_secs(10)).await?;
     client

@@ -292,7 +292,9 @@ pub fn subscription_change(
             node: node.to_owned(),
             host_port,
             database: database.to_owned(),
-            statements: object.statements(exists),
+            // Dropped first even when it was not seen: an apply killed while its CREATE
+            // SUBSCRIPTION ran leaves one the server finishes after the observation.
+            statements: object.statements(true),
             transactional: false,
         },
     })

@@ -69,6 +69,22 @@ pub enum TxnError {
         source: tokio_postgres::Error,
     },
     #[error(
+        "the coordinator did not answer while the decision was recorded: {}",
+        crate::pg::server_message(source)
+    )]
+    #[diagnostic(
+        code(dbtopo::txn::unsettled),
+        help(
+            "whether it committed is known only to the coordinator's decision record: the next \
+             `dbtopo apply` finishes every participant as the record says (rolled back when \
+             nothing was recorded)"
+        )
+    )]
+    Unsettled {
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error(
         "committed, but node {node} has not confirmed: {}",
         crate::pg::server_message(source)
     )]
@@ -189,8 +205,8 @@ impl<'a> DistributedTransaction<'a> {
                     return Err(TxnError::Decision { source });
                 }
                 // The record cannot be read: the next apply finishes every participant as it
-                // says (rolled back when nothing was recorded).
-                Err(_) => return Err(TxnError::Decision { source }),
+                // says (rolled back when nothing was recorded). Until then nobody knows.
+                Err(_) => return Err(TxnError::Unsettled { source }),
             }
         }
         Ok(Decided {
