@@ -125,6 +125,31 @@ impl Desired {
             .map_or(0, |c| c.host_port)
     }
 
+    /// Each copying node's subscription to its reference tables, by node.
+    pub fn subscriptions(&self) -> Vec<(String, CoordinatorObject)> {
+        let Some(schema) = &self.schema else {
+            return Vec::new();
+        };
+        let Some(fragments) = &schema.fragments else {
+            return Vec::new();
+        };
+        fragments
+            .placement
+            .references
+            .iter()
+            .map(|(node, tables)| {
+                let object = coordinator::subscription(
+                    self.env(),
+                    &fragments.coordinator,
+                    &schema.target.database,
+                    node,
+                    tables,
+                );
+                (node.clone(), object)
+            })
+            .collect()
+    }
+
     /// The node that answers for whole tables and records transaction decisions.
     pub fn coordinator(&self) -> Option<&str> {
         let schema = self.schema.as_ref()?;

@@ -104,24 +104,60 @@ fn env_of(labels: &std::collections::BTreeMap<String, String>) -> &str {
     labels.get(model::label::ENV).map_or("", String::as_str)
 }
 
+/// The ids of the networks named exactly `name` with environment `env`'s label, oldest first.
+async fn own_networks(docker: &Docker, name: &str, env: &str) -> Result<Vec<String>, ExecuteError> {
+    let filters = HashMap::from([("name".to_owned(), vec![name.to_owned()])]);
+    let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let mut found: Vec<(String, String)> = docker
+        .list_networks(Some(options))
+        .await?
+        .into_iter()
+        .filter(|n| n.name.as_deref() == Some(name))
+        .filter(|n| {
+            n.labels
+                .as_ref()
+                .and_then(|l| l.get(model::label::ENV))
+                .is_some_and(|e| e == env)
+        })
+        .filter_map(|n| Some((n.created.map(|c| c.to_string()).unwrap_or_default(), n.id?)))
+        .collect();
+    found.sort();
+    Ok(found.into_iter().map(|(_, id)| id).collect())
+}
+
 pub async fn create_network(
     docker: &Docker,
     name: &str,
     labels: &std::collections::BTreeMap<String, String>,
 ) -> Result<(), ExecuteError> {
-    if ensure_own(docker, Kind::Network, name, env_of(labels)).await? {
-        return Ok(());
-    }
-    let request = NetworkCreateRequest {
-        name: name.to_string(),
-        driver: Some("bridge".into()),
-        labels: Some(labels.clone().into_iter().collect()),
-        ..Default::default()
+    let env = env_of(labels);
+    let exists = match ensure_own(docker, Kind::Network, name, env).await {
+        Ok(exists) => exists,
+        // Two of the environment's networks with this name: the duplicates go below.
+        Err(ExecuteError::Docker(_)) => true,
+        Err(e) => return Err(e),
     };
-    match docker.create_network(request).await {
-        Err(e) if !is_conflict(&e) => Err(e.into()),
-        _ => Ok(()),
+    if !exists {
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        match docker.create_network(request).await {
+            Err(e) if !is_conflict(&e) => return Err(e.into()),
+            _ => {}
+        }
     }
+    // A create that an interrupted apply left running can land after this one looked: the
+    // engine allows two networks of one name, and then no container can name either. Keep
+    // the oldest.
+    for duplicate in own_networks(docker, name, env).await?.iter().skip(1) {
+        ignore_missing(docker.remove_network(duplicate).await)?;
+    }
+    Ok(())
 }
 
 pub async fn create_volume(
@@ -166,11 +202,18 @@ pub async fn remove_volume(docker: &Docker, name: &str, env: &str) -> Result<(),
     )
 }
 
+/// Remove environment `env`'s networks named `name` (by id: an interrupted apply can have
+/// left two); one of that name that is not `env`'s is an error.
 pub async fn remove_network(docker: &Docker, name: &str, env: &str) -> Result<(), ExecuteError> {
-    if !ensure_own(docker, Kind::Network, name, env).await? {
-        return Ok(());
+    match ensure_own(docker, Kind::Network, name, env).await {
+        Ok(false) => return Ok(()),
+        Ok(true) | Err(ExecuteError::Docker(_)) => {}
+        Err(e) => return Err(e),
     }
-    ignore_missing(docker.remove_network(name).await)
+    for id in own_networks(docker, name, env).await? {
+        ignore_missing(docker.remove_network(&id).await)?;
+    }
+    Ok(())
 }
 
 /// Create the server's container: published on 127.0.0.1 only, data on its named volume,

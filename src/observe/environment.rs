@@ -13,7 +13,7 @@ use miette::{Result, miette};
 use super::catalog::SchemaObserveError;
 use super::session::{self, Outcome, Session};
 use crate::desired::{Desired, NodeTarget};
-use crate::fragments::coordinator::{self, Found};
+use crate::fragments::coordinator::Found;
 use crate::model::{Role, State};
 use crate::observed::{
     CoordinatorState, FoundSubscription, MongoObserved, Observed, Prepared, SetObservation,
@@ -326,6 +326,7 @@ fn session_targets(desired: &Desired, published: &BTreeMap<String, u16>) -> Vec<
     let schema = desired.schema.as_ref();
     let targets = schema.map(|s| s.node_targets()).unwrap_or_default();
     let fragments = schema.and_then(|s| s.fragments.as_ref());
+    let subscriptions = desired.subscriptions();
     desired
         .state
         .servers
@@ -346,19 +347,10 @@ fn session_targets(desired: &Desired, published: &BTreeMap<String, u16>) -> Vec<
                 coordinator_tables: fragments
                     .filter(|f| &f.coordinator == node)
                     .map(|f| f.coordinator_tables()),
-                subscription: schema.zip(fragments).and_then(|(schema, fragments)| {
-                    let tables = fragments.placement.references.get(node)?;
-                    Some(
-                        coordinator::subscription(
-                            desired.env(),
-                            &fragments.coordinator,
-                            &schema.target.database,
-                            node,
-                            tables,
-                        )
-                        .name,
-                    )
-                }),
+                subscription: subscriptions
+                    .iter()
+                    .find(|(n, _)| n == node)
+                    .map(|(_, object)| object.name.clone()),
                 // dbtopo's transactions run in the schema's database, on its primaries.
                 prepared: schema.is_some() && server.role == Role::Primary,
             })

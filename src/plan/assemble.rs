@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::desired::{Desired, DesiredSchema};
-use crate::fragments::coordinator;
 use crate::fragments::placement;
 use crate::model;
 use crate::observed::{CoordinatorState, Observed, SetObservation, SubscriptionState};
@@ -197,16 +196,13 @@ fn known_addresses(desired: &Desired, observed: &Observed) -> BTreeSet<Address> 
         );
         if let Some(fragments) = &schema.fragments {
             known.extend(fragments.objects.iter().map(fragments::address));
-            for (node, tables) in &fragments.placement.references {
-                known.insert(fragments::address(&coordinator::subscription(
-                    desired.env(),
-                    &fragments.coordinator,
-                    &schema.target.database,
-                    node,
-                    tables,
-                )));
-            }
         }
+        known.extend(
+            desired
+                .subscriptions()
+                .iter()
+                .map(|(_, object)| fragments::address(object)),
+        );
     }
     known.extend(observed.prepared.iter().map(prepared::address));
     if !desired.mongo.is_empty() {
@@ -363,14 +359,8 @@ fn subscription_changes(
     };
     let mut changes = Vec::new();
     let mut deferred = Vec::new();
-    for (node, tables) in &fragments.placement.references {
-        let object = coordinator::subscription(
-            desired.env(),
-            &fragments.coordinator,
-            &schema.target.database,
-            node,
-            tables,
-        );
+    for (node, object) in desired.subscriptions() {
+        let node = &node;
         let state = observed
             .get(node)
             .cloned()

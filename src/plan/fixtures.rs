@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::desired::Desired;
-use crate::fragments::coordinator::{self, CoordinatorObject, Found, ObjectKind};
+use crate::fragments::coordinator::{CoordinatorObject, Found, ObjectKind};
 use crate::model::{Live, LiveSetting, State};
 use crate::observed::{CoordinatorState, FoundSubscription, Observed, SubscriptionState};
 use crate::schema::{NodeSchema, ObservedSchema};
@@ -81,16 +81,9 @@ pub fn converged(desired: &Desired) -> Observed {
     }
     if let Some(fragments) = &schema.fragments {
         observed.coordinator = CoordinatorState::Observed(found(&fragments.objects));
-        for (node, tables) in &fragments.placement.references {
-            let subscription = coordinator::subscription(
-                desired.env(),
-                &fragments.coordinator,
-                &schema.target.database,
-                node,
-                tables,
-            );
+        for (node, subscription) in desired.subscriptions() {
             observed.subscriptions.insert(
-                node.clone(),
+                node,
                 SubscriptionState::Observed(Some(FoundSubscription {
                     comment: Some(subscription.comment()),
                     enabled: true,
