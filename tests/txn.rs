@@ -149,6 +149,8 @@ async fn work_on_two_nodes_commits_on_both_or_neither_and_in_doubt_work_is_finis
                 "prepared_xact.shard.dbtopo:t2:shard".to_owned(),
                 dbtopo::plan::Action::Delete
             ),
+            ("txn_decision.t1".to_owned(), dbtopo::plan::Action::Delete),
+            ("txn_decision.t2".to_owned(), dbtopo::plan::Action::Delete),
         ],
         "{}",
         dbtopo::plan::render_text(&plan)
@@ -164,6 +166,15 @@ async fn work_on_two_nodes_commits_on_both_or_neither_and_in_doubt_work_is_finis
     assert_eq!(balance(&shard, 5).await, None, "t2 was rolled back");
     assert_eq!(prepared(&primary).await, 0);
     assert_eq!(prepared(&shard).await, 1, "t3 is left alone");
+    let records: i64 = primary
+        .query_one("SELECT count(*) FROM dbtopo.txn_decisions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        records, 0,
+        "the finished transactions' decisions are removed"
+    );
     shard
         .batch_execute("ROLLBACK PREPARED 'dbtopo:t3:shard'")
         .await
@@ -215,7 +226,11 @@ async fn work_on_two_nodes_commits_on_both_or_neither_and_in_doubt_work_is_finis
             .iter()
             .map(|(_, action)| *action)
             .collect::<Vec<_>>(),
-        [dbtopo::plan::Action::Update, dbtopo::plan::Action::Update],
+        [
+            dbtopo::plan::Action::Update,
+            dbtopo::plan::Action::Update,
+            dbtopo::plan::Action::Delete
+        ],
         "{}",
         dbtopo::plan::render_text(&recovery)
     );

@@ -42,6 +42,8 @@ pub enum Address {
         node: String,
         gid: String,
     },
+    /// A distributed transaction's decision record on the coordinator, by global id.
+    TxnDecision(String),
     MongoMember(String),
     ReplicaSet(String),
     MongoCollection {
@@ -70,6 +72,7 @@ impl Address {
             Address::OldFragment { .. } => "old_fragment",
             Address::MovedPart(_) => "moved_part",
             Address::PreparedXact { .. } => "prepared_xact",
+            Address::TxnDecision(_) => "txn_decision",
             Address::MongoMember(_) => "mongo_member",
             Address::ReplicaSet(_) => "replica_set",
             Address::MongoCollection { .. } => "mongo_collection",
@@ -101,6 +104,7 @@ impl fmt::Display for Address {
             | Address::VerticalTable(name)
             | Address::ReferenceCopy(name)
             | Address::MovedPart(name)
+            | Address::TxnDecision(name)
             | Address::MongoMember(name)
             | Address::ReplicaSet(name) => write!(f, "{kind}.{name}"),
             Address::Role { node, role: name }
@@ -147,6 +151,7 @@ impl FromStr for Address {
             "vertical_table" => Address::VerticalTable(one()),
             "reference_copy" => Address::ReferenceCopy(one()),
             "moved_part" => Address::MovedPart(one()),
+            "txn_decision" => Address::TxnDecision(one()),
             "mongo_member" => Address::MongoMember(one()),
             "replica_set" => Address::ReplicaSet(one()),
             "role" => two().map(|(node, role)| Address::Role { node, role })?,
@@ -210,6 +215,7 @@ mod tests {
             "prepared_xact.shard-eu.dbtopo:18f2-0a:shard-eu",
             "mongo_collection.rs0.product_catalog",
             "old_fragment.shard-us.orders_eu",
+            "txn_decision.18f2-0a",
         ] {
             assert_eq!(text.parse::<Address>().unwrap().to_string(), text);
         }

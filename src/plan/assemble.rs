@@ -83,6 +83,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         .collect();
     let (finish, in_doubt_notices, held) = prepared::changes(&in_doubt, &mut changes);
     changes.extend(finish);
+    changes.extend(decisions_done(desired, observed, &in_doubt));
     deferred.extend(held);
     let (mongo_changes, mongo_warnings, deferred_mongo) =
         mongo_changes(desired, observed, &changes);
@@ -140,6 +141,53 @@ fn idle_subscriptions(observed: &BTreeMap<String, SubscriptionState>) -> Vec<Str
                 ))
             }
             _ => None,
+        })
+        .collect()
+}
+
+/// The decision records whose transactions this plan finishes everywhere: deleted after the
+/// last participant, so the table keeps only what is still in doubt.
+fn decisions_done(
+    desired: &Desired,
+    observed: &Observed,
+    in_doubt: &[(crate::observed::Prepared, Resolution, u16)],
+) -> Vec<Change> {
+    let (Some(decisions), Some(coordinator), Some(schema)) =
+        (&observed.decisions, desired.coordinator(), &desired.schema)
+    else {
+        return Vec::new();
+    };
+    let mut by_id: BTreeMap<&str, Vec<(&crate::observed::Prepared, Resolution)>> = BTreeMap::new();
+    for (found, resolution, _) in in_doubt {
+        if let Some((id, _)) = model::parse_gid(&found.gid) {
+            by_id.entry(id).or_default().push((found, *resolution));
+        }
+    }
+    by_id
+        .into_iter()
+        .filter(|(id, participants)| {
+            decisions.contains_key(*id) && participants.iter().all(|(_, r)| *r != Resolution::Wait)
+        })
+        .map(|(id, participants)| Change {
+            address: Address::TxnDecision(id.to_owned()),
+            action: Action::Delete,
+            reason: "every participant is finished by this plan: the record is no longer needed"
+                .to_owned(),
+            details: Vec::new(),
+            after: participants
+                .iter()
+                .map(|(found, _)| prepared::address(found))
+                .collect(),
+            operation: Operation::RunSql {
+                node: coordinator.to_owned(),
+                host_port: desired.host_port(coordinator),
+                database: schema.target.database.clone(),
+                statements: vec![format!(
+                    "DELETE FROM dbtopo.txn_decisions WHERE gid = '{}';",
+                    id.replace('\'', "''")
+                )],
+                transactional: true,
+            },
         })
         .collect()
 }

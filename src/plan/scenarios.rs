@@ -340,7 +340,12 @@ fn shop_in_doubt_transactions() {
     ];
     observed.decisions = Some([("committed".into(), "commit".into())].into());
     let plan = check("shop_in_doubt", &desired, &observed);
-    assert_eq!(plan.changes.len(), 2, "{}", render_text(&plan));
+    assert_eq!(plan.changes.len(), 3, "{}", render_text(&plan));
+    assert!(
+        plan.changes
+            .iter()
+            .any(|c| c.address == "txn_decision.committed")
+    );
     assert_eq!(plan.notices.len(), 1);
 
     // Without the decision record nothing is resolved: a commit is never rolled back.
