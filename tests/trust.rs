@@ -18,6 +18,15 @@ postgres:
     lone: { port: 5801 }
 ";
 
+const LONE_AND_COPY: &str = "
+name: trust
+postgres:
+  nodes:
+    lone: { port: 5801 }
+  replicas:
+    lone-copy: { of: lone, port: 5802 }
+";
+
 /// A program on `port` that asks for the password in cleartext (as a fake server would) and
 /// records whether anybody connected and what it sent.
 fn stranger(port: u16) -> (Arc<AtomicBool>, std::thread::JoinHandle<Vec<u8>>) {
@@ -56,13 +65,19 @@ fn stranger(port: u16) -> (Arc<AtomicBool>, std::thread::JoinHandle<Vec<u8>>) {
 /// gets no connection (let alone a password), and the plan reports the port as taken.
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_sends_nothing_to_a_program_on_a_port_no_container_of_the_environment_publishes() {
-    let env = TestEnv::from_yaml("stranger", ONE_NODE);
+    let env = TestEnv::from_yaml("stranger", LONE_AND_COPY);
     // The environment's passwords exist (as after an earlier apply), so a careless plan would
     // log in wherever the topology points.
     let secrets = dbtopo::secrets::load_or_create(&env.name).expect("secrets");
     let port = env.port("lone");
     let (contacted, served) = stranger(port);
     let error = plan_error(&env, true).await;
+    // Nor does a command that uses a running environment: verify asks the replica's upstream.
+    let verified = dbtopo::app::verify_command(&env.file).await;
+    assert!(
+        !verified.is_ok_and(|ok| ok),
+        "verify cannot pass with no server"
+    );
     let was_contacted = contacted.load(Ordering::SeqCst);
     // Stop the stranger and read what it got.
     contacted.store(true, Ordering::SeqCst);

@@ -103,7 +103,24 @@ pub(super) async fn existing_environment(
             topology.name
         ));
     };
-    Ok((desired(&topology)?, secrets))
+    let mut desired = desired(&topology)?;
+    // Passwords go only to servers Docker shows running in this environment, on the port
+    // their container publishes: any other node gets port 0, where no connection succeeds.
+    let running: std::collections::BTreeMap<String, u16> =
+        observe::docker::containers(&docker, &topology.name)
+            .await?
+            .into_iter()
+            .filter(|found| found.container.running)
+            .map(|found| (found.node, found.container.host_port))
+            .collect();
+    for (node, server) in desired.state.servers.iter_mut() {
+        if let Some(container) = server.container.as_mut()
+            && running.get(node) != Some(&container.host_port)
+        {
+            container.host_port = 0;
+        }
+    }
+    Ok((desired, secrets))
 }
 
 /// A superuser connection to `database` on the node at `port`.
