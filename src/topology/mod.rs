@@ -36,6 +36,8 @@ pub fn load_str(name_for_diagnostics: &str, source: &str) -> Result<Topology, To
     let raw =
         raw::parse(source).map_err(|err| diagnostics::invalid(&src, vec![src.yaml_error(&err)]))?;
     let base_dir = schema_section::base_dir_of(name_for_diagnostics);
-    validate::validate(raw, &src, name_for_diagnostics, base_dir)
+    // The topology's files (its SQL manifest) are read here, at the edge, once.
+    let read = |path: &Path| std::fs::read_to_string(path).ok();
+    validate::validate(raw, &src, name_for_diagnostics, base_dir, &read)
         .map_err(|problems| diagnostics::invalid(&src, problems))
 }

@@ -43,10 +43,8 @@ impl Validator<'_> {
             None => nodes.keys().cloned().collect(),
             Some(listed) => self.schema_nodes(listed, nodes, replicas, &section),
         };
-        let (file, path) = file?;
-        let manifest = std::fs::read_to_string(&path)
-            .ok()
-            .map(|sql| crate::schema::SqlManifest::parse(&file, sql));
+        let (file, path, sql) = file?;
+        let manifest = Some(crate::schema::SqlManifest::parse(&file, sql));
         Some(SchemaTarget {
             file,
             path,
@@ -61,7 +59,7 @@ impl Validator<'_> {
         &mut self,
         raw: Option<Spanned<String>>,
         section: &Location,
-    ) -> Option<(String, std::path::PathBuf)> {
+    ) -> Option<(String, std::path::PathBuf, String)> {
         let Some(file) = raw else {
             self.push(
                 self.problem("`schema` has no `file`")
@@ -71,15 +69,15 @@ impl Validator<'_> {
             return None;
         };
         let path = self.base_dir().join(&file.value);
-        if !path.is_file() {
+        let Some(sql) = self.read(&path) else {
             self.push(
                 self.problem(format!("schema file `{}` not found", file.value))
                     .at(&file.referenced, format!("no file at {}", path.display()))
                     .help("the path is relative to the topology file's folder"),
             );
             return None;
-        }
-        Some((file.value, path))
+        };
+        Some((file.value, path, sql))
     }
 
     fn schema_nodes(

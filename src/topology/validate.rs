@@ -24,6 +24,9 @@ pub(super) struct Validator<'a> {
     problems: Vec<Problem>,
     /// The topology file's folder, where relative paths start.
     base_dir: &'a Path,
+    /// Reads a file the topology names (the SQL manifest): the one place files come in,
+    /// given by the caller at the edge.
+    read: &'a dyn Fn(&Path) -> Option<String>,
     /// The file's name as given, for warnings (`topology.yaml:71:7: ...`).
     file_name: &'a str,
     /// Every server with its host port, for the checks across sections.
@@ -37,11 +40,13 @@ pub(super) fn validate(
     src: &Source,
     file_name: &str,
     base_dir: &Path,
+    read: &dyn Fn(&Path) -> Option<String>,
 ) -> Result<Topology, Vec<Problem>> {
     let mut v = Validator {
         src,
         problems: Vec::new(),
         base_dir,
+        read,
         file_name,
         servers: Vec::new(),
         warnings: Vec::new(),
@@ -73,6 +78,11 @@ impl Validator<'_> {
 
     pub fn base_dir(&self) -> &Path {
         self.base_dir
+    }
+
+    /// The text of a file the topology names, `None` when it cannot be read.
+    pub fn read(&self, path: &Path) -> Option<String> {
+        (self.read)(path)
     }
 
     pub fn push(&mut self, problem: Problem) {
