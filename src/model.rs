@@ -124,6 +124,9 @@ pub struct Server {
     pub settings: BTreeMap<String, String>,
     /// What the running server reports (observed side only; `None` when unreachable).
     pub live: Option<Live>,
+    /// Why a running container's server did not answer (observed side only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub silent: Option<String>,
     /// Roles this server must have with REPLICATION LOGIN (the replication role, where it has replicas).
     pub replication_roles: BTreeSet<String>,
     /// Replication slots dbtopo manages on this server.

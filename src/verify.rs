@@ -532,6 +532,46 @@ fn failed(subject: &str, node: &str, detail: String) -> Check {
     }
 }
 
+/// Every server answers on the port its container publishes: the first thing a user of the
+/// environment needs, and the only check a topology without replicas or fragments has.
+pub async fn servers(endpoints: &Endpoints<'_>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for server in endpoints.state.servers.values() {
+        let subject = format!("server {}", server.node);
+        let port = endpoints.port(&server.node);
+        let check = if port == 0 {
+            failed(
+                &subject,
+                &server.node,
+                "no running container of the environment".to_owned(),
+            )
+        } else {
+            let answer = match endpoints.connect(&server.node, "postgres").await {
+                Err(e) => Err(e),
+                Ok(client) => client
+                    .query_one("SELECT current_setting('server_version')", &[])
+                    .await
+                    .map(|row| row.get::<_, String>(0))
+                    .map_err(|e| crate::pg::server_message(&e)),
+            };
+            match answer {
+                Ok(version) => passed(
+                    &subject,
+                    &server.node,
+                    format!("PostgreSQL {version} answers on 127.0.0.1:{port}"),
+                ),
+                Err(e) => failed(
+                    &subject,
+                    &server.node,
+                    format!("PostgreSQL on 127.0.0.1:{port}: {e}"),
+                ),
+            }
+        };
+        checks.push(check);
+    }
+    checks
+}
+
 /// The report as an aligned table.
 pub fn render(checks: &[Check]) -> String {
     let width =

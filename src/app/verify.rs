@@ -1,4 +1,4 @@
-//! `dbtopo verify`: check the running system (fragments, reference copies, streaming
+//! `dbtopo verify`: check the running system (servers answer, fragments, reference copies, streaming
 //! replicas), print the report, and say whether every check passed.
 
 use std::path::Path;
@@ -19,7 +19,7 @@ pub async fn verify_command(file: &Path) -> Result<bool> {
         password: &secrets.superuser,
         database: &database,
     };
-    let mut checks = Vec::new();
+    let mut checks = crate::verify::servers(&endpoints).await;
     if let Some(fragments) = desired.schema.as_ref().and_then(|s| s.fragments.as_ref()) {
         checks.extend(
             crate::verify::fragments(&endpoints, &fragments.coordinator, &fragments.placement)

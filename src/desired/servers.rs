@@ -63,6 +63,7 @@ pub fn desired_state(topology: &Topology) -> Result<State, handlebars::RenderErr
                 config: Some(rendered.config),
                 settings,
                 live: None,
+                silent: None,
                 replication_roles,
                 slots: replicas,
                 bootstrap: Some(rendered.bootstrap),

@@ -33,17 +33,25 @@ pub enum ObserveError {
 }
 
 /// A server that is starting refuses connections for a moment: ask a few times.
-async fn connect_and_report(host_port: u16, password: &str) -> Option<postgres::ServerReport> {
-    for attempt in 0..5 {
+async fn connect_and_report(
+    host_port: u16,
+    password: &str,
+) -> Result<postgres::ServerReport, String> {
+    let mut attempt = 0;
+    loop {
         match postgres::connect(host_port, password, CONNECT_TIMEOUT).await {
-            Ok(client) => return postgres::report(&client).await.ok(),
+            Ok(client) => return postgres::report(&client).await.map_err(|e| silence(&e)),
             Err(e) if attempt < 4 && is_transient(&e) => {
                 tokio::time::sleep(Duration::from_millis(200)).await
             }
-            Err(_) => return None,
+            Err(e) => return Err(silence(&e)),
         }
+        attempt += 1;
     }
-    None
+}
+
+fn silence(error: &tokio_postgres::Error) -> String {
+    crate::pg::server_message(error)
 }
 
 /// Connection refused or "the database system is starting up" (57P03).
@@ -59,12 +67,15 @@ async fn report_for(
     session: Option<&mut Session>,
     host_port: u16,
     password: &str,
-) -> Option<postgres::ServerReport> {
+) -> Result<postgres::ServerReport, String> {
     match session {
         Some(session) if session.host_port == host_port => match &mut session.outcome {
-            Outcome::Connected(answers) => answers.report.take(),
+            Outcome::Connected(answers) => answers
+                .report
+                .take()
+                .ok_or_else(|| "it did not answer the observation's queries".to_owned()),
             Outcome::Refused(e) if is_transient(e) => connect_and_report(host_port, password).await,
-            Outcome::Refused(_) => None,
+            Outcome::Refused(e) => Err(silence(e)),
         },
         _ => connect_and_report(host_port, password).await,
     }
@@ -152,11 +163,15 @@ pub async fn observe_listed(
         async move {
             let report = match (secrets, found.container.running) {
                 (Some(secrets), true) => {
-                    report_for(session, found.container.host_port, &secrets.superuser).await
+                    Some(report_for(session, found.container.host_port, &secrets.superuser).await)
                 }
                 _ => None,
             };
-            let config = match report.as_ref().and_then(|r| r.config.clone()) {
+            let config = match report
+                .as_ref()
+                .and_then(|r| r.as_ref().ok())
+                .and_then(|r| r.config.clone())
+            {
                 Some(config) => Some(config),
                 None => docker::config_files(docker, &found.container.name).await?,
             };
@@ -168,9 +183,10 @@ pub async fn observe_listed(
     let mut servers = BTreeMap::new();
     for (found, result) in containers.into_iter().zip(reports) {
         let (report, config) = result?;
-        let (live, replication_roles, slots) = match report {
-            Some(r) => (Some(r.live), r.replication_roles, r.slots),
-            None => (None, BTreeSet::new(), BTreeSet::new()),
+        let (live, silent, replication_roles, slots) = match report {
+            Some(Ok(r)) => (Some(r.live), None, r.replication_roles, r.slots),
+            Some(Err(why)) => (None, Some(why), BTreeSet::new(), BTreeSet::new()),
+            None => (None, None, BTreeSet::new(), BTreeSet::new()),
         };
         let server = Server {
             node: found.node.clone(),
@@ -179,6 +195,7 @@ pub async fn observe_listed(
             config,
             settings: BTreeMap::new(),
             live,
+            silent,
             replication_roles,
             slots,
             bootstrap: None,

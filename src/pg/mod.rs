@@ -10,6 +10,34 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::model;
 
+pub use guard::Deadlines;
+
+/// Names the seconds a statement may run; see [`statement_timeout`].
+pub const STATEMENT_TIMEOUT_ENV: &str = "DBTOPO_STATEMENT_TIMEOUT";
+
+/// Long enough for dbtopo's own statements (DDL, moving a fragment's rows, seeding), short
+/// enough that a stuck apply says so.
+const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long after the statement timeout the client lets a silent server go: the server's
+/// own cancellation normally comes first, with its own words.
+const REPLY_GRACE: Duration = Duration::from_secs(5);
+
+/// How long one statement may run: the server cancels it then (`statement_timeout`), and a
+/// server that has not answered shortly after is let go. `DBTOPO_STATEMENT_TIMEOUT` gives it in
+/// seconds.
+pub fn statement_timeout() -> Result<Duration, String> {
+    match std::env::var(STATEMENT_TIMEOUT_ENV) {
+        Err(_) => Ok(DEFAULT_STATEMENT_TIMEOUT),
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds)),
+            _ => Err(format!(
+                "{STATEMENT_TIMEOUT_ENV} must be a whole number of seconds above 0, not `{text}`"
+            )),
+        },
+    }
+}
+
 /// A superuser connection to the server published on `127.0.0.1:host_port`.
 pub async fn connect(
     host_port: u16,
@@ -19,12 +47,35 @@ pub async fn connect(
     connect_to(host_port, password, "postgres", timeout).await
 }
 
-/// A superuser connection to database `dbname` of the server on `127.0.0.1:host_port`.
+/// A superuser connection to database `dbname` of the server on `127.0.0.1:host_port`: the
+/// startup gets `timeout`, each statement [`statement_timeout`].
 pub async fn connect_to(
     host_port: u16,
     password: &str,
     dbname: &str,
     timeout: Duration,
+) -> Result<Client, tokio_postgres::Error> {
+    let statement = statement_timeout();
+    let reply = statement.as_ref().map_or(DEFAULT_STATEMENT_TIMEOUT, |s| *s) + REPLY_GRACE;
+    connect_within(
+        host_port,
+        password,
+        dbname,
+        statement,
+        Deadlines {
+            startup: timeout,
+            reply,
+        },
+    )
+    .await
+}
+
+async fn connect_within(
+    host_port: u16,
+    password: &str,
+    dbname: &str,
+    statement: Result<Duration, String>,
+    deadlines: Deadlines,
 ) -> Result<Client, tokio_postgres::Error> {
     let mut config = tokio_postgres::Config::new();
     config
@@ -34,7 +85,13 @@ pub async fn connect_to(
         .password(password)
         .dbname(dbname)
         .application_name("dbtopo");
-    let stream = guard::Guarded::connect(host_port, timeout).await;
+    let stream = match statement {
+        Ok(statement) => {
+            config.options(format!("-c statement_timeout={}", statement.as_millis()));
+            guard::Guarded::connect(host_port, deadlines).await
+        }
+        Err(invalid) => guard::Guarded::refused(invalid),
+    };
     let (client, connection) = config.connect_raw(stream, NoTls).await?;
     tokio::spawn(async move {
         let _ = connection.await;
@@ -128,6 +185,120 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
         assert!(
             server_message(&error).contains("no PostgreSQL startup"),
+            "{error}"
+        );
+    }
+
+    /// A fake server that lets the client in without a password, answers `answered`
+    /// simple queries at once, then reads the next one and stays silent for ten seconds.
+    async fn silent_after(answered: usize) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut length = [0u8; 4];
+            socket.read_exact(&mut length).await.unwrap();
+            let mut startup = vec![0u8; u32::from_be_bytes(length) as usize - 4];
+            socket.read_exact(&mut startup).await.unwrap();
+            let mut reply = auth_request(0, b"");
+            reply.extend_from_slice(b"Z\0\0\0\x05I");
+            socket.write_all(&reply).await.unwrap();
+            for i in 0..=answered {
+                let mut header = [0u8; 5];
+                socket.read_exact(&mut header).await.unwrap();
+                let length = u32::from_be_bytes(header[1..5].try_into().unwrap()) as usize;
+                let mut query = vec![0u8; length - 4];
+                socket.read_exact(&mut query).await.unwrap();
+                if i == answered {
+                    break;
+                }
+                socket
+                    .write_all(b"C\0\0\0\x08SET\0Z\0\0\0\x05I")
+                    .await
+                    .unwrap();
+            }
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        });
+        port
+    }
+
+    fn deadlines(reply_ms: u64) -> Deadlines {
+        Deadlines {
+            startup: Duration::from_secs(2),
+            reply: Duration::from_millis(reply_ms),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_that_stops_answering_fails_the_statement_within_the_deadline() {
+        let port = silent_after(0).await;
+        let client = connect_within(
+            port,
+            "the-secret",
+            "postgres",
+            Ok(Duration::from_secs(1)),
+            deadlines(300),
+        )
+        .await
+        .expect("the startup completes");
+        let started = std::time::Instant::now();
+        let error = client
+            .batch_execute("SET x = 1")
+            .await
+            .expect_err("no answer");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        let message = server_message(&error);
+        assert!(
+            message.contains(&format!("PostgreSQL on 127.0.0.1:{port} sent no answer")),
+            "{message}"
+        );
+        // The connection is over: later requests fail at once rather than wait again.
+        let started = std::time::Instant::now();
+        assert!(client.batch_execute("SET x = 2").await.is_err());
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn an_idle_session_has_no_deadline_only_a_request_does() {
+        let port = silent_after(2).await;
+        let client = connect_within(
+            port,
+            "the-secret",
+            "postgres",
+            Ok(Duration::from_secs(1)),
+            deadlines(300),
+        )
+        .await
+        .expect("the startup completes");
+        client.batch_execute("SET x = 1").await.expect("answered");
+        // Idle for longer than the reply deadline: nothing is owed, so nothing fails.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        client.batch_execute("SET x = 2").await.expect("answered");
+        let error = client
+            .batch_execute("SET x = 3")
+            .await
+            .expect_err("the third is never answered");
+        assert!(server_message(&error).contains("sent no answer"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_bad_statement_timeout_is_refused_before_connecting() {
+        let port = silent_after(0).await;
+        let error = connect_within(
+            port,
+            "the-secret",
+            "postgres",
+            Err("DBTOPO_STATEMENT_TIMEOUT must be a whole number".to_owned()),
+            deadlines(300),
+        )
+        .await
+        .expect_err("refused");
+        assert!(
+            server_message(&error).contains("DBTOPO_STATEMENT_TIMEOUT"),
             "{error}"
         );
     }

@@ -421,9 +421,18 @@ fn server_change(
         );
     }
     let Some(live) = &seen.live else {
+        let port = have.host_port;
+        let why = match &seen.silent {
+            Some(why) => format!(
+                "container is running but PostgreSQL on 127.0.0.1:{port} does not answer: {why}"
+            ),
+            None => {
+                format!("container is running but PostgreSQL on 127.0.0.1:{port} does not answer")
+            }
+        };
         return change(
             Action::Restart,
-            "container is running but the server does not answer".into(),
+            why,
             config_details,
             Operation::Reconfigure {
                 spec,

@@ -13,6 +13,25 @@ use dbtopo::plan::Plan;
 use dbtopo::{app, desired, observe, secrets, topology};
 use tokio_postgres::Client;
 
+/// Each test binary keeps its environments' secrets and locks in a folder of its own, not the
+/// user's: set before main starts any thread, and inherited by the dbtopo processes the tests
+/// run. A binary that sets its own folder (schema_cases) does so after this.
+#[ctor::ctor(unsafe)]
+fn own_state_dir() {
+    let dir = std::env::temp_dir().join(format!("dbtopo-test-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("the test state folder");
+    // SAFETY: runs before main, when no other thread exists.
+    unsafe { std::env::set_var(secrets::STATE_DIR_ENV, &dir) };
+}
+
+/// The folder goes when the binary ends; the environments removed their files already.
+#[dtor::dtor(unsafe)]
+fn remove_state_dir() {
+    if let Some(dir) = std::env::var_os(secrets::STATE_DIR_ENV) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// The nine e-commerce tables joined along every foreign key (`o` orders, `u` users, `d`
 /// order_details, `p` products, `c` its category, `parent` that category's parent,
 /// `t` transactions, `r` reviews, `i` inventory, `s` shipping).
