@@ -99,6 +99,8 @@ pub struct State {
     pub env: String,
     /// Docker network of the environment, by name.
     pub network: Option<String>,
+    /// The subnets Docker gave that network (observed side only): pg_hba.conf admits them.
+    pub network_subnets: Vec<String>,
     /// Image references and whether each is present locally.
     pub images: BTreeMap<String, bool>,
     /// Data volumes by node name.
@@ -154,6 +156,14 @@ pub struct ConfigFiles {
 impl ConfigFiles {
     pub fn hash(&self) -> String {
         crate::hashing::short_hash(&[&self.postgresql_conf, &self.pg_hba_conf])
+    }
+
+    /// The files with the environment network's `subnets` written into pg_hba.conf.
+    pub fn on_network(&self, subnets: &[String]) -> ConfigFiles {
+        ConfigFiles {
+            postgresql_conf: self.postgresql_conf.clone(),
+            pg_hba_conf: crate::templates::admit_network(&self.pg_hba_conf, subnets),
+        }
     }
 }
 

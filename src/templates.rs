@@ -21,6 +21,35 @@ pub fn data_directory() -> String {
     format!("{}/data", model::VOLUME_MOUNT)
 }
 
+/// Stands for the environment's network in a rendered pg_hba.conf. Docker gives a network its
+/// subnet when it creates it, so the topology alone cannot say it: [`admit_network`] puts the
+/// subnets in once they are known (the plan, from the observed network; the executor, for a
+/// network created by the same apply).
+pub const NETWORK_ADDRESS: &str = "@environment-network@";
+
+/// `pg_hba` with every line that names [`NETWORK_ADDRESS`] written once per subnet of the
+/// environment's network. A network without a subnet in its IPAM configuration (not one
+/// dbtopo's bridge networks have) falls back to `samenet`, the server's own subnets.
+pub fn admit_network(pg_hba: &str, subnets: &[String]) -> String {
+    let fallback = ["samenet".to_string()];
+    let subnets = if subnets.is_empty() {
+        &fallback[..]
+    } else {
+        subnets
+    };
+    let mut out = String::with_capacity(pg_hba.len());
+    for line in pg_hba.split_inclusive('\n') {
+        if line.contains(NETWORK_ADDRESS) {
+            for subnet in subnets {
+                out.push_str(&line.replace(NETWORK_ADDRESS, subnet));
+            }
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
 /// Everything a server's files depend on.
 #[derive(Debug, Clone)]
 pub struct ServerInput<'a> {
@@ -51,6 +80,7 @@ struct Context<'a> {
     initdb_cache: &'static str,
     superuser: &'static str,
     replication_user: &'a str,
+    network: &'static str,
     upstream: Option<Upstream>,
     settings: Vec<Setting>,
     access: &'a [AccessRule],
@@ -120,6 +150,7 @@ pub fn render_server(input: &ServerInput<'_>) -> Result<RenderedServer, handleba
         initdb_cache: model::INITDB_CACHE_MOUNT,
         superuser: model::SUPERUSER,
         replication_user: input.replication_user,
+        network: NETWORK_ADDRESS,
         upstream,
         settings: input
             .settings
@@ -191,7 +222,9 @@ mod tests {
         })
         .unwrap();
         insta::assert_snapshot!("primary_postgresql_conf", out.config.postgresql_conf);
-        insta::assert_snapshot!("primary_pg_hba_conf", out.config.pg_hba_conf);
+        // As written into the container, once the network's subnet is known.
+        let on_network = out.config.on_network(&["172.20.0.0/16".to_string()]);
+        insta::assert_snapshot!("primary_pg_hba_conf", on_network.pg_hba_conf);
         assert!(out.bootstrap.contains("initdb"));
         assert!(!out.bootstrap.contains("pg_basebackup"));
         // A new cluster comes from the shared cache when it can, and gets the password as a
@@ -203,6 +236,24 @@ mod tests {
         let parsed = parse_conf_settings(&out.config.postgresql_conf);
         assert_eq!(parsed["search_path"], "\"$user\", it's");
         assert_eq!(parsed["port"], "5432");
+    }
+
+    #[test]
+    fn the_network_line_is_written_once_per_subnet_and_nothing_else_changes() {
+        let hba = "local all all trust\nhost all all @environment-network@ scram-sha-256\nhost shop app 10.0.0.0/8 scram-sha-256\n";
+        let subnets = ["172.20.0.0/16".to_string(), "fd00:20::/64".to_string()];
+        assert_eq!(
+            admit_network(hba, &subnets),
+            "local all all trust\n\
+             host all all 172.20.0.0/16 scram-sha-256\n\
+             host all all fd00:20::/64 scram-sha-256\n\
+             host shop app 10.0.0.0/8 scram-sha-256\n"
+        );
+        assert!(admit_network(hba, &[]).contains("host all all samenet scram-sha-256\n"));
+        assert_eq!(
+            admit_network("local all all trust", &subnets),
+            "local all all trust"
+        );
     }
 
     #[test]

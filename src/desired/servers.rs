@@ -76,6 +76,7 @@ pub fn desired_state(topology: &Topology) -> Result<State, handlebars::RenderErr
         memory: None,
         env: env.to_string(),
         network: Some(model::network_name(env)),
+        network_subnets: Vec::new(),
         images: BTreeMap::from([(topology.images.postgres.clone(), true)]),
         volumes: servers.keys().cloned().collect(),
         servers,

@@ -18,6 +18,7 @@ use crate::model::{self, Role};
 use crate::observe::docker::is_not_found;
 use crate::plan::{FileSpec, ServerSpec};
 use crate::secrets::Secrets;
+use crate::templates;
 
 fn ignore_missing(result: Result<(), bollard::errors::Error>) -> Result<(), ExecuteError> {
     match result {
@@ -349,7 +350,8 @@ pub async fn upload_files(
         },
     ];
     let turn_file = (turn == Turn::Given).then(turn_marker);
-    let files = spec.files.iter().chain(&secret_files).chain(&turn_file);
+    let own_files = on_network(docker, spec).await?;
+    let files = own_files.iter().chain(&secret_files).chain(&turn_file);
     upload(
         docker,
         &spec.container,
@@ -357,6 +359,33 @@ pub async fn upload_files(
         files,
     )
     .await
+}
+
+/// The spec's files with the subnets of its network where a plan made before the network
+/// existed left the placeholder (see [`templates::admit_network`]).
+async fn on_network(docker: &Docker, spec: &ServerSpec) -> Result<Vec<FileSpec>, ExecuteError> {
+    if !spec
+        .files
+        .iter()
+        .any(|f| f.content.contains(templates::NETWORK_ADDRESS))
+    {
+        return Ok(spec.files.clone());
+    }
+    let network = docker
+        .inspect_network(
+            &spec.network,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await?;
+    let subnets = crate::observe::docker::subnets(network.ipam.as_ref());
+    Ok(spec
+        .files
+        .iter()
+        .map(|file| FileSpec {
+            content: templates::admit_network(&file.content, &subnets),
+            ..file.clone()
+        })
+        .collect())
 }
 
 /// Let a container started early go on: its bootstrap waits for this marker before it

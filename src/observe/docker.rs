@@ -285,12 +285,38 @@ async fn read_files(
     Ok(Some(files))
 }
 
-pub async fn network(docker: &Docker, env: &str) -> Result<Option<String>, ObserveError> {
+/// The environment's network, with the subnets Docker gave it. Of two (an interrupted create
+/// can leave a second), the oldest: the one the next apply keeps.
+pub async fn network(
+    docker: &Docker,
+    env: &str,
+) -> Result<Option<(String, Vec<String>)>, ObserveError> {
     let options = ListNetworksOptionsBuilder::default()
         .filters(&env_filter(env))
         .build();
-    let networks = docker.list_networks(Some(options)).await?;
-    Ok(networks.into_iter().filter_map(|n| n.name).next())
+    let mut networks = docker.list_networks(Some(options)).await?;
+    networks.sort_by_key(|n| {
+        n.created
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    });
+    Ok(networks.into_iter().find_map(|n| {
+        let subnets = subnets(n.ipam.as_ref());
+        Some((n.name?, subnets))
+    }))
+}
+
+/// The subnets of a network's IPAM configuration, sorted.
+pub fn subnets(ipam: Option<&bollard::models::Ipam>) -> Vec<String> {
+    let mut subnets: Vec<String> = ipam
+        .and_then(|ipam| ipam.config.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|config| config.subnet.clone())
+        .collect();
+    subnets.sort();
+    subnets
 }
 
 /// Volumes by node label, with their mount points on this host.

@@ -84,7 +84,7 @@ async fn report_for(
 /// What Docker holds of an environment, asked all at once.
 pub struct Listing {
     containers: Vec<docker::FoundContainer>,
-    network: Option<String>,
+    network: Option<(String, Vec<String>)>,
     volumes: Vec<(String, String, String)>,
     images: BTreeMap<String, bool>,
     cpus: Option<usize>,
@@ -203,11 +203,16 @@ pub async fn observe_listed(
         servers.insert(found.node, server);
     }
 
+    let (network, network_subnets) = match network {
+        Some((name, subnets)) => (Some(name), subnets),
+        None => (None, Vec::new()),
+    };
     Ok(State {
         cpus,
         memory,
         env: env.to_string(),
         network,
+        network_subnets,
         images,
         volumes: volumes.into_iter().map(|(node, _, _)| node).collect(),
         servers,

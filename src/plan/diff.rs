@@ -8,6 +8,7 @@ use crate::model::{self, Live, Server, State, label};
 use crate::templates::parse_conf_settings;
 
 pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
+    let desired = &on_observed_network(desired, observed);
     let env = desired.env.as_str();
     let mut changes = Vec::new();
 
@@ -110,6 +111,22 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
     pace_initializations(&mut changes, desired, observed);
     start_early(&mut changes, observed);
     changes
+}
+
+/// The desired files with the subnets of the environment's network written into pg_hba.conf,
+/// where the network exists. Where it does not yet, they keep the placeholder, which the
+/// executor fills in from the network it has just created.
+fn on_observed_network(desired: &State, observed: &State) -> State {
+    let mut desired = desired.clone();
+    if desired.network.is_none() || observed.network != desired.network {
+        return desired;
+    }
+    for server in desired.servers.values_mut() {
+        if let Some(config) = &server.config {
+            server.config = Some(config.on_network(&observed.network_subnets));
+        }
+    }
+    desired
 }
 
 /// What a server's container needs before it can be created.
@@ -444,11 +461,12 @@ fn server_change(
 
     // What the server holds says more than the file: it wins when both name a setting.
     let mut details = live_drift(server, live);
-    for detail in config_details {
-        if !details.iter().any(|d| d.field == detail.field) {
-            details.push(detail);
-        }
-    }
+    let held: BTreeSet<String> = details.iter().map(|d| d.field.clone()).collect();
+    details.extend(
+        config_details
+            .into_iter()
+            .filter(|d| !held.contains(&d.field)),
+    );
     if details.is_empty() {
         return None;
     }
@@ -461,7 +479,12 @@ fn server_change(
     } else {
         (Action::Update, "reload")
     };
-    let fields: Vec<&str> = details.iter().map(|d| d.field.as_str()).collect();
+    let mut fields: Vec<&str> = Vec::new();
+    for detail in &details {
+        if !fields.contains(&detail.field.as_str()) {
+            fields.push(&detail.field);
+        }
+    }
     let reason = format!(
         "configuration differs ({}); applied with a {what}",
         fields.join(", ")
@@ -515,12 +538,41 @@ fn config_details(server: &Server, seen: &Server) -> Vec<Detail> {
         }
     }
     if have.pg_hba_conf != want.pg_hba_conf {
-        details.push(Detail::new("pg_hba.conf", None, None).effect(Effect::Reload));
+        details.extend(hba_details(&have.pg_hba_conf, &want.pg_hba_conf));
     }
     if details.is_empty() && have != want {
         details.push(Detail::new("postgresql.conf", None, None).effect(Effect::Reload));
     }
     details
+}
+
+/// The pg_hba.conf rules that go and come, each as one detail, so the plan shows which
+/// addresses a server stops or starts admitting; a file that differs only in its comments is
+/// one detail without values. A reload takes them up.
+fn hba_details(have: &str, want: &str) -> Vec<Detail> {
+    let rules = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .collect()
+    };
+    let (before, after) = (rules(have), rules(want));
+    let gone = before
+        .iter()
+        .filter(|rule| !after.contains(rule))
+        .map(|rule| Detail::new("pg_hba.conf", Some(rule.clone()), None));
+    let come = after
+        .iter()
+        .filter(|rule| !before.contains(rule))
+        .map(|rule| Detail::new("pg_hba.conf", None, Some(rule.clone())));
+    let mut details: Vec<Detail> = gone.chain(come).collect();
+    if details.is_empty() {
+        details.push(Detail::new("pg_hba.conf", None, None));
+    }
+    details
+        .into_iter()
+        .map(|d| d.effect(Effect::Reload))
+        .collect()
 }
 
 /// Settings the running server holds at another value than its file says: changed with

@@ -14,7 +14,12 @@ use crate::schema::{NodeSchema, ObservedSchema};
 /// restart), replicas streaming.
 pub fn converged_state(desired: &State) -> State {
     let mut observed = desired.clone();
+    observed.network_subnets = vec![NETWORK_SUBNET.to_owned()];
     for server in observed.servers.values_mut() {
+        server.config = server
+            .config
+            .as_ref()
+            .map(|c| c.on_network(&observed.network_subnets));
         let conf =
             crate::templates::parse_conf_settings(&server.config.as_ref().unwrap().postgresql_conf);
         let settings = conf
@@ -49,6 +54,9 @@ pub fn converged_state(desired: &State) -> State {
     }
     observed
 }
+
+/// The subnet Docker gave the environment's network in the fixtures.
+pub const NETWORK_SUBNET: &str = "172.31.0.0/16";
 
 /// Settings PostgreSQL reads only at start, among those the fixtures use.
 const RESTART_SETTINGS: [&str; 3] = [

@@ -489,3 +489,124 @@ fn schema_of_a_new_server_is_planned_from_the_manifest_and_of_an_unreachable_one
             .contains("schema.shard is compared with the manifest once node.shard answers")
     );
 }
+
+/// The pg_hba.conf lines a plan's operation would write into `node`'s container.
+fn hba_written(plan: &Plan, node: &str) -> String {
+    plan.changes
+        .iter()
+        .find_map(|c| match &c.operation {
+            Operation::RunServer { spec, .. } | Operation::Reconfigure { spec, .. }
+                if spec.node == node =>
+            {
+                spec.files
+                    .iter()
+                    .find(|f| f.path.ends_with("/pg_hba.conf"))
+                    .map(|f| f.content.clone())
+            }
+            _ => None,
+        })
+        .expect("a change that writes the node's files")
+}
+
+#[test]
+fn an_added_access_rule_is_shown_and_reloaded_without_a_restart() {
+    let desired = desired_state(&topology()).unwrap();
+    let observed = converged(&desired);
+    let mut changed = topology();
+    changed.postgres.access.push(AccessRule {
+        database: "shop".into(),
+        user: "app".into(),
+        address: "192.168.7.0/24".into(),
+    });
+    let plan = Plan::new(
+        "shop".into(),
+        diff(&desired_state(&changed).unwrap(), &observed),
+    );
+    assert_eq!(plan.changes.len(), 2, "{}", render_text(&plan));
+    for change in &plan.changes {
+        assert_eq!(change.action, Action::Update);
+        assert!(matches!(
+            change.operation,
+            Operation::Reconfigure { restart: false, .. }
+        ));
+        assert_eq!(
+            change.details,
+            vec![
+                Detail::new(
+                    "pg_hba.conf",
+                    None,
+                    Some("host shop app 192.168.7.0/24 scram-sha-256".into())
+                )
+                .effect(Effect::Reload)
+            ]
+        );
+    }
+    // The file written keeps the environment's network, as observed, before the rule.
+    let written = hba_written(&plan, "primary");
+    let network = written
+        .find(&format!("all all {}", super::fixtures::NETWORK_SUBNET))
+        .or_else(|| {
+            written.find(&format!(
+                "all           all           {}",
+                super::fixtures::NETWORK_SUBNET
+            ))
+        })
+        .expect("the network's rule");
+    assert!(network < written.find("192.168.7.0/24").unwrap());
+    assert!(!written.contains(crate::templates::NETWORK_ADDRESS));
+
+    // Taken away again: the rule goes, the rest stays.
+    let plan = Plan::new(
+        "shop".into(),
+        diff(&desired, &converged(&desired_state(&changed).unwrap())),
+    );
+    let details: Vec<_> = plan.changes.iter().flat_map(|c| &c.details).collect();
+    assert_eq!(details.len(), 2);
+    assert!(details.iter().all(|d| d.before.as_deref()
+        == Some("host shop app 192.168.7.0/24 scram-sha-256")
+        && d.after.is_none()));
+}
+
+#[test]
+fn a_network_made_anew_with_another_subnet_is_admitted_instead_of_the_old_one() {
+    let desired = desired_state(&topology()).unwrap();
+    let mut observed = converged(&desired);
+    observed.network_subnets = vec!["172.29.0.0/16".into(), "fd00:29::/64".into()];
+    let plan = Plan::new("shop".into(), diff(&desired, &observed));
+    let text = render_text(&plan);
+    assert!(
+        text.contains("+ pg_hba.conf = \"host all all 172.29.0.0/16 scram-sha-256\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("+ pg_hba.conf = \"host replication repuser fd00:29::/64 scram-sha-256\"")
+    );
+    assert!(text.contains(&format!(
+        "- pg_hba.conf = \"host all all {} scram-sha-256\"",
+        super::fixtures::NETWORK_SUBNET
+    )));
+    assert!(
+        plan.changes
+            .iter()
+            .all(|c| matches!(c.operation, Operation::Reconfigure { restart: false, .. }))
+    );
+}
+
+#[test]
+fn before_the_network_exists_the_files_keep_its_placeholder_for_the_executor() {
+    let desired = desired_state(&topology()).unwrap();
+    let plan = Plan::new("shop".into(), diff(&desired, &empty("shop")));
+    let written = hba_written(&plan, "primary");
+    assert!(
+        written.contains(crate::templates::NETWORK_ADDRESS),
+        "{written}"
+    );
+    // No rule admits every address: only the network and the topology's own rules.
+    for line in written.lines().filter(|l| l.starts_with("host")) {
+        let address = line.split_whitespace().nth(3).unwrap();
+        assert!(
+            address == crate::templates::NETWORK_ADDRESS || address == "10.0.0.0/8",
+            "{line}"
+        );
+    }
+}

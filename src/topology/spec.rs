@@ -95,7 +95,7 @@ pub struct Postgres {
     /// Settings for every server (nodes and replicas), values normalized to strings
     /// (`true`/`false` become `on`/`off`, numbers their decimal text).
     pub settings: BTreeMap<String, String>,
-    /// Extra pg_hba rules, rendered after the built-in ones.
+    /// Addresses admitted besides the environment's own network, rendered after its rules.
     pub access: Vec<AccessRule>,
     /// Role used by replicas to stream from their upstream, default `repuser`.
     pub replication_user: String,
