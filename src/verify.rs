@@ -182,21 +182,27 @@ async fn routing(client: &Client, table: &PartitionedTable) -> Vec<Check> {
     let mut checks = Vec::new();
     for (index, partition) in table.partitions.iter().enumerate() {
         let subject = format!("routing {}/{}", table.table.name, partition.name);
+        let key = &table.key;
         checks.push(match probe(client, table, index).await {
-            Ok(Some(value)) => passed(
+            Ok(Probe::Landed(value)) => passed(
                 &subject,
                 &partition.node,
                 format!(
-                    "a probe row ({} = {value}) landed on {} only",
-                    table.key, partition.node
+                    "a probe row ({key} = {value}) landed on {} only",
+                    partition.node
                 ),
             ),
-            Ok(None) => passed(
+            Ok(Probe::NoValue) => passed(
+                &subject,
+                &partition.node,
+                format!("no {key} the table's checks admit falls in this part: nothing to probe"),
+            ),
+            Ok(Probe::InUse(values)) => passed(
                 &subject,
                 &partition.node,
                 format!(
-                    "no {} the table's checks admit falls in this part: nothing to probe",
-                    table.key
+                    "every {key} tried ({}) is in use under a unique key: nothing to probe",
+                    values.join(", ")
                 ),
             ),
             Err(why) => failed(&subject, &partition.node, why),
@@ -205,43 +211,67 @@ async fn routing(client: &Client, table: &PartitionedTable) -> Vec<Check> {
     checks
 }
 
-/// Probe part `index` with a key value of its own; the value probed, or `None` when the
-/// part can take no row at all.
-async fn probe(
-    client: &Client,
-    table: &PartitionedTable,
-    index: usize,
-) -> Result<Option<String>, String> {
+/// What probing one part found.
+enum Probe {
+    /// The probe row with this key went to the part and nowhere else.
+    Landed(String),
+    /// No value the table admits falls in the part: it can hold no row.
+    NoValue,
+    /// Every candidate value would repeat a unique key of a row already there.
+    InUse(Vec<String>),
+}
+
+/// How many key values the probe tries before it gives up.
+const ATTEMPTS: usize = 3;
+
+/// Probe part `index` with a key value of its own.
+async fn probe(client: &Client, table: &PartitionedTable, index: usize) -> Result<Probe, String> {
     let partition = &table.partitions[index];
     let message = |e: tokio_postgres::Error| crate::pg::server_message(&e);
-    let Some(text) = client
-        .query_opt(&probe_key_sql(table, index), &[], )
+    let candidates: Vec<String> = client
+        .query(&probe_key_sql(table, index), &[])
         .await
         .map_err(|e| format!("choosing a probe value: {}", message(e)))?
-        .map(|row| row.get::<_, String>(0))
-    else {
-        return Ok(None);
-    };
-    let key_value = routing::key_value(table, &text);
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(Probe::NoValue);
+    }
     client.batch_execute("BEGIN").await.map_err(message)?;
-    let mut outcome = Err(String::new());
-    for number in ["32000", "1"] {
-        let (columns, values) = probe_row(&table.table, &table.key, &key_value, number);
-        client
-            .batch_execute("SAVEPOINT probe")
-            .await
-            .map_err(message)?;
-        outcome = probe_once(client, table, partition, &key_value, &columns, &values).await;
-        if outcome.is_ok() {
-            break;
+    let mut landed = None;
+    let mut last_error = None;
+    let mut all_in_use = true;
+    'values: for text in &candidates {
+        let key_value = routing::key_value(table, text);
+        for number in ["32000", "1"] {
+            let (columns, values) = probe_row(&table.table, &table.key, &key_value, number);
+            client
+                .batch_execute("SAVEPOINT probe")
+                .await
+                .map_err(message)?;
+            match probe_once(client, table, partition, &key_value, &columns, &values).await {
+                Ok(()) => {
+                    landed = Some(text.clone());
+                    break 'values;
+                }
+                Err((why, in_use)) => {
+                    all_in_use &= in_use;
+                    last_error = Some(why);
+                }
+            }
+            client
+                .batch_execute("ROLLBACK TO SAVEPOINT probe")
+                .await
+                .map_err(message)?;
         }
-        client
-            .batch_execute("ROLLBACK TO SAVEPOINT probe")
-            .await
-            .map_err(message)?;
     }
     client.batch_execute("ROLLBACK").await.map_err(message)?;
-    outcome.map(|()| Some(text))
+    match (landed, last_error) {
+        (Some(value), _) => Ok(Probe::Landed(value)),
+        (None, _) if all_in_use => Ok(Probe::InUse(candidates)),
+        (None, why) => Err(why.unwrap_or_default()),
+    }
 }
 
 /// Insert one probe row and check where it went (inside the caller's transaction).
@@ -252,8 +282,8 @@ async fn probe_once(
     key_value: &str,
     columns: &[String],
     values: &[String],
-) -> Result<(), String> {
-    let message = |e: tokio_postgres::Error| crate::pg::server_message(&e);
+) -> Result<(), (String, bool)> {
+    let message = |e: tokio_postgres::Error| (crate::pg::server_message(&e), false);
     // Rows with the probe's key in each part, before and after: only the expected part may
     // gain one (rows already there with that key do not count).
     let condition = format!("{} = {key_value}", quote(&table.key));
@@ -272,7 +302,7 @@ async fn probe_once(
                     .get::<_, i64>(0),
             );
         }
-        Ok::<_, String>(counts)
+        Ok::<_, (String, bool)>(counts)
     };
     let before = count_each().await?;
     // The key is given even when it is an identity column, so the probe picks its part.
@@ -282,19 +312,29 @@ async fn probe_once(
         columns.join(", "),
         values.join(", ")
     );
-    let landed: String = client.query_one(&sql, &[]).await.map_err(message)?.get(0);
+    let landed: String = client
+        .query_one(&sql, &[])
+        .await
+        .map_err(|e| {
+            let in_use = e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION);
+            (crate::pg::server_message(&e), in_use)
+        })?
+        .get(0);
     if landed != quote(&partition.name) {
-        return Err(format!("the probe row went to {landed}"));
+        return Err((format!("the probe row went to {landed}"), false));
     }
     let after = count_each().await?;
     for ((other, before), after) in table.partitions.iter().zip(before).zip(after) {
         let expected = i64::from(other.name == partition.name);
         if after - before != expected {
-            return Err(format!(
-                "{} probe row(s) in {} on {}",
-                after - before,
-                other.name,
-                other.node
+            return Err((
+                format!(
+                    "{} probe row(s) in {} on {}",
+                    after - before,
+                    other.name,
+                    other.node
+                ),
+                false,
             ));
         }
     }
@@ -304,11 +344,11 @@ async fn probe_once(
 /// How many values each way around an anchor the probe considers.
 const SPREAD: i32 = 1000;
 
-/// The query that picks the probe value of part `index` (as PostgreSQL prints it): among
+/// The query that picks the probe values of part `index` (as PostgreSQL prints them): among
 /// candidates of the key's type (the values the bounds and the table's checks name, values
-/// above the highest key, values around each of those), one that the placement sends to
-/// that part, that every CHECK reading only the key admits, and that no row holds yet (a
-/// unique key may be the fragment key alone). No row when there is none.
+/// above the highest key, values around each of those), those that the placement sends to
+/// that part and that every CHECK reading only the key admits, values no row holds yet first
+/// (a unique key may be the fragment key alone). No row when there is none.
 fn probe_key_sql(table: &PartitionedTable, index: usize) -> String {
     let key = quote(&table.key);
     let name = quote(&table.table.name);
@@ -395,10 +435,10 @@ fn probe_key_sql(table: &PartitionedTable, index: usize) -> String {
     format!(
         "WITH candidate (dbtopo_rank, {key}) AS ({}),\n\
          fits AS (SELECT dbtopo_rank, {key} FROM candidate WHERE {key} IS NOT NULL \
-         AND {} = {index}{}),\n\
-         taken AS (SELECT {key} FROM {name} WHERE {key} = ANY (ARRAY(SELECT {key} FROM fits)))\n\
-         SELECT {key}::text FROM fits WHERE {key} NOT IN (SELECT {key} FROM taken) \
-         ORDER BY dbtopo_rank LIMIT 1",
+         AND {} = {index}{} ORDER BY dbtopo_rank LIMIT 20)\n\
+         SELECT {key}::text FROM fits \
+         ORDER BY EXISTS (SELECT FROM {name} t WHERE t.{key} = fits.{key}), dbtopo_rank \
+         LIMIT {ATTEMPTS}",
         if sources.is_empty() {
             format!("SELECT 0, {} WHERE false", cast("NULL"))
         } else {
