@@ -15,11 +15,11 @@ use tokio_postgres::Client;
 
 use crate::fragments::placement::{PartitionedTable, Placement, VerticalTable};
 use crate::fragments::routing;
-use crate::topology::Bound;
 use crate::model::{self, Role, State};
 use crate::pg::connect_to;
 use crate::schema::ddl::quote;
 use crate::schema::model::Table;
+use crate::topology::Bound;
 
 /// One line of the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -418,7 +418,12 @@ fn probe_key_sql(table: &PartitionedTable, index: usize) -> String {
         _ => {}
     }
     // The table's own checks that read the key alone: a probe value must pass them.
-    let columns: Vec<&str> = table.table.columns.iter().map(|c| c.name.as_str()).collect();
+    let columns: Vec<&str> = table
+        .table
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     let checks: Vec<String> = table
         .table
         .checks

@@ -192,7 +192,7 @@ impl Target {
         nodes
     }
 
-/// A connection whose statements wait at most [`LOCK_TIMEOUT`] for a row lock: an order
+    /// A connection whose statements wait at most [`LOCK_TIMEOUT`] for a row lock: an order
     /// stuck behind an undecided prepared transaction fails instead of waiting forever.
     pub async fn connect(&self, node: &str) -> Result<Client, WorkloadError> {
         let port = self.ports.get(node).copied().unwrap_or(0);
@@ -422,7 +422,10 @@ fn writes(
                         .copied()
                         .filter(|(c, _)| part.columns.contains(c))
                         .collect();
-                    out.push((part.node.clone(), insert(&part.remote_table, &columns, false)));
+                    out.push((
+                        part.node.clone(),
+                        insert(&part.remote_table, &columns, false),
+                    ));
                 }
             }
         }
@@ -559,7 +562,10 @@ async fn place_once(
         Vec::new()
     } else {
         coordinator
-            .query_one(&format!("SELECT ARRAY[{}]::integer[]", routes.join(", ")), &[])
+            .query_one(
+                &format!("SELECT ARRAY[{}]::integer[]", routes.join(", ")),
+                &[],
+            )
             .await
             .map_err(asked)?
             .get(0)
@@ -622,7 +628,9 @@ async fn place_once(
         if sql.is_empty() {
             continue;
         }
-        let client = transaction.client(node).expect("every writing node takes part");
+        let client = transaction
+            .client(node)
+            .expect("every writing node takes part");
         if let Err(source) = client.batch_execute(&sql.join("\n")).await {
             transaction.rollback().await;
             return Err(WorkloadError::Query {

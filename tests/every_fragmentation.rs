@@ -242,8 +242,7 @@ async fn hash_parts_on_an_identity_and_on_a_checked_text_key_and_lists_by_status
     let mut payments = 0;
     for (remainder, node) in [&nodes[1], &nodes[2]].into_iter().enumerate() {
         let part = format!("transactions_hash_{remainder}_of_2");
-        let elsewhere =
-            hashed_elsewhere(
+        let elsewhere = hashed_elsewhere(
             node,
             &part,
             ("hashtextextended", "region"),
@@ -282,7 +281,10 @@ async fn hash_parts_on_an_identity_and_on_a_checked_text_key_and_lists_by_status
         .await
             > 0
     );
-    assert!(env.plan().await.is_empty(), "nothing left to do after the workload");
+    assert!(
+        env.plan().await.is_empty(),
+        "nothing left to do after the workload"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -352,5 +354,8 @@ async fn ranges_of_dates_and_ids_with_default_parts_and_lists_by_method() {
     assert_eq!(number(&west, &new("transactions_card")).await, placed);
     // Shipments are not fragmented: on the coordinator, in its own table.
     assert_eq!(number(&coordinator, &new("shipping")).await, placed);
-    assert!(env.plan().await.is_empty(), "nothing left to do after the workload");
+    assert!(
+        env.plan().await.is_empty(),
+        "nothing left to do after the workload"
+    );
 }
