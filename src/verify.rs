@@ -3,8 +3,10 @@
 //! the coordinator lands on the right node and nowhere else, and that each replica streams
 //! through an active slot.
 //!
-//! Read-only but for the routing probe, which inserts one row through the coordinator and
-//! rolls the transaction back (postgres_fdw rolls the fragment's transaction back with it).
+//! Read-only but for the routing probe, which inserts one row per part through the
+//! coordinator and rolls the transaction back (postgres_fdw rolls the fragment's transaction
+//! back with it). Its key value is one the placement sends to that part and the table's
+//! checks admit, so the probe works on every fragmentation the topology accepts.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,10 +14,12 @@ use std::time::Duration;
 use tokio_postgres::Client;
 
 use crate::fragments::placement::{PartitionedTable, Placement, VerticalTable};
+use crate::fragments::routing;
 use crate::model::{self, Role, State};
 use crate::pg::connect_to;
 use crate::schema::ddl::quote;
 use crate::schema::model::Table;
+use crate::topology::Bound;
 
 /// One line of the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,20 +179,31 @@ async fn rows_in_part(client: &Client, subject: &str, node: &str, table: &str) -
 /// For each part, a probe row inserted through the coordinator, found in that part's
 /// fragment and in no other, then rolled back.
 async fn routing(client: &Client, table: &PartitionedTable) -> Vec<Check> {
-    let key = table
-        .partition_by
-        .split_once('(')
-        .map(|(_, k)| k.trim_end_matches(')').trim_matches('"').to_owned())
-        .unwrap_or_default();
     let mut checks = Vec::new();
     for (index, partition) in table.partitions.iter().enumerate() {
         let subject = format!("routing {}/{}", table.table.name, partition.name);
-        let result = probe(client, table, &key, index).await;
-        checks.push(match result {
-            Ok(()) => passed(
+        let key = &table.key;
+        checks.push(match probe(client, table, index).await {
+            Ok(Probe::Landed(value)) => passed(
                 &subject,
                 &partition.node,
-                format!("a probe row landed on {} only", partition.node),
+                format!(
+                    "a probe row ({key} = {value}) landed on {} only",
+                    partition.node
+                ),
+            ),
+            Ok(Probe::NoValue) => passed(
+                &subject,
+                &partition.node,
+                format!("no {key} the table's checks admit falls in this part: nothing to probe"),
+            ),
+            Ok(Probe::InUse(values)) => passed(
+                &subject,
+                &partition.node,
+                format!(
+                    "every {key} tried ({}) is in use under a unique key: nothing to probe",
+                    values.join(", ")
+                ),
             ),
             Err(why) => failed(&subject, &partition.node, why),
         });
@@ -196,34 +211,67 @@ async fn routing(client: &Client, table: &PartitionedTable) -> Vec<Check> {
     checks
 }
 
-async fn probe(
-    client: &Client,
-    table: &PartitionedTable,
-    key: &str,
-    index: usize,
-) -> Result<(), String> {
+/// What probing one part found.
+enum Probe {
+    /// The probe row with this key went to the part and nowhere else.
+    Landed(String),
+    /// No value the table admits falls in the part: it can hold no row.
+    NoValue,
+    /// Every candidate value would repeat a unique key of a row already there.
+    InUse(Vec<String>),
+}
+
+/// How many key values the probe tries before it gives up.
+const ATTEMPTS: usize = 3;
+
+/// Probe part `index` with a key value of its own.
+async fn probe(client: &Client, table: &PartitionedTable, index: usize) -> Result<Probe, String> {
     let partition = &table.partitions[index];
-    let key_value = sample_key(client, table, key, index).await?;
     let message = |e: tokio_postgres::Error| crate::pg::server_message(&e);
+    let candidates: Vec<String> = client
+        .query(&probe_key_sql(table, index), &[])
+        .await
+        .map_err(|e| format!("choosing a probe value: {}", message(e)))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(Probe::NoValue);
+    }
     client.batch_execute("BEGIN").await.map_err(message)?;
-    let mut outcome = Err(String::new());
-    for number in ["32000", "1"] {
-        let (columns, values) = probe_row(&table.table, key, &key_value, number);
-        client
-            .batch_execute("SAVEPOINT probe")
-            .await
-            .map_err(message)?;
-        outcome = probe_once(client, table, partition, key, &key_value, &columns, &values).await;
-        if outcome.is_ok() {
-            break;
+    let mut landed = None;
+    let mut last_error = None;
+    let mut all_in_use = true;
+    'values: for text in &candidates {
+        let key_value = routing::key_value(table, text);
+        for number in ["32000", "1"] {
+            let (columns, values) = probe_row(&table.table, &table.key, &key_value, number);
+            client
+                .batch_execute("SAVEPOINT probe")
+                .await
+                .map_err(message)?;
+            match probe_once(client, table, partition, &key_value, &columns, &values).await {
+                Ok(()) => {
+                    landed = Some(text.clone());
+                    break 'values;
+                }
+                Err((why, in_use)) => {
+                    all_in_use &= in_use;
+                    last_error = Some(why);
+                }
+            }
+            client
+                .batch_execute("ROLLBACK TO SAVEPOINT probe")
+                .await
+                .map_err(message)?;
         }
-        client
-            .batch_execute("ROLLBACK TO SAVEPOINT probe")
-            .await
-            .map_err(message)?;
     }
     client.batch_execute("ROLLBACK").await.map_err(message)?;
-    outcome
+    match (landed, last_error) {
+        (Some(value), _) => Ok(Probe::Landed(value)),
+        (None, _) if all_in_use => Ok(Probe::InUse(candidates)),
+        (None, why) => Err(why.unwrap_or_default()),
+    }
 }
 
 /// Insert one probe row and check where it went (inside the caller's transaction).
@@ -231,136 +279,179 @@ async fn probe_once(
     client: &Client,
     table: &PartitionedTable,
     partition: &crate::fragments::placement::RemotePartition,
-    key: &str,
     key_value: &str,
     columns: &[String],
     values: &[String],
-) -> Result<(), String> {
-    let message = |e: tokio_postgres::Error| crate::pg::server_message(&e);
+) -> Result<(), (String, bool)> {
+    let message = |e: tokio_postgres::Error| (crate::pg::server_message(&e), false);
     // Rows with the probe's key in each part, before and after: only the expected part may
     // gain one (rows already there with that key do not count).
-    {
-        let condition = format!("{} = {key_value}", quote(key));
-        let count_each = || async {
-            let mut counts = Vec::new();
-            for other in &table.partitions {
-                let sql = format!(
-                    "SELECT count(*) FROM {} WHERE {condition}",
-                    quote(&other.name)
-                );
-                counts.push(
-                    client
-                        .query_one(&sql, &[])
-                        .await
-                        .map_err(message)?
-                        .get::<_, i64>(0),
-                );
-            }
-            Ok::<_, String>(counts)
-        };
-        let before = count_each().await?;
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({}) RETURNING tableoid::regclass::text",
-            quote(&table.table.name),
-            columns.join(", "),
-            values.join(", ")
-        );
-        let landed: String = client.query_one(&sql, &[]).await.map_err(message)?.get(0);
-        if landed != partition.name {
-            return Err(format!("the probe row went to {landed}"));
+    let condition = format!("{} = {key_value}", quote(&table.key));
+    let count_each = || async {
+        let mut counts = Vec::new();
+        for other in &table.partitions {
+            let sql = format!(
+                "SELECT count(*) FROM {} WHERE {condition}",
+                quote(&other.name)
+            );
+            counts.push(
+                client
+                    .query_one(&sql, &[])
+                    .await
+                    .map_err(message)?
+                    .get::<_, i64>(0),
+            );
         }
-        let after = count_each().await?;
-        for ((other, before), after) in table.partitions.iter().zip(before).zip(after) {
-            let expected = i64::from(other.name == partition.name);
-            if after - before != expected {
-                return Err(format!(
+        Ok::<_, (String, bool)>(counts)
+    };
+    let before = count_each().await?;
+    // The key is given even when it is an identity column, so the probe picks its part.
+    let sql = format!(
+        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({}) RETURNING tableoid::regclass::text",
+        quote(&table.table.name),
+        columns.join(", "),
+        values.join(", ")
+    );
+    let landed: String = client
+        .query_one(&sql, &[])
+        .await
+        .map_err(|e| {
+            let in_use = e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION);
+            (crate::pg::server_message(&e), in_use)
+        })?
+        .get(0);
+    if landed != quote(&partition.name) {
+        return Err((format!("the probe row went to {landed}"), false));
+    }
+    let after = count_each().await?;
+    for ((other, before), after) in table.partitions.iter().zip(before).zip(after) {
+        let expected = i64::from(other.name == partition.name);
+        if after - before != expected {
+            return Err((
+                format!(
                     "{} probe row(s) in {} on {}",
                     after - before,
                     other.name,
                     other.node
-                ));
+                ),
+                false,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How many values each way around an anchor the probe considers.
+const SPREAD: i32 = 1000;
+
+/// The query that picks the probe values of part `index` (as PostgreSQL prints them): among
+/// candidates of the key's type (the values the bounds and the table's checks name, values
+/// above the highest key, values around each of those), those that the placement sends to
+/// that part and that every CHECK reading only the key admits, values no row holds yet first
+/// (a unique key may be the fragment key alone). No row when there is none.
+fn probe_key_sql(table: &PartitionedTable, index: usize) -> String {
+    let key = quote(&table.key);
+    let name = quote(&table.table.name);
+    let data_type = table
+        .table
+        .column(&table.key)
+        .map_or("text", |c| c.data_type.as_str());
+    let base = data_type.split('(').next().unwrap_or(data_type).trim();
+    let cast = |sql: &str| format!("CAST({sql} AS {data_type})");
+    let mut named: Vec<String> = Vec::new();
+    for part in &table.partitions {
+        match &part.rows {
+            Bound::List { values } => named.extend(values.iter().cloned()),
+            Bound::Range { from, to } => named.extend(from.iter().chain(to).cloned()),
+            Bound::Hash { .. } | Bound::Default => {}
+        }
+    }
+    named.extend(table.table.allowed_values(&table.key).unwrap_or_default());
+    named.dedup();
+    let highest = format!("(SELECT max({key}) FROM {name})");
+    let mut sources: Vec<String> = named
+        .iter()
+        .enumerate()
+        .map(|(rank, value)| format!("SELECT {rank}, {}", cast(&routing::literal(value))))
+        .collect();
+    // Values around an anchor, nearest first, after the named values.
+    let around = |rank: usize, anchor: &str, step: &str| {
+        format!(
+            "SELECT {} + abs(g) * 100, {} FROM generate_series(-{SPREAD}, {SPREAD}) g",
+            10_000 + rank,
+            cast(&format!("{anchor} + g{step}"))
+        )
+    };
+    let anchors = |zero: &str| {
+        std::iter::once(format!("coalesce({highest}, {zero})"))
+            .chain(std::iter::once(zero.to_owned()))
+            .chain(named.iter().map(|v| cast(&routing::literal(v))))
+            .collect::<Vec<_>>()
+    };
+    match base {
+        "smallint" | "integer" | "bigint" | "numeric" | "real" | "double precision" => {
+            for (rank, anchor) in anchors(&cast("0")).iter().enumerate() {
+                sources.push(around(rank, anchor, ""));
             }
         }
-        Ok(())
-    }
-}
-
-/// A key value that belongs to part `index`, as an SQL literal.
-async fn sample_key(
-    client: &Client,
-    table: &PartitionedTable,
-    key: &str,
-    index: usize,
-) -> Result<String, String> {
-    let bound = &table.partitions[index].bound;
-    if let Some(values) = bound.strip_prefix("FOR VALUES IN (") {
-        let first = split_first_literal(values.trim_end_matches(')'));
-        return Ok(first);
-    }
-    if let Some(range) = bound.strip_prefix("FOR VALUES FROM (") {
-        let (from, rest) = range.split_once(") TO (").unwrap_or((range, ""));
-        let to = rest.trim_end_matches(')');
-        return Ok(match (from, to) {
-            ("MINVALUE", "MAXVALUE") => "0".to_owned(),
-            ("MINVALUE", to) => below(to),
-            (from, _) => from.to_owned(),
-        });
-    }
-    if let Some(spec) = bound.strip_prefix("FOR VALUES WITH (MODULUS ") {
-        let numbers: Vec<&str> = spec.trim_end_matches(')').split(", REMAINDER ").collect();
-        let data_type = table
-            .table
-            .column(key)
-            .map_or("bigint".to_owned(), |c| c.data_type.clone());
-        let sql = format!(
-            "SELECT v FROM generate_series(1, 10000) v WHERE satisfies_hash_partition(\
-             {}::regclass, {}, {}, v::{data_type}) LIMIT 1",
-            literal(&table.table.name),
-            numbers.first().copied().unwrap_or("1"),
-            numbers.get(1).copied().unwrap_or("0"),
-        );
-        let row = client
-            .query_one(&sql, &[])
-            .await
-            .map_err(|e| crate::pg::server_message(&e))?;
-        let value = row.get::<_, i32>(0).to_string();
-        let numeric = crate::schema::model::is_numeric_type(&data_type);
-        return Ok(if numeric { value } else { literal(&value) });
-    }
-    Err("a default part has no value of its own to probe".to_owned())
-}
-
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-fn split_first_literal(list: &str) -> String {
-    if let Some(rest) = list.strip_prefix('\'') {
-        let mut out = String::from("'");
-        let mut chars = rest.chars().peekable();
-        while let Some(c) = chars.next() {
-            out.push(c);
-            if c == '\'' {
-                if chars.peek() == Some(&'\'') {
-                    out.push(chars.next().unwrap_or('\''));
-                } else {
-                    break;
-                }
+        "date" => {
+            for (rank, anchor) in anchors("current_date").iter().enumerate() {
+                sources.push(around(rank, anchor, ""));
             }
         }
-        out
-    } else {
-        list.split(',').next().unwrap_or_default().trim().to_owned()
+        "timestamp with time zone" | "timestamp without time zone" => {
+            for (rank, anchor) in anchors(&cast("now()")).iter().enumerate() {
+                sources.push(around(rank, anchor, " * interval '1 day'"));
+            }
+        }
+        "text" | "character varying" | "character" => {
+            sources.push(format!("SELECT 9999, {}", cast("''")));
+            sources.push(format!(
+                "SELECT 10000 + g, {} FROM generate_series(1, {SPREAD}) g",
+                cast("'dbtopo-probe-' || g")
+            ));
+        }
+        "uuid" => sources.push(format!(
+            "SELECT 10000 + g, gen_random_uuid() FROM generate_series(1, {SPREAD}) g"
+        )),
+        "boolean" => sources.push("SELECT 10000, true UNION ALL SELECT 10001, false".to_owned()),
+        _ => {}
     }
-}
-
-/// A value just below an upper bound: one less for numbers, the bound's text shortened
-/// otherwise.
-fn below(to: &str) -> String {
-    match to.parse::<i64>() {
-        Ok(n) => (n - 1).to_string(),
-        Err(_) => "''".to_owned(),
-    }
+    // The table's own checks that read the key alone: a probe value must pass them.
+    let columns: Vec<&str> = table
+        .table
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let checks: Vec<String> = table
+        .table
+        .checks
+        .iter()
+        .filter(|check| {
+            let words = crate::fragments::placement::identifiers(&check.expression);
+            columns
+                .iter()
+                .filter(|c| words.contains(**c))
+                .all(|c| *c == table.key)
+        })
+        .map(|check| format!(" AND ({}) IS NOT FALSE", check.expression))
+        .collect();
+    format!(
+        "WITH candidate (dbtopo_rank, {key}) AS ({}),\n\
+         fits AS (SELECT dbtopo_rank, {key} FROM candidate WHERE {key} IS NOT NULL \
+         AND {} = {index}{} ORDER BY dbtopo_rank LIMIT 20)\n\
+         SELECT {key}::text FROM fits \
+         ORDER BY EXISTS (SELECT FROM {name} t WHERE t.{key} = fits.{key}), dbtopo_rank \
+         LIMIT {ATTEMPTS}",
+        if sources.is_empty() {
+            format!("SELECT 0, {} WHERE false", cast("NULL"))
+        } else {
+            sources.join("\n UNION ALL ")
+        },
+        routing::part_of(table, &key),
+        checks.concat()
+    )
 }
 
 /// Column list and values for a probe row: the key, and for every NOT NULL column without a
@@ -385,7 +476,7 @@ fn probe_row(
                 Some(allowed) if crate::schema::model::is_numeric_type(&column.data_type) => {
                     allowed
                 }
-                Some(allowed) => literal(&allowed),
+                Some(allowed) => routing::literal(&allowed),
                 None => sample_value(&column.data_type, number),
             }
         } else {

@@ -1,26 +1,44 @@
 //! Orders placed the way the shop places them, each in one distributed transaction: the
 //! stock taken from Inventory on the coordinator (a row lock on the location's row, so no
-//! overselling), and the order, its lines, the payment and the shipment written on the node
-//! of the customer's region, with two-phase commit across both. Then the invariants.
+//! overselling), and the order, its lines, the payment and the shipment each written on the
+//! node that holds it, with two-phase commit across every node the order touches. Which node
+//! holds a row comes from the placement (the part its fragment key falls in, or every column
+//! group), never from the region's name, so any fragmentation of the order tables works.
+//! Then the invariants.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use crate::desired::Desired;
+use crate::fragments::placement::{PartitionedTable, VerticalTable};
+use crate::fragments::routing;
+use crate::schema::ddl::quote;
+use crate::schema::model::Table;
 use crate::secrets::Secrets;
 use crate::txn::{DistributedTransaction, Participant, TxnError};
 
-/// Where one region's order tables live: a node and the table names there.
+/// The tables an order writes, in the order it writes them.
+pub const ORDER_TABLES: [&str; 4] = ["orders", "order_details", "transactions", "shipping"];
+
+/// Where one of the order tables keeps its rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegionTables {
-    pub node: String,
-    pub orders: String,
-    pub order_details: String,
-    pub transactions: String,
-    pub shipping: String,
+pub enum Layout {
+    /// Whole, on the coordinator.
+    Whole,
+    /// Each row in the part its fragment key falls in.
+    Horizontal(PartitionedTable),
+    /// Each row split into column groups on their nodes.
+    Vertical(VerticalTable),
+}
+
+/// One of the order tables: the manifest's table (column types and defaults) and its layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderTable {
+    pub table: Table,
+    pub layout: Layout,
 }
 
 /// What to connect to.
@@ -30,8 +48,8 @@ pub struct Target {
     pub password: String,
     /// Host port by node.
     pub ports: BTreeMap<String, u16>,
-    /// By region (`EU`, `US`).
-    pub regions: BTreeMap<String, RegionTables>,
+    /// The order tables by name, with where they keep their rows.
+    pub tables: BTreeMap<String, OrderTable>,
     /// Place orders without two-phase commit: one transaction on the coordinator writing the
     /// fragments through postgres_fdw (each node commits on its own), to measure what
     /// atomicity costs.
@@ -101,16 +119,22 @@ pub enum WorkloadError {
     #[error("node {0} did not answer when last tried")]
     #[diagnostic(code(dbtopo::workload::unreachable))]
     Unreachable(String),
-    #[error("the customer's region `{0}` has no node holding its orders")]
-    #[diagnostic(code(dbtopo::workload::region))]
-    NoRegion(String),
+    #[error("no part of table {table} takes {key} = {value}")]
+    #[diagnostic(
+        code(dbtopo::workload::no_part),
+        help("add a part for it, or a `default: true` part, to the table's fragments")
+    )]
+    NoPart {
+        table: String,
+        key: String,
+        value: String,
+    },
 }
 
 impl Target {
     /// Where the workload writes in the environment `desired` describes: the coordinator, and
-    /// for each region (`EU`, `US`) the node and the tables that hold its orders, payments and
-    /// shipments (the coordinator's own tables where `orders` is not partitioned by region).
-    /// `None` when the topology declares no schema.
+    /// for each order table the parts or column groups that hold its rows (the coordinator's
+    /// own table where it is not fragmented). `None` when the topology declares no schema.
     pub fn from_desired(desired: &Desired, secrets: &Secrets) -> Option<Target> {
         let schema = desired.schema.as_ref()?;
         let coordinator = schema
@@ -123,33 +147,25 @@ impl Target {
             .iter()
             .filter_map(|(node, s)| Some((node.clone(), s.container.as_ref()?.host_port)))
             .collect();
-        let mut regions = BTreeMap::new();
-        let partitioned = |table: &str| {
-            schema.fragments.as_ref().and_then(|f| {
-                f.placement
-                    .partitioned
-                    .iter()
-                    .find(|p| p.table.name == table)
-            })
-        };
-        for region in ["EU", "US"] {
-            let bound = format!("FOR VALUES IN ('{region}')");
-            let part = |table: &str| {
-                partitioned(table)
-                    .and_then(|p| p.partitions.iter().find(|part| part.bound == bound))
-                    .map_or((coordinator.clone(), table.to_owned()), |part| {
-                        (part.node.clone(), part.remote_table.clone())
-                    })
+        let placement = schema.fragments.as_ref().map(|f| &f.placement);
+        let mut tables = BTreeMap::new();
+        for name in ORDER_TABLES {
+            let Some(table) = schema.manifest.schema.tables.get(name) else {
+                continue;
             };
-            let (node, orders) = part("orders");
-            regions.insert(
-                region.to_owned(),
-                RegionTables {
-                    node,
-                    orders,
-                    order_details: part("order_details").1,
-                    transactions: part("transactions").1,
-                    shipping: part("shipping").1,
+            let horizontal = placement
+                .and_then(|p| p.partitioned.iter().find(|t| t.table.name == name))
+                .cloned()
+                .map(Layout::Horizontal);
+            let vertical = placement
+                .and_then(|p| p.vertical.iter().find(|t| t.table.name == name))
+                .cloned()
+                .map(Layout::Vertical);
+            tables.insert(
+                name.to_owned(),
+                OrderTable {
+                    table: table.clone(),
+                    layout: horizontal.or(vertical).unwrap_or(Layout::Whole),
                 },
             );
         }
@@ -158,9 +174,22 @@ impl Target {
             database: schema.target.database.clone(),
             password: secrets.superuser.clone(),
             ports,
-            regions,
+            tables,
             plain: false,
         })
+    }
+
+    /// The coordinator, then every node holding a part or a column group of an order table.
+    pub fn nodes(&self) -> BTreeSet<&str> {
+        let mut nodes = BTreeSet::from([self.coordinator.as_str()]);
+        for table in self.tables.values() {
+            match &table.layout {
+                Layout::Whole => {}
+                Layout::Horizontal(t) => nodes.extend(t.partitions.iter().map(|p| p.node.as_str())),
+                Layout::Vertical(t) => nodes.extend(t.parts.iter().map(|p| p.node.as_str())),
+            }
+        }
+        nodes
     }
 
     /// A connection whose statements wait at most [`LOCK_TIMEOUT`] for a row lock: an order
@@ -226,8 +255,8 @@ pub async fn place(
     }
 }
 
-/// One client's connections: the coordinator twice (one for the transaction, one for ids and
-/// decisions, which must not be part of it) and each region's node. A node that does not answer
+/// One client's connections: the coordinator twice (one for the transaction, one for ids,
+/// routes and decisions, which must not be part of it) and each node holding order rows. A node that does not answer
 /// has no connection until it does: only the orders that need it fail meanwhile.
 #[derive(Default)]
 pub struct Connections {
@@ -241,12 +270,10 @@ impl Connections {
         if self.coordinator.as_ref().is_none_or(Client::is_closed) {
             self.coordinator = target.connect(&target.coordinator).await.ok();
         }
-        let nodes =
-            std::iter::once(&target.coordinator).chain(target.regions.values().map(|t| &t.node));
-        for node in nodes {
+        for node in target.nodes() {
             if self.in_transaction.get(node).is_none_or(Client::is_closed) {
                 match target.connect(node).await {
-                    Ok(client) => self.in_transaction.insert(node.clone(), client),
+                    Ok(client) => self.in_transaction.insert(node.to_owned(), client),
                     Err(_) => self.in_transaction.remove(node),
                 };
             }
@@ -266,54 +293,304 @@ impl Connections {
     }
 }
 
+/// One row an order writes: its table and its values as SQL literals, by column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub table: &'static str,
+    pub values: Vec<(String, String)>,
+}
+
+impl Row {
+    fn new(table: &'static str, values: &[(&str, String)]) -> Row {
+        Row {
+            table,
+            values: values
+                .iter()
+                .map(|(c, v)| ((*c).to_owned(), v.clone()))
+                .collect(),
+        }
+    }
+
+    fn value(&self, column: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(c, _)| c == column)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The statement that draws a new value of `table`'s `column` on the coordinator: its
+/// identity's sequence, or the key sequence of a vertically fragmented table's view.
+fn next_id(target: &Target, table: &str, column: &str) -> String {
+    match target.tables.get(table).map(|t| &t.layout) {
+        Some(Layout::Vertical(v)) if v.key == column => format!(
+            "nextval({})",
+            routing::literal(&quote(&format!("{table}_{column}_seq")))
+        ),
+        _ => format!(
+            "nextval(pg_get_serial_sequence({}, {}))",
+            routing::literal(&quote(table)),
+            routing::literal(column)
+        ),
+    }
+}
+
+/// A fragment key the workload does not write itself (`order_date`, say) takes its default:
+/// drawn on the coordinator for each row and written explicitly, so the row's part is known.
+fn drawn_default(target: &Target, row: &Row) -> Option<(String, String)> {
+    let table = target.tables.get(row.table)?;
+    let Layout::Horizontal(partitioned) = &table.layout else {
+        return None;
+    };
+    if row.value(&partitioned.key).is_some() {
+        return None;
+    }
+    let column = table.table.column(&partitioned.key)?;
+    let default = column.default.as_ref()?;
+    Some((
+        column.name.clone(),
+        format!("CAST(({default}) AS {})::text", column.data_type),
+    ))
+}
+
+/// Cents from a price as PostgreSQL prints it.
+fn cents(price: &str) -> i64 {
+    (price.parse::<f64>().unwrap_or(0.0) * 100.0).round() as i64
+}
+
+/// Where each row goes: the node and the table there, for every statement the order runs.
+/// `parts` holds, for each row of a horizontally fragmented table in order, the index of its
+/// part.
+fn writes(
+    target: &Target,
+    rows: &[Row],
+    parts: &[Option<i32>],
+) -> Result<Vec<(String, String)>, WorkloadError> {
+    let insert = |table: &str, columns: &[&(String, String)], overriding: bool| {
+        format!(
+            "INSERT INTO {} ({}){} VALUES ({});",
+            quote(table),
+            columns
+                .iter()
+                .map(|(c, _)| quote(c))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if overriding {
+                " OVERRIDING SYSTEM VALUE"
+            } else {
+                ""
+            },
+            columns
+                .iter()
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut parts = parts.iter();
+    let mut out = Vec::new();
+    for row in rows {
+        let all: Vec<&(String, String)> = row.values.iter().collect();
+        let layout = target
+            .tables
+            .get(row.table)
+            .map_or(&Layout::Whole, |t| &t.layout);
+        match layout {
+            // Its ids were drawn from its own identities: written as they are.
+            Layout::Whole => out.push((target.coordinator.clone(), insert(row.table, &all, true))),
+            Layout::Horizontal(table) => {
+                let part = parts
+                    .next()
+                    .copied()
+                    .flatten()
+                    .and_then(|i| table.partitions.get(usize::try_from(i).ok()?))
+                    .ok_or_else(|| WorkloadError::NoPart {
+                        table: row.table.to_owned(),
+                        key: table.key.clone(),
+                        value: row.value(&table.key).unwrap_or("NULL").to_owned(),
+                    })?;
+                // A part kept on the coordinator shares its partitioned table's identities.
+                out.push((
+                    part.node.clone(),
+                    insert(&part.remote_table, &all, part.local),
+                ));
+            }
+            Layout::Vertical(table) => {
+                for part in &table.parts {
+                    let columns: Vec<&(String, String)> = all
+                        .iter()
+                        .copied()
+                        .filter(|(c, _)| part.columns.contains(c))
+                        .collect();
+                    out.push((
+                        part.node.clone(),
+                        insert(&part.remote_table, &columns, false),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 async fn place_once(
     target: &Target,
     connections: &Connections,
     order: &OrderRequest,
 ) -> Result<Placed, WorkloadError> {
     let coordinator = connections.coordinator(target)?;
-    let query = |node: &str| {
-        let node = node.to_owned();
-        move |source| WorkloadError::Query { node, source }
-    };
-    let region = order.region.clone();
-    let tables = target
-        .regions
-        .get(&region)
-        .ok_or_else(|| WorkloadError::NoRegion(region.clone()))?;
-    // Keys from the coordinator's identities, in one round trip.
-    let lines = i32::try_from(order.lines.len()).unwrap_or(i32::MAX);
-    let keys = coordinator
-        .query_one(
-            "SELECT nextval(pg_get_serial_sequence('orders', 'order_id')),
-                    nextval(pg_get_serial_sequence('transactions', 'transaction_id')),
-                    nextval(pg_get_serial_sequence('shipping', 'shipping_id')),
-                    ARRAY(SELECT nextval(pg_get_serial_sequence('order_details', 'order_detail_id'))
-                          FROM generate_series(1, $1))",
-            &[&lines],
-        )
-        .await
-        .map_err(query(&target.coordinator))?;
-    let (order_id, payment_id, shipment_id): (i64, i64, i64) =
-        (keys.get(0), keys.get(1), keys.get(2));
-    let detail_ids: Vec<i64> = keys.get(3);
-
-    let mut participants = vec![Participant {
+    let asked = |source| WorkloadError::Query {
         node: target.coordinator.clone(),
-        client: connections.in_transaction(&target.coordinator)?,
-    }];
-    if tables.node != target.coordinator {
-        participants.push(Participant {
-            node: tables.node.clone(),
-            client: connections.in_transaction(&tables.node)?,
-        });
+        source,
+    };
+    // Keys from the coordinator's identities and the prices, in one round trip.
+    let mut drawn = vec![
+        next_id(target, "orders", "order_id"),
+        next_id(target, "transactions", "transaction_id"),
+        next_id(target, "shipping", "shipping_id"),
+    ];
+    for (product_id, _) in &order.lines {
+        drawn.push(next_id(target, "order_details", "order_detail_id"));
+        drawn.push(format!(
+            "(SELECT price FROM products WHERE product_id = {product_id})"
+        ));
     }
+    let region = routing::literal(&order.region);
+    let answer = |sql: Vec<String>| async move {
+        let sql = format!(
+            "SELECT ARRAY[{}]::text[]",
+            sql.iter()
+                .map(|e| format!("({e})::text"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        coordinator
+            .query_one(&sql, &[])
+            .await
+            .map(|row| row.get::<_, Vec<Option<String>>>(0))
+    };
+    let keys = answer(drawn).await.map_err(asked)?;
+    let key = |i: usize| keys.get(i).cloned().flatten().unwrap_or("NULL".into());
+    let order_id = key(0);
+    let mut total = 0;
+    let mut lines = Vec::new();
+    for (i, (product_id, quantity)) in order.lines.iter().enumerate() {
+        let price = keys.get(4 + 2 * i).cloned().flatten().unwrap_or("0".into());
+        total += cents(&price) * i64::from(*quantity);
+        lines.push(Row::new(
+            "order_details",
+            &[
+                ("order_detail_id", key(3 + 2 * i)),
+                ("order_id", order_id.clone()),
+                ("region", region.clone()),
+                ("product_id", product_id.to_string()),
+                ("quantity", quantity.to_string()),
+                ("unit_price", price),
+            ],
+        ));
+    }
+    let total = format!("{}.{:02}", total / 100, total % 100);
+    let mut rows = vec![Row::new(
+        "orders",
+        &[
+            ("order_id", order_id.clone()),
+            ("user_id", order.user_id.to_string()),
+            ("region", region.clone()),
+            ("status", "'paid'".into()),
+            ("total_amount", total.clone()),
+        ],
+    )];
+    rows.extend(lines);
+    rows.push(Row::new(
+        "transactions",
+        &[
+            ("transaction_id", key(1)),
+            ("order_id", order_id.clone()),
+            ("region", region.clone()),
+            ("amount", total),
+            ("method", "'card'".into()),
+            ("status", "'succeeded'".into()),
+        ],
+    ));
+    rows.push(Row::new(
+        "shipping",
+        &[
+            ("shipping_id", key(2)),
+            ("order_id", order_id.clone()),
+            ("region", region.clone()),
+            (
+                "address",
+                routing::literal(&format!("address of user {}", order.user_id)),
+            ),
+            ("status", "'pending'".into()),
+        ],
+    ));
+    // Then, in one more round trip, the fragment keys left to their defaults and the part of
+    // every row of a horizontally fragmented table.
+    let defaults: Vec<(usize, (String, String))> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, row)| Some((i, drawn_default(target, row)?)))
+        .collect();
+    if !defaults.is_empty() {
+        let values = answer(defaults.iter().map(|(_, (_, sql))| sql.clone()).collect())
+            .await
+            .map_err(asked)?;
+        for ((i, (column, _)), value) in defaults.into_iter().zip(values) {
+            let value = value.map_or("NULL".to_owned(), |v| routing::literal(&v));
+            rows[i].values.push((column, value));
+        }
+    }
+    let routes: Vec<String> = rows
+        .iter()
+        .filter_map(|row| match &target.tables.get(row.table)?.layout {
+            Layout::Horizontal(table) => {
+                let value = row.value(&table.key).unwrap_or("NULL");
+                let data_type = table
+                    .table
+                    .column(&table.key)
+                    .map_or("text", |c| c.data_type.as_str());
+                Some(routing::part_of(
+                    table,
+                    &format!("CAST({value} AS {data_type})"),
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    let parts: Vec<Option<i32>> = if routes.is_empty() {
+        Vec::new()
+    } else {
+        coordinator
+            .query_one(
+                &format!("SELECT ARRAY[{}]::integer[]", routes.join(", ")),
+                &[],
+            )
+            .await
+            .map_err(asked)?
+            .get(0)
+    };
+    let writes = writes(target, &rows, &parts)?;
+
+    let mut nodes: Vec<&str> = vec![&target.coordinator];
+    for (node, _) in &writes {
+        if !nodes.contains(&node.as_str()) {
+            nodes.push(node);
+        }
+    }
+    let participants = nodes
+        .iter()
+        .map(|node| {
+            Ok(Participant {
+                node: (*node).to_owned(),
+                client: connections.in_transaction(node)?,
+            })
+        })
+        .collect::<Result<Vec<_>, WorkloadError>>()?;
     let transaction = DistributedTransaction::begin(participants).await?;
     let stock = transaction
         .client(&target.coordinator)
         .expect("the coordinator takes part");
-    let mut total = 0.0_f64;
-    let mut lines = Vec::new();
     for (product_id, quantity) in &order.lines {
         let taken = stock
             .query_opt(
@@ -322,12 +599,16 @@ async fn place_once(
                                        WHERE product_id = $1 AND quantity >= $2
                                        ORDER BY quantity DESC, inventory_id LIMIT 1
                                        FOR UPDATE)
-                 RETURNING (SELECT price::float8 FROM products WHERE product_id = $1)",
+                 RETURNING inventory_id",
                 &[product_id, quantity],
             )
             .await;
-        let row = match taken {
-            Ok(row) => row,
+        match taken {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                transaction.rollback().await;
+                return Ok(Placed::OutOfStock);
+            }
             Err(source) => {
                 transaction.rollback().await;
                 return Err(WorkloadError::Query {
@@ -335,42 +616,31 @@ async fn place_once(
                     source,
                 });
             }
-        };
-        let Some(row) = row else {
+        }
+    }
+    // Each node's statements in one round trip.
+    for node in &nodes {
+        let sql: Vec<&str> = writes
+            .iter()
+            .filter(|(n, _)| n == node)
+            .map(|(_, sql)| sql.as_str())
+            .collect();
+        if sql.is_empty() {
+            continue;
+        }
+        let client = transaction
+            .client(node)
+            .expect("every writing node takes part");
+        if let Err(source) = client.batch_execute(&sql.join("\n")).await {
             transaction.rollback().await;
-            return Ok(Placed::OutOfStock);
-        };
-        let price: f64 = row.get(0);
-        total += price * f64::from(*quantity);
-        lines.push((product_id, quantity, price));
-    }
-    let total = (total * 100.0).round() / 100.0;
-    let regional = transaction
-        .client(&tables.node)
-        .expect("the region's node takes part");
-    let mut sql = format!(
-        "INSERT INTO {} (order_id, user_id, region, status, total_amount) VALUES ({order_id}, {}, '{region}', 'paid', {total});\n",
-        tables.orders, order.user_id
-    );
-    for ((product_id, quantity, price), detail_id) in lines.iter().zip(&detail_ids) {
-        sql.push_str(&format!(
-            "INSERT INTO {} (order_detail_id, order_id, region, product_id, quantity, unit_price) VALUES ({detail_id}, {order_id}, '{region}', {product_id}, {quantity}, {price});\n",
-            tables.order_details
-        ));
-    }
-    sql.push_str(&format!(
-        "INSERT INTO {} (transaction_id, order_id, region, amount, method, status) VALUES ({payment_id}, {order_id}, '{region}', {total}, 'card', 'succeeded');\n\
-         INSERT INTO {} (shipping_id, order_id, region, address, status) VALUES ({shipment_id}, {order_id}, '{region}', 'address of user {}', 'pending');",
-        tables.transactions, tables.shipping, order.user_id
-    ));
-    if let Err(source) = regional.batch_execute(&sql).await {
-        transaction.rollback().await;
-        return Err(WorkloadError::Query {
-            node: tables.node.clone(),
-            source,
-        });
+            return Err(WorkloadError::Query {
+                node: (*node).to_owned(),
+                source,
+            });
+        }
     }
     transaction.commit(coordinator).await?;
+    let order_id = order_id.parse().unwrap_or_default();
     Ok(Placed::Committed(order_id))
 }
 

@@ -24,5 +24,5 @@ pub use plan::{plan, plan_for};
 pub use seed::seed;
 pub use txn::txn;
 pub use validate::validate;
-pub use verify::verify_command;
+pub use verify::{verify_checks, verify_command};
 pub use workload::{workload, workload_target};

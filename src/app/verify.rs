@@ -9,6 +9,13 @@ use super::environment::existing_environment;
 
 /// Check the running system; prints the report, returns whether every check passed.
 pub async fn verify_command(file: &Path) -> Result<bool> {
+    let checks = verify_checks(file).await?;
+    print!("{}", crate::verify::render(&checks));
+    Ok(checks.iter().all(|c| c.ok))
+}
+
+/// Every check of the running system, in report order.
+pub async fn verify_checks(file: &Path) -> Result<Vec<crate::verify::Check>> {
     let (desired, secrets) = existing_environment(file, &[]).await?;
     let database = desired
         .schema
@@ -28,6 +35,5 @@ pub async fn verify_command(file: &Path) -> Result<bool> {
         checks.extend(crate::verify::references(&endpoints, &fragments.placement).await);
     }
     checks.extend(crate::verify::replicas(&endpoints).await);
-    print!("{}", crate::verify::render(&checks));
-    Ok(checks.iter().all(|c| c.ok))
+    Ok(checks)
 }

@@ -10,9 +10,13 @@ use super::environment::existing_environment;
 use super::ui::seconds;
 use crate::workload::Target;
 
-/// Where the workload writes: the coordinator, and each region's node and tables.
+/// Where the workload writes: the coordinator, and the nodes and tables that hold each order
+/// table's rows.
 pub async fn workload_target(file: &Path, profiles: &[String]) -> Result<Target> {
     let (desired, secrets) = existing_environment(file, profiles).await?;
+    if let Some(schema) = &desired.schema {
+        crate::seed::require_tables(&schema.manifest.schema)?;
+    }
     Target::from_desired(&desired, &secrets)
         .ok_or_else(|| miette!("{} declares no schema", file.display()))
 }

@@ -4,6 +4,7 @@
 
 pub mod coordinator;
 pub mod placement;
+pub mod routing;
 
 #[cfg(test)]
 mod tests;

@@ -23,6 +23,8 @@ pub struct RemotePartition {
     pub remote_table: String,
     /// `FOR VALUES ...` or `DEFAULT`.
     pub bound: String,
+    /// The rows the part takes, as the topology declares them.
+    pub rows: Bound,
     /// Kept on the coordinator: an ordinary table attached as a partition.
     pub local: bool,
 }
@@ -46,6 +48,8 @@ pub struct PartitionedTable {
     pub table: Table,
     /// `LIST (region)`, `RANGE (product_id)`, `HASH (user_id)`.
     pub partition_by: String,
+    /// The column whose value picks the part.
+    pub key: String,
     pub partitions: Vec<RemotePartition>,
 }
 
@@ -144,6 +148,7 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
                     node: part.node.clone(),
                     remote_table: local,
                     bound: bound_sql(&part.bound, numeric),
+                    rows: part.bound.clone(),
                     local: true,
                 });
                 continue;
@@ -167,6 +172,7 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
                 node: part.node.clone(),
                 remote_table,
                 bound: bound_sql(&part.bound, numeric),
+                rows: part.bound.clone(),
                 local: false,
             });
         }
@@ -183,6 +189,7 @@ pub fn place(manifest: &Schema, fragments: &Fragments) -> Placement {
         placement.partitioned.push(PartitionedTable {
             table: coordinator_table(table),
             partition_by: format!("{strategy} ({})", quote(key)),
+            key: key.clone(),
             partitions,
         });
     }
@@ -314,7 +321,7 @@ pub fn column_group(table: &Table, name: &str, columns: &[String]) -> Table {
 }
 
 /// The identifier-like words of an expression, to tell which columns a check reads.
-fn identifiers(expression: &str) -> BTreeSet<String> {
+pub(crate) fn identifiers(expression: &str) -> BTreeSet<String> {
     expression
         .split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .filter(|w| !w.is_empty())
@@ -517,10 +524,16 @@ fn literal(value: &str, numeric: bool) -> String {
 /// The rows a part holds, as a condition on the key (none for hash and default parts: the
 /// coordinator routes those).
 fn predicate(key: &str, bound: &Bound, numeric: bool) -> Option<String> {
-    let key = quote(key);
+    condition(&quote(key), bound, numeric)
+}
+
+/// Whether `subject` (an SQL expression of the key's type) falls within a list or range
+/// bound (empty for a range open at both ends); `None` for hash and default parts, which no
+/// condition on the value alone states.
+pub fn condition(subject: &str, bound: &Bound, numeric: bool) -> Option<String> {
     match bound {
         Bound::List { values } => Some(format!(
-            "{key} IN ({})",
+            "{subject} IN ({})",
             values
                 .iter()
                 .map(|v| literal(v, numeric))
@@ -530,10 +543,10 @@ fn predicate(key: &str, bound: &Bound, numeric: bool) -> Option<String> {
         Bound::Range { from, to } => {
             let lower = from
                 .as_ref()
-                .map(|f| format!("{key} >= {}", literal(f, numeric)));
+                .map(|f| format!("{subject} >= {}", literal(f, numeric)));
             let upper = to
                 .as_ref()
-                .map(|t| format!("{key} < {}", literal(t, numeric)));
+                .map(|t| format!("{subject} < {}", literal(t, numeric)));
             Some(
                 lower
                     .into_iter()

@@ -731,3 +731,76 @@ fn a_movement_that_could_lose_rows_is_refused_with_the_reason() {
     let refused = plan_changes(&CoordinatorState::Observed(found)).unwrap_err();
     assert!(refused.contains("no longer has"), "{refused}");
 }
+
+#[test]
+fn routing_states_each_part_by_its_bound_and_sends_the_rest_to_the_default_part() {
+    let list = fragments(vec![
+        part(
+            "shard-eu",
+            Bound::List {
+                values: vec!["EU".into()],
+            },
+        ),
+        part("primary", Bound::Default),
+        part(
+            "shard-us",
+            Bound::List {
+                values: vec!["US".into(), "CA".into()],
+            },
+        ),
+    ]);
+    let table = &place(&manifest(), &list).partitioned[0];
+    assert_eq!(table.key, "region");
+    let value = super::routing::key_value(table, "it's");
+    assert_eq!(value, "CAST('it''s' AS text)");
+    assert_eq!(
+        super::routing::part_of(table, &value),
+        "(CASE WHEN CAST('it''s' AS text) IN ('EU') THEN 0 \
+         WHEN CAST('it''s' AS text) IN ('US', 'CA') THEN 2 ELSE 1 END)"
+    );
+
+    let hashed = fragments(vec![
+        part(
+            "shard-eu",
+            Bound::Hash {
+                modulus: 2,
+                remainder: 0,
+            },
+        ),
+        part(
+            "shard-us",
+            Bound::Hash {
+                modulus: 2,
+                remainder: 1,
+            },
+        ),
+    ]);
+    let table = &place(&manifest(), &hashed).partitioned[0];
+    assert_eq!(
+        super::routing::part_of(table, "k"),
+        "(CASE WHEN satisfies_hash_partition('orders'::regclass, 2, 0, k) THEN 0 \
+         WHEN satisfies_hash_partition('orders'::regclass, 2, 1, k) THEN 1 ELSE NULL END)"
+    );
+
+    let ranges = fragments(vec![
+        part(
+            "shard-eu",
+            Bound::Range {
+                from: None,
+                to: Some("M".into()),
+            },
+        ),
+        part(
+            "shard-us",
+            Bound::Range {
+                from: Some("M".into()),
+                to: None,
+            },
+        ),
+    ]);
+    let table = &place(&manifest(), &ranges).partitioned[0];
+    assert_eq!(
+        super::routing::part_of(table, "k"),
+        "(CASE WHEN k < 'M' THEN 0 WHEN k >= 'M' THEN 1 ELSE NULL END)"
+    );
+}

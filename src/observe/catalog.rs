@@ -267,11 +267,12 @@ fn with_sort_options(column: String, option: i16) -> String {
 }
 
 /// Ordinary and partitioned tables with their live columns (a table without columns still
-/// yields one row, with NULL column fields).
+/// yields one row, with NULL column fields). A partition (a part kept on the coordinator)
+/// shows no identity: PostgreSQL gives it its partitioned table's, which is the parent's.
 const COLUMNS: &str = "
 SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
        coalesce(a.attnotnull, false), pg_get_expr(d.adbin, d.adrelid),
-       coalesce(a.attidentity, '')::\"char\"
+       CASE WHEN c.relispartition THEN '' ELSE coalesce(a.attidentity, '') END::\"char\"
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
