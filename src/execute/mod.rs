@@ -7,6 +7,7 @@
 pub mod docker;
 pub mod mongo;
 pub mod postgres;
+pub mod reconfigure;
 pub mod schema;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,6 +69,65 @@ pub enum ExecuteError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Mongo(#[from] crate::mongo::client::MongoError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Observe(#[from] crate::observe::ObserveError),
+    #[error("{node} (PostgreSQL, port {port}) refuses its new configuration: {output}")]
+    #[diagnostic(
+        code(dbtopo::execute::config_refused),
+        help(
+            "the server binary judged the new postgresql.conf (postgres -C) before anything \
+             restarted: nothing restarted and the previous files stay in place; fix the setting \
+             in the topology and run apply again"
+        )
+    )]
+    ConfigRefused {
+        node: String,
+        port: u16,
+        /// The server binary's own words.
+        output: String,
+    },
+    #[error(
+        "{node} (PostgreSQL, port {port}) did not come back from its restart with the new settings: {why}; {restored}"
+    )]
+    #[diagnostic(
+        code(dbtopo::execute::restart_failed),
+        help(
+            "the server's last lines:\n{logs}\nfix the setting in the topology and run apply \
+             again: plan shows the change as still wanted"
+        )
+    )]
+    RestartFailed {
+        node: String,
+        port: u16,
+        why: String,
+        logs: String,
+        restored: reconfigure::Restored,
+    },
+    #[error(
+        "replica {node} (PostgreSQL, port {port}) did not replay the WAL of {upstream} within {waited:.0?}"
+    )]
+    #[diagnostic(
+        code(dbtopo::execute::not_caught_up),
+        help(
+            "it lowers a setting a hot standby needs at least as high as {upstream}'s, and must \
+             replay {upstream}'s new value before it restarts; nothing was changed on it. Check \
+             that it streams (docker logs), then run apply again"
+        )
+    )]
+    NotCaughtUp {
+        node: String,
+        port: u16,
+        upstream: String,
+        waited: Duration,
+    },
+    #[error("{command} in container {container} did not finish within {waited:.0?}")]
+    #[diagnostic(code(dbtopo::execute::exec_timeout))]
+    ExecTimedOut {
+        container: String,
+        command: String,
+        waited: Duration,
+    },
     #[error("a command on the replica set member {container} failed: {output}")]
     #[diagnostic(
         code(dbtopo::execute::mongo_shell),
@@ -404,32 +464,22 @@ async fn run(
             docker::start(docker, &spec.container).await?;
             ready_and_streaming(docker, spec, secrets).await?;
         }
-        Operation::StartServer { spec } => {
-            docker::upload_files(docker, spec, secrets, docker::Turn::Given).await?;
-            // A restart starts an exited container and also stops a crash loop first.
-            docker::restart(docker, &spec.container).await?;
-            ready(&spec.node, spec.host_port).await?;
-        }
+        Operation::StartServer { spec } => reconfigure::start(docker, spec, secrets).await?,
         Operation::Reconfigure {
             spec,
             restart,
             reset_altered,
+            catch_up_with,
         } => {
-            docker::upload_files(docker, spec, secrets, docker::Turn::Given).await?;
-            if *restart {
-                if *reset_altered {
-                    let client = ready(&spec.node, spec.host_port).await?;
-                    postgres::reset_altered(&client).await?;
-                }
-                docker::restart(docker, &spec.container).await?;
-                ready(&spec.node, spec.host_port).await?;
-            } else {
-                let client = ready(&spec.node, spec.host_port).await?;
-                if *reset_altered {
-                    postgres::reset_altered(&client).await?;
-                }
-                postgres::reload(&client).await?;
-            }
+            reconfigure::reconfigure(
+                docker,
+                spec,
+                secrets,
+                *restart,
+                *reset_altered,
+                catch_up_with.as_ref(),
+            )
+            .await?
         }
         Operation::EnsureReplicationRole {
             node,

@@ -242,7 +242,7 @@ pub async fn secrets_in(docker: &Docker, container: &str) -> Result<Option<Secre
 
 /// Every file under the container's configuration folder, by path below it. Read through
 /// Docker's archive API, so stopped containers can be read too.
-async fn read_files(
+pub async fn read_files(
     docker: &Docker,
     container: &str,
 ) -> Result<Option<BTreeMap<String, String>>, ObserveError> {

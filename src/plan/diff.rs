@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::settings::same_value;
-use super::{Action, Address, Change, Detail, Effect, FileSpec, Operation, ServerSpec};
+use super::{
+    Action, Address, Change, Detail, Effect, FileSpec, Operation, ServerSpec, UpstreamServer,
+};
 use crate::model::{self, Live, Server, State, label};
 use crate::templates::parse_conf_settings;
 
@@ -204,10 +206,21 @@ const STANDBY_MINIMUMS: [&str; 5] = [
     "max_worker_processes",
 ];
 
+/// A standby minimum's (before, after), when both are numbers.
+fn standby_minimum(detail: &Detail) -> Option<(i64, i64)> {
+    let number = |v: &Option<String>| v.as_deref().and_then(|v| v.trim().parse::<i64>().ok());
+    STANDBY_MINIMUMS
+        .contains(&detail.field.as_str())
+        .then(|| Some((number(&detail.before)?, number(&detail.after)?)))
+        .flatten()
+}
+
 fn grows(detail: &Detail) -> bool {
-    let number = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<i64>().ok());
-    STANDBY_MINIMUMS.contains(&detail.field.as_str())
-        && matches!((number(&detail.before), number(&detail.after)), (Some(b), Some(a)) if a > b)
+    standby_minimum(detail).is_some_and(|(before, after)| after > before)
+}
+
+fn shrinks(detail: &Detail) -> bool {
+    standby_minimum(detail).is_some_and(|(before, after)| after < before)
 }
 
 fn standby_first(changes: &mut [Change]) {
@@ -455,6 +468,7 @@ fn server_change(
                 spec,
                 restart: true,
                 reset_altered: false,
+                catch_up_with: None,
             },
         );
     };
@@ -489,6 +503,17 @@ fn server_change(
         "configuration differs ({}); applied with a {what}",
         fields.join(", ")
     );
+    let catch_up_with = server
+        .role
+        .upstream()
+        .filter(|_| restart && details.iter().any(shrinks))
+        .and_then(|up| desired.servers.get(up))
+        .and_then(|up| {
+            Some(UpstreamServer {
+                node: up.node.clone(),
+                host_port: up.container.as_ref()?.host_port,
+            })
+        });
     change(
         action,
         reason,
@@ -497,6 +522,7 @@ fn server_change(
             spec,
             restart,
             reset_altered,
+            catch_up_with,
         },
     )
 }

@@ -220,6 +220,13 @@ pub struct ServerSpec {
     pub files: Vec<FileSpec>,
 }
 
+/// A replica's upstream, as the executor reaches it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpstreamServer {
+    pub node: String,
+    pub host_port: u16,
+}
+
 /// One MongoDB replica set member's container. Holds no secrets: the executor writes the
 /// keyfile from the secret store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -275,6 +282,11 @@ pub enum Operation {
         spec: ServerSpec,
         restart: bool,
         reset_altered: bool,
+        /// For a replica that lowers a setting a hot standby needs at least as high as its
+        /// upstream: the upstream, whose WAL it replays up to the upstream's current position
+        /// before it restarts. The upstream's lower value reaches the replica only through
+        /// its WAL, and a standby refuses to start below the last value it replayed.
+        catch_up_with: Option<UpstreamServer>,
     },
     EnsureReplicationRole {
         node: String,

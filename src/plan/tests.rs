@@ -259,6 +259,33 @@ fn shrinking_a_standby_minimum_restarts_the_upstream_first() {
         diff(&desired_state(&changed).unwrap(), &observed),
     );
     assert!(wave_of(&plan, "node.primary") < wave_of(&plan, "node.primary-replica"));
+    // The replica replays the primary's lower value before it restarts; the primary waits for
+    // nothing.
+    assert_eq!(
+        catch_up_with(&plan, "node.primary-replica"),
+        Some(UpstreamServer {
+            node: "primary".into(),
+            host_port: 5433
+        })
+    );
+    assert_eq!(catch_up_with(&plan, "node.primary"), None);
+
+    // Raising: the replica goes first and waits for nothing.
+    let mut changed = topology();
+    set_setting(&mut changed, "max_prepared_transactions", "32");
+    let plan = Plan::new(
+        "shop".into(),
+        diff(&desired_state(&changed).unwrap(), &observed),
+    );
+    assert_eq!(catch_up_with(&plan, "node.primary-replica"), None);
+}
+
+fn catch_up_with(plan: &Plan, address: &str) -> Option<UpstreamServer> {
+    let change = plan.changes.iter().find(|c| c.address == address)?;
+    match &change.operation {
+        Operation::Reconfigure { catch_up_with, .. } => catch_up_with.clone(),
+        other => panic!("{address}: {other:?}"),
+    }
 }
 
 #[test]
