@@ -60,7 +60,8 @@ pub async fn report(client: &Client) -> Result<ServerReport, tokio_postgres::Err
         .iter()
         .map(|r| {
             (
-                r.get::<_, String>(0),
+                // Setting names are case-insensitive; the topology's are lower case.
+                r.get::<_, String>(0).to_ascii_lowercase(),
                 LiveSetting {
                     value: r.get::<_, Option<String>>(1).unwrap_or_default(),
                     unit: r.get(2),
