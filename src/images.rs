@@ -17,7 +17,7 @@ use miette::Diagnostic;
 use thiserror::Error;
 
 pub use debian::{MIRROR_ENV, build_from_debian};
-pub use recipe::{DebianRecipe, debian_recipe};
+pub use recipe::{DebianRecipe, debian_recipe, postgres_major};
 
 /// How [`ensure_image`] obtained the image.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -326,23 +326,77 @@ async fn a_lost_primary_volume_is_not_replaced_by_an_empty_cluster_silently() {
 /// `pg_settings`, before anything restarts; the server stays up.
 #[tokio::test(flavor = "multi_thread")]
 async fn settings_the_server_would_refuse_are_a_plan_error() {
+    const BAD: &str = "  settings: { shared_buffers: lots, max_connections: -5, work_mme: 4MB, wal_level: everything }\n  nodes:";
+    let refused = |error: &str| {
+        for expected in [
+            "shared_buffers = \"lots\": expected a number",
+            "max_connections = \"-5\" is outside what the server accepts",
+            "work_mme is not a setting of this server; did you mean `work_mem`?",
+            "wal_level = \"everything\": expected one of minimal, replica, logical",
+        ] {
+            assert!(error.contains(expected), "{expected}\n{error}");
+        }
+    };
     let env = TestEnv::from_yaml("settings", ONE_NODE);
+    let docker = common::docker().await;
+
+    // Before any server of the environment exists, the catalogue dbtopo carries for the
+    // image's PostgreSQL judges the values; apply makes nothing.
+    env.rewrite(|yaml| yaml.replace("  nodes:", BAD));
+    refused(&plan_error(&env, false).await);
+    assert!(env.apply().await.is_err());
+    let made = dbtopo::observe::docker::inventory(&docker, &env.name)
+        .await
+        .unwrap();
+    assert!(
+        made.containers.is_empty() && made.volumes.is_empty() && made.networks.is_empty(),
+        "{made:?}"
+    );
+
+    env.rewrite(|yaml| yaml.replace(BAD, "  nodes:"));
     env.apply().await.expect("first apply");
-    env.rewrite(|yaml| {
-        yaml.replace(
-            "  nodes:",
-            "  settings: { shared_buffers: lots, max_connections: -5, work_mme: 4MB, wal_level: everything }\n  nodes:",
+
+    // That catalogue is what the image's server itself lists.
+    let client = env.connect("lone").await;
+    let catalogue = dbtopo::plan::settings::builtin_catalogue("postgres:17").expect("carried");
+    let rows = client
+        .query(
+            "SELECT lower(name), vartype, unit, min_val, max_val, enumvals, context FROM pg_settings",
+            &[],
         )
-    });
-    let error = plan_error(&env, true).await;
-    for expected in [
-        "shared_buffers = \"lots\": expected a number",
-        "max_connections = \"-5\" is outside what the server accepts",
-        "work_mme is not a setting of this server; did you mean `work_mem`?",
-        "wal_level = \"everything\": expected one of minimal, replica, logical",
-    ] {
-        assert!(error.contains(expected), "{expected}\n{error}");
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), catalogue.len(), "the number of settings");
+    for row in rows {
+        let name: String = row.get(0);
+        let carried = catalogue
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name} is not in the catalogue"));
+        let accepts = carried.accepts.as_ref().unwrap();
+        assert_eq!(
+            (
+                row.get::<_, String>(1),
+                row.get::<_, Option<String>>(2),
+                row.get::<_, Option<String>>(3),
+                row.get::<_, Option<String>>(4),
+                row.get::<_, Option<Vec<String>>>(5).unwrap_or_default(),
+                row.get::<_, String>(6),
+            ),
+            (
+                accepts.vartype.clone(),
+                carried.unit.clone(),
+                accepts.min.clone(),
+                accepts.max.clone(),
+                accepts.enumvals.clone(),
+                carried.context.clone(),
+            ),
+            "{name}"
+        );
     }
+
+    // With a server running, its own pg_settings judge them.
+    env.rewrite(|yaml| yaml.replace("  nodes:", BAD));
+    refused(&plan_error(&env, true).await);
     env.rewrite(|yaml| {
         yaml.replace(
             "{ shared_buffers: lots, max_connections: -5, work_mme: 4MB, wal_level: everything }",

@@ -18,8 +18,9 @@ const POSTGRES_SUITES: &[(u32, &str)] = &[(17, "trixie"), (15, "bookworm")];
 /// The major `postgres` / `postgres:latest` stands for.
 const POSTGRES_LATEST: u32 = 17;
 
-/// Pure: which Debian packages make an image equivalent to `reference`.
-pub fn debian_recipe(reference: &str) -> Option<DebianRecipe> {
+/// The PostgreSQL major of an official `postgres` image reference (`postgres:17`,
+/// `docker.io/library/postgres:17.2`, `postgres`), `None` for any other image.
+pub fn postgres_major(reference: &str) -> Option<u32> {
     let (name, tag) = split_reference(reference)?;
     let name = name
         .strip_prefix("docker.io/library/")
@@ -29,10 +30,15 @@ pub fn debian_recipe(reference: &str) -> Option<DebianRecipe> {
     if name != "postgres" {
         return None;
     }
-    let major = match tag {
-        None | Some("latest") => POSTGRES_LATEST,
-        Some(tag) => tag_major(tag)?,
-    };
+    match tag {
+        None | Some("latest") => Some(POSTGRES_LATEST),
+        Some(tag) => tag_major(tag),
+    }
+}
+
+/// Pure: which Debian packages make an image equivalent to `reference`.
+pub fn debian_recipe(reference: &str) -> Option<DebianRecipe> {
+    let major = postgres_major(reference)?;
     let (_, suite) = POSTGRES_SUITES.iter().find(|(m, _)| *m == major)?;
     Some(DebianRecipe {
         suite: (*suite).to_string(),

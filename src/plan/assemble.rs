@@ -102,16 +102,23 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
 }
 
 /// The desired settings a server of the environment would refuse, judged by the `pg_settings`
-/// of one that answers (all run the same image; before one does, only `shared_buffers`
-/// against the machine's memory can be judged).
+/// of one that answers (all run the same image), else by the catalogue dbtopo carries for the
+/// image's PostgreSQL; `shared_buffers` also against the machine's memory.
 fn refused_settings(desired: &Desired, observed: &Observed) -> Vec<String> {
+    let image = desired
+        .state
+        .servers
+        .values()
+        .find_map(|s| s.container.as_ref())
+        .map(|c| c.image.as_str());
     let known = observed
         .state
         .servers
         .values()
         .filter_map(|s| s.live.as_ref())
         .map(|live| &live.settings)
-        .find(|settings| settings.values().any(|s| s.accepts.is_some()));
+        .find(|settings| settings.values().any(|s| s.accepts.is_some()))
+        .or_else(|| image.and_then(super::settings::builtin_catalogue));
     let mut refused = Vec::new();
     for server in desired.state.servers.values() {
         for (name, value) in &server.settings {

@@ -4,8 +4,51 @@
 //! `checkpoint_timeout` in seconds), so `128MB` and `16384` can be the same value.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use crate::model::{Accepts, LiveSetting};
+
+/// PostgreSQL 17's settings as its own `pg_settings` lists them: the plan judges values by
+/// them before any server of the environment answers.
+static POSTGRES_17: LazyLock<BTreeMap<String, LiveSetting>> =
+    LazyLock::new(|| catalogue(include_str!("postgres17_settings.txt")));
+
+/// The settings a server of `image` accepts, where dbtopo carries them (the official
+/// `postgres` images of major 17); `None` for any other image.
+pub fn builtin_catalogue(image: &str) -> Option<&'static BTreeMap<String, LiveSetting>> {
+    (crate::images::postgres_major(image) == Some(17)).then(|| &*POSTGRES_17)
+}
+
+/// Reads `name|vartype|unit|min_val|max_val|enumvals|context` lines; `#` lines are comments.
+pub fn catalogue(text: &str) -> BTreeMap<String, LiveSetting> {
+    let given = |field: &str| (!field.is_empty()).then(|| field.to_owned());
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('|').collect();
+            let [name, vartype, unit, min, max, enumvals, context] = fields[..] else {
+                return None;
+            };
+            let setting = LiveSetting {
+                value: String::new(),
+                unit: given(unit),
+                context: context.to_owned(),
+                pending_restart: false,
+                accepts: Some(Accepts {
+                    vartype: vartype.to_owned(),
+                    min: given(min),
+                    max: given(max),
+                    // An enum may accept the empty string among its values.
+                    enumvals: match enumvals {
+                        "" => Vec::new(),
+                        listed => listed.split(',').map(str::to_owned).collect(),
+                    },
+                }),
+            };
+            Some((name.to_ascii_lowercase(), setting))
+        })
+        .collect()
+}
 
 /// `shared_buffers` above the memory of the machine the servers run on: PostgreSQL accepts
 /// the value and then cannot start.
@@ -278,6 +321,27 @@ mod tests {
         assert!(beyond_memory("shared_buffers", "1TB", 24 * gib).is_some());
         assert_eq!(beyond_memory("shared_buffers", "128MB", 24 * gib), None);
         assert_eq!(beyond_memory("work_mem", "1TB", 24 * gib), None);
+    }
+
+    #[test]
+    fn the_carried_catalogue_judges_before_any_server_answers() {
+        let carried = builtin_catalogue("docker.io/library/postgres:17.4").expect("carried");
+        assert!(builtin_catalogue("postgres:16").is_none());
+        assert!(builtin_catalogue("example/pg:17").is_none());
+        let max_connections = &carried["max_connections"];
+        assert!(max_connections.needs_restart());
+        assert_eq!(
+            max_connections.accepts.as_ref().map(|a| a.vartype.as_str()),
+            Some("integer")
+        );
+        // Mixed-case names are found by the topology's lower-case ones.
+        assert!(carried.contains_key("timezone"));
+        assert!(refusal("shared_buffers", "lots", carried).is_some());
+        assert!(refusal("max_connections", "-5", carried).is_some());
+        assert!(refusal("work_mme", "4MB", carried).is_some_and(|why| why.contains("`work_mem`")));
+        assert!(refusal("ssl_max_protocol_version", "", carried).is_none());
+        assert_eq!(refusal("shared_buffers", "256MB", carried), None);
+        assert_eq!(refusal("timezone", "UTC", carried), None);
     }
 
     #[test]
