@@ -53,6 +53,13 @@ impl Problem {
         self
     }
 
+    /// Attach the primary label at a byte span found earlier with [`span_of`].
+    pub(crate) fn at_span(mut self, span: SourceSpan, label: impl Into<String>) -> Self {
+        let label = LabeledSpan::new_primary_with_span(Some(label.into()), span);
+        self.labels.insert(0, label);
+        self
+    }
+
     /// Attach a secondary label, e.g. the first declaration of a duplicated name.
     pub(crate) fn also(mut self, at: &Location, label: impl Into<String>) -> Self {
         if let Some(span) = span_of(self.source_code.inner(), at) {
@@ -78,6 +85,7 @@ pub(crate) struct FileKind {
 }
 
 /// A file being read: the shared source every one of its problems points into.
+#[derive(Debug, Clone)]
 pub(crate) struct Source {
     code: Arc<NamedSource<String>>,
     kind: FileKind,
@@ -94,6 +102,11 @@ impl Source {
 
     pub fn name(&self) -> &str {
         self.code.name()
+    }
+
+    /// The byte span of a location in this file, if it has one.
+    pub fn span(&self, at: &Location) -> Option<SourceSpan> {
+        span_of(self.code.inner(), at)
     }
 
     /// Start a problem with `message`; add labels with [`Problem::at`] / [`Problem::also`].

@@ -149,7 +149,15 @@ async fn plan_error(env: &TestEnv, with_secrets: bool) -> String {
     };
     match dbtopo::app::plan_for(&docker, &desired, secrets.as_ref()).await {
         Ok(plan) => panic!("planned:\n{}", dbtopo::plan::render_text(&plan)),
-        Err(error) => format!("{error}"),
+        // As the command line shows it: the problems with their places in the file.
+        Err(error) => {
+            let mut shown = String::new();
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+                .with_width(200)
+                .render_report(&mut shown, error.as_ref())
+                .unwrap();
+            shown
+        }
     }
 }
 
@@ -343,7 +351,14 @@ async fn settings_the_server_would_refuse_are_a_plan_error() {
     // Before any server of the environment exists, the catalogue dbtopo carries for the
     // image's PostgreSQL judges the values; apply makes nothing.
     env.rewrite(|yaml| yaml.replace("  nodes:", BAD));
-    refused(&plan_error(&env, false).await);
+    let error = plan_error(&env, false).await;
+    refused(&error);
+    // Each refused value is shown where the topology writes it.
+    assert!(
+        error.contains("settings: { shared_buffers: lots,")
+            && error.contains("the servers refuse this value"),
+        "{error}"
+    );
     assert!(env.apply().await.is_err());
     let made = dbtopo::observe::docker::inventory(&docker, &env.name)
         .await

@@ -31,6 +31,8 @@ pub struct Desired {
     pub schema: Option<DesiredSchema>,
     pub mongo: Vec<DesiredSet>,
     pub mongo_image: String,
+    /// Where the topology writes each setting, to show a refused value at its place.
+    pub setting_places: crate::topology::SettingPlaces,
 }
 
 /// A replica set and the collections its manifests declare.
@@ -92,6 +94,7 @@ impl Desired {
             schema,
             mongo,
             mongo_image: topology.images.mongo.clone(),
+            setting_places: topology.setting_places.clone(),
         })
     }
 

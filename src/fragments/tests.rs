@@ -264,6 +264,7 @@ fn topology(fragments: &Fragments) -> crate::topology::Topology {
         },
         mongo: Default::default(),
         warnings: Vec::new(),
+        setting_places: Default::default(),
     }
 }
 

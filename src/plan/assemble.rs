@@ -104,7 +104,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
 /// The desired settings a server of the environment would refuse, judged by the `pg_settings`
 /// of one that answers (all run the same image), else by the catalogue dbtopo carries for the
 /// image's PostgreSQL; `shared_buffers` also against the machine's memory.
-fn refused_settings(desired: &Desired, observed: &Observed) -> Vec<String> {
+fn refused_settings(desired: &Desired, observed: &Observed) -> Vec<super::RefusedSetting> {
     let image = desired
         .state
         .servers
@@ -129,7 +129,11 @@ fn refused_settings(desired: &Desired, observed: &Observed) -> Vec<String> {
                     super::settings::beyond_memory(name, value, memory)
                 });
             if let Some(why) = why {
-                refused.push(format!("  node {}: {why}", server.node));
+                refused.push(super::RefusedSetting {
+                    node: server.node.clone(),
+                    name: name.clone(),
+                    why,
+                });
             }
         }
     }

@@ -49,12 +49,12 @@ pub enum PlanError {
         )
     )]
     PortsTaken(BTreeMap<String, u16>),
-    #[error("settings the servers would refuse:\n{}", .0.join("\n"))]
+    #[error("settings the servers would refuse:\n{}", .0.iter().map(|r| format!("  {r}")).collect::<Vec<_>>().join("\n"))]
     #[diagnostic(
         code(dbtopo::plan::bad_setting),
         help("fix these in the topology; nothing was touched")
     )]
-    BadSettings(Vec<String>),
+    BadSettings(Vec<RefusedSetting>),
     #[error(
         "planner bug: {change} waits for {prerequisite}, which is neither planned, deferred nor known to be in place"
     )]
@@ -67,6 +67,20 @@ pub enum PlanError {
         prerequisite: Address,
     },
 }
+/// A setting value the servers would refuse, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedSetting {
+    pub node: String,
+    pub name: String,
+    pub why: String,
+}
+
+impl std::fmt::Display for RefusedSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "node {}: {}", self.node, self.why)
+    }
+}
+
 pub use diff::{diff, warnings};
 pub use order::waves;
 pub use render::{Counts, render_json, render_text};

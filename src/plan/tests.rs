@@ -41,6 +41,7 @@ fn topology() -> Topology {
         },
         mongo: Default::default(),
         warnings: Vec::new(),
+        setting_places: Default::default(),
     }
     .with_node("primary", 5433)
 }

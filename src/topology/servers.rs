@@ -62,7 +62,7 @@ impl Validator<'_> {
         for (name, raw) in replicas {
             let of = self.replica_of(&name, raw.of.as_ref(), &refs);
             let port = self.port("replica", &name, raw.port.as_ref());
-            let settings = self.settings(raw.settings);
+            let settings = self.settings(raw.settings, &name.value);
             let replica = Replica {
                 name: name.value.clone(),
                 of: of.unwrap_or_default(),
@@ -81,7 +81,7 @@ impl Validator<'_> {
         for (name, raw) in nodes {
             let raw = raw.unwrap_or_default();
             let port = self.port("node", &name, raw.port.as_ref());
-            let settings = self.settings(raw.settings);
+            let settings = self.settings(raw.settings, &name.value);
             let node = Node {
                 name: name.value.clone(),
                 port: port.map_or(0, |p| p.0),

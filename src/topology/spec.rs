@@ -20,6 +20,61 @@ pub struct Topology {
     /// Problems that do not stop the topology (an even number of voting members), each with
     /// its place in the file (`topology.yaml:71:7: ...`).
     pub warnings: Vec<String>,
+    /// Where each setting is written, for problems found once servers are asked.
+    #[serde(skip)]
+    pub setting_places: SettingPlaces,
+}
+
+/// The place of every setting in the topology file, so that a value judged wrong after
+/// loading (refused by the servers' `pg_settings`) is shown where it is written.
+#[derive(Debug, Clone, Default)]
+pub struct SettingPlaces {
+    source: Option<crate::diagnostics::Source>,
+    /// By scope (a server's name, or empty for the shared `postgres.settings`) and name.
+    spans: BTreeMap<(String, String), miette::SourceSpan>,
+}
+
+/// Places are where a value is written, not part of what the topology asks for.
+impl PartialEq for SettingPlaces {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for SettingPlaces {}
+
+impl SettingPlaces {
+    pub(crate) fn new(source: &crate::diagnostics::Source) -> Self {
+        SettingPlaces {
+            source: Some(source.clone()),
+            spans: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn insert(&mut self, scope: &str, name: &str, span: miette::SourceSpan) {
+        self.spans.insert((scope.to_owned(), name.to_owned()), span);
+    }
+
+    /// Where the value `node` gets for setting `name` is written: its own, else the shared
+    /// one. `None` for a topology not read from a file.
+    pub fn place(&self, node: &str, name: &str) -> Option<miette::SourceSpan> {
+        self.source.as_ref()?;
+        self.spans
+            .get(&(node.to_owned(), name.to_owned()))
+            .or_else(|| self.spans.get(&(String::new(), name.to_owned())))
+            .copied()
+    }
+
+    /// A problem at `place` (from [`SettingPlaces::place`]).
+    pub fn problem(&self, place: miette::SourceSpan, message: &str) -> Option<super::Problem> {
+        Some(
+            self.source
+                .as_ref()?
+                .problem(message)
+                .at_span(place, "the servers refuse this value")
+                .help("fix the value in the topology; nothing was touched"),
+        )
+    }
 }
 
 /// The `mongo:` section.

@@ -172,6 +172,7 @@ fn default_file_loads_to_the_ecommerce_topology() {
             )]),
         },
         warnings: Vec::new(),
+        setting_places: Default::default(),
     };
     assert_eq!(topology, expected);
 }
@@ -1670,4 +1671,18 @@ fn no_panic_on_damaged_mongo_sections() {
             assert!(render(&err).contains("damaged.yaml"));
         }
     }
+}
+
+#[test]
+fn every_setting_keeps_its_place_in_the_file() {
+    let text = "name: shop\npostgres:\n  settings: { work_mem: 4MB, TimeZone: UTC }\n  nodes:\n    a: { port: 5433, settings: { work_mem: 8MB } }\n    b: { port: 5434 }\n";
+    let t = load_str("t.yaml", text).unwrap();
+    let at = |node: &str, name: &str| {
+        let span = t.setting_places.place(node, name).expect("placed");
+        &text[span.offset()..span.offset() + span.len()]
+    };
+    assert_eq!(at("a", "work_mem"), "8MB");
+    assert_eq!(at("b", "work_mem"), "4MB");
+    assert_eq!(at("b", "timezone"), "UTC");
+    assert!(t.setting_places.place("b", "shared_buffers").is_none());
 }

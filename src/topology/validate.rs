@@ -33,6 +33,7 @@ pub(super) struct Validator<'a> {
     pub(super) servers: Vec<Seen>,
     /// Problems that do not stop the topology.
     warnings: Vec<String>,
+    setting_places: super::SettingPlaces,
 }
 
 pub(super) fn validate(
@@ -50,6 +51,7 @@ pub(super) fn validate(
         file_name,
         servers: Vec::new(),
         warnings: Vec::new(),
+        setting_places: super::SettingPlaces::new(src),
     };
     let top = raw.referenced;
     let raw = raw.value;
@@ -65,6 +67,7 @@ pub(super) fn validate(
             postgres,
             mongo,
             warnings: v.warnings,
+            setting_places: v.setting_places,
         })
     } else {
         Err(v.problems)
@@ -164,7 +167,7 @@ impl Validator<'_> {
             return self.empty_postgres();
         };
         let replication_user = self.replication_user(pg.replication_user);
-        let settings = self.settings(pg.settings);
+        let settings = self.settings(pg.settings, "");
         let access = pg
             .access
             .unwrap_or_default()
@@ -228,8 +231,9 @@ impl Validator<'_> {
         user.value
     }
 
-    /// Validates and normalizes a `settings:` mapping (global or per server).
-    pub fn settings(&mut self, raw: Option<RawSettings>) -> BTreeMap<String, String> {
+    /// Validates and normalizes a `settings:` mapping: the shared one (`scope` empty) or a
+    /// server's.
+    pub fn settings(&mut self, raw: Option<RawSettings>, scope: &str) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         let mut first_seen: BTreeMap<String, Location> = BTreeMap::new();
         for (key, value) in raw.map(|s| s.0).unwrap_or_default() {
@@ -246,6 +250,9 @@ impl Validator<'_> {
             first_seen.insert(name.clone(), key.referenced);
             if !self.setting_name_ok(&name, &key) {
                 continue;
+            }
+            if let Some(span) = self.src.span(&value.referenced) {
+                self.setting_places.insert(scope, &name, span);
             }
             if let Some(text) = self.setting_value(&name, value) {
                 out.insert(name, text);
