@@ -10,6 +10,16 @@ pub(super) const MAX_NAME_LEN: usize = 40;
 /// PostgreSQL truncates identifiers longer than NAMEDATALEN - 1 bytes.
 const MAX_IDENTIFIER_LEN: usize = 63;
 
+/// Settings a hot standby needs at least as high as its upstream's (it refuses to start
+/// below them), with PostgreSQL's defaults.
+pub(super) const STANDBY_MINIMUMS: &[(&str, i64)] = &[
+    ("max_connections", 100),
+    ("max_prepared_transactions", 0),
+    ("max_locks_per_transaction", 64),
+    ("max_wal_senders", 10),
+    ("max_worker_processes", 8),
+];
+
 /// Settings dbtopo writes itself; a user value would break networking or replication.
 pub(super) const MANAGED_SETTINGS: &[&str] = &[
     "port",

@@ -1686,3 +1686,49 @@ fn every_setting_keeps_its_place_in_the_file() {
     assert_eq!(at("b", "timezone"), "UTC");
     assert!(t.setting_places.place("b", "shared_buffers").is_none());
 }
+
+#[test]
+fn a_replica_below_its_nodes_standby_minimum_is_refused_at_the_value() {
+    let yaml = |node: &str, replica: &str| {
+        format!(
+            "name: shop\npostgres:\n  nodes:\n    main: {{ port: 5433{node} }}\n  replicas:\n    copy: {{ of: main, port: 5434{replica} }}\n"
+        )
+    };
+    // The replica's own value, below the node's.
+    let p = only(&yaml(
+        ", settings: { max_connections: 200 }",
+        ", settings: { max_connections: 150 }",
+    ));
+    assert!(
+        p.to_string().contains(
+            "replica `copy` would run with max_connections = 150, below its node `main`'s 200"
+        ),
+        "{p}"
+    );
+    assert_eq!(p.snippet(), Some("150"));
+    // The node raises it and the replica keeps PostgreSQL's default: shown at the node's.
+    let p = only(&yaml(", settings: { max_connections: 200 }", ""));
+    assert!(p.to_string().contains("max_connections = 100"), "{p}");
+    assert_eq!(p.snippet(), Some("200"));
+    // Another standby minimum.
+    let p = only(&yaml(
+        ", settings: { max_prepared_transactions: 16 }",
+        ", settings: { max_prepared_transactions: 8 }",
+    ));
+    assert_eq!(p.snippet(), Some("8"));
+    // Equal or above, or shared by both: accepted.
+    for (node, replica) in [
+        (
+            ", settings: { max_connections: 200 }",
+            ", settings: { max_connections: 200 }",
+        ),
+        ("", ", settings: { max_connections: 300 }"),
+    ] {
+        assert!(
+            load_str("t.yaml", &yaml(node, replica)).is_ok(),
+            "{node} {replica}"
+        );
+    }
+    let shared = "name: shop\npostgres:\n  settings: { max_connections: 200 }\n  nodes:\n    main: { port: 5433 }\n  replicas:\n    copy: { of: main, port: 5434 }\n";
+    assert!(load_str("t.yaml", shared).is_ok());
+}

@@ -11,7 +11,7 @@ use super::fragments;
 use super::raw::{RawAccess, RawImages, RawPostgres, RawSettings, RawTopology, Scalar};
 use super::rules;
 use super::servers::Seen;
-use super::{AccessRule, Images, Postgres, Topology};
+use super::{AccessRule, Images, Node, Postgres, Replica, Topology};
 
 const DEFAULT_POSTGRES_IMAGE: &str = "postgres:17";
 const DEFAULT_MONGO_IMAGE: &str = "mongo:7";
@@ -175,6 +175,7 @@ impl Validator<'_> {
             .filter_map(|rule| self.access_rule(rule))
             .collect();
         let (nodes, replicas) = self.servers(pg.nodes, pg.replicas, &section);
+        self.standby_minimums(&settings, &nodes, &replicas);
         let schema = self.schema(pg.schema, &nodes, &replicas);
         // The manifest's tables, for the fragment checks; its own errors are reported when
         // the desired state is built from it.
@@ -199,6 +200,50 @@ impl Validator<'_> {
             replicas,
             schema,
             fragments,
+        }
+    }
+
+    /// A replica whose value of a standby minimum would be below its node's would not start:
+    /// said here, at the replica's value (or the node's, when the replica has no own).
+    fn standby_minimums(
+        &mut self,
+        shared: &BTreeMap<String, String>,
+        nodes: &BTreeMap<String, Node>,
+        replicas: &BTreeMap<String, Replica>,
+    ) {
+        for replica in replicas.values() {
+            let Some(node) = nodes.get(&replica.of) else {
+                continue;
+            };
+            for (name, default) in rules::STANDBY_MINIMUMS {
+                let value = |own: &BTreeMap<String, String>| {
+                    own.get(*name)
+                        .or_else(|| shared.get(*name))
+                        .map_or(Some(*default), |v| v.trim().parse::<i64>().ok())
+                };
+                let (Some(theirs), Some(mine)) = (value(&node.settings), value(&replica.settings))
+                else {
+                    continue;
+                };
+                if mine >= theirs {
+                    continue;
+                }
+                let (scope, label) = match replica.settings.contains_key(*name) {
+                    true => (replica.name.as_str(), "the replica's value"),
+                    false => (node.name.as_str(), "its node's value"),
+                };
+                let mut problem = self.problem(format!(
+                    "replica `{}` would run with {name} = {mine}, below its node `{}`'s {theirs}: a hot standby does not start below its primary",
+                    replica.name, node.name
+                ));
+                if let Some(span) = self.setting_places.place(scope, name) {
+                    problem = problem.at_span(span, label);
+                }
+                self.push(problem.help(format!(
+                    "give replica `{}` its own `{name}: {theirs}` (or more), or set {name} for every server under postgres.settings",
+                    replica.name
+                )));
+            }
         }
     }
 
