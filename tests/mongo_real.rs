@@ -54,10 +54,14 @@ async fn a_real_replica_set_is_initiated_filled_and_grown() {
     let secrets = dbtopo::secrets::load_existing(&env.name)
         .unwrap()
         .expect("secrets");
-    let member = dbtopo::mongo::client::connect(ports[0], Some(&secrets.mongo_admin))
-        .await
-        .unwrap();
+    let member = dbtopo::mongo::client::connect(
+        dbtopo::mongo::client::Target::set("rs0", ports[0]),
+        Some(&secrets.mongo_admin),
+    )
+    .await
+    .unwrap();
     let names = member
+        .client()
         .database("shop")
         .list_collection_names()
         .await
@@ -70,12 +74,14 @@ async fn a_real_replica_set_is_initiated_filled_and_grown() {
         .expect("the documents satisfy the validators and the unique indexes");
     assert_eq!(counts[0], ("product_catalog", 50));
     let refused = member
+        .client()
         .database("shop")
         .collection::<Document>("reviews")
         .insert_one(doc! { "product_id": 1, "user_id": 1, "rating": 9 })
         .await;
     assert!(refused.is_err(), "the validator refuses a rating of 9");
     let phones: Vec<Document> = member
+        .client()
         .database("shop")
         .collection::<Document>("product_catalog")
         .find(doc! { "category": "electronics/phones" })
@@ -92,6 +98,7 @@ async fn a_real_replica_set_is_initiated_filled_and_grown() {
     let grown = env.plan().await;
     assert!(grown.is_empty(), "{}", dbtopo::plan::render_text(&grown));
     let config = member
+        .client()
         .database("admin")
         .run_command(doc! { "replSetGetConfig": 1 })
         .await

@@ -93,7 +93,8 @@ async fn reconcile(
     set: &ReplicaSet,
     collections: &[Collection],
 ) -> Vec<MongoStep> {
-    let observed = dbtopo::observe::mongo::set(double.port(), PASSWORD, &set.database).await;
+    let observed =
+        dbtopo::observe::mongo::set(&set.name, double.port(), PASSWORD, &set.database).await;
     let members: BTreeMap<String, FoundMember> = member_specs("shop", "mongo:7", set)
         .into_iter()
         .map(|spec| {
@@ -123,9 +124,12 @@ async fn reconcile(
         };
         // Before the admin user exists the member admits the bootstrap without a login (the
         // localhost exception; in a container dbtopo runs it there with mongosh).
-        let member = client::connect(double.port(), (!*local).then_some(PASSWORD))
-            .await
-            .unwrap();
+        let member = client::connect(
+            client::Target::set("rs0", double.port()),
+            (!*local).then_some(PASSWORD),
+        )
+        .await
+        .unwrap();
         client::run(&member, steps, PASSWORD)
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", change.address));
@@ -171,7 +175,7 @@ async fn a_set_is_initiated_filled_changed_and_grown_then_left_alone() {
         ]
     );
     let snapshot = double.snapshot();
-    let authenticated = client::connect(double.port(), Some(PASSWORD))
+    let authenticated = client::connect(client::Target::set("rs0", double.port()), Some(PASSWORD))
         .await
         .unwrap();
     let SetState::Initiated { version, members } = client::set_state(&authenticated).await.unwrap()
@@ -246,7 +250,9 @@ async fn a_bootstrap_stopped_after_the_initiation_is_finished_by_the_next_run() 
     .await;
     let set = replica_set(3);
     let wanted = diff::desired_members("shop", &set);
-    let bootstrap = client::connect(double.port(), None).await.unwrap();
+    let bootstrap = client::connect(client::Target::set("rs0", double.port()), None)
+        .await
+        .unwrap();
     // The set was initiated, then the apply stopped before the admin user was made.
     let first = diff::set_changes("rs0", &wanted, &SetState::NotInitiated);
     client::run(&bootstrap, &first[0].steps, PASSWORD)
@@ -259,7 +265,7 @@ async fn a_bootstrap_stopped_after_the_initiation_is_finished_by_the_next_run() 
         ["replSetInitiate", "createUser"],
         "initiating again is answered AlreadyInitialized, which counts as done"
     );
-    let authenticated = client::connect(double.port(), Some(PASSWORD))
+    let authenticated = client::connect(client::Target::set("rs0", double.port()), Some(PASSWORD))
         .await
         .unwrap();
     assert!(matches!(
@@ -288,7 +294,7 @@ async fn the_project_manifests_are_applied_and_seeded_once() {
     reconcile(&double, &set, &manifests).await;
     assert!(reconcile(&double, &set, &manifests).await.is_empty());
 
-    let member = client::connect(double.port(), Some(PASSWORD))
+    let member = client::connect(client::Target::set("rs0", double.port()), Some(PASSWORD))
         .await
         .unwrap();
     let counts = dbtopo::mongo::seed::seed(&member, "shop", 1)
@@ -311,6 +317,7 @@ async fn the_project_manifests_are_applied_and_seeded_once() {
     );
     use futures_util::TryStreamExt;
     let phones: Vec<mongodb::bson::Document> = member
+        .client()
         .database("shop")
         .collection::<mongodb::bson::Document>("product_catalog")
         .find(doc! { "category": "electronics/phones" })

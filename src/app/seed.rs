@@ -44,7 +44,8 @@ pub async fn seed(args: &SeedArgs) -> Result<()> {
             "Seeding replica set {} (database {}, scale {}):",
             wanted.set.name, wanted.set.database, args.scale
         );
-        let member = crate::mongo::client::connect(first.port, Some(&secrets.mongo_admin)).await?;
+        let target = crate::mongo::client::Target::set(&wanted.set.name, first.port);
+        let member = crate::mongo::client::connect(target, Some(&secrets.mongo_admin)).await?;
         let started = std::time::Instant::now();
         for (collection, count) in
             crate::mongo::seed::seed(&member, &wanted.set.database, args.scale).await?

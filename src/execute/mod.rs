@@ -134,6 +134,19 @@ pub enum ExecuteError {
         help("the member ran it with mongosh inside its container; see docker logs {container}")
     )]
     MongoShell { container: String, output: String },
+    #[error("{target}: mongosh in {container} did not finish within {limit:?}")]
+    #[diagnostic(
+        code(dbtopo::execute::mongo_shell_deadline),
+        help(
+            "the member does not answer: check that {container} runs and is not paused \
+             (docker ps, docker logs {container}), then run apply again"
+        )
+    )]
+    MongoShellDeadline {
+        target: String,
+        container: String,
+        limit: Duration,
+    },
     #[error("{object}: {}", crate::execute::server_message(error))]
     #[diagnostic(
         code(dbtopo::execute::schema),
@@ -415,12 +428,14 @@ async fn run(
         Operation::RunMongoMember { spec } => mongo::run_member(docker, spec, secrets).await?,
         Operation::StartMongoMember { spec } => mongo::start_member(docker, spec).await?,
         Operation::MongoCommands {
+            set,
             host_port,
             container,
             local,
             steps,
-            ..
-        } => mongo::run_commands(docker, container, *host_port, *local, steps, secrets).await?,
+        } => {
+            mongo::run_commands(docker, set, container, *host_port, *local, steps, secrets).await?
+        }
         Operation::CreateNetwork { name, labels } => {
             docker::create_network(docker, name, labels).await?
         }

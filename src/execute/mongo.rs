@@ -83,21 +83,23 @@ async fn upload_keyfile(docker: &Docker, container: &str, key: &str) -> Result<(
     docker::upload(docker, container, &[], [&keyfile]).await
 }
 
-/// `hello` needs no login: it tells that mongod listens.
+/// Connecting sends `hello`, which needs no login: it tells that mongod listens.
 async fn wait_answers(docker: &Docker, spec: &MongoMemberSpec) -> Result<(), ExecuteError> {
     let limit = Duration::from_secs(60);
+    let deadlines = client::Deadlines::from_env()?;
+    let target = client::Target::member(&spec.set, &spec.node, spec.host_port);
     let started = Instant::now();
     let mut last_error = String::new();
     while started.elapsed() < limit {
-        match client::connect(spec.host_port, None).await {
-            Ok(member) => match member
-                .database("admin")
-                .run_command(mongodb::bson::doc! { "hello": 1 })
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) => last_error = e.to_string(),
-            },
+        // No attempt outlasts the wait.
+        let deadlines = client::Deadlines {
+            connect: deadlines
+                .connect
+                .min(limit.saturating_sub(started.elapsed())),
+            ..deadlines
+        };
+        match client::connect_within(target.clone(), None, deadlines).await {
+            Ok(_) => return Ok(()),
             Err(e) => last_error = e.to_string(),
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -110,21 +112,31 @@ async fn wait_answers(docker: &Docker, spec: &MongoMemberSpec) -> Result<(), Exe
     })
 }
 
-/// Run a change's steps on the set: inside the member's container when `local`, else through
-/// its port as dbtopo's admin user.
+/// How long `mongosh` may take to start in a member's container, on top of its command.
+const MONGOSH_START: Duration = Duration::from_secs(30);
+
+/// How long the `mongosh` wait for a primary polls (its script says so too).
+const MONGOSH_PRIMARY_WAIT: Duration = Duration::from_secs(60);
+
+/// Run a change's steps on `set`: inside the member's container when `local`, else through
+/// its port as dbtopo's admin user. Each step has a deadline; in the container it bounds
+/// the whole `mongosh` run, whose process is left to end on its own when it passes.
 pub async fn run_commands(
     docker: &Docker,
+    set: &str,
     container: &str,
     host_port: u16,
     local: bool,
     steps: &[MongoStep],
     secrets: &Secrets,
 ) -> Result<(), ExecuteError> {
+    let target = client::Target::set(set, host_port);
     if !local {
-        let member = client::connect(host_port, Some(&secrets.mongo_admin)).await?;
+        let member = client::connect(target, Some(&secrets.mongo_admin)).await?;
         client::run(&member, steps, &secrets.mongo_admin).await?;
         return Ok(());
     }
+    let deadlines = client::Deadlines::from_env()?;
     for step in steps {
         let (database, command, accepted) = match step {
             MongoStep::Command {
@@ -139,50 +151,62 @@ pub async fn run_commands(
             &serde_json::to_string(&secrets.mongo_admin).unwrap_or_default(),
         );
         // The command goes in through the environment, never on a command line.
-        let script = match step {
-            MongoStep::WaitForPrimary => "const until = Date.now() + 60000; \
-                 while (!db.hello().isWritablePrimary) { if (Date.now() > until) { print('no primary after 60 s'); quit(1); } sleep(200); }"
-                .to_owned(),
-            MongoStep::Command { .. } => "const r = db.getSiblingDB(process.env.DBTOPO_DB).runCommand(EJSON.parse(process.env.DBTOPO_COMMAND)); \
+        let (script, limit) = match step {
+            MongoStep::WaitForPrimary => (format!("const until = Date.now() + {}; \
+                 while (!db.hello().isWritablePrimary) {{ if (Date.now() > until) {{ print('no primary after {} s'); quit(1); }} sleep(200); }}",
+                 MONGOSH_PRIMARY_WAIT.as_millis(), MONGOSH_PRIMARY_WAIT.as_secs()),
+                 MONGOSH_PRIMARY_WAIT + MONGOSH_START),
+            MongoStep::Command { .. } => ("const r = db.getSiblingDB(process.env.DBTOPO_DB).runCommand(EJSON.parse(process.env.DBTOPO_COMMAND)); \
                  const accepted = JSON.parse(process.env.DBTOPO_ACCEPTED); \
                  if (!r.ok && !accepted.includes(r.code)) { print(EJSON.stringify(r)); quit(1); }"
-                .to_owned(),
+                .to_owned(), deadlines.command + MONGOSH_START),
         };
         let accepted = serde_json::to_string(&accepted).unwrap_or_else(|_| "[]".into());
-        let exec = docker
-            .create_exec(
-                container,
-                CreateExecOptions {
-                    cmd: Some(vec![
-                        "mongosh".to_owned(),
-                        "--quiet".to_owned(),
-                        "--norc".to_owned(),
-                        "--port".to_owned(),
-                        MEMBER_PORT.to_string(),
-                        "--eval".to_owned(),
-                        script,
-                    ]),
-                    env: Some(vec![
-                        format!("DBTOPO_DB={database}"),
-                        format!("DBTOPO_COMMAND={command}"),
-                        format!("DBTOPO_ACCEPTED={accepted}"),
-                    ]),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let mut output = String::new();
-        if let StartExecResults::Attached {
-            output: mut stream, ..
-        } = docker.start_exec(&exec.id, None).await?
-        {
-            while let Some(chunk) = stream.next().await {
-                output.push_str(&chunk?.to_string());
+        let shell = async {
+            let exec = docker
+                .create_exec(
+                    container,
+                    CreateExecOptions {
+                        cmd: Some(vec![
+                            "mongosh".to_owned(),
+                            "--quiet".to_owned(),
+                            "--norc".to_owned(),
+                            "--port".to_owned(),
+                            MEMBER_PORT.to_string(),
+                            "--eval".to_owned(),
+                            script,
+                        ]),
+                        env: Some(vec![
+                            format!("DBTOPO_DB={database}"),
+                            format!("DBTOPO_COMMAND={command}"),
+                            format!("DBTOPO_ACCEPTED={accepted}"),
+                        ]),
+                        attach_stdout: Some(true),
+                        attach_stderr: Some(true),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            let mut output = String::new();
+            if let StartExecResults::Attached {
+                output: mut stream, ..
+            } = docker.start_exec(&exec.id, None).await?
+            {
+                while let Some(chunk) = stream.next().await {
+                    output.push_str(&chunk?.to_string());
+                }
             }
-        }
-        let code = docker.inspect_exec(&exec.id).await?.exit_code.unwrap_or(-1);
+            let code = docker.inspect_exec(&exec.id).await?.exit_code.unwrap_or(-1);
+            Ok::<_, ExecuteError>((code, output))
+        };
+        let Ok(ran) = tokio::time::timeout(limit, shell).await else {
+            return Err(ExecuteError::MongoShellDeadline {
+                target: target.to_string(),
+                container: container.to_owned(),
+                limit,
+            });
+        };
+        let (code, output) = ran?;
         if code != 0 {
             return Err(ExecuteError::MongoShell {
                 container: container.to_owned(),

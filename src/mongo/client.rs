@@ -1,7 +1,14 @@
 //! Talking to a replica set through one member's 127.0.0.1 port: read what it holds, and run
 //! a change's steps. The only code here that reaches MongoDB.
+//!
+//! Every call has a deadline: the driver bounds server selection and the TCP connection, but
+//! not the handshake, the login or a command once sent (it has no socket timeout), so a
+//! member that accepts a connection and then never answers (a paused mongod) would hang
+//! plan, apply and seed. Each of them runs under a tokio timeout here instead.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
@@ -18,31 +25,191 @@ use super::model::{Collection, MongoIndex};
 /// mongod's code for a set that was never initiated.
 const NOT_YET_INITIALIZED: i32 = 94;
 
+/// Server selection, the TCP connection, the handshake and the login, together.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How long a new primary may take to be elected.
+const PRIMARY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The member a client talks to, as its errors name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `replica set rs0`, or `member rs0-1 of replica set rs0`.
+    pub name: String,
+    /// The member's port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Target {
+    /// The set reached through one of its members.
+    pub fn set(set: &str, port: u16) -> Target {
+        Target {
+            name: format!("replica set {set}"),
+            port,
+        }
+    }
+
+    /// One member for itself (waiting for it to answer).
+    pub fn member(set: &str, node: &str, port: u16) -> Target {
+        Target {
+            name: format!("member {node} of replica set {set}"),
+            port,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MongoDB {} on 127.0.0.1:{}", self.name, self.port)
+    }
+}
+
+/// How long dbtopo waits on a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// Server selection, the TCP connection, the handshake and the login, together.
+    pub connect: Duration,
+    /// Each command or operation once connected (a cursor's batches included).
+    pub command: Duration,
+}
+
+impl Deadlines {
+    /// [`CONNECT_DEADLINE`], and for each command the same time a PostgreSQL statement may
+    /// run (`DBTOPO_STATEMENT_TIMEOUT`, see [`crate::pg::statement_timeout`]): one setting
+    /// for how long dbtopo waits on any request.
+    pub fn from_env() -> Result<Deadlines, MongoError> {
+        Ok(Deadlines {
+            connect: CONNECT_DEADLINE,
+            command: crate::pg::statement_timeout().map_err(MongoError::Setting)?,
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum MongoError {
-    #[error("MongoDB request failed: {0}")]
+    /// The driver's words without its debugging fields (labels, source).
+    #[error("{target}: {}", source.kind)]
     #[diagnostic(code(dbtopo::mongo::request))]
-    Request(#[from] mongodb::error::Error),
+    Request {
+        target: Target,
+        source: mongodb::error::Error,
+    },
+    #[error("{target} did not answer {what} within {limit:?}")]
+    #[diagnostic(
+        code(dbtopo::mongo::deadline),
+        help(
+            "the member accepts connections but does not answer: check that its container \
+             runs and is not paused (docker ps, docker logs <env>-<set>-<id>), then run again"
+        )
+    )]
+    Deadline {
+        target: Target,
+        what: String,
+        limit: Duration,
+    },
     #[error("the replica set reported something dbtopo cannot read: {0}")]
     #[diagnostic(code(dbtopo::mongo::unexpected))]
     Unexpected(String),
-    #[error("no writable primary after {0:?}")]
+    #[error("{target}: no writable primary after {limit:?}")]
     #[diagnostic(
         code(dbtopo::mongo::no_primary),
         help("check the members' logs (docker logs <env>-<set>-<id>) and run apply again")
     )]
-    NoPrimary(Duration),
+    NoPrimary { target: Target, limit: Duration },
+    #[error("{0}")]
+    #[diagnostic(code(dbtopo::mongo::setting))]
+    Setting(String),
 }
 
-/// A client for the member at `127.0.0.1:host_port`, alone (no discovery of the others,
-/// whose names resolve only on the environment's network); as `ADMIN_USER` when a password
-/// is given.
-pub async fn connect(host_port: u16, admin_password: Option<&str>) -> Result<Client, MongoError> {
+impl MongoError {
+    /// dbtopo's user could not log in.
+    pub fn is_authentication(&self) -> bool {
+        matches!(self, MongoError::Request { source, .. }
+            if matches!(source.kind.as_ref(), ErrorKind::Authentication { .. }))
+    }
+}
+
+/// A connected client for one member, with the deadlines of its calls.
+pub struct Member {
+    client: Client,
+    target: Target,
+    deadlines: Deadlines,
+}
+
+impl Member {
+    /// The driver's client, for reads beyond dbtopo's own (tests); its calls have no deadline.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Runs `operation` within the command deadline; its error names the member.
+    pub async fn within<T>(
+        &self,
+        what: &str,
+        operation: impl IntoFuture<Output = Result<T, mongodb::error::Error>>,
+    ) -> Result<T, MongoError> {
+        self.within_limit(what, self.deadlines.command, operation)
+            .await
+    }
+
+    async fn within_limit<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        operation: impl IntoFuture<Output = Result<T, mongodb::error::Error>>,
+    ) -> Result<T, MongoError> {
+        match tokio::time::timeout(limit, operation.into_future()).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(source)) => Err(MongoError::Request {
+                target: self.target.clone(),
+                source,
+            }),
+            Err(_) => Err(MongoError::Deadline {
+                target: self.target.clone(),
+                what: what.to_owned(),
+                limit,
+            }),
+        }
+    }
+
+    /// A command on `database`, within the command deadline.
+    async fn command(&self, database: &str, command: Document) -> Result<Document, MongoError> {
+        let name = command.keys().next().cloned().unwrap_or_default();
+        self.within(&name, self.client.database(database).run_command(command))
+            .await
+    }
+}
+
+/// A client for `target`, alone (no discovery of the other members, whose names resolve
+/// only on the environment's network); as `ADMIN_USER` when a password is given. It has
+/// connected, shaken hands and logged in when this returns.
+pub async fn connect(target: Target, admin_password: Option<&str>) -> Result<Member, MongoError> {
+    connect_within(target, admin_password, Deadlines::from_env()?).await
+}
+
+/// [`connect`] with the given deadlines.
+pub async fn connect_within(
+    target: Target,
+    admin_password: Option<&str>,
+    deadlines: Deadlines,
+) -> Result<Member, MongoError> {
+    let request = |source| MongoError::Request {
+        target: target.clone(),
+        source,
+    };
     let mut options = ClientOptions::parse(format!(
-        "mongodb://127.0.0.1:{host_port}/?directConnection=true&serverSelectionTimeoutMS=5000&retryWrites=false"
+        "mongodb://127.0.0.1:{}/?directConnection=true&retryWrites=false",
+        target.port
     ))
-    .await?;
+    .await
+    .map_err(request)?;
     options.app_name = Some("dbtopo".to_owned());
+    options.connect_timeout = Some(deadlines.connect);
+    options.server_selection_timeout = Some(deadlines.connect);
     if let Some(password) = admin_password {
         options.credential = Some(
             Credential::builder()
@@ -55,14 +222,31 @@ pub async fn connect(host_port: u16, admin_password: Option<&str>) -> Result<Cli
                 .build(),
         );
     }
-    Ok(Client::with_options(options)?)
+    let client = Client::with_options(options).map_err(request)?;
+    let member = Member {
+        client,
+        target,
+        deadlines,
+    };
+    // The driver connects lazily: the first command opens the connection, with its handshake
+    // and login. `hello` needs no login of its own, and is answered before access control.
+    member
+        .within_limit(
+            "the connection, handshake and login",
+            deadlines.connect,
+            member
+                .client
+                .database("admin")
+                .run_command(doc! { "hello": 1 }),
+        )
+        .await?;
+    Ok(member)
 }
 
 /// The set's configuration as the member holds it.
-pub async fn set_state(client: &Client) -> Result<SetState, MongoError> {
-    let reply = match client
-        .database("admin")
-        .run_command(doc! { "replSetGetConfig": 1 })
+pub async fn set_state(member: &Member) -> Result<SetState, MongoError> {
+    let reply = match member
+        .command("admin", doc! { "replSetGetConfig": 1 })
         .await
     {
         Ok(reply) => reply,
@@ -70,10 +254,8 @@ pub async fn set_state(client: &Client) -> Result<SetState, MongoError> {
             return Ok(SetState::NotInitiated);
         }
         // dbtopo's user cannot log in: it was never made (the password is dbtopo's own).
-        Err(error) if matches!(error.kind.as_ref(), ErrorKind::Authentication { .. }) => {
-            return Ok(SetState::NoAdminUser);
-        }
-        Err(error) => return Err(error.into()),
+        Err(error) if error.is_authentication() => return Ok(SetState::NoAdminUser),
+        Err(error) => return Err(error),
     };
     let config = reply
         .get_document("config")
@@ -104,11 +286,15 @@ pub async fn set_state(client: &Client) -> Result<SetState, MongoError> {
 
 /// The collections of `database` with their validation rules and indexes.
 pub async fn collections(
-    client: &Client,
+    member: &Member,
     database: &str,
 ) -> Result<BTreeMap<String, Collection>, MongoError> {
-    let db = client.database(database);
-    let specs: Vec<_> = db.list_collections().await?.try_collect().await?;
+    let db = member.client.database(database);
+    let specs: Vec<_> = member
+        .within("listCollections", async {
+            db.list_collections().await?.try_collect().await
+        })
+        .await?;
     let mut out = BTreeMap::new();
     for spec in specs {
         if spec.collection_type != mongodb::results::CollectionType::Collection
@@ -116,11 +302,14 @@ pub async fn collections(
         {
             continue;
         }
-        let indexes: Vec<IndexModel> = db
-            .collection::<Document>(&spec.name)
-            .list_indexes()
-            .await?
-            .try_collect()
+        let indexes: Vec<IndexModel> = member
+            .within("listIndexes", async {
+                db.collection::<Document>(&spec.name)
+                    .list_indexes()
+                    .await?
+                    .try_collect()
+                    .await
+            })
             .await?;
         let indexes = indexes
             .into_iter()
@@ -162,7 +351,7 @@ pub async fn collections(
 
 /// Run a change's steps in order; the admin password goes in only here.
 pub async fn run(
-    client: &Client,
+    member: &Member,
     steps: &[MongoStep],
     admin_password: &str,
 ) -> Result<(), MongoError> {
@@ -174,13 +363,13 @@ pub async fn run(
                 accepted,
             } => {
                 let command = parse_command(command, admin_password)?;
-                match client.database(database).run_command(command).await {
+                match member.command(database, command).await {
                     Ok(_) => {}
                     Err(error) if command_code(&error).is_some_and(|c| accepted.contains(&c)) => {}
-                    Err(error) => return Err(error.into()),
+                    Err(error) => return Err(error),
                 }
             }
-            MongoStep::WaitForPrimary => wait_for_primary(client, Duration::from_secs(60)).await?,
+            MongoStep::WaitForPrimary => wait_for_primary(member, PRIMARY_DEADLINE).await?,
         }
     }
     Ok(())
@@ -217,29 +406,43 @@ fn fill_password(value: serde_json::Value, password: &str) -> serde_json::Value 
     }
 }
 
-/// Ask `hello` until the member is a writable primary.
-pub async fn wait_for_primary(client: &Client, limit: Duration) -> Result<(), MongoError> {
+/// Ask `hello` until the member is a writable primary; a `hello` unanswered counts as not
+/// yet, and none waits past `limit`.
+pub async fn wait_for_primary(member: &Member, limit: Duration) -> Result<(), MongoError> {
     let started = Instant::now();
     loop {
-        let hello = client
-            .database("admin")
-            .run_command(doc! { "hello": 1 })
+        let left = limit.saturating_sub(started.elapsed());
+        let hello = member
+            .within_limit(
+                "hello",
+                member.deadlines.command.min(left),
+                member
+                    .client
+                    .database("admin")
+                    .run_command(doc! { "hello": 1 }),
+            )
             .await;
         if let Ok(reply) = &hello
             && reply.get_bool("isWritablePrimary").unwrap_or(false)
         {
             return Ok(());
         }
-        if started.elapsed() > limit {
-            return Err(MongoError::NoPrimary(limit));
+        if started.elapsed() >= limit {
+            return Err(MongoError::NoPrimary {
+                target: member.target.clone(),
+                limit,
+            });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-fn command_code(error: &mongodb::error::Error) -> Option<i32> {
-    match error.kind.as_ref() {
-        ErrorKind::Command(command) => Some(command.code),
+fn command_code(error: &MongoError) -> Option<i32> {
+    match error {
+        MongoError::Request { source, .. } => match source.kind.as_ref() {
+            ErrorKind::Command(command) => Some(command.code),
+            _ => None,
+        },
         _ => None,
     }
 }

@@ -3,10 +3,9 @@
 //! and recent user activity. Deterministic but for the activity times, which are relative to
 //! now so the 30-day TTL index keeps them.
 
-use mongodb::Client;
 use mongodb::bson::{DateTime, Document, doc};
 
-use super::client::MongoError;
+use super::client::{Member, MongoError};
 
 /// The collections seeded, in order.
 pub const COLLECTIONS: [&str; 3] = ["product_catalog", "reviews", "user_activity"];
@@ -93,18 +92,17 @@ pub fn documents(collection: &str, scale: u32) -> Vec<Document> {
 
 /// Insert the sample documents; refused when a collection already holds documents, so a
 /// second seed never doubles them. Returns the count per collection.
+/// Each read and each insert has the member's command deadline.
 pub async fn seed(
-    client: &Client,
+    member: &Member,
     database: &str,
     scale: u32,
 ) -> Result<Vec<(&'static str, usize)>, SeedError> {
-    let db = client.database(database);
+    let db = member.client().database(database);
     for name in COLLECTIONS {
-        let any = db
-            .collection::<Document>(name)
-            .find_one(doc! {})
-            .await
-            .map_err(MongoError::from)?;
+        let any = member
+            .within("find", db.collection::<Document>(name).find_one(doc! {}))
+            .await?;
         if any.is_some() {
             return Err(SeedError::NotEmpty {
                 collection: name.to_owned(),
@@ -114,10 +112,12 @@ pub async fn seed(
     let mut counts = Vec::new();
     for name in COLLECTIONS {
         let documents = documents(name, scale);
-        db.collection::<Document>(name)
-            .insert_many(&documents)
-            .await
-            .map_err(MongoError::from)?;
+        member
+            .within(
+                "insert",
+                db.collection::<Document>(name).insert_many(&documents),
+            )
+            .await?;
         counts.push((name, documents.len()));
     }
     Ok(counts)

@@ -182,7 +182,8 @@ async fn mongo(
             Some(member) if !member.running => continue,
             Some(_) => {
                 let password = secrets.map(|s| s.mongo_admin.as_str()).unwrap_or_default();
-                super::mongo::set(first.port, password, &wanted.set.database).await
+                super::mongo::set(&wanted.set.name, first.port, password, &wanted.set.database)
+                    .await
             }
         };
         sets.insert(wanted.set.name.clone(), observation);

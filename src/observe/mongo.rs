@@ -44,11 +44,28 @@ pub async fn members(
     Ok(out)
 }
 
-/// What the member at `host_port` reports: its set and, once dbtopo can log in, the
-/// collections of `database`. Anything that keeps it from answering is `Unknown`.
-pub async fn set(host_port: u16, admin_password: &str, database: &str) -> SetObservation {
+/// What the member of `set` at `host_port` reports: its set and, once dbtopo can log in, the
+/// collections of `database`. Anything that keeps it from answering within its deadlines is
+/// `Unknown`, with an error that names the set and the port.
+pub async fn set(
+    set: &str,
+    host_port: u16,
+    admin_password: &str,
+    database: &str,
+) -> SetObservation {
     let observed = async {
-        let member = client::connect(host_port, Some(admin_password)).await?;
+        let target = client::Target::set(set, host_port);
+        let member = match client::connect(target, Some(admin_password)).await {
+            Ok(member) => member,
+            // dbtopo's user cannot log in: it was never made (the password is dbtopo's own).
+            Err(error) if error.is_authentication() => {
+                return Ok(SetObservation::Found {
+                    state: SetState::NoAdminUser,
+                    collections: BTreeMap::new(),
+                });
+            }
+            Err(error) => return Err(error),
+        };
         let state = client::set_state(&member).await?;
         let collections = match state {
             SetState::Initiated { .. } => client::collections(&member, database).await?,

@@ -35,6 +35,9 @@
 //!   sorts, skips, limits and projects top-level fields, and returns everything in one batch
 //!   (cursor id 0). Other operators are refused with BadValue rather than answered wrongly.
 //!
+//! As a fault, [`Options::silent_on`] names commands the double receives and never answers,
+//! holding the connection open, as a paused mongod does.
+//!
 //! Tests read the state with [`MongoDouble::snapshot`] and the commands received with
 //! [`MongoDouble::command_log`].
 
@@ -80,6 +83,9 @@ pub struct Options {
     pub self_host: Option<String>,
     /// SCRAM iteration count for new users (mongod's `scramSHA256IterationCount`).
     pub scram_iterations: u32,
+    /// Commands (by name, e.g. `saslStart`, `insert`) logged but never answered: the
+    /// connection stays open and silent, so that clients' deadlines can be tested.
+    pub silent_on: Vec<String>,
 }
 
 impl Default for Options {
@@ -90,6 +96,7 @@ impl Default for Options {
             access_control: false,
             self_host: None,
             scram_iterations: scram::DEFAULT_ITERATIONS,
+            silent_on: Vec::new(),
         }
     }
 }
@@ -196,10 +203,23 @@ async fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>) {
     // A malformed message or an I/O error ends the connection, as with mongod.
     while let Ok(Some(request)) = wire::read_request(&mut stream).await {
         // Logged on receipt: an awaitable hello is in the log while it is held.
-        shared.lock().command_log.push(LoggedCommand {
-            database: request.database.clone(),
-            name: request.body.keys().next().cloned().unwrap_or_default(),
-        });
+        let name = request.body.keys().next().cloned().unwrap_or_default();
+        let silent = {
+            let mut state = shared.lock();
+            state.command_log.push(LoggedCommand {
+                database: request.database.clone(),
+                name: name.clone(),
+            });
+            state.options.silent_on.contains(&name)
+        };
+        if silent {
+            // Until the client gives up and closes the connection, or the double stops.
+            let mut byte = [0u8; 1];
+            while matches!(tokio::io::AsyncReadExt::read(&mut stream, &mut byte).await, Ok(n) if n > 0)
+            {
+            }
+            return;
+        }
         if let Some(awaited) = commands::awaited_topology_version(&request.body) {
             await_topology_change(&shared, awaited).await;
         }
