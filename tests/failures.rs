@@ -130,7 +130,7 @@ async fn converged(env: &TestEnv) {
 /// either way every container runs on as it was, and the fixed value converges in one apply.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_setting_postgresql_rejects_changes_nothing() {
-    let env = applied("set").await;
+    let env = applied("failset").await;
     let before = snapshot(&env).await;
 
     env.rewrite(|t| t.replace("work_mem: 6MB", "work_mem: banana"));
@@ -179,7 +179,7 @@ async fn a_setting_postgresql_rejects_changes_nothing() {
 /// whole environment.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_setting_postgresql_rejects_on_a_new_environment_ends_re_appliable() {
-    let env = TestEnv::from_yaml("setnew", VAULT);
+    let env = TestEnv::from_yaml("failsetnew", VAULT);
     env.rewrite(|t| t.replace("work_mem: 6MB", "work_mem: banana"));
     let output = apply(&env);
     let said = text(&output);
@@ -206,7 +206,7 @@ async fn a_setting_postgresql_rejects_on_a_new_environment_ends_re_appliable() {
 /// old image); with the image name restored, the plan is empty.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_image_that_cannot_be_had_changes_nothing() {
-    let env = applied("img").await;
+    let env = applied("failimg").await;
     let before = snapshot(&env).await;
 
     env.rewrite(|t| format!("images: {{ postgres: \"nosuch/postgres:99\" }}\n{t}"));
@@ -241,7 +241,7 @@ async fn an_image_that_cannot_be_had_changes_nothing() {
 /// with the image name fixed one apply makes the whole environment.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_image_that_cannot_be_had_on_a_new_environment_ends_re_appliable() {
-    let env = TestEnv::from_yaml("imgnew", VAULT);
+    let env = TestEnv::from_yaml("failimgnew", VAULT);
     env.rewrite(|t| format!("images: {{ postgres: \"nosuch/postgres:99\" }}\n{t}"));
     let output = apply(&env);
     let said = text(&output);
@@ -265,7 +265,7 @@ async fn an_image_that_cannot_be_had_on_a_new_environment_ends_re_appliable() {
 /// do, nothing is touched; once the port is free, one apply adds the node.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_port_in_use_changes_nothing() {
-    let env = applied("port").await;
+    let env = applied("failport").await;
     let before = snapshot(&env).await;
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port();
@@ -320,7 +320,7 @@ const ENGINE_DEADLINE: Duration = Duration::from_secs(12);
 /// is untouched and applying with the real engine finds nothing to do.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_engine_changes_nothing() {
-    let env = applied("engine").await;
+    let env = applied("failengine").await;
     let before = snapshot(&env).await;
     let closed = common::free_ports(1)[0];
     let file = env.file.to_str().unwrap();
