@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use bollard::Docker;
-use miette::{IntoDiagnostic, Result, WrapErr, miette};
+use miette::{Result, miette};
 
 use super::desired;
 use crate::desired::Desired;
@@ -15,6 +15,11 @@ use crate::topology::{self, Topology};
 
 /// How long the Docker Engine gets to answer the first request.
 const DOCKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What to do when the engine cannot be used; nothing was changed by then.
+const ENGINE_HELP: &str = "nothing was changed; is the Docker Engine running, and is DOCKER_HOST \
+                           right? Unset it to use the local socket, or point it at the engine \
+                           (unix:///var/run/docker.sock, tcp://HOST:2375)";
 
 /// A Docker client speaking the engine's API version, on the engine `DOCKER_HOST` names
 /// (`unix://`, `tcp://`, `http://`) as the docker CLI does, else the local socket.
@@ -31,20 +36,25 @@ pub async fn docker() -> Result<Docker> {
             "DOCKER_TLS_VERIFY is set, but dbtopo does not speak TLS to the Docker Engine ({shown})"
         ));
     }
+    // A missing socket fails here, before any request: it gets the same advice.
     let docker = match &host {
         Some(host) => Docker::connect_with_host(host),
         None => Docker::connect_with_local_defaults(),
     }
-    .into_diagnostic()
-    .wrap_err_with(|| format!("cannot use the Docker Engine at {shown}"))?;
+    .map_err(|e| {
+        miette!(
+            help = ENGINE_HELP,
+            "cannot use the Docker Engine at {shown}: {e}"
+        )
+    })?;
     match tokio::time::timeout(DOCKER_TIMEOUT, docker.negotiate_version()).await {
         Ok(Ok(docker)) => Ok(docker),
         Ok(Err(e)) => Err(miette!(
-            help = "is the Docker Engine running, and is DOCKER_HOST right?",
+            help = ENGINE_HELP,
             "cannot reach the Docker Engine at {shown}: {e}"
         )),
         Err(_) => Err(miette!(
-            help = "is the Docker Engine running, and is DOCKER_HOST right?",
+            help = ENGINE_HELP,
             "the Docker Engine at {shown} did not answer within {DOCKER_TIMEOUT:?}"
         )),
     }

@@ -37,7 +37,9 @@ pub enum ExecuteError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Image(#[from] crate::images::ImageError),
-    #[error("server in container {container} did not answer after {waited:.0?}: {last_error}")]
+    #[error(
+        "{engine} in container {container} (port {port}) did not answer after {waited:.0?}: {last_error}"
+    )]
     #[diagnostic(
         code(dbtopo::execute::not_ready),
         help(
@@ -45,7 +47,9 @@ pub enum ExecuteError {
         )
     )]
     NotReady {
+        engine: &'static str,
         container: String,
+        port: u16,
         waited: Duration,
         last_error: String,
         logs: String,

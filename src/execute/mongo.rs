@@ -105,7 +105,9 @@ async fn wait_answers(docker: &Docker, spec: &MongoMemberSpec) -> Result<(), Exe
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     Err(ExecuteError::NotReady {
+        engine: "MongoDB",
         container: spec.container.clone(),
+        port: spec.host_port,
         waited: limit,
         last_error,
         logs: docker::log_tail(docker, &spec.container, 20).await,

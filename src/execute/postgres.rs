@@ -47,7 +47,9 @@ pub async fn wait_ready(
                     };
                     if crashed || timed_out {
                         return Err(ExecuteError::NotReady {
+                            engine: "PostgreSQL",
                             container: container.to_string(),
+                            port: host_port,
                             waited: started.elapsed(),
                             last_error: error.to_string(),
                             logs: super::docker::log_tail(docker, container, 20).await,
