@@ -158,8 +158,15 @@ fn erd_prints_mermaid_and_draws_svg_without_graphviz() {
 fn fragments_are_validated_and_planned() {
     let scratch = Scratch::new("fragments");
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fragments.sql");
+    // `plan` asks Docker about the environment: a name and ports no one else uses.
+    let name = format!("tcli-{}", std::process::id());
+    let listeners: Vec<_> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let [p1, p2, p3] = [0, 1, 2].map(|i| listeners[i].local_addr().unwrap().port());
+    drop(listeners);
     let topology = format!(
-        "name: shop\npostgres:\n  nodes:\n    primary: {{ port: 5433 }}\n    shard-eu: {{ port: 5435 }}\n    shard-us: {{ port: 5436 }}\n  schema: {{ file: {manifest}, nodes: [primary] }}\n  fragments:\n    orders:\n      horizontal:\n        key: region\n        by: list\n        parts:\n          - {{ node: shard-eu, values: [EU] }}\n          - {{ node: primary, values: [US] }}\n    users:\n      vertical:\n        key: user_id\n        parts:\n          - {{ node: primary, columns: [email, name] }}\n          - {{ node: shard-eu, columns: [password_hash] }}\n"
+        "name: {name}\npostgres:\n  nodes:\n    primary: {{ port: {p1} }}\n    shard-eu: {{ port: {p2} }}\n    shard-us: {{ port: {p3} }}\n  schema: {{ file: {manifest}, nodes: [primary] }}\n  fragments:\n    orders:\n      horizontal:\n        key: region\n        by: list\n        parts:\n          - {{ node: shard-eu, values: [EU] }}\n          - {{ node: primary, values: [US] }}\n    users:\n      vertical:\n        key: user_id\n        parts:\n          - {{ node: primary, columns: [email, name] }}\n          - {{ node: shard-eu, columns: [password_hash] }}\n"
     );
     let file = scratch.write("topology.yaml", &topology);
     let output = dbtopo(&["validate", &file]);
