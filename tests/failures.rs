@@ -137,7 +137,12 @@ async fn a_setting_postgresql_rejects_changes_nothing() {
     let output = apply(&env);
     let said = text(&output);
     assert_eq!(output.status.code(), Some(1), "{said}");
-    for expected in ["vault", "work_mem", "banana", "fix these in the topology"] {
+    for expected in [
+        "vault",
+        "work_mem",
+        "banana",
+        "fix the value in the topology",
+    ] {
         assert!(said.contains(expected), "{expected}\n{said}");
     }
     assert_eq!(snapshot(&env).await, before, "{said}");
@@ -174,9 +179,10 @@ async fn a_setting_postgresql_rejects_changes_nothing() {
     echo_has(&env, 2).await;
 }
 
-/// On an environment not made yet no server can judge the value: whatever the first apply
-/// gets to, it fails naming the setting, and once the value is fixed one apply makes the
-/// whole environment.
+/// On an environment not made yet no server of its own can judge the value (the catalogue
+/// dbtopo carries for the image's PostgreSQL does, where it has one): whatever the first
+/// apply gets to, it fails naming the setting, and once the value is fixed one apply makes
+/// the whole environment.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_setting_postgresql_rejects_on_a_new_environment_ends_re_appliable() {
     let env = TestEnv::from_yaml("failsetnew", VAULT);
@@ -188,7 +194,7 @@ async fn a_setting_postgresql_rejects_on_a_new_environment_ends_re_appliable() {
     // Judged by the plan (nothing made), or by the server itself when it starts: then the
     // error names the server, PostgreSQL and its port.
     let port = env.port("vault");
-    let judged_by_plan = said.contains("node vault: work_mem") && said.contains("fix these");
+    let judged_by_plan = said.contains("node vault: work_mem") && said.contains("fix the value");
     let judged_at_start = said.contains(&format!(
         "PostgreSQL in container {} (port {port}) did not answer",
         env.container("vault")
