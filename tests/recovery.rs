@@ -284,3 +284,69 @@ async fn a_node_stopped_while_it_initialises_stops_at_once_and_the_next_apply_co
         .expect("the next apply completes the environment");
     assert!(env.plan().await.is_empty());
 }
+
+/// A CREATE SUBSCRIPTION an interrupted apply left running on the server commits after the
+/// next apply dropped the subscription "if it exists" and before that apply creates it: the
+/// next apply drops and creates it once more, and converges.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscription_an_interrupted_apply_commits_late_does_not_fail_the_next() {
+    let env = TestEnv::from_default("latesub");
+    env.apply().await.expect("first apply");
+    let shard = env.connect_to("shard-eu", "ecommerce").await;
+    shard
+        .batch_execute("DROP SUBSCRIPTION dbtopo_ref_shard_eu")
+        .await
+        .unwrap();
+    // The left-over statement: made, not committed yet (without a slot it may run in a
+    // transaction), so the next apply's drop does not see it.
+    let orphan = env.connect_to("shard-eu", "ecommerce").await;
+    orphan
+        .batch_execute(
+            "BEGIN; CREATE SUBSCRIPTION dbtopo_ref_shard_eu CONNECTION 'host=nowhere' \
+             PUBLICATION dbtopo_ref_shard_eu WITH (connect = false, slot_name = NONE)",
+        )
+        .await
+        .unwrap();
+    let file = env.file.clone();
+    let apply = tokio::task::spawn_blocking(move || {
+        dbtopo(&["apply", file.to_str().unwrap(), "--auto-approve"])
+            .output()
+            .unwrap()
+    });
+    // Commit once the apply waits on it (its CREATE meets the uncommitted name).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let waiting: i64 = shard
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE query LIKE 'CREATE SUBSCRIPTION%' AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the apply never reached its CREATE"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    orphan.batch_execute("COMMIT").await.unwrap();
+    let output = apply.await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plan = env.plan().await;
+    assert!(
+        plan.is_empty(),
+        "{}\n{}",
+        dbtopo::plan::render_text(&plan),
+        String::from_utf8_lossy(&output.stdout)
+    );
+}

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 
 use super::ExecuteError;
 use crate::observe::catalog;
@@ -83,29 +84,48 @@ pub async fn run_statements(
     // libpq quoting (backslash escapes inside single quotes), then SQL's.
     let in_conninfo =
         format!("'{}'", password.replace('\\', "\\\\").replace('\'', "\\'")).replace('\'', "''");
-    if transactional {
-        client.batch_execute("BEGIN").await?;
-    }
-    for statement in statements {
-        let sql = statement
-            .replace(CONNINFO_PASSWORD_PLACEHOLDER, &in_conninfo)
-            .replace(PASSWORD_PLACEHOLDER, &in_sql);
-        if let Err(error) = client.batch_execute(&sql).await {
-            if transactional {
-                let _ = client.batch_execute("ROLLBACK").await;
-            }
-            return Err(ExecuteError::SchemaStep {
-                object: "statement".into(),
-                outcome: if transactional {
-                    ROLLED_BACK
-                } else {
-                    NOT_ROLLED_BACK
-                },
-                origin: None,
-                sql: statement.clone(),
-                error,
-            });
+    // A list that starts by dropping what it makes (a subscription) is run again once from
+    // the start when a CREATE meets that object: a statement of an interrupted apply, still
+    // running on the server when the drop looked, committed it in between.
+    let restartable = !transactional
+        && statements
+            .first()
+            .is_some_and(|s| s.starts_with("DROP ") && s.contains(" IF EXISTS "));
+    let mut attempts = if restartable { 2 } else { 1 };
+    'attempt: loop {
+        attempts -= 1;
+        if transactional {
+            client.batch_execute("BEGIN").await?;
         }
+        for statement in statements {
+            let sql = statement
+                .replace(CONNINFO_PASSWORD_PLACEHOLDER, &in_conninfo)
+                .replace(PASSWORD_PLACEHOLDER, &in_sql);
+            if let Err(error) = client.batch_execute(&sql).await {
+                // "already exists", or the catalog's unique index when both were in flight.
+                let exists = [SqlState::DUPLICATE_OBJECT, SqlState::UNIQUE_VIOLATION]
+                    .iter()
+                    .any(|code| error.code() == Some(code));
+                if attempts > 0 && exists {
+                    continue 'attempt;
+                }
+                if transactional {
+                    let _ = client.batch_execute("ROLLBACK").await;
+                }
+                return Err(ExecuteError::SchemaStep {
+                    object: "statement".into(),
+                    outcome: if transactional {
+                        ROLLED_BACK
+                    } else {
+                        NOT_ROLLED_BACK
+                    },
+                    origin: None,
+                    sql: statement.clone(),
+                    error,
+                });
+            }
+        }
+        break;
     }
     if transactional {
         client.batch_execute("COMMIT").await?;
