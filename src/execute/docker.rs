@@ -483,3 +483,31 @@ pub async fn log_tail(docker: &Docker, container: &str, lines: usize) -> String 
         Err(e) => format!("(logs unavailable: {e})"),
     }
 }
+
+/// Run a command inside a container (`options` says which, as whom, with what
+/// environment): its exit code and what it printed. Callers put their own deadline on it.
+pub async fn exec_output(
+    docker: &Docker,
+    container: &str,
+    options: bollard::exec::CreateExecOptions<String>,
+) -> Result<(i64, String), ExecuteError> {
+    use bollard::exec::StartExecResults;
+    use futures_util::StreamExt;
+    let options = bollard::exec::CreateExecOptions {
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..options
+    };
+    let exec = docker.create_exec(container, options).await?;
+    let mut output = String::new();
+    if let StartExecResults::Attached {
+        output: mut stream, ..
+    } = docker.start_exec(&exec.id, None).await?
+    {
+        while let Some(chunk) = stream.next().await {
+            output.push_str(&chunk?.to_string());
+        }
+    }
+    let code = docker.inspect_exec(&exec.id).await?.exit_code.unwrap_or(-1);
+    Ok((code, output))
+}

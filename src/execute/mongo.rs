@@ -4,10 +4,9 @@
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::exec::CreateExecOptions;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::CreateContainerOptionsBuilder;
-use futures_util::StreamExt;
 
 use super::{ExecuteError, docker};
 use crate::mongo::client;
@@ -164,43 +163,27 @@ pub async fn run_commands(
                 .to_owned(), deadlines.command + MONGOSH_START),
         };
         let accepted = serde_json::to_string(&accepted).unwrap_or_else(|_| "[]".into());
-        let shell = async {
-            let exec = docker
-                .create_exec(
-                    container,
-                    CreateExecOptions {
-                        cmd: Some(vec![
-                            "mongosh".to_owned(),
-                            "--quiet".to_owned(),
-                            "--norc".to_owned(),
-                            "--port".to_owned(),
-                            MEMBER_PORT.to_string(),
-                            "--eval".to_owned(),
-                            script,
-                        ]),
-                        env: Some(vec![
-                            format!("DBTOPO_DB={database}"),
-                            format!("DBTOPO_COMMAND={command}"),
-                            format!("DBTOPO_ACCEPTED={accepted}"),
-                        ]),
-                        attach_stdout: Some(true),
-                        attach_stderr: Some(true),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            let mut output = String::new();
-            if let StartExecResults::Attached {
-                output: mut stream, ..
-            } = docker.start_exec(&exec.id, None).await?
-            {
-                while let Some(chunk) = stream.next().await {
-                    output.push_str(&chunk?.to_string());
-                }
-            }
-            let code = docker.inspect_exec(&exec.id).await?.exit_code.unwrap_or(-1);
-            Ok::<_, ExecuteError>((code, output))
-        };
+        let shell = docker::exec_output(
+            docker,
+            container,
+            CreateExecOptions {
+                cmd: Some(vec![
+                    "mongosh".to_owned(),
+                    "--quiet".to_owned(),
+                    "--norc".to_owned(),
+                    "--port".to_owned(),
+                    MEMBER_PORT.to_string(),
+                    "--eval".to_owned(),
+                    script,
+                ]),
+                env: Some(vec![
+                    format!("DBTOPO_DB={database}"),
+                    format!("DBTOPO_COMMAND={command}"),
+                    format!("DBTOPO_ACCEPTED={accepted}"),
+                ]),
+                ..Default::default()
+            },
+        );
         let Ok(ran) = tokio::time::timeout(limit, shell).await else {
             return Err(ExecuteError::MongoShellDeadline {
                 target: target.to_string(),

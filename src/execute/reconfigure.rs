@@ -10,8 +10,7 @@
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::exec::{CreateExecOptions, StartExecResults};
-use futures_util::StreamExt;
+use bollard::exec::CreateExecOptions;
 
 use super::{ExecuteError, docker, postgres};
 use crate::model::{self, ConfigFiles};
@@ -352,31 +351,15 @@ async fn exec(
     user: &str,
     command: &[&str],
 ) -> Result<(i64, String), ExecuteError> {
-    let run = async {
-        let exec = docker
-            .create_exec(
-                container,
-                CreateExecOptions {
-                    cmd: Some(command.iter().map(|c| c.to_string()).collect()),
-                    user: Some(user.to_owned()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let mut output = String::new();
-        if let StartExecResults::Attached {
-            output: mut stream, ..
-        } = docker.start_exec(&exec.id, None).await?
-        {
-            while let Some(chunk) = stream.next().await {
-                output.push_str(&chunk?.to_string());
-            }
-        }
-        let code = docker.inspect_exec(&exec.id).await?.exit_code.unwrap_or(-1);
-        Ok::<_, ExecuteError>((code, output))
-    };
+    let run = docker::exec_output(
+        docker,
+        container,
+        CreateExecOptions {
+            cmd: Some(command.iter().map(|c| c.to_string()).collect()),
+            user: Some(user.to_owned()),
+            ..Default::default()
+        },
+    );
     tokio::time::timeout(EXEC_TIMEOUT, run)
         .await
         .unwrap_or_else(|_| {
