@@ -124,15 +124,6 @@ async fn started_at(docker: &bollard::Docker, container: &str) -> String {
     inspect.state.unwrap().started_at.unwrap()
 }
 
-async fn postmaster_start(env: &TestEnv, node: &str) -> String {
-    env.connect(node)
-        .await
-        .query_one("SELECT pg_postmaster_start_time()::text", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 fn access_rule(subnet: &str) -> String {
     format!("  access:\n    - {{ database: all, user: all, address: {subnet} }}\n  nodes:\n")
 }
@@ -274,7 +265,7 @@ async fn only_the_environment_is_admitted_until_an_access_rule_adds_an_address()
     // without a restart, then the client is admitted and nothing is left to do.
     let before = (
         started_at(&docker, &env.container("hub")).await,
-        postmaster_start(&env, "hub").await,
+        env.postmaster_start("hub").await,
     );
     env.rewrite(|text| text.replacen("  nodes:\n", &access_rule(&subnet), 1));
     let plan = env.plan().await;
@@ -306,7 +297,7 @@ async fn only_the_environment_is_admitted_until_an_access_rule_adds_an_address()
     assert_eq!(
         (
             started_at(&docker, &env.container("hub")).await,
-            postmaster_start(&env, "hub").await,
+            env.postmaster_start("hub").await,
         ),
         before,
         "the rule was taken up without a restart"
@@ -328,6 +319,6 @@ async fn only_the_environment_is_admitted_until_an_access_rule_adds_an_address()
     assert!(output.contains("no pg_hba.conf entry"), "{output}");
     env.assert_converged_and_streaming("hub-mirror").await;
     // The host still comes in through the published port.
-    postmaster_start(&env, "leaf").await;
+    env.postmaster_start("leaf").await;
     drop(outside);
 }

@@ -48,15 +48,6 @@ fn assert_only(plan: &dbtopo::plan::Plan, action: Action) {
     );
 }
 
-async fn postmaster_start(env: &TestEnv, node: &str) -> String {
-    env.connect(node)
-        .await
-        .query_one("SELECT pg_postmaster_start_time()::text", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn default_topology_converges_repairs_drift_and_is_destroyed() {
     let mut env = TestEnv::from_default("e2e");
@@ -170,7 +161,7 @@ async fn default_topology_converges_repairs_drift_and_is_destroyed() {
     );
 
     // A reload-only setting is applied without a restart.
-    let started = postmaster_start(&env, "primary").await;
+    let started = env.postmaster_start("primary").await;
     env.rewrite(|t| {
         t.replace(
             "shared_buffers: 128MB",
@@ -179,11 +170,7 @@ async fn default_topology_converges_repairs_drift_and_is_destroyed() {
     });
     assert_only(&env.plan().await, Action::Update);
     env.apply().await.expect("reload apply");
-    assert_eq!(
-        postmaster_start(&env, "primary").await,
-        started,
-        "no restart"
-    );
+    assert_eq!(env.postmaster_start("primary").await, started, "no restart");
     assert_eq!(show(&env, "primary", "work_mem").await, "12MB");
 
     // A restart-only setting restarts the server.
@@ -195,11 +182,7 @@ async fn default_topology_converges_repairs_drift_and_is_destroyed() {
     });
     assert_only(&env.plan().await, Action::Restart);
     env.apply().await.expect("restart apply");
-    assert_ne!(
-        postmaster_start(&env, "primary").await,
-        started,
-        "restarted"
-    );
+    assert_ne!(env.postmaster_start("primary").await, started, "restarted");
     assert_eq!(count_rows(&env, "primary").await, 600);
 
     // A lost secrets file is recovered from the containers.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TestEnv, docker};
+use common::{TestEnv, docker, text};
 
 /// A node and its replica, on ports and names unlike the default topology's.
 const VAULT: &str = "
@@ -32,15 +32,6 @@ fn dbtopo(args: &[&str]) -> Command {
         .env_remove("DOCKER_TLS_VERIFY")
         .stdin(Stdio::null());
     command
-}
-
-/// Standard output and error of a run, together, for assertions.
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn apply(env: &TestEnv) -> Output {

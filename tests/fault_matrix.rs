@@ -6,9 +6,9 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use common::TestEnv;
+use common::{TestEnv, text};
 
 fn dbtopo(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_dbtopo"));
@@ -18,14 +18,6 @@ fn dbtopo(args: &[&str]) -> Command {
         .env("NO_COLOR", "1")
         .env_remove(dbtopo::execute::CRASH_AFTER_ENV);
     command
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[test]

@@ -37,15 +37,6 @@ async fn show(env: &TestEnv, node: &str, setting: &str) -> String {
         .get(0)
 }
 
-async fn postmaster_start(env: &TestEnv, node: &str) -> String {
-    env.connect(node)
-        .await
-        .query_one("SELECT pg_postmaster_start_time()::text", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 /// Give the primary `settings` of its own.
 fn ledger_settings(env: &TestEnv, settings: &str) {
     let port = env.port("ledger");
@@ -145,7 +136,7 @@ async fn files_in(env: &TestEnv, node: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_configuration_the_server_binary_refuses_restarts_nothing() {
     let env = first_apply("cfg").await;
-    let started = postmaster_start(&env, "ledger").await;
+    let started = env.postmaster_start("ledger").await;
 
     ledger_settings(&env, "shared_buffers: 64MB, log_timezone: Europe/Atlantis");
     let plan = env.plan().await;
@@ -168,7 +159,7 @@ async fn a_configuration_the_server_binary_refuses_restarts_nothing() {
     assert!(!error.contains("candidate"), "{error}");
 
     // Not restarted, still on its files, and the replicas follow.
-    assert_eq!(postmaster_start(&env, "ledger").await, started);
+    assert_eq!(env.postmaster_start("ledger").await, started);
     assert_eq!(show(&env, "ledger", "shared_buffers").await, "128MB");
     replicas_follow(&env, 2).await;
     let plan = env.plan().await;
@@ -184,7 +175,7 @@ async fn a_configuration_the_server_binary_refuses_restarts_nothing() {
     // Fixed: the restart happens.
     ledger_settings(&env, "shared_buffers: 64MB");
     env.apply().await.expect("apply with a good value");
-    assert_ne!(postmaster_start(&env, "ledger").await, started);
+    assert_ne!(env.postmaster_start("ledger").await, started);
     assert_eq!(show(&env, "ledger", "shared_buffers").await, "64MB");
     converged(&env).await;
     replicas_follow(&env, 3).await;

@@ -261,6 +261,16 @@ impl TestEnv {
         );
     }
 
+    /// When the node's server last started: unchanged means not restarted.
+    pub async fn postmaster_start(&self, node: &str) -> String {
+        self.connect(node)
+            .await
+            .query_one("SELECT pg_postmaster_start_time()::text", &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
     pub async fn connect(&self, node: &str) -> Client {
         self.connect_to(node, "postgres").await
     }
@@ -278,6 +288,15 @@ impl TestEnv {
         .await
         .expect("connect")
     }
+}
+
+/// Standard output and error of a dbtopo run, together, for assertions.
+pub fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 pub async fn docker() -> Docker {
