@@ -44,7 +44,7 @@ pub struct DesiredSet {
 pub struct DesiredSchema {
     pub target: SchemaTarget,
     pub manifest: Manifest,
-    /// The manifest's text, run as is on the server to normalize it.
+    /// The manifest's text as the server runs it to normalize it ([`Manifest::server_sql`]).
     pub sql: String,
     pub fragments: Option<DesiredFragments>,
 }
@@ -169,7 +169,8 @@ impl DesiredSchema {
             return Err(miette!("cannot read schema file {}", target.path.display()));
         };
         let manifest = read.parsed.clone()?;
-        let sql = &read.sql;
+        // What the server runs to normalize the manifest (blanked where dbtopo ignores it).
+        let sql = manifest.server_sql.clone();
         let fragments = topology.postgres.fragments.as_ref().map(|fragments| {
             let placement = placement::place(&manifest.schema, fragments);
             DesiredFragments {
@@ -182,7 +183,7 @@ impl DesiredSchema {
         Ok(DesiredSchema {
             target: target.clone(),
             manifest,
-            sql: sql.to_owned(),
+            sql,
             fragments,
         })
     }

@@ -111,6 +111,8 @@ cases! {
         "SET DEFAULT 'pending'::text;"
     )];
     case_13_referenced_key_changed: "13_referenced_key_changed" => [];
+    case_14_pg_dump_manifest: "14_pg_dump_manifest" => [];
+    case_15_constraints_added_by_alter_table: "15_constraints_added_by_alter_table" => [];
 }
 
 #[test]

@@ -45,4 +45,6 @@ pub struct ObservedSchema {
 #[cfg(test)]
 mod cases_tests;
 #[cfg(test)]
+mod pg_dump_tests;
+#[cfg(test)]
 mod tests;

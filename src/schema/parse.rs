@@ -3,15 +3,21 @@
 //!
 //! Pure: the caller reads the file. Statements are checked in order, as PostgreSQL would run
 //! them, so a foreign key may only reference a table created above it (or its own table).
+//!
+//! `pg_dump -s` output is a manifest too: names qualified with `public.`, keys and constraints
+//! added by `ALTER TABLE [ONLY] … ADD CONSTRAINT` (folded into their table), and the session
+//! settings and ownership lines it writes around them (ignored, see [`ignored_setting`]).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 use std::sync::Arc;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use sqlparser::ast::{
-    self as sql, ColumnOption, CreateIndex, CreateTable, Expr, GeneratedAs, Ident, IndexColumn,
-    ObjectName, ObjectNamePart, OrderBySort, Spanned, Statement, TableConstraint,
+    self as sql, AlterSchemaOperation, AlterTable, AlterTableOperation, ColumnOption, CreateIndex,
+    CreateTable, Expr, GeneratedAs, Ident, IndexColumn, ObjectName, ObjectNamePart, OrderBySort,
+    Spanned, Statement, TableConstraint,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser, ParserError};
@@ -103,6 +109,12 @@ pub struct Manifest {
     /// `table <name>` or `index <name>` → the span of its CREATE statement.
     pub statements: BTreeMap<String, SourceSpan>,
     pub source: Arc<NamedSource<String>>,
+    /// The text the server runs in its scratch schema to normalize the manifest: the
+    /// manifest with the ignored statements and the `public.` qualifiers blanked out, so that
+    /// every table lands in the scratch schema (a `public.` name or pg_dump's empty
+    /// search_path would send it elsewhere). Blanked byte for byte, so a position the server
+    /// reports in it is the same position in the file.
+    pub server_sql: String,
 }
 
 impl Manifest {
@@ -130,6 +142,7 @@ pub fn parse_manifest(file_name: &str, sql: &str) -> Result<Manifest, SchemaErro
         relations: BTreeSet::new(),
         chosen_names: BTreeSet::new(),
         statements: BTreeMap::new(),
+        blanked: RefCell::new(Vec::new()),
     };
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -154,10 +167,22 @@ pub fn parse_manifest(file_name: &str, sql: &str) -> Result<Manifest, SchemaErro
         }
         builder.statement(statement, source.span(Span::new(start, end)))?;
     }
+    let mut server_sql = sql.as_bytes().to_vec();
+    for range in builder.blanked.into_inner() {
+        let end = range.end.min(server_sql.len());
+        for byte in &mut server_sql[range.start.min(end)..end] {
+            // Keep line breaks, so the server's line numbers stay the file's.
+            if *byte != b'\n' {
+                *byte = b' ';
+            }
+        }
+    }
     Ok(Manifest {
         schema: builder.schema,
         statements: builder.statements,
         source: Arc::clone(&source.named),
+        // Only whole statements and whole `public.` prefixes were blanked: still UTF-8.
+        server_sql: String::from_utf8(server_sql).unwrap_or_else(|_| sql.to_owned()),
     })
 }
 
@@ -277,6 +302,72 @@ fn split_location(text: &str) -> Option<(&str, u64, u64)> {
     ))
 }
 
+/// The schema unqualified names land in, the only one a manifest describes.
+const MANAGED_SCHEMA: &str = "public";
+
+/// The first `count` words of a statement, to name it in a message.
+fn first_words(statement: &impl std::fmt::Display, count: usize) -> String {
+    statement
+        .to_string()
+        .split_whitespace()
+        .take(count)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether `SET name = value` (pg_dump's preamble) leaves the manifest's tables as they would
+/// be without it, so that it can be ignored. The timeouts, messages, row security and
+/// function-body checks only change how the session runs. The others change what the
+/// statements mean unless they hold the value dbtopo assumes anyway: the manifest is read as
+/// UTF-8 with standard strings, XML values are content, tables go to the database's default
+/// tablespace as heap tables, and names resolve in `public` (an empty search_path, as pg_dump
+/// sets it, is fine because every name it writes is qualified).
+fn ignored_setting(name: &str, value: &str) -> bool {
+    match name {
+        "statement_timeout"
+        | "lock_timeout"
+        | "idle_in_transaction_session_timeout"
+        | "transaction_timeout"
+        | "client_min_messages"
+        | "row_security"
+        | "check_function_bodies" => true,
+        "client_encoding" => matches!(value, "utf8" | "utf-8" | "unicode"),
+        "standard_conforming_strings" => matches!(value, "on" | "true"),
+        "xmloption" => value == "content",
+        "default_tablespace" => value.is_empty(),
+        "default_table_access_method" => value == "heap",
+        "default_with_oids" => matches!(value, "off" | "false"),
+        "search_path" => matches!(value, "" | "public"),
+        _ => false,
+    }
+}
+
+/// A SET's single value, lowercased, quotes removed; None for a list or an expression.
+fn setting_value(values: &[Expr]) -> Option<String> {
+    let [value] = values else { return None };
+    let text = match value {
+        Expr::Value(value) => match &value.value {
+            sql::Value::SingleQuotedString(text) => text.clone(),
+            sql::Value::Number(number, _) => number.to_string(),
+            sql::Value::Boolean(on) => on.to_string(),
+            _ => return None,
+        },
+        Expr::Identifier(name) => name.value.clone(),
+        _ => return None,
+    };
+    Some(text.to_ascii_lowercase())
+}
+
+/// `SELECT [pg_catalog.]set_config('search_path', '', false)`, pg_dump's way of emptying the
+/// search path for its session. Compared in sqlparser's own spelling of the parsed query.
+fn is_set_config(query: &sql::Query) -> bool {
+    matches!(
+        query.to_string().as_str(),
+        "SELECT pg_catalog.set_config('search_path', '', false)"
+            | "SELECT set_config('search_path', '', false)"
+    )
+}
+
 /// PostgreSQL's identifier folding: unquoted names are lowercased, quoted ones kept.
 fn ident(ident: &Ident) -> String {
     match ident.quote_style {
@@ -311,6 +402,8 @@ struct Builder<'a> {
     /// not collide.
     chosen_names: BTreeSet<String>,
     statements: BTreeMap<String, SourceSpan>,
+    /// Byte ranges left out of [`Manifest::server_sql`].
+    blanked: RefCell<Vec<Range<usize>>>,
 }
 
 impl Builder<'_> {
@@ -340,13 +433,40 @@ impl Builder<'_> {
                 self.statements.insert(format!("index {name}"), at);
                 Ok(())
             }
+            Statement::AlterTable(alter) => self.alter_table(alter, at),
+            Statement::AlterSchema(alter)
+                if alter
+                    .operations
+                    .iter()
+                    .all(|op| matches!(op, AlterSchemaOperation::OwnerTo { .. })) =>
+            {
+                match alter.name.0.as_slice() {
+                    [ObjectNamePart::Identifier(name)] if ident(name) == MANAGED_SCHEMA => {
+                        self.ignore(at);
+                        Ok(())
+                    }
+                    _ => Err(self.other_schema(&alter.name, self.span(alter.name.span()))),
+                }
+            }
+            Statement::Set(set) => {
+                let (name, value) = match &set {
+                    sql::Set::SingleAssignment {
+                        variable, values, ..
+                    } => (
+                        variable.to_string().to_ascii_lowercase(),
+                        setting_value(values),
+                    ),
+                    _ => (String::new(), None),
+                };
+                self.setting(&name, value.as_deref(), at)
+            }
+            Statement::Query(query) if is_set_config(&query) => {
+                // pg_dump's `SELECT pg_catalog.set_config('search_path', '', false)`.
+                self.ignore(at);
+                Ok(())
+            }
             other => {
-                let first_words: String = other
-                    .to_string()
-                    .split_whitespace()
-                    .take(2)
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let first_words = first_words(&other, 2);
                 Err(self.source.error(
                     ErrorKind::Unsupported,
                     format!("`{first_words}` cannot be used in a schema manifest"),
@@ -360,6 +480,121 @@ impl Builder<'_> {
                 ))
             }
         }
+    }
+
+    /// Leave the statement at `at` out of what the server runs.
+    fn ignore(&self, at: SourceSpan) {
+        self.blanked
+            .borrow_mut()
+            .push(at.offset()..at.offset() + at.len());
+    }
+
+    /// A session setting pg_dump writes: accepted when it cannot change the tables (see
+    /// [`ignored_setting`]), refused otherwise.
+    fn setting(&self, name: &str, value: Option<&str>, at: SourceSpan) -> Result<(), SchemaError> {
+        if value.is_some_and(|value| ignored_setting(name, value)) {
+            self.ignore(at);
+            return Ok(());
+        }
+        Err(self.source.error(
+            ErrorKind::Unsupported,
+            "this setting can change the schema the manifest makes",
+            at,
+            "not a setting dbtopo can ignore",
+            Some(
+                "a manifest may set only what pg_dump writes before its tables \
+                 (statement_timeout, client_encoding = 'UTF8', standard_conforming_strings = on, \
+                 default_tablespace = '', default_table_access_method = heap, …); remove it"
+                    .into(),
+            ),
+        ))
+    }
+
+    fn other_schema(&self, name: &ObjectName, at: SourceSpan) -> SchemaError {
+        self.source.error(
+            ErrorKind::Unsupported,
+            format!("`{name}`: dbtopo manages only the `public` schema"),
+            at,
+            "schema",
+            Some(
+                "the manifest describes the `public` schema of the target database; write \
+                 the name unqualified or qualified with `public.`"
+                    .into(),
+            ),
+        )
+    }
+
+    /// `ALTER TABLE [ONLY] t ADD CONSTRAINT …` is folded into `t` as if written in its CREATE
+    /// TABLE; `OWNER TO` is ignored (dbtopo does not manage owners). Anything else would
+    /// change a table after its definition, which a manifest states whole.
+    fn alter_table(&mut self, alter: AlterTable, at: SourceSpan) -> Result<(), SchemaError> {
+        let (table_name, name_span) = self.object_name(&alter.name, at)?;
+        if alter.table_type.is_some() || alter.if_exists || alter.on_cluster.is_some() {
+            return Err(self.error(
+                ErrorKind::Unsupported,
+                format!(
+                    "`{}` is not supported in a schema manifest",
+                    first_words(&alter, 4)
+                ),
+                at,
+                "this statement",
+            ));
+        }
+        if !self.schema.tables.contains_key(&table_name) {
+            return Err(self.error(
+                ErrorKind::UnknownTable,
+                format!("ALTER TABLE of unknown table `{table_name}`"),
+                self.span(name_span),
+                "no table of this name is created above",
+            ));
+        }
+        let mut pending = Vec::new();
+        let mut owner_only = true;
+        for operation in &alter.operations {
+            match operation {
+                AlterTableOperation::OwnerTo { .. } => {}
+                AlterTableOperation::AddConstraint {
+                    constraint,
+                    not_valid: false,
+                } => {
+                    owner_only = false;
+                    pending.push(self.table_constraint(&table_name, constraint, at)?);
+                }
+                other => {
+                    return Err(self.source.error(
+                        ErrorKind::Unsupported,
+                        format!("dbtopo does not manage `ALTER TABLE … {other}`"),
+                        at,
+                        "not ADD CONSTRAINT or OWNER TO",
+                        Some(
+                            "a manifest states each table whole: write this in the table's \
+                             CREATE TABLE; ALTER TABLE may only add constraints (and name an \
+                             owner, which is ignored)"
+                                .into(),
+                        ),
+                    ));
+                }
+            }
+        }
+        let owners = alter.operations.len() - pending.len();
+        if owner_only {
+            self.ignore(at);
+        } else if owners > 0 {
+            return Err(self.error(
+                ErrorKind::Unsupported,
+                "OWNER TO goes in an ALTER TABLE of its own, as pg_dump writes it",
+                at,
+                "this statement",
+            ));
+        }
+        let mut table = self
+            .schema
+            .tables
+            .remove(&table_name)
+            .expect("checked above");
+        let result = self.constrain(&mut table, pending);
+        self.schema.tables.insert(table_name, table);
+        result
     }
 
     /// The table or index name without the optional `public.` schema.
@@ -386,17 +621,21 @@ impl Builder<'_> {
             })?;
         match parts.as_slice() {
             [name] => Ok((ident(name), name.span)),
-            _ => Err(self.source.error(
-                ErrorKind::Unsupported,
-                format!("`{name}`: write the name without a schema"),
+            [schema, table] if ident(schema) == MANAGED_SCHEMA => {
+                // `public.` is left out of the scratch run, where it would bypass the scratch
+                // schema; the name is the same table as unqualified.
+                let (Some(start), Some(end)) = (
+                    self.source.offset(schema.span.start),
+                    self.source.offset(table.span.start),
+                ) else {
+                    return Err(self.error(ErrorKind::Unsupported, "unsupported name", at, "here"));
+                };
+                self.blanked.borrow_mut().push(start..end);
+                Ok((ident(table), table.span))
+            }
+            _ => Err(self.other_schema(
+                name,
                 self.span(parts.first().map_or(Span::empty(), |p| p.span)),
-                "schema",
-                Some(
-                    "the manifest describes the `public` schema of the target database; \
-                     dbtopo checks it in a scratch schema first, which a qualified name would \
-                     bypass"
-                        .into(),
-                ),
             )),
         }
     }
@@ -715,17 +954,47 @@ impl Builder<'_> {
         }
     }
 
-    /// Check every constraint against the columns, name the unnamed ones as PostgreSQL
-    /// would, and add the table.
+    /// Add the table with its constraints.
     fn finish_table(
         &mut self,
         name: String,
-        mut columns: Vec<Column>,
+        columns: Vec<Column>,
         pending: Vec<Pending<Definition>>,
     ) -> Result<String, SchemaError> {
+        self.relations.insert(name.clone());
+        self.chosen_names.insert(name.clone());
+        let mut table = Table {
+            name: name.clone(),
+            columns,
+            primary_key: None,
+            foreign_keys: Vec::new(),
+            checks: Vec::new(),
+            uniques: Vec::new(),
+        };
+        self.constrain(&mut table, pending)?;
+        self.schema.tables.insert(name.clone(), table);
+        Ok(name)
+    }
+
+    /// Check constraints against the table's columns, name the unnamed ones as PostgreSQL
+    /// would, and add them to the table: the same whether written in CREATE TABLE or added by
+    /// ALTER TABLE.
+    fn constrain(
+        &mut self,
+        table: &mut Table,
+        pending: Vec<Pending<Definition>>,
+    ) -> Result<(), SchemaError> {
+        let name = table.name.clone();
         let has = |columns: &[Column], column: &str| columns.iter().any(|c| c.name == column);
         // Explicit names first, so a generated name never takes one written further down.
-        let mut table_names = BTreeSet::new();
+        let mut table_names: BTreeSet<String> = table
+            .primary_key
+            .iter()
+            .chain(&table.uniques)
+            .map(|k| k.name.clone())
+            .chain(table.foreign_keys.iter().map(|f| f.name.clone()))
+            .chain(table.checks.iter().map(|c| c.name.clone()))
+            .collect();
         for p in &pending {
             if let Some(constraint_name) = &p.name {
                 let is_index = matches!(
@@ -733,8 +1002,7 @@ impl Builder<'_> {
                     Definition::PrimaryKey(_) | Definition::Unique(_)
                 );
                 if !table_names.insert(constraint_name.clone())
-                    || (is_index
-                        && (self.relations.contains(constraint_name) || *constraint_name == name))
+                    || (is_index && self.relations.contains(constraint_name))
                 {
                     return Err(self.error(
                         ErrorKind::Duplicate,
@@ -746,17 +1014,7 @@ impl Builder<'_> {
                 self.chosen_names.insert(constraint_name.clone());
             }
         }
-        self.relations.insert(name.clone());
-        self.chosen_names.insert(name.clone());
 
-        let mut table = Table {
-            name: name.clone(),
-            columns: Vec::new(),
-            primary_key: None,
-            foreign_keys: Vec::new(),
-            checks: Vec::new(),
-            uniques: Vec::new(),
-        };
         for p in pending {
             let unknown_column = |column: &str| {
                 self.error(
@@ -777,7 +1035,7 @@ impl Builder<'_> {
                         ));
                     }
                     for column in &key_columns {
-                        let found = columns.iter_mut().find(|c| &c.name == column);
+                        let found = table.columns.iter_mut().find(|c| &c.name == column);
                         found.ok_or_else(|| unknown_column(column))?.not_null = true;
                     }
                     let constraint_name = p.name.unwrap_or_else(|| {
@@ -790,7 +1048,7 @@ impl Builder<'_> {
                     });
                 }
                 Definition::Unique(key_columns) => {
-                    if let Some(column) = key_columns.iter().find(|c| !has(&columns, c)) {
+                    if let Some(column) = key_columns.iter().find(|c| !has(&table.columns, c)) {
                         return Err(unknown_column(column));
                     }
                     let constraint_name = p.name.unwrap_or_else(|| {
@@ -804,10 +1062,10 @@ impl Builder<'_> {
                     });
                 }
                 Definition::ForeignKey(mut fk) => {
-                    if let Some(column) = fk.columns.iter().find(|c| !has(&columns, c)) {
+                    if let Some(column) = fk.columns.iter().find(|c| !has(&table.columns, c)) {
                         return Err(unknown_column(column));
                     }
-                    self.resolve_reference(&name, &columns, &table, &mut fk, p.at)?;
+                    self.resolve_reference(&name, &table.columns, table, &mut fk, p.at)?;
                     fk.name = p.name.unwrap_or_else(|| {
                         let addition = naming::columns_addition(&fk.columns);
                         naming::choose(&mut self.chosen_names, &name, Some(&addition), "fkey")
@@ -815,7 +1073,7 @@ impl Builder<'_> {
                     table.foreign_keys.push(*fk);
                 }
                 Definition::Check(expression, mut names) => {
-                    names.retain(|n| has(&columns, n));
+                    names.retain(|n| has(&table.columns, n));
                     names.sort();
                     names.dedup();
                     let constraint_name = p.name.unwrap_or_else(|| match names.as_slice() {
@@ -831,9 +1089,7 @@ impl Builder<'_> {
                 }
             }
         }
-        table.columns = columns;
-        self.schema.tables.insert(name.clone(), table);
-        Ok(name)
+        Ok(())
     }
 
     /// Fill in the referenced columns (the referenced primary key when not written) and check
