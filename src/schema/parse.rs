@@ -6,7 +6,8 @@
 //!
 //! `pg_dump -s` output is a manifest too: names qualified with `public.`, keys and constraints
 //! added by `ALTER TABLE [ONLY] … ADD CONSTRAINT` (folded into their table), and the session
-//! settings and ownership lines it writes around them (ignored, see [`ignored_setting`]).
+//! settings, ownership and `\restrict` lines it writes around them (ignored, see
+//! [`ignored_setting`], [`psql_restrict_lines`]).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -133,8 +134,12 @@ pub fn parse_schema(file_name: &str, sql: &str) -> Result<Schema, SchemaError> {
 pub fn parse_manifest(file_name: &str, sql: &str) -> Result<Manifest, SchemaError> {
     let source = Source::new(file_name, sql);
     let dialect = PostgreSqlDialect {};
+    let meta = psql_restrict_lines(sql);
+    let mut sql_only = sql.as_bytes().to_vec();
+    blank(&mut sql_only, &meta);
+    let sql_only = String::from_utf8(sql_only).unwrap_or_else(|_| sql.to_owned());
     let mut parser = Parser::new(&dialect)
-        .try_with_sql(sql)
+        .try_with_sql(&sql_only)
         .map_err(|e| source.parser_error(e, 0))?;
     let mut builder = Builder {
         source: &source,
@@ -142,7 +147,7 @@ pub fn parse_manifest(file_name: &str, sql: &str) -> Result<Manifest, SchemaErro
         relations: BTreeSet::new(),
         chosen_names: BTreeSet::new(),
         statements: BTreeMap::new(),
-        blanked: RefCell::new(Vec::new()),
+        blanked: RefCell::new(meta),
     };
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -168,15 +173,7 @@ pub fn parse_manifest(file_name: &str, sql: &str) -> Result<Manifest, SchemaErro
         builder.statement(statement, source.span(Span::new(start, end)))?;
     }
     let mut server_sql = sql.as_bytes().to_vec();
-    for range in builder.blanked.into_inner() {
-        let end = range.end.min(server_sql.len());
-        for byte in &mut server_sql[range.start.min(end)..end] {
-            // Keep line breaks, so the server's line numbers stay the file's.
-            if *byte != b'\n' {
-                *byte = b' ';
-            }
-        }
-    }
+    blank(&mut server_sql, &builder.blanked.into_inner());
     Ok(Manifest {
         schema: builder.schema,
         statements: builder.statements,
@@ -184,6 +181,55 @@ pub fn parse_manifest(file_name: &str, sql: &str) -> Result<Manifest, SchemaErro
         // Only whole statements and whole `public.` prefixes were blanked: still UTF-8.
         server_sql: String::from_utf8(server_sql).unwrap_or_else(|_| sql.to_owned()),
     })
+}
+
+/// Replace `ranges` of `text` by spaces, byte for byte, keeping line breaks so that offsets
+/// and line numbers stay those of the file.
+fn blank(text: &mut [u8], ranges: &[Range<usize>]) {
+    for range in ranges {
+        let end = range.end.min(text.len());
+        for byte in &mut text[range.start.min(end)..end] {
+            if *byte != b'\n' {
+                *byte = b' ';
+            }
+        }
+    }
+}
+
+/// The `\restrict KEY` and `\unrestrict KEY` lines pg_dump (17.6 and later) writes before its
+/// first statement and after its last: psql commands that keep a restored dump from running
+/// other backslash commands, not SQL, and without effect on the tables. Only there, among
+/// blank and `--` comment lines; a backslash anywhere else stays a syntax error.
+fn psql_restrict_lines(text: &str) -> Vec<Range<usize>> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        lines.push((start..start + line.len(), line.trim()));
+        start += line.len();
+    }
+    let is_restrict = |line: &str| {
+        let mut words = line.split_whitespace();
+        matches!(words.next(), Some("\\restrict" | "\\unrestrict"))
+            && words
+                .next()
+                .is_some_and(|key| key.chars().all(|c| c.is_ascii_alphanumeric()))
+            && words.next().is_none()
+    };
+    let filler = |line: &str| line.is_empty() || line.starts_with("--");
+    let mut found = Vec::new();
+    let leading = lines
+        .iter()
+        .take_while(|(_, line)| filler(line) || is_restrict(line));
+    let trailing = lines
+        .iter()
+        .rev()
+        .take_while(|(_, line)| filler(line) || is_restrict(line));
+    for (range, line) in leading.chain(trailing) {
+        if is_restrict(line) && !found.contains(range) {
+            found.push(range.clone());
+        }
+    }
+    found
 }
 
 /// The manifest's text, to turn sqlparser's line/column locations into byte offsets.

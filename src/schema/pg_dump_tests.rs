@@ -27,6 +27,8 @@ const DUMPED: &str = "--
 -- PostgreSQL database dump
 --
 
+\\restrict 4CRFvh1lIiAUcHiiOUU94rDFAiJtXGVn5WeCvVuNcqD5Q0TAgKqcXnFAXSsJ8nL
+
 SET statement_timeout = 0;
 SET lock_timeout = 0;
 SET idle_in_transaction_session_timeout = 0;
@@ -74,6 +76,13 @@ CREATE INDEX orders_user_id_idx ON public.orders USING btree (user_id);
 
 ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(user_id) ON DELETE CASCADE;
+
+--
+-- PostgreSQL database dump complete
+--
+
+\\unrestrict 4CRFvh1lIiAUcHiiOUU94rDFAiJtXGVn5WeCvVuNcqD5Q0TAgKqcXnFAXSsJ8nL
+
 ";
 
 fn manifest(sql: &str) -> Manifest {
@@ -100,7 +109,7 @@ fn the_server_runs_a_pg_dump_manifest_without_its_preamble_and_without_public() 
     let server = manifest(DUMPED).server_sql;
     assert_eq!(server.len(), DUMPED.len(), "blanked byte for byte");
     assert_eq!(server.lines().count(), DUMPED.lines().count());
-    for gone in ["public", "SET ", "set_config", "OWNER"] {
+    for gone in ["public", "SET ", "set_config", "OWNER", "restrict"] {
         assert!(!server.contains(gone), "{gone} is still in\n{server}");
     }
     for kept in [
@@ -314,4 +323,18 @@ fn each_refused_pg_dump_form_points_at_its_place() {
 fn an_alter_table_form_not_managed_says_so() {
     let err = error("CREATE TABLE t (a int);\nALTER TABLE t ALTER COLUMN a SET NOT NULL;\n");
     insta::assert_snapshot!(crate::test_support::render_report(&err));
+}
+
+#[test]
+fn a_psql_command_is_accepted_only_as_pg_dump_writes_it_around_the_statements() {
+    let t = "CREATE TABLE t (a int);\n";
+    for sql in [
+        format!("{t}\\restrict abc\n{t}"),
+        format!("\\connect shop\n{t}"),
+        format!("\\restrict abc def\n{t}"),
+    ] {
+        let err = error(&sql);
+        assert_eq!(err.kind, ErrorKind::Syntax, "{sql}");
+        assert_eq!(err.snippet(), "\\", "{sql}");
+    }
 }
