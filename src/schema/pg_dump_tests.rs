@@ -338,3 +338,12 @@ fn a_psql_command_is_accepted_only_as_pg_dump_writes_it_around_the_statements() 
         assert_eq!(err.snippet(), "\\", "{sql}");
     }
 }
+
+#[test]
+fn an_identity_added_as_pg_dump_writes_it_is_refused_at_its_place() {
+    let sql = "CREATE TABLE public.t (a bigint NOT NULL);\n\
+               ALTER TABLE public.t ALTER COLUMN a ADD GENERATED ALWAYS AS IDENTITY (\n    \
+               SEQUENCE NAME public.t_a_seq\n    START WITH 1\n);\n";
+    let err = error(sql);
+    insta::assert_snapshot!(crate::test_support::render_report(&err));
+}
