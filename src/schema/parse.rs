@@ -1,5 +1,5 @@
-//! A SQL manifest (CREATE TABLE and CREATE INDEX statements, PostgreSQL dialect) into the
-//! normalized [`Schema`].
+//! A SQL manifest (CREATE TABLE, CREATE INDEX and ALTER TABLE … ADD CONSTRAINT, as written by
+//! hand or by `pg_dump -s`; PostgreSQL dialect) into the normalized [`Schema`].
 //!
 //! Pure: the caller reads the file. Statements are checked in order, as PostgreSQL would run
 //! them, so a foreign key may only reference a table created above it (or its own table).
@@ -517,10 +517,13 @@ impl Builder<'_> {
                     ErrorKind::Unsupported,
                     format!("`{first_words}` cannot be used in a schema manifest"),
                     at,
-                    "not CREATE TABLE or CREATE INDEX",
+                    "not a table, an index or a constraint",
                     Some(
-                        "a manifest declares the desired schema with CREATE TABLE and CREATE \
-                         INDEX only; dbtopo works out the changes"
+                        "a manifest declares the desired tables with CREATE TABLE, CREATE INDEX \
+                         and ALTER TABLE … ADD CONSTRAINT (pg_dump's SET, set_config and OWNER \
+                         TO lines are ignored); dbtopo works out the changes. Other objects \
+                         (views, functions, triggers, sequences, types) are not managed: see \
+                         docs/schema.md"
                             .into(),
                     ),
                 ))

@@ -64,7 +64,7 @@ impl Validator<'_> {
             self.push(
                 self.problem("`schema` has no `file`")
                     .at(section, "add `file: <manifest.sql>` to this mapping")
-                    .help("the file holds the desired tables as CREATE TABLE and CREATE INDEX"),
+                    .help("the file holds the desired tables: CREATE TABLE, CREATE INDEX and ALTER TABLE … ADD CONSTRAINT, as written by hand or by pg_dump -s"),
             );
             return None;
         };
