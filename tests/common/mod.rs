@@ -18,18 +18,24 @@ use tokio_postgres::Client;
 /// run. A binary that sets its own folder (schema_cases) does so after this.
 #[ctor::ctor(unsafe)]
 fn own_state_dir() {
-    let dir = std::env::temp_dir().join(format!("dbtopo-test-state-{}", std::process::id()));
+    let dir = state_dir_of_this_binary();
     std::fs::create_dir_all(&dir).expect("the test state folder");
     // SAFETY: runs before main, when no other thread exists.
     unsafe { std::env::set_var(secrets::STATE_DIR_ENV, &dir) };
 }
 
-/// The folder goes when the binary ends; the environments removed their files already.
+/// The folder goes when the binary ends (the environments removed their files already), and
+/// so does one the binary chose itself.
 #[dtor::dtor(unsafe)]
 fn remove_state_dir() {
+    let _ = std::fs::remove_dir_all(state_dir_of_this_binary());
     if let Some(dir) = std::env::var_os(secrets::STATE_DIR_ENV) {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+fn state_dir_of_this_binary() -> PathBuf {
+    std::env::temp_dir().join(format!("dbtopo-test-state-{}", std::process::id()))
 }
 
 /// The nine e-commerce tables joined along every foreign key (`o` orders, `u` users, `d`
