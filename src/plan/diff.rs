@@ -48,6 +48,15 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
     for node in desired.volumes.difference(&observed.volumes) {
         let mut labels = env_labels(env);
         labels.insert(label::NODE.into(), node.clone());
+        // A replica's volume comes after its upstream's new one: an apply interrupted in
+        // between never leaves a replica's volume where its primary has none, which would
+        // look like a primary that lost its data.
+        let upstream_volume = desired
+            .servers
+            .get(node)
+            .and_then(|s| s.role.upstream())
+            .filter(|upstream| !observed.volumes.contains(*upstream))
+            .map(volume_address);
         changes.push(Change {
             address: volume_address(node),
             action: Action::Create,
@@ -57,7 +66,7 @@ pub fn diff(desired: &State, observed: &State) -> Vec<Change> {
                 None,
                 Some(model::volume_name(env, node)),
             )],
-            after: vec![],
+            after: upstream_volume.into_iter().collect(),
             operation: Operation::CreateVolume {
                 name: model::volume_name(env, node),
                 labels,
