@@ -362,45 +362,6 @@ CREATE TABLE orders (
 CREATE INDEX orders_user_id_idx ON orders (user_id);
 ";
 
-/// `pg_dump -s` of `database` on `node`, run in its container over the local socket.
-async fn pg_dump(env: &TestEnv, node: &str, database: &str) -> String {
-    use bollard::exec::{CreateExecOptions, StartExecResults};
-    use futures_util::StreamExt;
-    let docker = common::docker().await;
-    let exec = docker
-        .create_exec(
-            &env.container(node),
-            CreateExecOptions {
-                cmd: Some(vec![
-                    "pg_dump".to_owned(),
-                    "-s".to_owned(),
-                    "-U".to_owned(),
-                    "postgres".to_owned(),
-                    "-d".to_owned(),
-                    database.to_owned(),
-                ]),
-                user: Some("postgres".to_owned()),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let mut output = String::new();
-    if let StartExecResults::Attached {
-        output: mut stream, ..
-    } = docker.start_exec(&exec.id, None).await.unwrap()
-    {
-        while let Some(chunk) = stream.next().await {
-            output.push_str(&chunk.unwrap().to_string());
-        }
-    }
-    let code = docker.inspect_exec(&exec.id).await.unwrap().exit_code;
-    assert_eq!(code, Some(0), "pg_dump failed:\n{output}");
-    output
-}
-
 /// The output of `pg_dump -s` is a manifest: against the database it was taken from it plans
 /// nothing, and a new server made from it (from the parsed manifest, with no server to
 /// normalize it) holds the same tables as one made from the plain manifest.
@@ -411,7 +372,7 @@ async fn a_pg_dump_of_the_schema_is_a_manifest_of_the_same_tables() {
     env.write_file("topology.yaml", &with_schema(&env));
     env.apply().await.expect("apply the plain manifest");
 
-    let dump = pg_dump(&env, "node", "shop").await;
+    let dump = common::pg_dump_schema(&env.container("node"), "shop").await;
     for written in [
         "SELECT pg_catalog.set_config('search_path', '', false);",
         "CREATE TABLE public.orders",

@@ -2,7 +2,10 @@
 //! desired schema, expected DDL), each its own test, run through dbtopo against a real
 //! PostgreSQL 17: the current manifest is applied into a database of the case's own, the
 //! desired manifest's plan must show exactly the expected SQL, apply must run it (refusing
-//! destructive cases without --allow-destructive), and the plan afterwards must be empty.
+//! destructive cases without --allow-destructive), the plan afterwards must be empty, and
+//! `pg_dump -s` of the database must be that of a database where the desired manifest was
+//! run directly (columns compared in name order): the server's own account, so that an empty
+//! plan over a database that differs fails the case.
 //!
 //! The cases share one server, started by the first case that runs and removed when the last
 //! is done, whatever their outcome. Each case has its own database, topology file and
@@ -140,24 +143,48 @@ impl Server {
             .map_err(|e| format!("{e:?}"))
     }
 
-    async fn drop_database(&self, database: &str) -> Result<(), String> {
+    async fn connect(&self, database: &str) -> Result<tokio_postgres::Client, String> {
         let secrets = secrets::load_existing(&self.env.name)
             .map_err(|e| format!("{e:?}"))?
             .ok_or("no secrets")?;
-        let client = observe::postgres::connect_to(
+        observe::postgres::connect_to(
             self.env.port("node"),
             &secrets.superuser,
-            "postgres",
+            database,
             Duration::from_secs(5),
         )
         .await
-        .map_err(|e| e.to_string())?;
-        client
+        .map_err(|e| e.to_string())
+    }
+
+    async fn drop_database(&self, database: &str) -> Result<(), String> {
+        self.connect("postgres")
+            .await?
             .batch_execute(&format!(
                 "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
             ))
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// A new database `database` where `sql` ran as it is, in one transaction.
+    async fn run_directly(&self, database: &str, sql: &str) -> Result<(), String> {
+        self.connect("postgres")
+            .await?
+            .batch_execute(&format!("CREATE DATABASE \"{database}\""))
+            .await
+            .map_err(|e| e.to_string())?;
+        self.connect(database)
+            .await?
+            .batch_execute(&format!("BEGIN; {sql}; COMMIT"))
+            .await
+            .map_err(|e| format!("the desired manifest does not run directly: {e:?}"))
+    }
+
+    async fn schema_dump(&self, database: &str) -> String {
+        common::comparable_dump(
+            &common::pg_dump_schema(&self.env.container("node"), database).await,
+        )
     }
 }
 
@@ -166,6 +193,8 @@ struct CaseFiles {
     dir: PathBuf,
     topology: PathBuf,
     database: String,
+    /// Where the desired manifest runs directly, for the comparison.
+    direct_database: String,
 }
 
 impl CaseFiles {
@@ -186,6 +215,7 @@ impl CaseFiles {
         CaseFiles {
             dir,
             topology,
+            direct_database: format!("{database}_direct"),
             database,
         }
     }
@@ -254,6 +284,27 @@ async fn run_steps(server: &Server, files: &CaseFiles, case: &Case) -> Result<()
             "not converged: the plan after the apply is\n{}",
             dbtopo::plan::render_text(&after)
         )
+    })?;
+
+    // The manifest as the server runs it (pg_dump's `public.` and settings left out, as
+    // dbtopo does), straight into a database of its own.
+    let manifest = dbtopo::schema::parse_manifest("desired.sql", &case.desired)
+        .map_err(|e| format!("{e:?}"))?;
+    server
+        .run_directly(&files.direct_database, &manifest.server_sql)
+        .await?;
+    let applied = server.schema_dump(&files.database).await;
+    let direct = server.schema_dump(&files.direct_database).await;
+    check(applied == direct, || {
+        let diff = similar::TextDiff::from_lines(&direct, &applied);
+        format!(
+            "the plan is empty but the database differs from the desired manifest run \
+             directly:\n{}",
+            diff.unified_diff().context_radius(3).header(
+                "pg_dump of the manifest run directly",
+                "pg_dump after dbtopo's apply"
+            )
+        )
     })
 }
 
@@ -268,9 +319,10 @@ fn run_case(shared: &Shared, name: &str, case: &Case) -> Result<(), Failed> {
         shared.runtime.block_on(run_steps(server, &files, case))
     }));
     // Pass or fail, the case's database and files go.
-    let dropped = shared
-        .runtime
-        .block_on(server.drop_database(&files.database));
+    let dropped = shared.runtime.block_on(async {
+        let direct = server.drop_database(&files.direct_database).await;
+        server.drop_database(&files.database).await.and(direct)
+    });
     let _ = std::fs::remove_dir_all(&files.dir);
     match outcome {
         Ok(Ok(())) => {

@@ -353,3 +353,54 @@ pub fn actions(plan: &Plan) -> Vec<(String, dbtopo::plan::Action)> {
     list.sort();
     list
 }
+
+/// `pg_dump -s` of `database` in `container`, run there over the local socket: the server's
+/// own complete account of a schema, to compare two databases by.
+pub async fn pg_dump_schema(container: &str, database: &str) -> String {
+    let docker = docker().await;
+    let (code, output) = dbtopo::execute::docker::exec_output(
+        &docker,
+        container,
+        bollard::exec::CreateExecOptions {
+            cmd: Some(
+                ["pg_dump", "-s", "-U", "postgres", "-d", database]
+                    .map(str::to_owned)
+                    .to_vec(),
+            ),
+            user: Some("postgres".to_owned()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("run pg_dump");
+    assert_eq!(code, 0, "pg_dump of {database} failed:\n{output}");
+    output
+}
+
+/// A `pg_dump -s` output as two equal schemas print it: without the psql `\restrict` lines
+/// (a new key in every dump), and with each CREATE TABLE's columns in name order, since
+/// dbtopo adds a column at the end of its table and does not compare column order.
+pub fn comparable_dump(dump: &str) -> String {
+    let mut out = Vec::new();
+    let mut columns: Vec<String> = Vec::new();
+    let mut in_table = false;
+    for line in dump.lines() {
+        if line.starts_with("\\restrict") || line.starts_with("\\unrestrict") {
+            continue;
+        }
+        if in_table {
+            if line.starts_with(')') {
+                columns.sort();
+                out.append(&mut columns);
+                in_table = false;
+                out.push(line.to_owned());
+            } else {
+                columns.push(line.trim_end_matches(',').to_owned());
+            }
+            continue;
+        }
+        in_table = line.starts_with("CREATE TABLE ") && line.ends_with('(');
+        out.push(line.to_owned());
+    }
+    out.join("\n")
+}
