@@ -1,6 +1,7 @@
 //! Schema diff cases in the style of sqldef (`tests/schema_cases/*.yaml`: current schema,
 //! desired schema, expected DDL), each its own test, run through dbtopo against a real
-//! PostgreSQL 17: the current manifest is applied into a database of the case's own, the
+//! PostgreSQL 17: the current manifest is applied into a database of the case's own (or, with
+//! `current_by_hand: true`, run there directly, as a user would change a database by hand), the
 //! desired manifest's plan must show exactly the expected SQL, apply must run it (refusing
 //! destructive cases without --allow-destructive), the plan afterwards must be empty, and
 //! `pg_dump -s` of the database must be that of a database where the desired manifest was
@@ -38,6 +39,9 @@ postgres:
 #[serde(deny_unknown_fields)]
 struct Case {
     current: String,
+    /// The current schema is SQL run directly, not a manifest applied by dbtopo.
+    #[serde(default)]
+    current_by_hand: bool,
     desired: String,
     expected: String,
     #[serde(default)]
@@ -178,7 +182,7 @@ impl Server {
             .await?
             .batch_execute(&format!("BEGIN; {sql}; COMMIT"))
             .await
-            .map_err(|e| format!("the desired manifest does not run directly: {e:?}"))
+            .map_err(|e| format!("the SQL does not run directly: {e:?}"))
     }
 
     async fn schema_dump(&self, database: &str) -> String {
@@ -231,11 +235,18 @@ fn check(condition: bool, message: impl FnOnce() -> String) -> Result<(), String
 }
 
 async fn run_steps(server: &Server, files: &CaseFiles, case: &Case) -> Result<(), String> {
-    files.write_manifest(&case.current);
-    let (applied, output) = server.apply(&files.topology, false);
-    check(applied, || {
-        format!("applying the current schema failed:\n{output}")
-    })?;
+    if case.current_by_hand {
+        server
+            .run_directly(&files.database, &case.current)
+            .await
+            .map_err(|e| format!("the current schema: {e}"))?;
+    } else {
+        files.write_manifest(&case.current);
+        let (applied, output) = server.apply(&files.topology, false);
+        check(applied, || {
+            format!("applying the current schema failed:\n{output}")
+        })?;
+    }
 
     files.write_manifest(&case.desired);
     let plan = server.plan(&files.topology).await?;
