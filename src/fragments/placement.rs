@@ -352,6 +352,7 @@ fn distributed_index(index: &DistributedIndex, table: &str) -> Index {
         unique: index.unique,
         method: "btree".to_owned(),
         predicate: None,
+        definition: None,
     }
 }
 
@@ -498,6 +499,7 @@ fn fragment_table(table: &Table, name: &str, key: &str, bound: &Bound, numeric: 
         fragment.checks.push(Check {
             name: format!("{name}_fragment_check"),
             expression: predicate,
+            definition: None,
         });
     }
     fragment

@@ -14,7 +14,8 @@ use crate::fragments::coordinator::PartLocation;
 use crate::observed::FoundSubscription;
 use crate::schema::ObservedSchema;
 use crate::schema::model::{
-    Check, Column, ForeignKey, Identity, Index, KeyConstraint, ReferentialAction, Schema, Table,
+    Check, Column, ForeignKey, Identity, Index, KeyConstraint, ReferentialAction, Schema, Sequence,
+    SequenceValues, Table, TableProperties,
 };
 
 /// The schema the diff manages: the one unqualified names land in.
@@ -50,28 +51,51 @@ pub async fn read(
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
     for row in columns {
         let table: String = row.get(0);
+        let entry = tables.entry(table.clone()).or_insert_with(|| Table {
+            name: table,
+            properties: TableProperties {
+                row_security: row.get(6),
+                force_row_security: row.get(7),
+                unlogged: row.get(8),
+                options: row.get(9),
+                comment: row.get(10),
+            },
+            ..Table::default()
+        });
+        let Some(name) = row.get::<_, Option<String>>(1) else {
+            continue;
+        };
+        let data_type: String = row.get(2);
         let identity = match row.get::<_, i8>(5) as u8 {
             b'a' => Some(Identity::Always),
             b'd' => Some(Identity::ByDefault),
             _ => None,
         };
-        let entry = tables.entry(table.clone()).or_insert_with(|| Table {
-            name: table,
-            columns: Vec::new(),
-            primary_key: None,
-            foreign_keys: Vec::new(),
-            checks: Vec::new(),
-            uniques: Vec::new(),
+        let sequence = row.get::<_, Option<String>>(14).map(|sequence| {
+            let sequence_type: String = row.get(15);
+            let values = SequenceValues {
+                start: Some(row.get(16)),
+                increment: row.get(17),
+                min: Some(row.get(18)),
+                max: Some(row.get(19)),
+                cache: row.get(20),
+                cycle: row.get(21),
+            };
+            Sequence::new(sequence, &data_type, &sequence_type, values)
         });
-        if let Some(name) = row.get::<_, Option<String>>(1) {
-            entry.columns.push(Column {
-                name,
-                data_type: row.get(2),
-                not_null: row.get(3),
-                default: row.get(4),
-                identity,
-            });
-        }
+        let expression: Option<String> = row.get(4);
+        let generated = row.get::<_, bool>(12);
+        entry.columns.push(Column {
+            name,
+            data_type,
+            not_null: row.get(3),
+            default: expression.clone().filter(|_| !generated),
+            identity,
+            sequence,
+            collation: row.get(11),
+            generated: expression.filter(|_| generated),
+            comment: row.get(13),
+        });
     }
     for row in constraints {
         let Some(table) = tables.get_mut(&row.get::<_, String>(0)) else {
@@ -79,9 +103,20 @@ pub async fn read(
         };
         let name: String = row.get(1);
         let columns: Vec<String> = row.get(3);
+        let definition = Some(row.get::<_, String>(9));
         match row.get::<_, i8>(2) as u8 {
-            b'p' => table.primary_key = Some(KeyConstraint { name, columns }),
-            b'u' => table.uniques.push(KeyConstraint { name, columns }),
+            b'p' => {
+                table.primary_key = Some(KeyConstraint {
+                    name,
+                    columns,
+                    definition,
+                })
+            }
+            b'u' => table.uniques.push(KeyConstraint {
+                name,
+                columns,
+                definition,
+            }),
             b'f' => table.foreign_keys.push(ForeignKey {
                 name,
                 columns,
@@ -89,12 +124,18 @@ pub async fn read(
                 referenced_columns: row.get(5),
                 on_update: referential_action(row.get(6)),
                 on_delete: referential_action(row.get(7)),
+                definition,
             }),
             b'c' => table.checks.push(Check {
                 name,
                 expression: row.get(8),
+                definition,
             }),
-            _ => {}
+            _ => table.other_constraints.push(Check {
+                name,
+                expression: String::new(),
+                definition,
+            }),
         }
     }
     let mut indexes = BTreeMap::new();
@@ -104,22 +145,26 @@ pub async fn read(
         if !row.get::<_, bool>(5) {
             invalid_indexes.insert(name.clone());
         }
-        let options: Vec<i16> = row.get(7);
-        let columns: Vec<String> = row.get::<_, Vec<String>>(6);
-        let columns = columns
-            .into_iter()
-            .zip(options.into_iter().chain(std::iter::repeat(0)))
-            .map(|(column, option)| with_sort_options(column, option))
-            .collect();
+        let method: String = row.get(3);
+        let keys: Vec<String> = row.get(6);
+        let whole: String = row.get(7);
+        let definition = whole
+            .find(&format!(" USING {method} ("))
+            .map(|at| whole[at + " USING ".len()..].to_owned());
+        let columns = definition
+            .as_deref()
+            .and_then(|definition| index_keys(&definition[method.len() + 1..], &keys))
+            .unwrap_or(keys);
         indexes.insert(
             name.clone(),
             Index {
                 name,
                 table: row.get(1),
                 unique: row.get(2),
-                method: row.get(3),
+                method,
                 predicate: row.get(4),
                 columns,
+                definition,
             },
         );
     }
@@ -253,34 +298,80 @@ fn referential_action(code: i8) -> ReferentialAction {
     }
 }
 
-/// `indoption` bits: 1 = DESC, 2 = NULLS FIRST. Only what differs from the default order
-/// (ASC NULLS LAST, or DESC NULLS FIRST) is written, as `pg_get_indexdef` does.
-fn with_sort_options(column: String, option: i16) -> String {
-    let descending = option & 1 != 0;
-    let nulls_first = option & 2 != 0;
-    match (descending, nulls_first) {
-        (false, false) => column,
-        (false, true) => format!("{column} NULLS FIRST"),
-        (true, true) => format!("{column} DESC"),
-        (true, false) => format!("{column} DESC NULLS LAST"),
+/// Each key of an index as the whole definition writes it, from `(` on: the key alone as
+/// `keys` has it, then its collation, operator class and order when it has them
+/// (`email COLLATE "C" text_pattern_ops DESC`). `None` when the text is not as expected.
+fn index_keys(list: &str, keys: &[String]) -> Option<Vec<String>> {
+    let mut rest = list.strip_prefix('(')?;
+    let mut written = Vec::new();
+    for key in keys {
+        let after_key = rest.strip_prefix(key.as_str())?;
+        let end = top_level_end(after_key)?;
+        written.push(format!("{key}{}", &after_key[..end]));
+        rest = after_key[end..]
+            .strip_prefix(", ")
+            .or_else(|| after_key[end..].strip_prefix(')'))?;
     }
+    Some(written)
+}
+
+/// Where the first `,` or `)` outside quotes and parentheses is.
+fn top_level_end(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (at, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') if depth > 0 => depth -= 1,
+            (None, ',' | ')') => return Some(at),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Ordinary and partitioned tables with their live columns (a table without columns still
-/// yields one row, with NULL column fields). A partition (a part kept on the coordinator)
-/// shows no identity: PostgreSQL gives it its partitioned table's, which is the parent's.
+/// yields one row, with NULL column fields), and each table's own properties on every row of
+/// it. A partition (a part kept on the coordinator) shows no identity: PostgreSQL gives it its
+/// partitioned table's, which is the parent's. The sequence a column owns (an identity's, or
+/// a serial column's) comes with its parameters.
 const COLUMNS: &str = "
 SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
        coalesce(a.attnotnull, false), pg_get_expr(d.adbin, d.adrelid),
-       CASE WHEN c.relispartition THEN '' ELSE coalesce(a.attidentity, '') END::\"char\"
+       CASE WHEN c.relispartition THEN '' ELSE coalesce(a.attidentity, '') END::\"char\",
+       c.relrowsecurity, c.relforcerowsecurity, c.relpersistence = 'u',
+       coalesce(c.reloptions, '{}')::text[], obj_description(c.oid, 'pg_class'),
+       CASE WHEN a.attcollation <> t.typcollation THEN
+            CASE WHEN cn.nspname = 'pg_catalog' THEN '' ELSE quote_ident(cn.nspname) || '.' END
+            || quote_ident(co.collname) END,
+       coalesce(a.attgenerated = 's', false), col_description(c.oid, a.attnum),
+       seq.relname::text, format_type(seq.seqtypid, NULL), seq.seqstart, seq.seqincrement,
+       seq.seqmin, seq.seqmax, seq.seqcache, seq.seqcycle
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+LEFT JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_collation co ON co.oid = a.attcollation
+LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+LEFT JOIN LATERAL (
+    SELECT s.relname, sq.*
+    FROM pg_depend dep
+    JOIN pg_class s ON s.oid = dep.objid AND s.relkind = 'S'
+    JOIN pg_sequence sq ON sq.seqrelid = s.oid
+    WHERE dep.refclassid = 'pg_class'::regclass AND dep.refobjid = c.oid
+      AND dep.refobjsubid = a.attnum AND dep.classid = 'pg_class'::regclass
+      AND dep.deptype IN ('a', 'i')
+    ORDER BY s.relname LIMIT 1
+) seq ON NOT c.relispartition
 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
 ORDER BY c.relname, a.attnum";
 
-/// Primary key, unique, foreign key and check constraints, columns in key order.
+/// Every constraint of the tables (NOT NULL is the column's), columns in key order, with its
+/// whole definition as the server prints it.
 const CONSTRAINTS: &str = "
 SELECT c.relname::text, con.conname::text, con.contype,
        ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
@@ -291,22 +382,24 @@ SELECT c.relname::text, con.conname::text, con.contype,
              JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num
              ORDER BY k.ord),
        con.confupdtype, con.confdeltype,
-       coalesce(pg_get_expr(con.conbin, con.conrelid), '')
+       coalesce(pg_get_expr(con.conbin, con.conrelid), ''),
+       pg_get_constraintdef(con.oid)
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_class ref ON ref.oid = con.confrelid
-WHERE n.nspname = $1 AND con.contype IN ('p', 'u', 'f', 'c')
+WHERE n.nspname = $1 AND con.contype <> 'n' AND c.relkind IN ('r', 'p')
 ORDER BY c.relname, con.conname";
 
 /// Indexes that no constraint owns, with each key column or expression as
-/// `pg_get_indexdef` prints it.
+/// `pg_get_indexdef` prints it alone, and the whole definition, from which each key's
+/// collation, operator class and order are taken.
 const INDEXES: &str = "
 SELECT i.relname::text, t.relname::text, x.indisunique, am.amname::text,
        pg_get_expr(x.indpred, x.indrelid, true), x.indisvalid,
        ARRAY(SELECT pg_get_indexdef(x.indexrelid, k, true)
              FROM generate_series(1, x.indnkeyatts) k ORDER BY k),
-       ARRAY(SELECT x.indoption[k - 1]::int2 FROM generate_series(1, x.indnkeyatts) k ORDER BY k)
+       pg_get_indexdef(x.indexrelid, 0, true)
 FROM pg_index x
 JOIN pg_class i ON i.oid = x.indexrelid
 JOIN pg_class t ON t.oid = x.indrelid

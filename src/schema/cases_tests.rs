@@ -124,6 +124,8 @@ cases! {
     case_13_referenced_key_changed: "13_referenced_key_changed" => [];
     case_14_pg_dump_manifest: "14_pg_dump_manifest" => [];
     case_15_constraints_added_by_alter_table: "15_constraints_added_by_alter_table" => [];
+    case_16_index_operator_class: "16_index_operator_class" => [];
+    case_17_row_security_enabled_by_hand: "17_row_security_enabled_by_hand" => [];
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::ddl::{self, quote};
-use super::model::{Column, ForeignKey, Identity, Schema, Table};
+use super::model::{Column, ForeignKey, Identity, Schema, Sequence, Table, TableProperties};
 
 /// What a step does to its object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -239,17 +239,34 @@ fn add_foreign_key(table: &str, fk: &ForeignKey) -> Step {
     )
 }
 
-/// Primary key, unique and check constraints by name, with the clause that creates each.
-fn key_and_check_clauses(table: &Table) -> BTreeMap<&str, String> {
+/// Every constraint but foreign keys, by name: the clause that creates it, and its
+/// definition as the server printed it (compared too, so what the clause does not say, such
+/// as NO INHERIT or DEFERRABLE, is not missed).
+fn key_and_check_clauses(table: &Table) -> BTreeMap<&str, (String, Option<&str>)> {
     let mut clauses = BTreeMap::new();
     if let Some(pk) = &table.primary_key {
-        clauses.insert(pk.name.as_str(), ddl::primary_key(pk));
+        clauses.insert(
+            pk.name.as_str(),
+            (ddl::primary_key(pk), pk.definition.as_deref()),
+        );
     }
     for unique in &table.uniques {
-        clauses.insert(unique.name.as_str(), ddl::unique(unique));
+        clauses.insert(
+            unique.name.as_str(),
+            (ddl::unique(unique), unique.definition.as_deref()),
+        );
     }
     for check in &table.checks {
-        clauses.insert(check.name.as_str(), ddl::check(check));
+        clauses.insert(
+            check.name.as_str(),
+            (ddl::check(check), check.definition.as_deref()),
+        );
+    }
+    for other in &table.other_constraints {
+        clauses.insert(
+            other.name.as_str(),
+            (ddl::other_constraint(other), other.definition.as_deref()),
+        );
     }
     clauses
 }
@@ -260,6 +277,7 @@ fn constraints_gone<'a>(have: &'a Table, want: &Table) -> Vec<(&'a str, String)>
     key_and_check_clauses(have)
         .into_iter()
         .filter(|(name, clause)| wanted.get(name) != Some(clause))
+        .map(|(name, (clause, _))| (name, clause))
         .collect()
 }
 
@@ -269,6 +287,7 @@ fn constraints_new<'a>(have: &Table, want: &'a Table) -> Vec<(&'a str, String)> 
     key_and_check_clauses(want)
         .into_iter()
         .filter(|(name, clause)| existing.get(name) != Some(clause))
+        .map(|(name, (clause, _))| (name, clause))
         .collect()
 }
 
@@ -285,42 +304,62 @@ fn keys_going_away<'a>(have: &'a Table, want: &Table) -> Vec<BTreeSet<&'a str>> 
         .collect()
 }
 
-/// Dropped, added and altered columns of a table present on both sides. Column order is not
-/// compared: PostgreSQL cannot move a column without rewriting the table.
+/// Dropped, added and altered columns of a table present on both sides, and the table's own
+/// properties. Column order is not compared: PostgreSQL cannot move a column without
+/// rewriting the table.
 fn column_steps(have: &Table, want: &Table) -> Vec<Step> {
     let table = want.name.as_str();
     let mut steps = Vec::new();
     for column in &have.columns {
         if want.column(&column.name).is_none() {
-            let sql = ddl::alter_table(table, &format!("DROP COLUMN {}", quote(&column.name)));
-            steps.push(
-                Step::new(
-                    format!("column {table}.{}", column.name),
-                    StepAction::Drop,
-                    table,
-                    sql,
-                )
-                .destroying(format!(
-                    "drops column {table}.{} and every value in it",
-                    column.name
-                )),
-            );
+            steps.push(drop_column(table, &column.name));
         }
     }
     for column in &want.columns {
         let object = format!("column {table}.{}", column.name);
         let Some(old) = have.column(&column.name) else {
-            let sql = ddl::alter_table(
+            let mut sql = Vec::new();
+            if let Some(sequence) = ddl::serial_sequence(column) {
+                sql.push(ddl::create_sequence(column, sequence));
+            }
+            sql.push(ddl::alter_table(
                 table,
-                &format!("ADD COLUMN {}", ddl::column_definition(column)),
-            );
-            steps.push(Step::new(object, StepAction::Create, table, sql));
+                &format!("ADD COLUMN {}", ddl::column_definition(table, column)),
+            ));
+            if let Some(sequence) = ddl::serial_sequence(column) {
+                sql.push(ddl::own_sequence(table, column, sequence));
+            }
+            if column.comment.is_some() {
+                sql.push(ddl::comment(
+                    table,
+                    Some(&column.name),
+                    column.comment.as_deref(),
+                ));
+            }
+            steps.push(Step::new(object, StepAction::Create, table, sql.join("\n")));
             continue;
         };
-        for clause in column_clauses(old, column) {
-            let sql = ddl::alter_table(table, &clause);
+        if old.generated.is_none() && column.generated.is_some() {
+            // A column cannot become generated: it is made again, computed from the others.
+            steps.push(drop_column(table, &column.name).destroying(format!(
+                "replaces column {table}.{} by one generated from other columns: its values \
+                 are lost",
+                column.name
+            )));
+            steps.push(Step::new(
+                object,
+                StepAction::Create,
+                table,
+                ddl::alter_table(
+                    table,
+                    &format!("ADD COLUMN {}", ddl::column_definition(table, column)),
+                ),
+            ));
+            continue;
+        }
+        for sql in column_statements(table, old, column) {
             let mut step = Step::new(object.clone(), StepAction::Alter, table, sql);
-            if old.data_type != column.data_type && clause.contains(" TYPE ") {
+            if old.data_type != column.data_type && step.sql.contains(" TYPE ") {
                 step.destroys = narrowing(&old.data_type, &column.data_type).map(|why| {
                     format!(
                         "changes {table}.{} from {} to {}: {why}",
@@ -331,45 +370,228 @@ fn column_steps(have: &Table, want: &Table) -> Vec<Step> {
             steps.push(step);
         }
     }
+    for sql in property_statements(table, &have.properties, &want.properties) {
+        steps.push(Step::new(
+            format!("table {table}"),
+            StepAction::Alter,
+            table,
+            sql,
+        ));
+    }
     steps
 }
 
-/// ALTER TABLE clauses that turn column `old` into `new`, in an order PostgreSQL accepts
-/// (NOT NULL before an identity is added, after one is dropped).
-fn column_clauses(old: &Column, new: &Column) -> Vec<String> {
+fn drop_column(table: &str, column: &str) -> Step {
+    let sql = ddl::alter_table(table, &format!("DROP COLUMN {}", quote(column)));
+    Step::new(
+        format!("column {table}.{column}"),
+        StepAction::Drop,
+        table,
+        sql,
+    )
+    .destroying(format!(
+        "drops column {table}.{column} and every value in it"
+    ))
+}
+
+/// Statements that turn column `old` into `new`, in an order PostgreSQL accepts: a serial
+/// column's new sequence exists before its default names it, an identity goes before a
+/// default takes its place (and the other way round), NOT NULL is set before an identity is
+/// added and dropped after one is dropped, and a sequence is owned once its column uses it.
+fn column_statements(table: &str, old: &Column, new: &Column) -> Vec<String> {
     let name = quote(&new.name);
-    let mut clauses = Vec::new();
-    if old.data_type != new.data_type {
-        clauses.push(format!(
-            "ALTER COLUMN {name} TYPE {ty} USING {name}::{ty}",
-            ty = new.data_type
-        ));
+    let alter = |clause: String| ddl::alter_table(table, &clause);
+    let mut statements = Vec::new();
+    let type_changes = old.data_type != new.data_type;
+    if type_changes || old.collation != new.collation {
+        let collation = match &new.collation {
+            Some(collation) => format!(" COLLATE {collation}"),
+            None if !type_changes => " COLLATE \"default\"".to_owned(),
+            None => String::new(),
+        };
+        let using = if type_changes {
+            format!(" USING {name}::{}", new.data_type)
+        } else {
+            String::new()
+        };
+        statements.push(alter(format!(
+            "ALTER COLUMN {name} TYPE {}{collation}{using}",
+            new.data_type
+        )));
+    }
+    match (&old.generated, &new.generated) {
+        (Some(a), Some(b)) if a != b => statements.push(alter(format!(
+            "ALTER COLUMN {name} SET EXPRESSION AS ({b})"
+        ))),
+        (Some(_), None) => statements.push(alter(format!("ALTER COLUMN {name} DROP EXPRESSION"))),
+        _ => {}
+    }
+    if old.identity.is_some() && new.identity.is_none() {
+        statements.push(alter(format!("ALTER COLUMN {name} DROP IDENTITY")));
+    }
+    let (old_serial, new_serial) = (ddl::serial_sequence(old), ddl::serial_sequence(new));
+    match (old_serial, new_serial) {
+        (None, Some(sequence)) => statements.push(ddl::create_sequence(new, sequence)),
+        (Some(a), Some(b)) => statements.extend(sequence_changes(a, b, &new.data_type)),
+        _ => {}
     }
     if old.default != new.default {
-        clauses.push(match &new.default {
+        statements.push(alter(match &new.default {
             Some(default) => format!("ALTER COLUMN {name} SET DEFAULT {default}"),
             None => format!("ALTER COLUMN {name} DROP DEFAULT"),
-        });
+        }));
+    }
+    if let (Some(sequence), None) = (old_serial, new_serial) {
+        statements.push(format!("DROP SEQUENCE {};", quote(&sequence.name)));
     }
     if new.not_null && !old.not_null {
-        clauses.push(format!("ALTER COLUMN {name} SET NOT NULL"));
+        statements.push(alter(format!("ALTER COLUMN {name} SET NOT NULL")));
     }
     match (old.identity, new.identity) {
-        (None, Some(identity)) => clauses.push(format!(
-            "ALTER COLUMN {name} ADD GENERATED {} AS IDENTITY",
-            identity_words(identity)
-        )),
-        (Some(_), None) => clauses.push(format!("ALTER COLUMN {name} DROP IDENTITY")),
-        (Some(a), Some(b)) if a != b => clauses.push(format!(
-            "ALTER COLUMN {name} SET GENERATED {}",
-            identity_words(b)
-        )),
+        (None, Some(identity)) => statements.push(alter(format!(
+            "ALTER COLUMN {name} ADD GENERATED {} AS IDENTITY{}",
+            identity_words(identity),
+            ddl::identity_options(table, new)
+        ))),
+        (Some(a), Some(b)) => {
+            if a != b {
+                statements.push(alter(format!(
+                    "ALTER COLUMN {name} SET GENERATED {}",
+                    identity_words(b)
+                )));
+            }
+            if let (Some(have), Some(want)) = (&old.sequence, &new.sequence) {
+                if have.name != want.name {
+                    statements.push(rename_sequence(have, want));
+                }
+                let set: Vec<String> = changed_options(have, want)
+                    .into_iter()
+                    .map(|option| format!("SET {option}"))
+                    .collect();
+                if !set.is_empty() {
+                    statements.push(alter(format!("ALTER COLUMN {name} {}", set.join(" "))));
+                }
+            }
+        }
         _ => {}
     }
     if !new.not_null && old.not_null {
-        clauses.push(format!("ALTER COLUMN {name} DROP NOT NULL"));
+        statements.push(alter(format!("ALTER COLUMN {name} DROP NOT NULL")));
     }
-    clauses
+    if let (None, Some(sequence)) = (old_serial, new_serial) {
+        statements.push(ddl::own_sequence(table, new, sequence));
+    }
+    if old.comment != new.comment {
+        statements.push(ddl::comment(table, Some(&new.name), new.comment.as_deref()));
+    }
+    statements
+}
+
+fn rename_sequence(have: &Sequence, want: &Sequence) -> String {
+    format!(
+        "ALTER SEQUENCE {} RENAME TO {};",
+        quote(&have.name),
+        quote(&want.name)
+    )
+}
+
+/// A serial column's sequence renamed and its options changed (`column_type`: the column's
+/// new type, which a sequence without a type of its own has).
+fn sequence_changes(have: &Sequence, want: &Sequence, column_type: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    if have.name != want.name {
+        statements.push(rename_sequence(have, want));
+    }
+    let mut options = Vec::new();
+    if have.data_type != want.data_type {
+        options.push(format!(
+            "AS {}",
+            want.data_type.as_deref().unwrap_or(column_type)
+        ));
+    }
+    options.extend(changed_options(have, want));
+    if !options.is_empty() {
+        statements.push(format!(
+            "ALTER SEQUENCE {} {};",
+            quote(&want.name),
+            options.join(" ")
+        ));
+    }
+    statements
+}
+
+/// The options of `want` that differ from `have`'s, defaults written out (`NO MINVALUE`).
+fn changed_options(have: &Sequence, want: &Sequence) -> Vec<String> {
+    let have = all_options(have);
+    all_options(want)
+        .into_iter()
+        .zip(have)
+        .filter(|(want, have)| want != have)
+        .map(|(want, _)| want)
+        .collect()
+}
+
+/// Every option of a sequence, in one order, defaults written out (a default START WITH as
+/// the number it stands for).
+fn all_options(sequence: &Sequence) -> [String; 6] {
+    let ascending = sequence.increment > 0;
+    let start = sequence.start.unwrap_or(if ascending {
+        sequence.min.unwrap_or(1)
+    } else {
+        sequence.max.unwrap_or(-1)
+    });
+    [
+        format!("START WITH {start}"),
+        format!("INCREMENT BY {}", sequence.increment),
+        sequence
+            .min
+            .map_or("NO MINVALUE".to_owned(), |v| format!("MINVALUE {v}")),
+        sequence
+            .max
+            .map_or("NO MAXVALUE".to_owned(), |v| format!("MAXVALUE {v}")),
+        format!("CACHE {}", sequence.cache),
+        if sequence.cycle { "CYCLE" } else { "NO CYCLE" }.to_owned(),
+    ]
+}
+
+/// Statements that turn a table's properties from `have` into `want`.
+fn property_statements(table: &str, have: &TableProperties, want: &TableProperties) -> Vec<String> {
+    let mut statements = Vec::new();
+    if have.unlogged != want.unlogged {
+        let to = if want.unlogged { "UNLOGGED" } else { "LOGGED" };
+        statements.push(ddl::alter_table(table, &format!("SET {to}")));
+    }
+    let key = |option: &String| option.split('=').next().unwrap_or_default().to_owned();
+    let wanted: BTreeSet<String> = want.options.iter().map(key).collect();
+    let reset: Vec<String> = have
+        .options
+        .iter()
+        .map(key)
+        .filter(|name| !wanted.contains(name))
+        .collect();
+    if !reset.is_empty() {
+        statements.push(ddl::alter_table(
+            table,
+            &format!("RESET ({})", reset.join(", ")),
+        ));
+    }
+    let set: Vec<&String> = want
+        .options
+        .iter()
+        .filter(|option| !have.options.contains(option))
+        .collect();
+    if !set.is_empty() {
+        let set: Vec<&str> = set.iter().map(|s| s.as_str()).collect();
+        statements.push(ddl::alter_table(
+            table,
+            &format!("SET ({})", set.join(", ")),
+        ));
+    }
+    statements.extend(ddl::row_security(table, have, want));
+    if have.comment != want.comment {
+        statements.push(ddl::comment(table, None, want.comment.as_deref()));
+    }
+    statements
 }
 
 fn identity_words(identity: Identity) -> &'static str {

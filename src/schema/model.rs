@@ -20,7 +20,7 @@ pub struct Schema {
 
 /// A table with its columns (in declaration order: the order is part of the table) and
 /// constraints (in declaration order).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Table {
     pub name: String,
     pub columns: Vec<Column>,
@@ -28,6 +28,29 @@ pub struct Table {
     pub foreign_keys: Vec<ForeignKey>,
     pub checks: Vec<Check>,
     pub uniques: Vec<KeyConstraint>,
+    /// Constraints a manifest cannot state (EXCLUDE), as a database made by hand may hold
+    /// them: each goes, by name, with its definition.
+    #[serde(default)]
+    pub other_constraints: Vec<Check>,
+    #[serde(default)]
+    pub properties: TableProperties,
+}
+
+/// What a table is besides its columns and constraints. Read from the catalog whole, so a
+/// table changed by hand (row security turned on, made UNLOGGED, storage parameters set)
+/// differs from the manifest's and is planned back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableProperties {
+    /// `ALTER TABLE … ENABLE ROW LEVEL SECURITY` (`relrowsecurity`).
+    pub row_security: bool,
+    /// `ALTER TABLE … FORCE ROW LEVEL SECURITY` (`relforcerowsecurity`).
+    pub force_row_security: bool,
+    /// `CREATE UNLOGGED TABLE` (`relpersistence = 'u'`).
+    pub unlogged: bool,
+    /// Storage parameters (`reloptions`), `name=value` as the server prints them.
+    pub options: Vec<String>,
+    /// `COMMENT ON TABLE`.
+    pub comment: Option<String>,
 }
 
 impl Table {
@@ -80,7 +103,7 @@ impl Table {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     /// As `format_type(atttypid, atttypmod)` prints it: `bigint`, `numeric(12,2)`,
@@ -92,6 +115,115 @@ pub struct Column {
     /// defaults with casts (`'pending'::text`); comparing them is the diff's business.
     pub default: Option<String>,
     pub identity: Option<Identity>,
+    /// The sequence the column owns: its identity's, or a `serial` column's (whose default
+    /// is `nextval` of it).
+    #[serde(default)]
+    pub sequence: Option<Sequence>,
+    /// `COLLATE` when it is not the type's default collation, as `quote_ident` writes it.
+    #[serde(default)]
+    pub collation: Option<String>,
+    /// `GENERATED ALWAYS AS (expression) STORED`: the expression.
+    #[serde(default)]
+    pub generated: Option<String>,
+    /// `COMMENT ON COLUMN`.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// A sequence a column owns. Options that are the defaults for its type and direction are
+/// `None`, so that a column whose type changes (and its sequence's with it) keeps equal
+/// options, as PostgreSQL keeps them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequence {
+    pub name: String,
+    /// `AS type` when it is not the column's type.
+    pub data_type: Option<String>,
+    pub start: Option<i64>,
+    pub increment: i64,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub cache: i64,
+    pub cycle: bool,
+}
+
+/// Sequence options as written or read, before the defaults are left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SequenceValues {
+    pub start: Option<i64>,
+    pub increment: i64,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub cache: i64,
+    pub cycle: bool,
+}
+
+impl Default for SequenceValues {
+    fn default() -> Self {
+        SequenceValues {
+            start: None,
+            increment: 1,
+            min: None,
+            max: None,
+            cache: 1,
+            cycle: false,
+        }
+    }
+}
+
+impl Sequence {
+    /// A sequence of `data_type` (`smallint`, `integer` or `bigint`) with `values`, each
+    /// left out when it is PostgreSQL's default.
+    pub fn new(name: String, column_type: &str, data_type: &str, values: SequenceValues) -> Self {
+        let (type_min, type_max) = match data_type {
+            "smallint" => (i16::MIN as i64, i16::MAX as i64),
+            "integer" => (i32::MIN as i64, i32::MAX as i64),
+            _ => (i64::MIN, i64::MAX),
+        };
+        let ascending = values.increment > 0;
+        let min_default = if ascending { 1 } else { type_min };
+        let max_default = if ascending { type_max } else { -1 };
+        let min = values.min.filter(|v| *v != min_default);
+        let max = values.max.filter(|v| *v != max_default);
+        let start_default = if ascending {
+            min.unwrap_or(min_default)
+        } else {
+            max.unwrap_or(max_default)
+        };
+        Sequence {
+            name,
+            data_type: (data_type != column_type).then(|| data_type.to_owned()),
+            start: values.start.filter(|v| *v != start_default),
+            increment: values.increment,
+            min,
+            max,
+            cache: values.cache,
+            cycle: values.cycle,
+        }
+    }
+
+    /// The options that are not defaults, as CREATE SEQUENCE or an identity writes them.
+    pub fn options(&self) -> Vec<String> {
+        let mut options = Vec::new();
+        if let Some(start) = self.start {
+            options.push(format!("START WITH {start}"));
+        }
+        if self.increment != 1 {
+            options.push(format!("INCREMENT BY {}", self.increment));
+        }
+        if let Some(min) = self.min {
+            options.push(format!("MINVALUE {min}"));
+        }
+        if let Some(max) = self.max {
+            options.push(format!("MAXVALUE {max}"));
+        }
+        if self.cache != 1 {
+            options.push(format!("CACHE {}", self.cache));
+        }
+        if self.cycle {
+            options.push("CYCLE".into());
+        }
+        options
+    }
 }
 
 /// `GENERATED { ALWAYS | BY DEFAULT } AS IDENTITY` (`pg_attribute.attidentity` `a` / `d`).
@@ -104,13 +236,18 @@ pub enum Identity {
 }
 
 /// A PRIMARY KEY or UNIQUE constraint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyConstraint {
     pub name: String,
     pub columns: Vec<String>,
+    /// As `pg_get_constraintdef` prints it, when read from a server: compared whole, so
+    /// what the other fields do not hold (DEFERRABLE, INCLUDE, NULLS NOT DISTINCT, storage
+    /// parameters) is compared too. `None` when parsed from a manifest.
+    #[serde(default)]
+    pub definition: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForeignKey {
     pub name: String,
     pub columns: Vec<String>,
@@ -119,6 +256,10 @@ pub struct ForeignKey {
     pub referenced_columns: Vec<String>,
     pub on_delete: ReferentialAction,
     pub on_update: ReferentialAction,
+    /// As `pg_get_constraintdef` prints it (MATCH, DEFERRABLE, NOT VALID, SET NULL columns
+    /// included); see [`KeyConstraint::definition`].
+    #[serde(default)]
+    pub definition: Option<String>,
 }
 
 /// `pg_constraint.confdeltype` / `confupdtype`; NO ACTION when not written.
@@ -137,15 +278,19 @@ pub enum ReferentialAction {
     SetDefault,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     pub name: String,
     /// The condition as SQL text, without the surrounding `CHECK (...)`.
     pub expression: String,
+    /// As `pg_get_constraintdef` prints it (NO INHERIT, NOT VALID included); see
+    /// [`KeyConstraint::definition`].
+    #[serde(default)]
+    pub definition: Option<String>,
 }
 
 /// An index made with CREATE INDEX.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Index {
     pub name: String,
     pub table: String,
@@ -156,6 +301,11 @@ pub struct Index {
     pub method: String,
     /// The WHERE condition of a partial index.
     pub predicate: Option<String>,
+    /// What `pg_get_indexdef` prints after `USING`, when read from a server: compared
+    /// whole, so INCLUDE, NULLS NOT DISTINCT, storage parameters and tablespace are compared
+    /// too. `None` when parsed from a manifest.
+    #[serde(default)]
+    pub definition: Option<String>,
 }
 
 /// Whether a type (as `format_type` spells it) holds numbers, so values of it are written as

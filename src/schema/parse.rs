@@ -755,9 +755,7 @@ impl Builder<'_> {
             let mut column = Column {
                 name: name.clone(),
                 data_type,
-                not_null: false,
-                default: None,
-                identity: None,
+                ..Column::default()
             };
             let mut nullable = false;
             for option in &def.options {
@@ -980,6 +978,7 @@ impl Builder<'_> {
                 referenced_columns: fk.referred_columns.iter().map(ident).collect(),
                 on_delete: action(&fk.on_delete),
                 on_update: action(&fk.on_update),
+                definition: None,
             })),
         })
     }
@@ -1015,10 +1014,7 @@ impl Builder<'_> {
         let mut table = Table {
             name: name.clone(),
             columns,
-            primary_key: None,
-            foreign_keys: Vec::new(),
-            checks: Vec::new(),
-            uniques: Vec::new(),
+            ..Table::default()
         };
         self.constrain(&mut table, pending)?;
         self.schema.tables.insert(name.clone(), table);
@@ -1094,6 +1090,7 @@ impl Builder<'_> {
                     table.primary_key = Some(KeyConstraint {
                         name: constraint_name,
                         columns: key_columns,
+                        definition: None,
                     });
                 }
                 Definition::Unique(key_columns) => {
@@ -1108,6 +1105,7 @@ impl Builder<'_> {
                     table.uniques.push(KeyConstraint {
                         name: constraint_name,
                         columns: key_columns,
+                        definition: None,
                     });
                 }
                 Definition::ForeignKey(mut fk) => {
@@ -1134,6 +1132,7 @@ impl Builder<'_> {
                     table.checks.push(Check {
                         name: constraint_name,
                         expression,
+                        definition: None,
                     });
                 }
             }
@@ -1293,6 +1292,7 @@ impl Builder<'_> {
                     .as_ref()
                     .map_or("btree".to_owned(), |m| m.to_string().to_ascii_lowercase()),
                 predicate: create.predicate.as_ref().map(Expr::to_string),
+                definition: None,
             },
         );
         Ok(index_name)

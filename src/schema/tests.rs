@@ -27,6 +27,7 @@ fn key(name: &str, columns: &[&str]) -> KeyConstraint {
     KeyConstraint {
         name: name.into(),
         columns: strings(columns),
+        definition: None,
     }
 }
 
@@ -34,6 +35,7 @@ fn check(name: &str, expression: &str) -> Check {
     Check {
         name: name.into(),
         expression: expression.into(),
+        definition: None,
     }
 }
 
@@ -45,6 +47,7 @@ fn fk(name: &str, column: &str, table: &str, on_delete: ReferentialAction) -> Fo
         referenced_columns: strings(&[column]),
         on_delete,
         on_update: ReferentialAction::NoAction,
+        definition: None,
     }
 }
 
