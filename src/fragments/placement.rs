@@ -291,9 +291,7 @@ pub fn column_group(table: &Table, name: &str, columns: &[String]) -> Table {
     group.name = name.to_owned();
     group.columns.retain(|c| columns.contains(&c.name));
     for column in &mut group.columns {
-        if column.identity.take().is_some() {
-            column.not_null = true;
-        }
+        values_from_the_coordinator(column);
     }
     group.foreign_keys.clear();
     let rename = |constraint: &str| constraint.replacen(&table.name, name, 1);
@@ -329,15 +327,25 @@ pub(crate) fn identifiers(expression: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// A column of a table whose rows the coordinator writes: an identity or serial column takes
+/// the value the coordinator drew, so it has no sequence (nor a default that reads one).
+fn values_from_the_coordinator(column: &mut crate::schema::model::Column) {
+    if crate::schema::ddl::serial_sequence(column).is_some() {
+        column.default = None;
+    }
+    if column.identity.take().is_some() || column.sequence.is_some() {
+        column.not_null = true;
+    }
+    column.sequence = None;
+}
+
 /// A reference table's copy: its columns (values come from the coordinator, so no identity),
 /// keys and checks. No foreign keys: the initial copy fills tables in no particular order.
 fn reference_copy(table: &Table) -> Table {
     let mut copy = table.clone();
     copy.foreign_keys.clear();
     for column in &mut copy.columns {
-        if column.identity.take().is_some() {
-            column.not_null = true;
-        }
+        values_from_the_coordinator(column);
     }
     copy
 }
@@ -480,9 +488,7 @@ fn fragment_table(table: &Table, name: &str, key: &str, bound: &Bound, numeric: 
     let mut fragment = table.clone();
     fragment.name = name.to_owned();
     for column in &mut fragment.columns {
-        if column.identity.take().is_some() {
-            column.not_null = true;
-        }
+        values_from_the_coordinator(column);
     }
     fragment.foreign_keys.clear();
     let rename = |constraint: &str| constraint.replacen(&table.name, name, 1);

@@ -126,6 +126,28 @@ cases! {
     case_15_constraints_added_by_alter_table: "15_constraints_added_by_alter_table" => [];
     case_16_index_operator_class: "16_index_operator_class" => [];
     case_17_row_security_enabled_by_hand: "17_row_security_enabled_by_hand" => [];
+    case_18_serial_columns_in_a_new_table: "18_serial_columns_in_a_new_table" => [];
+    case_19_pg_dump_serial_and_identity_forms: "19_pg_dump_serial_and_identity_forms" => [];
+    case_20_identity_options_changed: "20_identity_options_changed" => [];
+    case_21_identity_increment_changed_by_hand: "21_identity_increment_changed_by_hand" => [];
+    case_22_column_collation: "22_column_collation" => [];
+    case_23_comments: "23_comments" => [];
+    case_24_generated_column_expression_changed: "24_generated_column_expression_changed" => [(
+        "AS (qty * price * 1.2)",
+        "AS ((((qty)::numeric * price) * 1.2))"
+    )];
+    case_25_unlogged_and_storage_parameters_by_hand: "25_unlogged_and_storage_parameters_by_hand" => [];
+    case_26_constraints_changed_by_hand: "26_constraints_changed_by_hand" => [];
+    case_27_index_include_and_parameters_by_hand: "27_index_include_and_parameters_by_hand" => [];
+    case_28_serial_to_identity: "28_serial_to_identity" => [];
+    case_29_identity_to_serial: "29_identity_to_serial" => [];
+    case_30_row_security_and_table_options_in_the_manifest: "30_row_security_and_table_options_in_the_manifest" => [];
+    case_31_column_made_generated: "31_column_made_generated" => [(
+        "AS (qty * price)",
+        "AS (((qty)::numeric * price))"
+    )];
+    case_32_serial_sequence_options_by_hand: "32_serial_sequence_options_by_hand" => [];
+    case_33_column_becomes_serial: "33_column_becomes_serial" => [];
 }
 
 #[test]

@@ -17,18 +17,20 @@ use std::sync::Arc;
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use sqlparser::ast::{
     self as sql, AlterSchemaOperation, AlterTable, AlterTableOperation, ColumnOption, CreateIndex,
-    CreateTable, Expr, GeneratedAs, Ident, IndexColumn, ObjectName, ObjectNamePart, OrderBySort,
-    Spanned, Statement, TableConstraint,
+    CreateTable, Expr, GeneratedAs, GeneratedExpressionMode, Ident, IndexColumn, ObjectName,
+    ObjectNamePart, OrderBySort, Spanned, Statement, TableConstraint,
 };
 use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Span, Token};
 use thiserror::Error;
 
 use super::model::{
-    Check, Column, ForeignKey, Identity, Index, KeyConstraint, ReferentialAction, Schema, Table,
+    Check, Column, ForeignKey, Identity, Index, KeyConstraint, ReferentialAction, Schema, Sequence,
+    SequenceValues, Table, TableProperties,
 };
-use super::{naming, types};
+use super::{ddl, naming, types};
 
 /// What kind of problem a [`SchemaError`] is, for callers and tests that branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +140,18 @@ pub fn parse_manifest(file_name: &str, sql: &str) -> Result<Manifest, SchemaErro
     let mut sql_only = sql.as_bytes().to_vec();
     blank(&mut sql_only, &meta);
     let sql_only = String::from_utf8(sql_only).unwrap_or_else(|_| sql.to_owned());
+    let identity_names = identity_sequence_names(&source, &sql_only)?;
+    let mut sql_only = sql_only.into_bytes();
+    blank(
+        &mut sql_only,
+        &identity_names
+            .iter()
+            .map(|n| n.words.clone())
+            .collect::<Vec<_>>(),
+    );
+    let sql_only = String::from_utf8(sql_only).unwrap_or_else(|_| sql.to_owned());
+    let mut blanked = meta;
+    blanked.extend(identity_names.iter().filter_map(|n| n.public.clone()));
     let mut parser = Parser::new(&dialect)
         .try_with_sql(&sql_only)
         .map_err(|e| source.parser_error(e, 0))?;
@@ -147,7 +161,14 @@ pub fn parse_manifest(file_name: &str, sql: &str) -> Result<Manifest, SchemaErro
         relations: BTreeSet::new(),
         chosen_names: BTreeSet::new(),
         statements: BTreeMap::new(),
-        blanked: RefCell::new(meta),
+        blanked: RefCell::new(blanked),
+        sequences: BTreeMap::new(),
+        identity_names: RefCell::new(
+            identity_names
+                .into_iter()
+                .map(|n| (n.words.start, n.name))
+                .collect(),
+        ),
     };
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -156,22 +177,24 @@ pub fn parse_manifest(file_name: &str, sql: &str) -> Result<Manifest, SchemaErro
         }
         let start = parser.peek_token_ref().span.start;
         let start_offset = source.offset(start).unwrap_or(0);
+        // sqlparser reads no ALTER SEQUENCE; pg_dump writes `OWNED BY` and `OWNER TO`.
+        if parser.parse_keywords(&[Keyword::ALTER, Keyword::SEQUENCE]) {
+            let parsed =
+                alter_sequence(&mut parser).map_err(|e| source.parser_error(e, start_offset))?;
+            let end = parser.get_current_token().span.end;
+            expect_end(&source, &parser)?;
+            let at = source.span(Span::new(start, end));
+            builder.alter_sequence(&parsed.0, parsed.1.as_ref(), at)?;
+            continue;
+        }
         let statement = parser
             .parse_statement()
             .map_err(|e| source.parser_error(e, start_offset))?;
         let end = parser.get_current_token().span.end;
-        let next = parser.peek_token_ref();
-        if !matches!(next.token, Token::SemiColon | Token::EOF) {
-            return Err(source.error(
-                ErrorKind::Syntax,
-                format!("expected `;` after the statement, found `{}`", next.token),
-                source.span(next.span),
-                "the statement should end before this",
-                None,
-            ));
-        }
+        expect_end(&source, &parser)?;
         builder.statement(statement, source.span(Span::new(start, end)))?;
     }
+    builder.finish_sequences()?;
     let mut server_sql = sql.as_bytes().to_vec();
     blank(&mut server_sql, &builder.blanked.into_inner());
     Ok(Manifest {
@@ -181,6 +204,114 @@ pub fn parse_manifest(file_name: &str, sql: &str) -> Result<Manifest, SchemaErro
         // Only whole statements and whole `public.` prefixes were blanked: still UTF-8.
         server_sql: String::from_utf8(server_sql).unwrap_or_else(|_| sql.to_owned()),
     })
+}
+
+/// A statement ends with `;` or the end of the file.
+fn expect_end(source: &Source<'_>, parser: &Parser<'_>) -> Result<(), SchemaError> {
+    let next = parser.peek_token_ref();
+    if matches!(next.token, Token::SemiColon | Token::EOF) {
+        return Ok(());
+    }
+    Err(source.error(
+        ErrorKind::Syntax,
+        format!("expected `;` after the statement, found `{}`", next.token),
+        source.span(next.span),
+        "the statement should end before this",
+        None,
+    ))
+}
+
+/// The rest of `ALTER SEQUENCE name { OWNED BY table.column | OWNER TO role }`: the name, and
+/// the column for OWNED BY.
+fn alter_sequence(
+    parser: &mut Parser<'_>,
+) -> Result<(ObjectName, Option<ObjectName>), ParserError> {
+    let name = parser.parse_object_name(false)?;
+    if parser.parse_keywords(&[Keyword::OWNED, Keyword::BY]) {
+        let column = parser.parse_object_name(false)?;
+        return Ok((name, Some(column)));
+    }
+    if parser.parse_keywords(&[Keyword::OWNER, Keyword::TO]) {
+        parser.parse_identifier()?;
+        return Ok((name, None));
+    }
+    parser.expected(
+        "OWNED BY or OWNER TO (the ALTER SEQUENCE pg_dump writes)",
+        parser.peek_token(),
+    )
+}
+
+/// An identity's `SEQUENCE NAME name`, which sqlparser does not read.
+struct IdentitySequenceName {
+    /// The words `SEQUENCE NAME name`, left out of what sqlparser reads.
+    words: Range<usize>,
+    /// `public.` before the name, left out of what the server runs.
+    public: Option<Range<usize>>,
+    name: String,
+}
+
+/// Every `SEQUENCE NAME name` of the text (only an identity's options have those words).
+fn identity_sequence_names(
+    source: &Source<'_>,
+    text: &str,
+) -> Result<Vec<IdentitySequenceName>, SchemaError> {
+    let dialect = PostgreSqlDialect {};
+    let Ok(tokens) = sqlparser::tokenizer::Tokenizer::new(&dialect, text).tokenize_with_location()
+    else {
+        // The parser reports the same problem where it is.
+        return Ok(Vec::new());
+    };
+    let tokens: Vec<_> = tokens
+        .into_iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let is_word = |at: usize, keyword: Keyword| {
+        tokens
+            .get(at)
+            .is_some_and(|t| matches!(&t.token, Token::Word(w) if w.keyword == keyword))
+    };
+    let mut found = Vec::new();
+    for at in 0..tokens.len() {
+        if !(is_word(at, Keyword::SEQUENCE) && is_word(at + 1, Keyword::NAME)) {
+            continue;
+        }
+        let mut parts = Vec::new();
+        let mut next = at + 2;
+        while let Some(Token::Word(word)) = tokens.get(next).map(|t| &t.token) {
+            parts.push((ident(&word.to_ident(tokens[next].span)), tokens[next].span));
+            if tokens.get(next + 1).map(|t| &t.token) != Some(&Token::Period) {
+                break;
+            }
+            next += 2;
+        }
+        let Some(last) = parts.last() else {
+            continue;
+        };
+        let words = source
+            .range(Span::new(tokens[at].span.start, last.1.end))
+            .expect("a token of the text");
+        let public = match parts.as_slice() {
+            [_] => None,
+            [(schema, schema_span), (_, name_span)] if schema == MANAGED_SCHEMA => {
+                source.range(Span::new(schema_span.start, name_span.start))
+            }
+            _ => {
+                return Err(source.error(
+                    ErrorKind::Unsupported,
+                    "an identity's sequence in another schema than `public`".to_owned(),
+                    source.span(Span::new(parts[0].1.start, last.1.end)),
+                    "this sequence",
+                    None,
+                ));
+            }
+        };
+        found.push(IdentitySequenceName {
+            words,
+            public,
+            name: last.0.clone(),
+        });
+    }
+    Ok(found)
 }
 
 /// Replace `ranges` of `text` by spaces, byte for byte, keeping line breaks so that offsets
@@ -270,6 +401,11 @@ impl<'a> Source<'a> {
 
     fn offset(&self, location: Location) -> Option<usize> {
         self.offset_of(location.line, location.column)
+    }
+
+    /// The bytes a span covers.
+    fn range(&self, span: Span) -> Option<Range<usize>> {
+        Some(self.offset(span.start)?..self.offset(span.end)?)
     }
 
     /// A span as a miette span; an unknown or empty span becomes one character wide.
@@ -422,6 +558,103 @@ fn ident(ident: &Ident) -> String {
     }
 }
 
+/// A serial column's default, as the server prints it.
+fn nextval(sequence: &str) -> String {
+    format!("nextval({}::regclass)", ddl::literal(&ddl::quote(sequence)))
+}
+
+/// The sequence `nextval('[public.]name'[::regclass])` names, and where its `public.` is
+/// written (the literal's start and the prefix's length), or `None` for any other expression.
+fn nextval_argument(expr: &Expr) -> Option<(String, Option<Span>)> {
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let names: Vec<String> = function
+        .name
+        .0
+        .iter()
+        .map(|part| match part {
+            ObjectNamePart::Identifier(name) => Some(ident(name)),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    if !matches!(names.as_slice(), [f] | [_, f] if f == "nextval")
+        || (names.len() == 2 && names[0] != "pg_catalog")
+    {
+        return None;
+    }
+    let sql::FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    let [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(argument))] = list.args.as_slice()
+    else {
+        return None;
+    };
+    let literal = match argument {
+        Expr::Cast {
+            expr, data_type, ..
+        } if matches!(data_type, sql::DataType::Regclass)
+            || data_type.to_string().eq_ignore_ascii_case("regclass") =>
+        {
+            expr.as_ref()
+        }
+        other => other,
+    };
+    let Expr::Value(value) = literal else {
+        return None;
+    };
+    let sql::Value::SingleQuotedString(text) = &value.value else {
+        return None;
+    };
+    let parts = split_qualified(text)?;
+    match parts.as_slice() {
+        [name] => Some((name.clone(), None)),
+        [schema, name] if schema == MANAGED_SCHEMA => {
+            let start = value.span.start;
+            // After the opening quote, `public.` as written (unquoted, 7 characters).
+            let prefix_start = Location::new(start.line, start.column + 1);
+            let prefix_end = Location::new(start.line, start.column + 1 + 7);
+            let public = text
+                .starts_with("public.")
+                .then(|| Span::new(prefix_start, prefix_end));
+            Some((name.clone(), public))
+        }
+        _ => None,
+    }
+}
+
+/// `a.b` or `"A"."b"` as PostgreSQL reads a qualified name in a string, names folded.
+fn split_qualified(text: &str) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    let mut rest = text.trim();
+    loop {
+        let (part, after) = if let Some(quoted) = rest.strip_prefix('"') {
+            let end = quoted.find('"')?;
+            (quoted[..end].to_owned(), &quoted[end + 1..])
+        } else {
+            let end = rest.find('.').unwrap_or(rest.len());
+            (rest[..end].trim().to_ascii_lowercase(), &rest[end..])
+        };
+        parts.push(part);
+        match after.strip_prefix('.') {
+            Some(next) => rest = next,
+            None if after.trim().is_empty() => return Some(parts),
+            None => return None,
+        }
+    }
+}
+
+/// A sequence written with CREATE SEQUENCE, until the column that owns it is known.
+struct WrittenSequence {
+    values: SequenceValues,
+    data_type: String,
+    at: SourceSpan,
+    /// `ALTER SEQUENCE … OWNED BY table.column`.
+    owner: Option<(String, String)>,
+    /// The columns whose default takes values from it, and where.
+    used_by: Vec<(String, String, SourceSpan)>,
+}
+
 /// A constraint as written, before it gets its final name.
 struct Pending<T> {
     name: Option<String>,
@@ -450,6 +683,11 @@ struct Builder<'a> {
     statements: BTreeMap<String, SourceSpan>,
     /// Byte ranges left out of [`Manifest::server_sql`].
     blanked: RefCell<Vec<Range<usize>>>,
+    /// Sequences made by CREATE SEQUENCE, by name.
+    sequences: BTreeMap<String, WrittenSequence>,
+    /// `SEQUENCE NAME` of identities (which sqlparser does not read), by the offset of the
+    /// words: taken by the identity whose statement holds them.
+    identity_names: RefCell<Vec<(usize, String)>>,
 }
 
 impl Builder<'_> {
@@ -480,6 +718,18 @@ impl Builder<'_> {
                 Ok(())
             }
             Statement::AlterTable(alter) => self.alter_table(alter, at),
+            Statement::CreateSequence {
+                temporary: false,
+                if_not_exists: false,
+                name,
+                sequence_options,
+            } => self.create_sequence(&name, &sequence_options, at),
+            Statement::Comment {
+                object_type,
+                object_name,
+                comment,
+                if_exists: false,
+            } => self.comment(object_type, &object_name, comment, at),
             Statement::AlterSchema(alter)
                 if alter
                     .operations
@@ -529,6 +779,394 @@ impl Builder<'_> {
                 ))
             }
         }
+    }
+
+    /// `WITH (name = value, …)` of CREATE TABLE as the catalog's `reloptions` print it
+    /// (`fillfactor=70`); any other table option is refused.
+    fn storage_parameters(
+        &self,
+        options: &sql::CreateTableOptions,
+        at: SourceSpan,
+    ) -> Result<Vec<String>, SchemaError> {
+        let refused = |what: String| {
+            self.error(
+                ErrorKind::Unsupported,
+                format!("`{what}` is not supported on a table in a schema manifest"),
+                at,
+                "this table",
+            )
+        };
+        match options {
+            sql::CreateTableOptions::None => Ok(Vec::new()),
+            sql::CreateTableOptions::With(options) => options
+                .iter()
+                .map(|option| match option {
+                    sql::SqlOption::KeyValue { key, value } => {
+                        let value = match value {
+                            Expr::Value(v) => match &v.value {
+                                sql::Value::SingleQuotedString(text) => text.clone(),
+                                other => other.to_string(),
+                            },
+                            Expr::Identifier(word) => word.value.clone(),
+                            other => other.to_string(),
+                        };
+                        Ok(format!(
+                            "{}={}",
+                            key.to_string().to_ascii_lowercase(),
+                            value.to_ascii_lowercase()
+                        ))
+                    }
+                    other => Err(refused(format!("WITH ({other})"))),
+                })
+                .collect(),
+            other => Err(refused(other.to_string())),
+        }
+    }
+
+    /// `COLLATE name`, as `quote_ident` writes the name; a collation of another schema
+    /// than `pg_catalog` is refused.
+    fn collation(&self, name: &ObjectName, at: SourceSpan) -> Result<String, SchemaError> {
+        let parts: Vec<&Ident> = name
+            .0
+            .iter()
+            .filter_map(|part| match part {
+                ObjectNamePart::Identifier(ident) => Some(ident),
+                _ => None,
+            })
+            .collect();
+        match parts.as_slice() {
+            [collation] => Ok(ddl::quote(&ident(collation))),
+            [schema, collation] if ident(schema) == "pg_catalog" => {
+                Ok(ddl::quote(&ident(collation)))
+            }
+            _ => Err(self.error(
+                ErrorKind::Unsupported,
+                format!("collation `{name}` is not one of PostgreSQL's own"),
+                at,
+                "this collation",
+            )),
+        }
+    }
+
+    /// A column default. `nextval('sequence')` must name a sequence the manifest creates for
+    /// the column (a serial column as pg_dump writes it): it is spelled as the server prints
+    /// it, and the column is recorded as using that sequence.
+    fn default_expression(
+        &mut self,
+        table: &str,
+        column: &str,
+        expr: &Expr,
+        at: SourceSpan,
+    ) -> Result<String, SchemaError> {
+        let Some((sequence, public)) = nextval_argument(expr) else {
+            return Ok(expr.to_string());
+        };
+        if let Some(range) = public.and_then(|span| self.source.range(span)) {
+            self.blanked.borrow_mut().push(range);
+        }
+        let Some(found) = self.sequences.get_mut(&sequence) else {
+            return Err(self.source.error(
+                ErrorKind::Unsupported,
+                format!("`{expr}`: sequence `{sequence}` is not created above"),
+                at,
+                "this default",
+                Some(
+                    "a column may take its values from a sequence the manifest creates for it \
+                     (serial, or CREATE SEQUENCE … OWNED BY the column); other sequences are \
+                     not managed"
+                        .into(),
+                ),
+            ));
+        };
+        found
+            .used_by
+            .push((table.to_owned(), column.to_owned(), at));
+        Ok(nextval(&sequence))
+    }
+
+    /// The sequence of an identity column, with the options written for it.
+    fn identity_sequence(
+        &mut self,
+        table: &str,
+        column: &Column,
+        options: &[sql::SequenceOptions],
+        at: SourceSpan,
+    ) -> Result<Sequence, SchemaError> {
+        let (values, data_type) = self.sequence_values(options, at)?;
+        if data_type.is_some() {
+            return Err(self.error(
+                ErrorKind::Unsupported,
+                "an identity's sequence has its column's type",
+                at,
+                "AS type",
+            ));
+        }
+        let at_end = at.offset() + at.len();
+        let written = {
+            let mut names = self.identity_names.borrow_mut();
+            let found = names
+                .iter()
+                .position(|(offset, _)| (at.offset()..at_end).contains(offset));
+            found.map(|index| names.remove(index).1)
+        };
+        let name = match written {
+            Some(name) => {
+                self.chosen_names.insert(name.clone());
+                name
+            }
+            None => naming::choose(&mut self.chosen_names, table, Some(&column.name), "seq"),
+        };
+        self.relations.insert(name.clone());
+        Ok(Sequence::new(
+            name,
+            &column.data_type,
+            &column.data_type,
+            values,
+        ))
+    }
+
+    /// CREATE SEQUENCE or identity options, and the `AS type` when written.
+    fn sequence_values(
+        &self,
+        options: &[sql::SequenceOptions],
+        at: SourceSpan,
+    ) -> Result<(SequenceValues, Option<String>), SchemaError> {
+        use sql::SequenceOptions as O;
+        let number = |expr: &Expr| -> Result<i64, SchemaError> {
+            let text = expr.to_string().replace(' ', "");
+            text.parse().map_err(|_| {
+                self.error(
+                    ErrorKind::Unsupported,
+                    format!("`{expr}` is not a whole number"),
+                    at,
+                    "in these sequence options",
+                )
+            })
+        };
+        let mut values = SequenceValues::default();
+        let mut data_type = None;
+        for option in options {
+            match option {
+                O::IncrementBy(by, _) => values.increment = number(by)?,
+                O::MinValue(min) => values.min = min.as_ref().map(number).transpose()?,
+                O::MaxValue(max) => values.max = max.as_ref().map(number).transpose()?,
+                O::StartWith(start, _) => values.start = Some(number(start)?),
+                O::Cache(cache) => values.cache = number(cache)?,
+                O::Cycle(no) => values.cycle = !no,
+                O::DataType(written) => {
+                    data_type = Some(types::canonical(written).map_err(|types::TypeError(t)| {
+                        self.error(ErrorKind::Unsupported, t, at, "this sequence's type")
+                    })?)
+                }
+                other => {
+                    return Err(self.error(
+                        ErrorKind::Unsupported,
+                        format!(
+                            "sequence option `{}` is not supported",
+                            other.to_string().trim()
+                        ),
+                        at,
+                        "in these sequence options",
+                    ));
+                }
+            }
+        }
+        Ok((values, data_type))
+    }
+
+    /// `CREATE SEQUENCE`: kept until a column owns it and takes its values from it.
+    fn create_sequence(
+        &mut self,
+        name: &ObjectName,
+        options: &[sql::SequenceOptions],
+        at: SourceSpan,
+    ) -> Result<(), SchemaError> {
+        let (sequence, span) = self.object_name(name, at)?;
+        if self.relations.contains(&sequence) {
+            return Err(self.error(
+                ErrorKind::Duplicate,
+                format!("relation `{sequence}` is already defined"),
+                self.span(span),
+                "name already taken",
+            ));
+        }
+        let (values, data_type) = self.sequence_values(options, at)?;
+        self.relations.insert(sequence.clone());
+        self.chosen_names.insert(sequence.clone());
+        self.sequences.insert(
+            sequence,
+            WrittenSequence {
+                values,
+                // CREATE SEQUENCE makes a bigint sequence unless told otherwise.
+                data_type: data_type.unwrap_or_else(|| "bigint".to_owned()),
+                at,
+                owner: None,
+                used_by: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Attach each sequence the manifest created to the column that owns it and takes its
+    /// values from it; a sequence that is not both is refused.
+    fn finish_sequences(&mut self) -> Result<(), SchemaError> {
+        for (name, sequence) in std::mem::take(&mut self.sequences) {
+            let refused = |why: String| {
+                self.source.error(
+                    ErrorKind::Unsupported,
+                    format!("sequence `{name}` {why}"),
+                    sequence.at,
+                    "this sequence",
+                    Some(
+                        "dbtopo manages a sequence as part of the column that owns it (ALTER \
+                         SEQUENCE … OWNED BY table.column) and takes its values from it \
+                         (DEFAULT nextval(…)), as serial columns and pg_dump have it; other \
+                         sequences are not managed"
+                            .into(),
+                    ),
+                )
+            };
+            let Some((table, column)) = sequence.owner.clone() else {
+                return Err(refused("is not owned by a column".into()));
+            };
+            if !sequence
+                .used_by
+                .iter()
+                .any(|(t, c, _)| (t, c) == (&table, &column))
+            {
+                return Err(refused(format!(
+                    "is owned by {table}.{column}, whose default does not take values from it"
+                )));
+            }
+            if let Some((t, c, at)) = sequence
+                .used_by
+                .iter()
+                .find(|(t, c, _)| (t, c) != (&table, &column))
+            {
+                return Err(self.error(
+                    ErrorKind::Unsupported,
+                    format!("{t}.{c} takes values from `{name}`, which {table}.{column} owns"),
+                    *at,
+                    "this default",
+                ));
+            }
+            let column = self
+                .schema
+                .tables
+                .get_mut(&table)
+                .and_then(|t| t.columns.iter_mut().find(|c| c.name == column))
+                .expect("owner checked when written");
+            column.sequence = Some(Sequence::new(
+                name,
+                &column.data_type,
+                &sequence.data_type,
+                sequence.values,
+            ));
+        }
+        Ok(())
+    }
+
+    /// `COMMENT ON TABLE t` or `COMMENT ON COLUMN t.c`, on a table created above.
+    fn comment(
+        &mut self,
+        object_type: sql::CommentObject,
+        name: &ObjectName,
+        comment: Option<String>,
+        at: SourceSpan,
+    ) -> Result<(), SchemaError> {
+        let (table_name, column) = match object_type {
+            sql::CommentObject::Table => (self.object_name(name, at)?.0, None),
+            sql::CommentObject::Column => {
+                let mut parts = name.0.clone();
+                let Some(ObjectNamePart::Identifier(column)) = parts.pop() else {
+                    return Err(self.error(ErrorKind::Syntax, "expected table.column", at, "here"));
+                };
+                (
+                    self.object_name(&ObjectName(parts), at)?.0,
+                    Some(ident(&column)),
+                )
+            }
+            other => {
+                return Err(self.error(
+                    ErrorKind::Unsupported,
+                    format!("comments on a {other} are not managed"),
+                    at,
+                    "not a table or column comment",
+                ));
+            }
+        };
+        let Some(table) = self.schema.tables.get_mut(&table_name) else {
+            return Err(self.error(
+                ErrorKind::UnknownTable,
+                format!("COMMENT ON unknown table `{table_name}`"),
+                at,
+                "no table of this name is created above",
+            ));
+        };
+        // An empty comment is no comment, as PostgreSQL has it.
+        let comment = comment.filter(|text| !text.is_empty());
+        match column {
+            None => table.properties.comment = comment,
+            Some(column) => match table.columns.iter_mut().find(|c| c.name == column) {
+                Some(found) => found.comment = comment,
+                None => {
+                    return Err(self.error(
+                        ErrorKind::UnknownColumn,
+                        format!("table `{table_name}` has no column `{column}`"),
+                        at,
+                        "in this comment",
+                    ));
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// `ALTER SEQUENCE name OWNED BY table.column` (the column the sequence belongs to) or
+    /// `OWNER TO role` (ignored, as for tables).
+    fn alter_sequence(
+        &mut self,
+        name: &ObjectName,
+        owned_by: Option<&ObjectName>,
+        at: SourceSpan,
+    ) -> Result<(), SchemaError> {
+        let (sequence, span) = self.object_name(name, at)?;
+        let Some(owned_by) = owned_by else {
+            self.ignore(at);
+            return Ok(());
+        };
+        if !self.sequences.contains_key(&sequence) {
+            return Err(self.error(
+                ErrorKind::UnknownTable,
+                format!("ALTER SEQUENCE of unknown sequence `{sequence}`"),
+                self.span(span),
+                "no sequence of this name is created above",
+            ));
+        }
+        let mut parts = owned_by.0.clone();
+        let Some(ObjectNamePart::Identifier(column)) = parts.pop() else {
+            return Err(self.error(ErrorKind::Syntax, "expected table.column", at, "here"));
+        };
+        let column = ident(&column);
+        let (table, _) = self.object_name(&ObjectName(parts), at)?;
+        if self
+            .schema
+            .tables
+            .get(&table)
+            .and_then(|t| t.column(&column))
+            .is_none()
+        {
+            return Err(self.error(
+                ErrorKind::UnknownColumn,
+                format!("no column `{table}.{column}` is created above"),
+                at,
+                "OWNED BY",
+            ));
+        }
+        if let Some(found) = self.sequences.get_mut(&sequence) {
+            found.owner = Some((table, column));
+        }
+        Ok(())
     }
 
     /// Leave the statement at `at` out of what the server runs.
@@ -599,6 +1237,7 @@ impl Builder<'_> {
         }
         let mut pending = Vec::new();
         let mut owner_only = true;
+        let mut others = 0;
         for operation in &alter.operations {
             match operation {
                 AlterTableOperation::OwnerTo { .. } => {}
@@ -608,6 +1247,42 @@ impl Builder<'_> {
                 } => {
                     owner_only = false;
                     pending.push(self.table_constraint(&table_name, constraint, at)?);
+                }
+                AlterTableOperation::EnableRowLevelSecurity
+                | AlterTableOperation::DisableRowLevelSecurity
+                | AlterTableOperation::ForceRowLevelSecurity
+                | AlterTableOperation::NoForceRowLevelSecurity => {
+                    owner_only = false;
+                    others += 1;
+                    let properties = &mut self
+                        .schema
+                        .tables
+                        .get_mut(&table_name)
+                        .expect("checked above")
+                        .properties;
+                    match operation {
+                        AlterTableOperation::EnableRowLevelSecurity => {
+                            properties.row_security = true
+                        }
+                        AlterTableOperation::DisableRowLevelSecurity => {
+                            properties.row_security = false
+                        }
+                        AlterTableOperation::ForceRowLevelSecurity => {
+                            properties.force_row_security = true
+                        }
+                        _ => properties.force_row_security = false,
+                    }
+                }
+                AlterTableOperation::AlterColumn { column_name, op }
+                    if matches!(
+                        op,
+                        sql::AlterColumnOperation::SetDefault { .. }
+                            | sql::AlterColumnOperation::AddGenerated { .. }
+                    ) =>
+                {
+                    owner_only = false;
+                    others += 1;
+                    self.alter_column(&table_name, &ident(column_name), op, at)?;
                 }
                 other => {
                     return Err(self.source.error(
@@ -625,7 +1300,7 @@ impl Builder<'_> {
                 }
             }
         }
-        let owners = alter.operations.len() - pending.len();
+        let owners = alter.operations.len() - pending.len() - others;
         if owner_only {
             self.ignore(at);
         } else if owners > 0 {
@@ -644,6 +1319,76 @@ impl Builder<'_> {
         let result = self.constrain(&mut table, pending);
         self.schema.tables.insert(table_name, table);
         result
+    }
+
+    /// `ALTER COLUMN … SET DEFAULT` and `… ADD GENERATED … AS IDENTITY`, as pg_dump writes
+    /// serial and identity columns after their table.
+    fn alter_column(
+        &mut self,
+        table_name: &str,
+        column_name: &str,
+        op: &sql::AlterColumnOperation,
+        at: SourceSpan,
+    ) -> Result<(), SchemaError> {
+        let Some(column) = self.schema.tables[table_name].column(column_name).cloned() else {
+            return Err(self.error(
+                ErrorKind::UnknownColumn,
+                format!("table `{table_name}` has no column `{column_name}`"),
+                at,
+                "in this statement",
+            ));
+        };
+        if column.default.is_some() || column.identity.is_some() || column.generated.is_some() {
+            return Err(self.error(
+                ErrorKind::Invalid,
+                format!("column `{column_name}` has more than one default"),
+                at,
+                "this column",
+            ));
+        }
+        let mut column = column;
+        match op {
+            sql::AlterColumnOperation::SetDefault { value } => {
+                column.default =
+                    Some(self.default_expression(table_name, column_name, value, at)?);
+            }
+            sql::AlterColumnOperation::AddGenerated {
+                generated_as,
+                sequence_options,
+            } => {
+                if !matches!(column.data_type.as_str(), "smallint" | "integer" | "bigint") {
+                    return Err(self.error(
+                        ErrorKind::Invalid,
+                        format!(
+                            "identity column `{column_name}` must be smallint, integer or bigint"
+                        ),
+                        at,
+                        "this column",
+                    ));
+                }
+                column.identity = Some(match generated_as {
+                    Some(GeneratedAs::ByDefault) => Identity::ByDefault,
+                    _ => Identity::Always,
+                });
+                column.not_null = true;
+                column.sequence = Some(self.identity_sequence(
+                    table_name,
+                    &column,
+                    sequence_options.as_deref().unwrap_or_default(),
+                    at,
+                )?);
+            }
+            _ => unreachable!("only SET DEFAULT and ADD GENERATED come here"),
+        }
+        let table = self
+            .schema
+            .tables
+            .get_mut(table_name)
+            .expect("checked above");
+        if let Some(found) = table.columns.iter_mut().find(|c| c.name == column_name) {
+            *found = column;
+        }
+        Ok(())
     }
 
     /// The table or index name without the optional `public.` schema.
@@ -695,7 +1440,6 @@ impl Builder<'_> {
         let unsupported = [
             (create.or_replace, "OR REPLACE"),
             (create.temporary, "TEMPORARY"),
-            (create.unlogged, "UNLOGGED"),
             (create.external, "EXTERNAL"),
             (create.query.is_some(), "AS SELECT"),
             (create.like.is_some(), "LIKE"),
@@ -721,6 +1465,11 @@ impl Builder<'_> {
                 "defined twice",
             ));
         }
+        let properties = TableProperties {
+            unlogged: create.unlogged,
+            options: self.storage_parameters(&create.table_options, at)?,
+            ..TableProperties::default()
+        };
         if create.columns.is_empty() {
             return Err(self.error(
                 ErrorKind::Unsupported,
@@ -743,20 +1492,37 @@ impl Builder<'_> {
                     "second definition",
                 ));
             }
-            let data_type =
-                types::canonical(&def.data_type).map_err(|types::TypeError(text)| {
+            let serial = types::serial(&def.data_type);
+            let data_type = match serial {
+                Some(integer) => integer.to_owned(),
+                None => types::canonical(&def.data_type).map_err(|types::TypeError(text)| {
                     self.error(
                         ErrorKind::Unsupported,
                         text,
                         column_at,
                         "this column's type",
                     )
-                })?;
+                })?,
+            };
             let mut column = Column {
                 name: name.clone(),
                 data_type,
                 ..Column::default()
             };
+            if serial.is_some() {
+                // `serial`: NOT NULL, and a default taking values from a sequence of its own.
+                let sequence =
+                    naming::choose(&mut self.chosen_names, &table_name, Some(&name), "seq");
+                self.relations.insert(sequence.clone());
+                column.not_null = true;
+                column.default = Some(nextval(&sequence));
+                column.sequence = Some(Sequence::new(
+                    sequence,
+                    &column.data_type,
+                    &column.data_type,
+                    SequenceValues::default(),
+                ));
+            }
             let mut nullable = false;
             for option in &def.options {
                 let constraint_name = option.name.as_ref().map(ident);
@@ -777,7 +1543,34 @@ impl Builder<'_> {
                                 "this column",
                             ));
                         }
-                        column.default = Some(expr.to_string());
+                        column.default =
+                            Some(self.default_expression(&table_name, &name, expr, column_at)?);
+                    }
+                    ColumnOption::Collation(collation) => {
+                        column.collation = Some(self.collation(collation, column_at)?);
+                    }
+                    ColumnOption::Generated {
+                        generation_expr: Some(expr),
+                        generation_expr_mode,
+                        ..
+                    } => {
+                        if !matches!(generation_expr_mode, Some(GeneratedExpressionMode::Stored)) {
+                            return Err(self.error(
+                                ErrorKind::Unsupported,
+                                format!("generated column `{name}` must be STORED"),
+                                column_at,
+                                "this column",
+                            ));
+                        }
+                        if column.default.is_some() || column.identity.is_some() {
+                            return Err(self.error(
+                                ErrorKind::Invalid,
+                                format!("column `{name}` has more than one default"),
+                                column_at,
+                                "this column",
+                            ));
+                        }
+                        column.generated = Some(expr.to_string());
                     }
                     ColumnOption::PrimaryKey(key) => {
                         let mut p = pending_at(Definition::PrimaryKey(vec![name.clone()]));
@@ -804,6 +1597,7 @@ impl Builder<'_> {
                     ColumnOption::Generated {
                         generated_as,
                         generation_expr: None,
+                        sequence_options,
                         ..
                     } if matches!(generated_as, GeneratedAs::Always | GeneratedAs::ByDefault) => {
                         if column.identity.is_some() || column.default.is_some() {
@@ -818,6 +1612,12 @@ impl Builder<'_> {
                             GeneratedAs::Always => Identity::Always,
                             _ => Identity::ByDefault,
                         });
+                        column.sequence = Some(self.identity_sequence(
+                            &table_name,
+                            &column,
+                            sequence_options.as_deref().unwrap_or_default(),
+                            at,
+                        )?);
                     }
                     other => {
                         return Err(self.error(
@@ -863,7 +1663,7 @@ impl Builder<'_> {
             pending.push(self.table_constraint(&table_name, constraint, at)?);
         }
 
-        self.finish_table(table_name, columns, pending)
+        self.finish_table(table_name, columns, properties, pending)
     }
 
     fn table_constraint(
@@ -1007,6 +1807,7 @@ impl Builder<'_> {
         &mut self,
         name: String,
         columns: Vec<Column>,
+        properties: TableProperties,
         pending: Vec<Pending<Definition>>,
     ) -> Result<String, SchemaError> {
         self.relations.insert(name.clone());
@@ -1014,6 +1815,7 @@ impl Builder<'_> {
         let mut table = Table {
             name: name.clone(),
             columns,
+            properties,
             ..Table::default()
         };
         self.constrain(&mut table, pending)?;

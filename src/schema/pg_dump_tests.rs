@@ -265,9 +265,30 @@ fn each_refused_pg_dump_form_points_at_its_place() {
             "ALTER TABLE t ADD COLUMN c int",
         ),
         (
-            "ALTER TABLE ONLY t ALTER COLUMN a SET DEFAULT 1;",
+            "ALTER TABLE ONLY t ALTER COLUMN a SET NOT NULL;",
             ErrorKind::Unsupported,
-            "ALTER TABLE ONLY t ALTER COLUMN a SET DEFAULT 1",
+            "ALTER TABLE ONLY t ALTER COLUMN a SET NOT NULL",
+        ),
+        // Sequences that are not a column's own.
+        (
+            "CREATE SEQUENCE s;",
+            ErrorKind::Unsupported,
+            "CREATE SEQUENCE s",
+        ),
+        (
+            "CREATE SEQUENCE s; ALTER SEQUENCE s OWNED BY t.a;",
+            ErrorKind::Unsupported,
+            "CREATE SEQUENCE s",
+        ),
+        (
+            "ALTER TABLE t ALTER COLUMN a SET DEFAULT nextval('other_seq'::regclass);",
+            ErrorKind::Unsupported,
+            "ALTER TABLE t ALTER COLUMN a SET DEFAULT nextval('other_seq'::regclass)",
+        ),
+        (
+            "CREATE SEQUENCE s; ALTER SEQUENCE s OWNED BY t.nope;",
+            ErrorKind::UnknownColumn,
+            "ALTER SEQUENCE s OWNED BY t.nope",
         ),
         (
             "ALTER TABLE t ADD CONSTRAINT t_c CHECK (a > 0) NOT VALID;",
@@ -339,11 +360,55 @@ fn a_psql_command_is_accepted_only_as_pg_dump_writes_it_around_the_statements() 
     }
 }
 
+/// pg_dump writes a serial column as a sequence of its own, owned by the column, and a
+/// default set afterwards; an identity as ALTER TABLE … ADD GENERATED with the sequence's
+/// name and options; comments and row security as statements of their own. Each lands in the
+/// model as if written inside CREATE TABLE, and the server runs it in the scratch schema.
 #[test]
-fn an_identity_added_as_pg_dump_writes_it_is_refused_at_its_place() {
-    let sql = "CREATE TABLE public.t (a bigint NOT NULL);\n\
-               ALTER TABLE public.t ALTER COLUMN a ADD GENERATED ALWAYS AS IDENTITY (\n    \
-               SEQUENCE NAME public.t_a_seq\n    START WITH 1\n);\n";
-    let err = error(sql);
-    insta::assert_snapshot!(crate::test_support::render_report(&err));
+fn serial_identity_comments_and_row_security_as_pg_dump_writes_them() {
+    let sql = "CREATE TABLE public.t (\n    id integer NOT NULL,\n    n bigint NOT NULL,\n    note text\n);\n\
+               ALTER TABLE public.t OWNER TO postgres;\n\
+               COMMENT ON TABLE public.t IS 'the t''s';\n\
+               COMMENT ON COLUMN public.t.note IS 'free text';\n\
+               CREATE SEQUENCE public.t_id_seq\n    AS integer\n    START WITH 1\n    INCREMENT BY 1\n    NO MINVALUE\n    NO MAXVALUE\n    CACHE 1;\n\
+               ALTER SEQUENCE public.t_id_seq OWNER TO postgres;\n\
+               ALTER SEQUENCE public.t_id_seq OWNED BY public.t.id;\n\
+               ALTER TABLE public.t ALTER COLUMN n ADD GENERATED ALWAYS AS IDENTITY (\n    SEQUENCE NAME public.t_n_seq\n    START WITH 10\n    INCREMENT BY 1\n    NO MINVALUE\n    NO MAXVALUE\n    CACHE 1\n);\n\
+               ALTER TABLE ONLY public.t ALTER COLUMN id SET DEFAULT nextval('public.t_id_seq'::regclass);\n\
+               ALTER TABLE public.t ENABLE ROW LEVEL SECURITY;\n";
+    let manifest = parse_manifest("dump.sql", sql).unwrap_or_else(|e| panic!("{e:?}"));
+    let t = &manifest.schema.tables["t"];
+    let id = t.column("id").unwrap();
+    assert_eq!(id.default.as_deref(), Some("nextval('t_id_seq'::regclass)"));
+    let id_sequence = id.sequence.as_ref().expect("the serial's sequence");
+    assert_eq!(
+        (id_sequence.name.as_str(), id_sequence.data_type.as_deref()),
+        ("t_id_seq", None)
+    );
+    assert_eq!(id_sequence.options(), Vec::<String>::new());
+    let n = t.column("n").unwrap();
+    assert_eq!(n.identity, Some(super::model::Identity::Always));
+    let n_sequence = n.sequence.as_ref().expect("the identity's sequence");
+    assert_eq!(n_sequence.name, "t_n_seq");
+    assert_eq!(n_sequence.options(), ["START WITH 10"]);
+    assert_eq!(t.properties.comment.as_deref(), Some("the t's"));
+    assert_eq!(
+        t.column("note").unwrap().comment.as_deref(),
+        Some("free text")
+    );
+    assert!(t.properties.row_security && !t.properties.force_row_security);
+    // The server runs every statement but the owners, names unqualified, the sequence name
+    // kept for the identity, and the literal nextval reads resolving in the scratch schema.
+    let server = &manifest.server_sql;
+    assert!(!server.contains("public"), "{server}");
+    assert!(!server.contains("OWNER TO"), "{server}");
+    for kept in [
+        "SEQUENCE NAME        t_n_seq",
+        "ALTER SEQUENCE        t_id_seq OWNED BY        t.id;",
+        "nextval('       t_id_seq'::regclass)",
+        "COMMENT ON COLUMN        t.note",
+    ] {
+        assert!(server.contains(kept), "{kept:?} in\n{server}");
+    }
+    assert_eq!(server.len(), sql.len());
 }

@@ -87,6 +87,23 @@ fn time_type(name: &str, precision: &Option<u64>, tz: &TimezoneInfo) -> String {
     format!("{name}{precision} {zone} time zone")
 }
 
+/// The integer type a `serial` shorthand stands for (`bigserial` → `bigint`), or `None` for
+/// any other type.
+pub fn serial(data_type: &DataType) -> Option<&'static str> {
+    let DataType::Custom(name, modifiers) = data_type else {
+        return None;
+    };
+    if !modifiers.is_empty() || name.0.len() != 1 || name.to_string().starts_with('"') {
+        return None;
+    }
+    match name.to_string().to_ascii_lowercase().as_str() {
+        "serial" | "serial4" => Some("integer"),
+        "bigserial" | "serial8" => Some("bigint"),
+        "smallserial" | "serial2" => Some("smallint"),
+        _ => None,
+    }
+}
+
 /// Types sqlparser has no variant for, by their PostgreSQL name.
 fn custom(name: &ObjectName) -> Result<String, TypeError> {
     let text = name.to_string();
@@ -95,8 +112,8 @@ fn custom(name: &ObjectName) -> Result<String, TypeError> {
     match lower.as_str() {
         "serial" | "serial4" | "bigserial" | "serial8" | "smallserial" | "serial2" => {
             Err(TypeError(format!(
-                "`{text}` is a shorthand for an integer column with a sequence; write \
-                 `bigint GENERATED ALWAYS AS IDENTITY` instead"
+                "`{text}` makes a column with a sequence; it is no type an array or a cast \
+                 can use"
             )))
         }
         "timestamptz" => Ok("timestamp with time zone".to_owned()),
