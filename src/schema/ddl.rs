@@ -215,27 +215,39 @@ fn identity_kind(identity: Identity) -> &'static str {
     }
 }
 
+/// `CONSTRAINT name clause`, where the clause is the one the model's fields make unless the
+/// constraint's whole definition says more than they do (DEFERRABLE, NO INHERIT, MATCH FULL,
+/// INCLUDE, …): then the definition, so that nothing it holds is lost.
+fn constraint(name: &str, clause: String, definition: Option<&str>) -> String {
+    let squashed = |text: &str| text.split_whitespace().collect::<String>();
+    let clause = match definition {
+        Some(definition) if squashed(definition) != squashed(&clause) => definition.to_owned(),
+        _ => clause,
+    };
+    format!("CONSTRAINT {} {clause}", quote(name))
+}
+
 pub fn primary_key(key: &KeyConstraint) -> String {
-    format!(
-        "CONSTRAINT {} PRIMARY KEY ({})",
-        quote(&key.name),
-        column_list(&key.columns)
+    constraint(
+        &key.name,
+        format!("PRIMARY KEY ({})", column_list(&key.columns)),
+        key.definition.as_deref(),
     )
 }
 
 pub fn unique(key: &KeyConstraint) -> String {
-    format!(
-        "CONSTRAINT {} UNIQUE ({})",
-        quote(&key.name),
-        column_list(&key.columns)
+    constraint(
+        &key.name,
+        format!("UNIQUE ({})", column_list(&key.columns)),
+        key.definition.as_deref(),
     )
 }
 
 pub fn check(check: &Check) -> String {
-    format!(
-        "CONSTRAINT {} CHECK ({})",
-        quote(&check.name),
-        check.expression
+    constraint(
+        &check.name,
+        format!("CHECK ({})", check.expression),
+        check.definition.as_deref(),
     )
 }
 
@@ -250,8 +262,7 @@ pub fn other_constraint(constraint: &Check) -> String {
 
 pub fn foreign_key(fk: &ForeignKey) -> String {
     let mut text = format!(
-        "CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})",
-        quote(&fk.name),
+        "FOREIGN KEY ({}) REFERENCES {} ({})",
         column_list(&fk.columns),
         quote(&fk.referenced_table),
         column_list(&fk.referenced_columns)
@@ -262,7 +273,7 @@ pub fn foreign_key(fk: &ForeignKey) -> String {
     if fk.on_delete != ReferentialAction::NoAction {
         text.push_str(&format!(" ON DELETE {}", action(fk.on_delete)));
     }
-    text
+    constraint(&fk.name, text, fk.definition.as_deref())
 }
 
 fn action(action: ReferentialAction) -> &'static str {
@@ -361,12 +372,27 @@ pub fn create_index(index: &Index) -> String {
     index_definition(index, true)
 }
 
-/// CREATE INDEX, `CONCURRENTLY` (outside a transaction, without blocking writes) or not.
+/// Words of an index definition that the model's fields do not hold.
+const INDEX_EXTRAS: [&str; 4] = [" INCLUDE (", " NULLS NOT DISTINCT", " WITH (", " TABLESPACE "];
+
+/// CREATE INDEX, `CONCURRENTLY` (outside a transaction, without blocking writes) or not:
+/// from the model's fields, or from the whole definition when it says more than they do.
 pub fn index_definition(index: &Index, concurrently: bool) -> String {
+    let unique = if index.unique { "UNIQUE " } else { "" };
+    let concurrently = if concurrently { "CONCURRENTLY " } else { "" };
+    if let Some(definition) = index
+        .definition
+        .as_deref()
+        .filter(|d| INDEX_EXTRAS.iter().any(|extra| d.contains(extra)))
+    {
+        return format!(
+            "CREATE {unique}INDEX {concurrently}{} ON {} USING {definition};",
+            quote(&index.name),
+            quote(&index.table),
+        );
+    }
     let mut text = format!(
-        "CREATE {}INDEX {}{} ON {} USING {} ({})",
-        if index.unique { "UNIQUE " } else { "" },
-        if concurrently { "CONCURRENTLY " } else { "" },
+        "CREATE {unique}INDEX {concurrently}{} ON {} USING {} ({})",
         quote(&index.name),
         quote(&index.table),
         index.method,

@@ -403,6 +403,11 @@ fn column_statements(table: &str, old: &Column, new: &Column) -> Vec<String> {
     let alter = |clause: String| ddl::alter_table(table, &clause);
     let mut statements = Vec::new();
     let type_changes = old.data_type != new.data_type;
+    // A default that changes goes before the type does: the old one may not fit the new type.
+    let default_first = type_changes && old.default.is_some() && old.default != new.default;
+    if default_first {
+        statements.push(alter(format!("ALTER COLUMN {name} DROP DEFAULT")));
+    }
     if type_changes || old.collation != new.collation {
         let collation = match &new.collation {
             Some(collation) => format!(" COLLATE {collation}"),
@@ -435,11 +440,14 @@ fn column_statements(table: &str, old: &Column, new: &Column) -> Vec<String> {
         (Some(a), Some(b)) => statements.extend(sequence_changes(a, b, &new.data_type)),
         _ => {}
     }
-    if old.default != new.default {
-        statements.push(alter(match &new.default {
-            Some(default) => format!("ALTER COLUMN {name} SET DEFAULT {default}"),
-            None => format!("ALTER COLUMN {name} DROP DEFAULT"),
-        }));
+    match &new.default {
+        Some(default) if old.default.as_ref() != Some(default) => {
+            statements.push(alter(format!("ALTER COLUMN {name} SET DEFAULT {default}")))
+        }
+        None if old.default.is_some() && !default_first => {
+            statements.push(alter(format!("ALTER COLUMN {name} DROP DEFAULT")))
+        }
+        _ => {}
     }
     if let (Some(sequence), None) = (old_serial, new_serial) {
         statements.push(format!("DROP SEQUENCE {};", quote(&sequence.name)));
@@ -604,22 +612,44 @@ fn identity_words(identity: Identity) -> &'static str {
 /// Why changing a column from type `from` to `to` can lose data, or `None` when every value
 /// of `from` fits `to` unchanged (a widening).
 pub fn narrowing(from: &str, to: &str) -> Option<String> {
+    (!widens(from, to)).then(|| {
+        "values that do not fit the new type make the change fail or are cut or rounded".into()
+    })
+}
+
+/// Whether every value of type `from` is kept unchanged by type `to`.
+fn widens(from: &str, to: &str) -> bool {
+    if let (Some(from), Some(to)) = (from.strip_suffix("[]"), to.strip_suffix("[]")) {
+        return widens(from, to);
+    }
     let (from_base, from_mods) = split_type(from);
     let (to_base, to_mods) = split_type(to);
-    let widens = match (from_base, to_base) {
+    // Digits of the largest value of each integer type.
+    let digits = |integer: &str| match integer {
+        "smallint" => 5,
+        "integer" => 10,
+        _ => 19,
+    };
+    match (from_base.as_str(), to_base.as_str()) {
+        // Every value has a text form, which text keeps whole.
+        (_, "text") => true,
         (a, b) if a == b => match (a, from_mods.as_slice(), to_mods.as_slice()) {
             (_, _, []) => true,
-            ("character varying" | "character", [n], [m]) => m >= n,
             ("numeric", [p, s], [p2, s2]) => s2 >= s && p2 - s2 >= p - s,
             ("numeric", [p], [p2, s2]) => p2 - s2 >= *p,
             ("numeric", [p, s], [p2]) => *s == 0 && p2 >= p,
-            ("numeric", [p], [p2]) => p2 >= p,
+            // A length or a precision (character, bit, time, interval) that grows.
+            (_, [n], [m]) => m >= n,
             _ => false,
         },
         ("smallint", "integer" | "bigint") | ("integer", "bigint") => true,
-        ("smallint" | "integer" | "bigint", "numeric") => to_mods.is_empty(),
+        ("smallint" | "integer" | "bigint", "numeric") => match to_mods.as_slice() {
+            [] => true,
+            [p] => *p >= digits(&from_base),
+            [p, s] => p - s >= digits(&from_base),
+            _ => false,
+        },
         ("real", "double precision") => true,
-        ("character varying" | "character", "text") => true,
         ("text", "character varying") => to_mods.is_empty(),
         ("character", "character varying") => match (from_mods.as_slice(), to_mods.as_slice()) {
             (_, []) => true,
@@ -627,24 +657,23 @@ pub fn narrowing(from: &str, to: &str) -> Option<String> {
             _ => false,
         },
         _ => false,
-    };
-    (!widens).then(|| {
-        "values that do not fit the new type make the change fail or are cut or rounded".into()
-    })
+    }
 }
 
-/// `numeric(12,2)` → (`numeric`, [12, 2]); `text` → (`text`, []).
-fn split_type(data_type: &str) -> (&str, Vec<i64>) {
-    match data_type.split_once('(') {
-        Some((base, rest)) if rest.ends_with(')') => {
-            let mods = rest[..rest.len() - 1]
-                .split(',')
-                .filter_map(|m| m.trim().parse().ok())
-                .collect();
-            (base.trim(), mods)
-        }
-        _ => (data_type, Vec::new()),
-    }
+/// `numeric(12,2)` → (`numeric`, [12, 2]); `timestamp(3) with time zone` → (`timestamp with
+/// time zone`, [3]); `text` → (`text`, []).
+fn split_type(data_type: &str) -> (String, Vec<i64>) {
+    let Some((before, rest)) = data_type.split_once('(') else {
+        return (data_type.to_owned(), Vec::new());
+    };
+    let Some((inside, after)) = rest.split_once(')') else {
+        return (data_type.to_owned(), Vec::new());
+    };
+    let mods = inside
+        .split(',')
+        .filter_map(|m| m.trim().parse().ok())
+        .collect();
+    (format!("{}{after}", before.trim_end()), mods)
 }
 
 /// Tables whose rows a destructive step of `steps` can lose.

@@ -552,10 +552,17 @@ fn is_set_config(query: &sql::Query) -> bool {
 
 /// PostgreSQL's identifier folding: unquoted names are lowercased, quoted ones kept.
 fn ident(ident: &Ident) -> String {
-    match ident.quote_style {
+    let mut name = match ident.quote_style {
         Some(_) => ident.value.clone(),
         None => ident.value.to_ascii_lowercase(),
+    };
+    // PostgreSQL keeps the first 63 bytes of a longer name, whole characters only.
+    let mut end = name.len().min(63);
+    while !name.is_char_boundary(end) {
+        end -= 1;
     }
+    name.truncate(end);
+    name
 }
 
 /// A serial column's default, as the server prints it.
@@ -667,8 +674,9 @@ enum Definition {
     PrimaryKey(Vec<String>),
     Unique(Vec<String>),
     ForeignKey(Box<ForeignKey>),
-    /// The condition's text and the identifiers in it (which decide the default name).
-    Check(String, Vec<String>),
+    /// The condition's text, the identifiers in it (which decide the default name), and
+    /// whether it is NO INHERIT.
+    Check(String, Vec<String>, bool),
 }
 
 struct Builder<'a> {
@@ -1753,14 +1761,16 @@ impl Builder<'_> {
                 }),
             ));
         }
-        if fk.match_kind.is_some() || fk.characteristics.is_some() {
-            return Err(self.error(
-                ErrorKind::Unsupported,
-                "MATCH and DEFERRABLE on foreign keys are not supported",
-                at,
-                "this foreign key",
-            ));
-        }
+        // MATCH and DEFERRABLE are not fields of the model: the foreign key as written (its
+        // name left out) is its definition.
+        let definition = (fk.match_kind.is_some() || fk.characteristics.is_some()).then(|| {
+            let mut written = fk.clone();
+            written.name = None;
+            written
+                .to_string()
+                .trim_start_matches("CONSTRAINT ")
+                .to_owned()
+        });
         let action = |action: &Option<sql::ReferentialAction>| match action {
             None | Some(sql::ReferentialAction::NoAction) => ReferentialAction::NoAction,
             Some(sql::ReferentialAction::Restrict) => ReferentialAction::Restrict,
@@ -1778,7 +1788,7 @@ impl Builder<'_> {
                 referenced_columns: fk.referred_columns.iter().map(ident).collect(),
                 on_delete: action(&fk.on_delete),
                 on_update: action(&fk.on_update),
-                definition: None,
+                definition,
             })),
         })
     }
@@ -1798,7 +1808,7 @@ impl Builder<'_> {
         Pending {
             name: check.name.as_ref().map(ident),
             at,
-            constraint: Definition::Check(check.expr.to_string(), names),
+            constraint: Definition::Check(check.expr.to_string(), names, check.no_inherit),
         }
     }
 
@@ -1921,7 +1931,7 @@ impl Builder<'_> {
                     });
                     table.foreign_keys.push(*fk);
                 }
-                Definition::Check(expression, mut names) => {
+                Definition::Check(expression, mut names, no_inherit) => {
                     names.retain(|n| has(&table.columns, n));
                     names.sort();
                     names.dedup();
@@ -1933,8 +1943,8 @@ impl Builder<'_> {
                     });
                     table.checks.push(Check {
                         name: constraint_name,
+                        definition: no_inherit.then(|| format!("CHECK ({expression}) NO INHERIT")),
                         expression,
-                        definition: None,
                     });
                 }
             }
@@ -2015,14 +2025,28 @@ impl Builder<'_> {
                 "no table of this name is created above",
             ));
         };
-        if !create.include.is_empty() || !create.with.is_empty() || create.nulls_distinct.is_some()
-        {
+        if !create.index_options.is_empty() || !create.alter_options.is_empty() {
             return Err(self.error(
                 ErrorKind::Unsupported,
-                "INCLUDE, WITH and NULLS [NOT] DISTINCT on indexes are not supported",
+                "index options other than INCLUDE, NULLS NOT DISTINCT, WITH and WHERE are not \
+                 supported",
                 at,
                 "this index",
             ));
+        }
+        // INCLUDE, NULLS NOT DISTINCT and WITH are not fields of the model: with them, the
+        // index as written after USING is its definition.
+        let mut extras = String::new();
+        if !create.include.is_empty() {
+            let include: Vec<String> = create.include.iter().map(ident).collect();
+            extras.push_str(&format!(" INCLUDE ({})", include.join(", ")));
+        }
+        if create.nulls_distinct == Some(false) {
+            extras.push_str(" NULLS NOT DISTINCT");
+        }
+        if !create.with.is_empty() {
+            let with: Vec<String> = create.with.iter().map(Expr::to_string).collect();
+            extras.push_str(&format!(" WITH ({})", with.join(", ")));
         }
         let mut columns = Vec::new();
         let mut plain = Vec::new();
@@ -2082,19 +2106,27 @@ impl Builder<'_> {
             }
         };
         self.relations.insert(index_name.clone());
+        let method = create
+            .using
+            .as_ref()
+            .map_or("btree".to_owned(), |m| m.to_string().to_ascii_lowercase());
         self.schema.indexes.insert(
             index_name.clone(),
             Index {
                 name: index_name.clone(),
                 table: table_name,
-                columns,
                 unique: create.unique,
-                method: create
-                    .using
-                    .as_ref()
-                    .map_or("btree".to_owned(), |m| m.to_string().to_ascii_lowercase()),
                 predicate: create.predicate.as_ref().map(Expr::to_string),
-                definition: None,
+                definition: (!extras.is_empty()).then(|| {
+                    let predicate = create
+                        .predicate
+                        .as_ref()
+                        .map(|p| format!(" WHERE {p}"))
+                        .unwrap_or_default();
+                    format!("{method} ({}){extras}{predicate}", columns.join(", "))
+                }),
+                columns,
+                method,
             },
         );
         Ok(index_name)

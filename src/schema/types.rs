@@ -59,7 +59,24 @@ pub fn canonical(data_type: &DataType) -> Result<String, TypeError> {
         T::JSON => "json".to_owned(),
         T::JSONB => "jsonb".to_owned(),
         T::Bytea => "bytea".to_owned(),
-        T::Array(ArrayElemTypeDef::SquareBracket(inner, _)) => format!("{}[]", canonical(inner)?),
+        // PostgreSQL keeps no number of dimensions in a column's type: `int[][]` is `integer[]`.
+        T::Array(ArrayElemTypeDef::SquareBracket(inner, _)) => {
+            let element = canonical(inner)?;
+            if element.ends_with("[]") {
+                element
+            } else {
+                format!("{element}[]")
+            }
+        }
+        // A bare bit is bit(1); bit varying has no length unless given one.
+        T::Bit(length) => format!("bit({})", length.unwrap_or(1)),
+        T::BitVarying(length) | T::VarBit(length) => match length {
+            None => "bit varying".to_owned(),
+            Some(length) => format!("bit varying({length})"),
+        },
+        T::TsVector => "tsvector".to_owned(),
+        T::TsQuery => "tsquery".to_owned(),
+        T::GeometricType(kind) => kind.to_string(),
         T::Custom(name, modifiers) if modifiers.is_empty() => custom(name)?,
         other => {
             return Err(TypeError(format!(
