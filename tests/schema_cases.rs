@@ -6,7 +6,8 @@
 //! destructive cases without --allow-destructive), the plan afterwards must be empty, and
 //! `pg_dump -s` of the database must be that of a database where the desired manifest was
 //! run directly (columns compared in name order): the server's own account, so that an empty
-//! plan over a database that differs fails the case.
+//! plan over a database that differs fails the case. A case with `refused:` instead states a
+//! manifest that plan and apply refuse with that diagnostic, leaving the database as it was.
 //!
 //! The cases share one server, started by the first case that runs and removed when the last
 //! is done, whatever their outcome. Each case has its own database, topology file and
@@ -43,9 +44,14 @@ struct Case {
     #[serde(default)]
     current_by_hand: bool,
     desired: String,
+    #[serde(default)]
     expected: String,
     #[serde(default)]
     destructive: bool,
+    /// The desired manifest is refused with a diagnostic holding this text, and nothing
+    /// changes.
+    #[serde(default)]
+    refused: Option<String>,
 }
 
 fn cases() -> Vec<(String, Case)> {
@@ -132,6 +138,23 @@ impl Server {
     fn apply(&self, file: &Path, allow_destructive: bool) -> (bool, String) {
         let _turn = self.applying.lock().unwrap_or_else(|e| e.into_inner());
         apply(file, allow_destructive)
+    }
+
+    /// `dbtopo plan FILE`: whether it succeeded, and what it printed.
+    fn plan_command(&self, file: &Path) -> (bool, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_dbtopo"))
+            .arg("plan")
+            .arg(file)
+            .env_remove("DBTOPO_PROFILES")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run dbtopo");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
     }
 
     async fn plan(&self, file: &Path) -> Result<Plan, String> {
@@ -249,6 +272,21 @@ async fn run_steps(server: &Server, files: &CaseFiles, case: &Case) -> Result<()
     }
 
     files.write_manifest(&case.desired);
+    if let Some(refusal) = &case.refused {
+        let before = server.schema_dump(&files.database).await;
+        let (planned, output) = server.plan_command(&files.topology);
+        check(!planned && output.contains(refusal.as_str()), || {
+            format!("the manifest was not refused with {refusal:?}:\n{output}")
+        })?;
+        let (applied, output) = server.apply(&files.topology, true);
+        check(!applied && output.contains(refusal.as_str()), || {
+            format!("apply did not refuse the manifest with {refusal:?}:\n{output}")
+        })?;
+        let after = server.schema_dump(&files.database).await;
+        return check(before == after, || {
+            "a refused manifest changed the database".to_owned()
+        });
+    }
     let plan = server.plan(&files.topology).await?;
     let shown = || dbtopo::plan::render_text(&plan);
     check(

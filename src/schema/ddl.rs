@@ -373,7 +373,12 @@ pub fn create_index(index: &Index) -> String {
 }
 
 /// Words of an index definition that the model's fields do not hold.
-const INDEX_EXTRAS: [&str; 4] = [" INCLUDE (", " NULLS NOT DISTINCT", " WITH (", " TABLESPACE "];
+const INDEX_EXTRAS: [&str; 4] = [
+    " INCLUDE (",
+    " NULLS NOT DISTINCT",
+    " WITH (",
+    " TABLESPACE ",
+];
 
 /// CREATE INDEX, `CONCURRENTLY` (outside a transaction, without blocking writes) or not:
 /// from the model's fields, or from the whole definition when it says more than they do.

@@ -677,6 +677,9 @@ enum Definition {
     /// The condition's text, the identifiers in it (which decide the default name), and
     /// whether it is NO INHERIT.
     Check(String, Vec<String>, bool),
+    /// EXCLUDE as written after its name, and the names of its columns (which decide the
+    /// default name).
+    Exclusion(String, Vec<String>),
 }
 
 struct Builder<'a> {
@@ -1324,7 +1327,7 @@ impl Builder<'_> {
             .tables
             .remove(&table_name)
             .expect("checked above");
-        let result = self.constrain(&mut table, pending);
+        let result = self.constrain(&mut table, pending, false);
         self.schema.tables.insert(table_name, table);
         result
     }
@@ -1706,6 +1709,23 @@ impl Builder<'_> {
             }
             TableConstraint::ForeignKey(fk) => self.foreign_key(table, fk, constraint_at(&fk.name)),
             TableConstraint::Check(check) => Ok(self.check(check, constraint_at(&check.name))),
+            TableConstraint::Exclude(exclude) => {
+                let mut written = exclude.clone();
+                written.name = None;
+                let columns = exclude
+                    .elements
+                    .iter()
+                    .map(|element| {
+                        expression_column_name(&element.column.column.expr)
+                            .unwrap_or_else(|| "expr".into())
+                    })
+                    .collect();
+                Ok(Pending {
+                    name: exclude.name.as_ref().map(ident),
+                    at: constraint_at(&exclude.name),
+                    constraint: Definition::Exclusion(written.to_string(), columns),
+                })
+            }
             other => Err(self.error(
                 ErrorKind::Unsupported,
                 format!("table constraint `{other}` is not supported"),
@@ -1828,7 +1848,7 @@ impl Builder<'_> {
             properties,
             ..Table::default()
         };
-        self.constrain(&mut table, pending)?;
+        self.constrain(&mut table, pending, true)?;
         self.schema.tables.insert(name.clone(), table);
         Ok(name)
     }
@@ -1840,6 +1860,7 @@ impl Builder<'_> {
         &mut self,
         table: &mut Table,
         pending: Vec<Pending<Definition>>,
+        in_create: bool,
     ) -> Result<(), SchemaError> {
         let name = table.name.clone();
         let has = |columns: &[Column], column: &str| columns.iter().any(|c| c.name == column);
@@ -1909,6 +1930,16 @@ impl Builder<'_> {
                     if let Some(column) = key_columns.iter().find(|c| !has(&table.columns, c)) {
                         return Err(unknown_column(column));
                     }
+                    // PostgreSQL makes one index of keys a CREATE TABLE states twice over the
+                    // same columns: an unnamed repeat is no constraint of its own.
+                    let repeated = table
+                        .primary_key
+                        .iter()
+                        .chain(&table.uniques)
+                        .any(|key| key.columns == key_columns);
+                    if in_create && p.name.is_none() && repeated {
+                        continue;
+                    }
                     let constraint_name = p.name.unwrap_or_else(|| {
                         let addition = naming::columns_addition(&key_columns);
                         naming::choose(&mut self.chosen_names, &name, Some(&addition), "key")
@@ -1930,6 +1961,18 @@ impl Builder<'_> {
                         naming::choose(&mut self.chosen_names, &name, Some(&addition), "fkey")
                     });
                     table.foreign_keys.push(*fk);
+                }
+                Definition::Exclusion(definition, columns) => {
+                    let constraint_name = p.name.unwrap_or_else(|| {
+                        let addition = naming::columns_addition(&columns);
+                        naming::choose(&mut self.chosen_names, &name, Some(&addition), "excl")
+                    });
+                    self.relations.insert(constraint_name.clone());
+                    table.other_constraints.push(Check {
+                        name: constraint_name,
+                        expression: String::new(),
+                        definition: Some(definition),
+                    });
                 }
                 Definition::Check(expression, mut names, no_inherit) => {
                     names.retain(|n| has(&table.columns, n));
