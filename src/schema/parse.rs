@@ -287,9 +287,9 @@ fn identity_sequence_names(
         let Some(last) = parts.last() else {
             continue;
         };
-        let words = source
-            .range(Span::new(tokens[at].span.start, last.1.end))
-            .expect("a token of the text");
+        let Some(words) = source.range(Span::new(tokens[at].span.start, last.1.end)) else {
+            continue;
+        };
         let public = match parts.as_slice() {
             [_] => None,
             [(schema, schema_span), (_, name_span)] if schema == MANAGED_SCHEMA => {

@@ -412,3 +412,27 @@ fn serial_identity_comments_and_row_security_as_pg_dump_writes_them() {
     }
     assert_eq!(server.len(), sql.len());
 }
+
+/// The fuzzer's seed of pg_dump's forms is a manifest, and each form lands in the model.
+#[test]
+fn the_pg_dump_forms_fixture_is_a_manifest_of_what_it_writes() {
+    let sql = include_str!("../../tests/fixtures/pg_dump_forms.sql");
+    let manifest = parse_manifest("pg_dump_forms.sql", sql).unwrap_or_else(|e| panic!("{e:?}"));
+    let tickets = &manifest.schema.tables["tickets"];
+    assert_eq!(
+        tickets.column("title").unwrap().collation.as_deref(),
+        Some("\"C\"")
+    );
+    assert_eq!(
+        tickets.column("total").unwrap().generated.as_deref(),
+        Some("(n * 2)")
+    );
+    assert_eq!(tickets.other_constraints[0].name, "tickets_during_excl");
+    assert!(tickets.properties.row_security);
+    let index = &manifest.schema.indexes["tickets_title_idx"];
+    assert_eq!(index.columns, ["title text_pattern_ops"]);
+    assert_eq!(
+        index.definition.as_deref(),
+        Some("btree (title text_pattern_ops) INCLUDE (n) WITH (fillfactor = '70')")
+    );
+}
