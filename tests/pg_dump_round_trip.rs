@@ -114,6 +114,45 @@ async fn a_dump_of_the_ecommerce_schema_is_a_manifest_that_round_trips() {
     round_trip("e-commerce", &dump).await;
 }
 
+/// pg_dump's forms (serial and identity columns, comments, row security, collations, a
+/// generated column, exclusion and deferrable constraints, index options) make a new
+/// database from the parsed manifest alone that needs nothing more, and its dump round trips.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pg_dump_forms_make_a_new_database_whose_dump_round_trips() {
+    let env = TestEnv::from_yaml("rtforms", ONE_NODE);
+    env.rewrite(|topology| {
+        topology.replace(
+            "manifests/ecommerce.sql",
+            "tests/fixtures/pg_dump_forms.sql",
+        )
+    });
+    std::fs::create_dir_all(env.dir.join("tests/fixtures")).unwrap();
+    env.write_file(
+        "tests/fixtures/pg_dump_forms.sql",
+        include_str!("fixtures/pg_dump_forms.sql"),
+    );
+    env.apply()
+        .await
+        .expect("apply the pg_dump forms on a new server");
+    let plan = env.plan().await;
+    assert!(plan.is_empty(), "{}", dbtopo::plan::render_text(&plan));
+    let dump = common::pg_dump_schema(&env.container("node"), "copy").await;
+    for made in [
+        "ADD GENERATED ALWAYS AS IDENTITY (\n    SEQUENCE NAME public.tickets_n_seq\n    START WITH 10",
+        "nextval('public.tickets_id_seq'::regclass)",
+        "COLLATE pg_catalog.\"C\"",
+        "COMMENT ON COLUMN public.tickets.title IS 'what it is about';",
+        "ENABLE ROW LEVEL SECURITY",
+        "UNIQUE NULLS NOT DISTINCT (title) INCLUDE (n) DEFERRABLE INITIALLY DEFERRED",
+        "MATCH FULL ON DELETE CASCADE DEFERRABLE",
+        "NO INHERIT",
+        "INCLUDE (n) WITH (fillfactor='70')",
+    ] {
+        assert!(dump.contains(made), "{made:?} was not made:\n{dump}");
+    }
+    round_trip("pg_dump forms", &dump).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dumps_of_the_nodes_holding_fragments_are_manifests_that_round_trip() {
     let env = TestEnv::from_yaml("rtfrag", FRAGMENTED);

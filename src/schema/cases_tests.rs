@@ -163,6 +163,9 @@ cases! {
     )];
     case_32_serial_sequence_options_by_hand: "32_serial_sequence_options_by_hand" => [];
     case_33_column_becomes_serial: "33_column_becomes_serial" => [];
+    case_34_keys_with_options: "34_keys_with_options" => [];
+    case_35_keys_changed_by_hand: "35_keys_changed_by_hand" => [];
+    case_36_unnamed_index_with_include: "36_unnamed_index_with_include" => [];
     case_40_refused_view: "40_refused_view" => [];
     case_41_refused_function: "41_refused_function" => [];
     case_42_refused_trigger: "42_refused_trigger" => [];

@@ -651,6 +651,16 @@ fn split_qualified(text: &str) -> Option<Vec<String>> {
     }
 }
 
+/// What a PRIMARY KEY or UNIQUE may say besides its columns.
+struct KeyExtras<'a> {
+    index_name: bool,
+    index_type: bool,
+    index_options: bool,
+    include: &'a [Ident],
+    nulls_not_distinct: bool,
+    characteristics: Option<&'a sql::ConstraintCharacteristics>,
+}
+
 /// A sequence written with CREATE SEQUENCE, until the column that owns it is known.
 struct WrittenSequence {
     values: SequenceValues,
@@ -671,8 +681,11 @@ struct Pending<T> {
 
 /// A constraint's definition without its name.
 enum Definition {
-    PrimaryKey(Vec<String>),
-    Unique(Vec<String>),
+    /// The key's columns, and its definition when it says more than they do (INCLUDE,
+    /// NULLS NOT DISTINCT, DEFERRABLE).
+    PrimaryKey(Vec<String>, Option<String>),
+    /// Also the INCLUDE columns, which PostgreSQL names an unnamed key after too.
+    Unique(Vec<String>, Option<String>, Vec<String>),
     ForeignKey(Box<ForeignKey>),
     /// The condition's text, the identifiers in it (which decide the default name), and
     /// whether it is NO INHERIT.
@@ -1584,12 +1597,44 @@ impl Builder<'_> {
                         column.generated = Some(expr.to_string());
                     }
                     ColumnOption::PrimaryKey(key) => {
-                        let mut p = pending_at(Definition::PrimaryKey(vec![name.clone()]));
+                        let columns = vec![name.clone()];
+                        let extra = self.key_definition(
+                            "PRIMARY KEY",
+                            &columns,
+                            KeyExtras {
+                                index_name: key.index_name.is_some(),
+                                index_type: key.index_type.is_some(),
+                                index_options: !key.index_options.is_empty(),
+                                include: &key.include,
+                                nulls_not_distinct: false,
+                                characteristics: key.characteristics.as_ref(),
+                            },
+                            column_at,
+                        )?;
+                        let mut p = pending_at(Definition::PrimaryKey(columns, extra));
                         p.name = p.name.or(key.name.as_ref().map(ident));
                         pending.push(p);
                     }
                     ColumnOption::Unique(key) => {
-                        let mut p = pending_at(Definition::Unique(vec![name.clone()]));
+                        let columns = vec![name.clone()];
+                        let extra = self.key_definition(
+                            "UNIQUE",
+                            &columns,
+                            KeyExtras {
+                                index_name: key.index_name.is_some(),
+                                index_type: key.index_type.is_some(),
+                                index_options: !key.index_options.is_empty(),
+                                include: &key.include,
+                                nulls_not_distinct: matches!(
+                                    key.nulls_distinct,
+                                    sql::NullsDistinctOption::NotDistinct
+                                ),
+                                characteristics: key.characteristics.as_ref(),
+                            },
+                            column_at,
+                        )?;
+                        let include = key.include.iter().map(ident).collect();
+                        let mut p = pending_at(Definition::Unique(columns, extra, include));
                         p.name = p.name.or(key.name.as_ref().map(ident));
                         pending.push(p);
                     }
@@ -1693,18 +1738,53 @@ impl Builder<'_> {
         match constraint {
             TableConstraint::PrimaryKey(key) => {
                 let at = constraint_at(&key.name);
+                let columns = self.key_columns(&key.columns, at)?;
+                let extra = self.key_definition(
+                    "PRIMARY KEY",
+                    &columns,
+                    KeyExtras {
+                        index_name: key.index_name.is_some(),
+                        index_type: key.index_type.is_some(),
+                        index_options: !key.index_options.is_empty(),
+                        include: &key.include,
+                        nulls_not_distinct: false,
+                        characteristics: key.characteristics.as_ref(),
+                    },
+                    at,
+                )?;
                 Ok(Pending {
                     name: key.name.as_ref().map(ident),
                     at,
-                    constraint: Definition::PrimaryKey(self.key_columns(&key.columns, at)?),
+                    constraint: Definition::PrimaryKey(columns, extra),
                 })
             }
             TableConstraint::Unique(key) => {
                 let at = constraint_at(&key.name);
+                let columns = self.key_columns(&key.columns, at)?;
+                let extra = self.key_definition(
+                    "UNIQUE",
+                    &columns,
+                    KeyExtras {
+                        index_name: key.index_name.is_some(),
+                        index_type: key.index_type.is_some(),
+                        index_options: !key.index_options.is_empty(),
+                        include: &key.include,
+                        nulls_not_distinct: matches!(
+                            key.nulls_distinct,
+                            sql::NullsDistinctOption::NotDistinct
+                        ),
+                        characteristics: key.characteristics.as_ref(),
+                    },
+                    at,
+                )?;
                 Ok(Pending {
                     name: key.name.as_ref().map(ident),
                     at,
-                    constraint: Definition::Unique(self.key_columns(&key.columns, at)?),
+                    constraint: Definition::Unique(
+                        columns,
+                        extra,
+                        key.include.iter().map(ident).collect(),
+                    ),
                 })
             }
             TableConstraint::ForeignKey(fk) => self.foreign_key(table, fk, constraint_at(&fk.name)),
@@ -1733,6 +1813,45 @@ impl Builder<'_> {
                 "in this table",
             )),
         }
+    }
+
+    /// A PRIMARY KEY's or UNIQUE's definition when it says more than its columns (as
+    /// PostgreSQL writes it), `None` when it does not; index names, types and options of
+    /// other databases' dialects are refused.
+    fn key_definition(
+        &self,
+        kind: &str,
+        columns: &[String],
+        extras: KeyExtras<'_>,
+        at: SourceSpan,
+    ) -> Result<Option<String>, SchemaError> {
+        if extras.index_name || extras.index_type || extras.index_options {
+            return Err(self.error(
+                ErrorKind::Unsupported,
+                format!("index names, types and options on a {kind} are not PostgreSQL's"),
+                at,
+                "this key",
+            ));
+        }
+        let mut more = String::new();
+        if extras.nulls_not_distinct {
+            more.push_str(" NULLS NOT DISTINCT");
+        }
+        let quoted: Vec<String> = columns.iter().map(|c| ddl::quote(c)).collect();
+        let mut tail = String::new();
+        if !extras.include.is_empty() {
+            let include: Vec<String> = extras
+                .include
+                .iter()
+                .map(|c| ddl::quote(&ident(c)))
+                .collect();
+            tail.push_str(&format!(" INCLUDE ({})", include.join(", ")));
+        }
+        if let Some(characteristics) = extras.characteristics {
+            tail.push_str(&format!(" {characteristics}"));
+        }
+        Ok((!more.is_empty() || !tail.is_empty())
+            .then(|| format!("{kind}{more} ({}){tail}", quoted.join(", "))))
     }
 
     /// Columns of a PRIMARY KEY or UNIQUE: plain column names only.
@@ -1877,7 +1996,7 @@ impl Builder<'_> {
             if let Some(constraint_name) = &p.name {
                 let is_index = matches!(
                     p.constraint,
-                    Definition::PrimaryKey(_) | Definition::Unique(_)
+                    Definition::PrimaryKey(..) | Definition::Unique(..)
                 );
                 if !table_names.insert(constraint_name.clone())
                     || (is_index && self.relations.contains(constraint_name))
@@ -1903,7 +2022,7 @@ impl Builder<'_> {
                 )
             };
             match p.constraint {
-                Definition::PrimaryKey(key_columns) => {
+                Definition::PrimaryKey(key_columns, definition) => {
                     if table.primary_key.is_some() {
                         return Err(self.error(
                             ErrorKind::Invalid,
@@ -1923,10 +2042,10 @@ impl Builder<'_> {
                     table.primary_key = Some(KeyConstraint {
                         name: constraint_name,
                         columns: key_columns,
-                        definition: None,
+                        definition,
                     });
                 }
-                Definition::Unique(key_columns) => {
+                Definition::Unique(key_columns, definition, include) => {
                     if let Some(column) = key_columns.iter().find(|c| !has(&table.columns, c)) {
                         return Err(unknown_column(column));
                     }
@@ -1941,14 +2060,16 @@ impl Builder<'_> {
                         continue;
                     }
                     let constraint_name = p.name.unwrap_or_else(|| {
-                        let addition = naming::columns_addition(&key_columns);
+                        let named_after: Vec<String> =
+                            key_columns.iter().chain(&include).cloned().collect();
+                        let addition = naming::columns_addition(&named_after);
                         naming::choose(&mut self.chosen_names, &name, Some(&addition), "key")
                     });
                     self.relations.insert(constraint_name.clone());
                     table.uniques.push(KeyConstraint {
                         name: constraint_name,
                         columns: key_columns,
-                        definition: None,
+                        definition,
                     });
                 }
                 Definition::ForeignKey(mut fk) => {
@@ -2129,6 +2250,7 @@ impl Builder<'_> {
             }
             columns.push(text);
         }
+        plain.extend(create.include.iter().map(ident));
         let index_name = match &create.name {
             Some(name) => {
                 let (index_name, span) = self.object_name(name, at)?;

@@ -57,7 +57,7 @@ pub struct TestEnv {
     pub name: String,
     pub file: PathBuf,
     pub ports: Vec<(String, u16)>,
-    dir: PathBuf,
+    pub dir: PathBuf,
     /// Image tags the test made, removed with the environment.
     pub extra_images: std::sync::Mutex<Vec<String>>,
 }
