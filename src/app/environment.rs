@@ -65,6 +65,15 @@ pub(super) fn print_warnings(topology: &Topology) {
     for warning in &topology.warnings {
         eprintln!("warning: {warning}");
     }
+    let manifest = topology
+        .postgres
+        .schema
+        .as_ref()
+        .and_then(|schema| schema.manifest.as_ref())
+        .and_then(|manifest| manifest.parsed.as_ref().ok());
+    for notice in manifest.iter().flat_map(|m| &m.notices) {
+        eprintln!("note: {notice}");
+    }
 }
 
 /// The environment's passwords: from the secrets file, or, when that file was lost while the

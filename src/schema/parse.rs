@@ -118,6 +118,8 @@ pub struct Manifest {
     /// search_path would send it elsewhere). Blanked byte for byte, so a position the server
     /// reports in it is the same position in the file.
     pub server_sql: String,
+    /// What the manifest says that dbtopo ignores, for the user to know.
+    pub notices: Vec<String>,
 }
 
 impl Manifest {
@@ -169,6 +171,7 @@ pub fn parse_manifest(file_name: &str, sql: &str) -> Result<Manifest, SchemaErro
                 .map(|n| (n.words.start, n.name))
                 .collect(),
         ),
+        ignored_owners: RefCell::new(Vec::new()),
     };
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -195,6 +198,9 @@ pub fn parse_manifest(file_name: &str, sql: &str) -> Result<Manifest, SchemaErro
         builder.statement(statement, source.span(Span::new(start, end)))?;
     }
     builder.finish_sequences()?;
+    let notices = owner_notice(&source, &builder.ignored_owners.into_inner())
+        .into_iter()
+        .collect();
     let mut server_sql = sql.as_bytes().to_vec();
     blank(&mut server_sql, &builder.blanked.into_inner());
     Ok(Manifest {
@@ -203,7 +209,26 @@ pub fn parse_manifest(file_name: &str, sql: &str) -> Result<Manifest, SchemaErro
         source: Arc::clone(&source.named),
         // Only whole statements and whole `public.` prefixes were blanked: still UTF-8.
         server_sql: String::from_utf8(server_sql).unwrap_or_else(|_| sql.to_owned()),
+        notices,
     })
+}
+
+/// One notice for every `OWNER TO` the manifest has, with the lines they are on.
+fn owner_notice(source: &Source<'_>, owners: &[SourceSpan]) -> Option<String> {
+    if owners.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = owners
+        .iter()
+        .map(|at| (source.text[..at.offset()].matches('\n').count() + 1).to_string())
+        .collect();
+    Some(format!(
+        "{}: OWNER TO ignored (line{} {}): dbtopo does not manage owners; the objects belong to \
+         the user it connects as",
+        source.named.name(),
+        if lines.len() == 1 { "" } else { "s" },
+        lines.join(", ")
+    ))
 }
 
 /// A statement ends with `;` or the end of the file.
@@ -712,6 +737,8 @@ struct Builder<'a> {
     /// `SEQUENCE NAME` of identities (which sqlparser does not read), by the offset of the
     /// words: taken by the identity whose statement holds them.
     identity_names: RefCell<Vec<(usize, String)>>,
+    /// `OWNER TO` statements, ignored.
+    ignored_owners: RefCell<Vec<SourceSpan>>,
 }
 
 impl Builder<'_> {
@@ -762,7 +789,7 @@ impl Builder<'_> {
             {
                 match alter.name.0.as_slice() {
                     [ObjectNamePart::Identifier(name)] if ident(name) == MANAGED_SCHEMA => {
-                        self.ignore(at);
+                        self.ignore_owner(at);
                         Ok(())
                     }
                     _ => Err(self.other_schema(&alter.name, self.span(alter.name.span()))),
@@ -1156,7 +1183,7 @@ impl Builder<'_> {
     ) -> Result<(), SchemaError> {
         let (sequence, span) = self.object_name(name, at)?;
         let Some(owned_by) = owned_by else {
-            self.ignore(at);
+            self.ignore_owner(at);
             return Ok(());
         };
         if !self.sequences.contains_key(&sequence) {
@@ -1191,6 +1218,12 @@ impl Builder<'_> {
             found.owner = Some((table, column));
         }
         Ok(())
+    }
+
+    /// Leave an `OWNER TO` statement out of what the server runs, and say so.
+    fn ignore_owner(&self, at: SourceSpan) {
+        self.ignore(at);
+        self.ignored_owners.borrow_mut().push(at);
     }
 
     /// Leave the statement at `at` out of what the server runs.
@@ -1326,7 +1359,7 @@ impl Builder<'_> {
         }
         let owners = alter.operations.len() - pending.len() - others;
         if owner_only {
-            self.ignore(at);
+            self.ignore_owner(at);
         } else if owners > 0 {
             return Err(self.error(
                 ErrorKind::Unsupported,

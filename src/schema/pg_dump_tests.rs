@@ -397,6 +397,13 @@ fn serial_identity_comments_and_row_security_as_pg_dump_writes_them() {
         Some("free text")
     );
     assert!(t.properties.row_security && !t.properties.force_row_security);
+    // The owners are ignored, and the user is told where.
+    assert_eq!(manifest.notices.len(), 1, "{:?}", manifest.notices);
+    assert!(
+        manifest.notices[0].starts_with("dump.sql: OWNER TO ignored (lines 6, 16): "),
+        "{:?}",
+        manifest.notices
+    );
     // The server runs every statement but the owners, names unqualified, the sequence name
     // kept for the identity, and the literal nextval reads resolving in the scratch schema.
     let server = &manifest.server_sql;
