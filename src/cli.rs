@@ -39,6 +39,42 @@ pub enum Command {
     /// coordinator, the order on its region's node), from concurrent clients; then check the
     /// invariants. Run `seed` first.
     Workload(WorkloadArgs),
+    /// Show each server and MongoDB member: role, container, health, how to connect (never
+    /// the password), replication lag, the fragments and copies it holds.
+    Status(StatusArgs),
+    /// Open psql on a node or replica; the password goes in a passfile, never on a command
+    /// line. Uses the host's psql, or the one in the node's container.
+    Psql(PsqlArgs),
+    /// Print shell exports (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSFILE) for a node.
+    Env(EnvArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub file: FileArg,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PsqlArgs {
+    /// The node or replica to connect to.
+    pub node: String,
+    #[command(flatten)]
+    pub file: FileArg,
+    /// Arguments for psql, after `--` (`dbtopo psql primary -- -c 'SELECT 1'`).
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// The node or replica to connect to.
+    pub node: String,
+    #[command(flatten)]
+    pub file: FileArg,
 }
 
 #[derive(Debug, Args)]

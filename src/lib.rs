@@ -23,6 +23,7 @@ pub mod plan;
 pub mod schema;
 pub mod secrets;
 pub mod seed;
+pub mod status;
 pub mod templates;
 pub mod topology;
 pub mod txn;

@@ -34,6 +34,9 @@ async fn main() -> ExitCode {
                 }
             }),
             Command::Txn(args) => app::txn(&args).await.map(|_| ExitCode::SUCCESS),
+            Command::Status(args) => app::status(&args).await.map(|_| ExitCode::SUCCESS),
+            Command::Psql(args) => app::psql(&args).await.map(ExitCode::from),
+            Command::Env(args) => app::env_exports(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Verify(args) => app::verify_command(&args.file).await.map(|ok| {
                 if ok {
                     ExitCode::SUCCESS

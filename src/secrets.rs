@@ -159,7 +159,52 @@ pub fn save(env: &str, secrets: &Secrets) -> Result<(), SecretsError> {
     write(&secrets_path(env), secrets)
 }
 
+/// Where the environment's passfile is kept (see [`write_passfile`]).
+pub fn passfile_path(env: &str) -> PathBuf {
+    state_dir().join(format!("{env}.pgpass"))
+}
+
+/// Write the environment's passfile, readable by the user alone, with the superuser's
+/// password for each `port` on 127.0.0.1: libpq reads the password from there
+/// (`PGPASSFILE`), so it is on no command line and in no environment variable.
+pub fn write_passfile(
+    env: &str,
+    secrets: &Secrets,
+    ports: &[u16],
+) -> Result<PathBuf, SecretsError> {
+    let path = passfile_path(env);
+    let io = |source| SecretsError::Io {
+        path: path.clone(),
+        source,
+    };
+    // In a passfile `:` separates fields and `\` escapes.
+    let password = secrets.superuser.replace('\\', "\\\\").replace(':', "\\:");
+    let text: String = ports
+        .iter()
+        .map(|port| {
+            format!(
+                "127.0.0.1:{port}:*:{}:{password}\n",
+                crate::model::SUPERUSER
+            )
+        })
+        .collect();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io)?;
+    let tmp = path.with_extension("tmp");
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    fs::rename(&tmp, &path).map_err(io)?;
+    Ok(path)
+}
+
 pub fn remove(env: &str) -> Result<(), SecretsError> {
+    let _ = fs::remove_file(passfile_path(env));
     let path = secrets_path(env);
     match fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

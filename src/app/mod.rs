@@ -2,12 +2,14 @@
 //! execute → verify. Everything that prints lives here (the terminal UI in `ui`) or in main.
 
 mod apply;
+mod connect;
 mod destroy;
 mod environment;
 mod erd;
 mod load;
 mod plan;
 mod seed;
+mod status;
 mod txn;
 mod ui;
 mod validate;
@@ -16,12 +18,14 @@ mod workload;
 
 pub use crate::desired::{Desired, DesiredFragments, DesiredSchema};
 pub use apply::apply;
+pub use connect::{env_exports, psql};
 pub use destroy::{destroy, remove_all, render_inventory};
 pub use environment::docker;
 pub use erd::erd;
 pub use load::{desired, manifests};
 pub use plan::{plan, plan_for};
 pub use seed::seed;
+pub use status::status;
 pub use txn::txn;
 pub use validate::validate;
 pub use verify::{verify_checks, verify_command};
