@@ -686,6 +686,30 @@ struct KeyExtras<'a> {
     characteristics: Option<&'a sql::ConstraintCharacteristics>,
 }
 
+impl<'a> KeyExtras<'a> {
+    fn primary_key(key: &'a sql::PrimaryKeyConstraint) -> Self {
+        KeyExtras {
+            index_name: key.index_name.is_some(),
+            index_type: key.index_type.is_some(),
+            index_options: !key.index_options.is_empty(),
+            include: &key.include,
+            nulls_not_distinct: false,
+            characteristics: key.characteristics.as_ref(),
+        }
+    }
+
+    fn unique(key: &'a sql::UniqueConstraint) -> Self {
+        KeyExtras {
+            index_name: key.index_name.is_some(),
+            index_type: key.index_type.is_some(),
+            index_options: !key.index_options.is_empty(),
+            include: &key.include,
+            nulls_not_distinct: matches!(key.nulls_distinct, sql::NullsDistinctOption::NotDistinct),
+            characteristics: key.characteristics.as_ref(),
+        }
+    }
+}
+
 /// A sequence written with CREATE SEQUENCE, until the column that owns it is known.
 struct WrittenSequence {
     values: SequenceValues,
@@ -1634,14 +1658,7 @@ impl Builder<'_> {
                         let extra = self.key_definition(
                             "PRIMARY KEY",
                             &columns,
-                            KeyExtras {
-                                index_name: key.index_name.is_some(),
-                                index_type: key.index_type.is_some(),
-                                index_options: !key.index_options.is_empty(),
-                                include: &key.include,
-                                nulls_not_distinct: false,
-                                characteristics: key.characteristics.as_ref(),
-                            },
+                            KeyExtras::primary_key(key),
                             column_at,
                         )?;
                         let mut p = pending_at(Definition::PrimaryKey(columns, extra));
@@ -1653,17 +1670,7 @@ impl Builder<'_> {
                         let extra = self.key_definition(
                             "UNIQUE",
                             &columns,
-                            KeyExtras {
-                                index_name: key.index_name.is_some(),
-                                index_type: key.index_type.is_some(),
-                                index_options: !key.index_options.is_empty(),
-                                include: &key.include,
-                                nulls_not_distinct: matches!(
-                                    key.nulls_distinct,
-                                    sql::NullsDistinctOption::NotDistinct
-                                ),
-                                characteristics: key.characteristics.as_ref(),
-                            },
+                            KeyExtras::unique(key),
                             column_at,
                         )?;
                         let include = key.include.iter().map(ident).collect();
@@ -1772,19 +1779,8 @@ impl Builder<'_> {
             TableConstraint::PrimaryKey(key) => {
                 let at = constraint_at(&key.name);
                 let columns = self.key_columns(&key.columns, at)?;
-                let extra = self.key_definition(
-                    "PRIMARY KEY",
-                    &columns,
-                    KeyExtras {
-                        index_name: key.index_name.is_some(),
-                        index_type: key.index_type.is_some(),
-                        index_options: !key.index_options.is_empty(),
-                        include: &key.include,
-                        nulls_not_distinct: false,
-                        characteristics: key.characteristics.as_ref(),
-                    },
-                    at,
-                )?;
+                let extra =
+                    self.key_definition("PRIMARY KEY", &columns, KeyExtras::primary_key(key), at)?;
                 Ok(Pending {
                     name: key.name.as_ref().map(ident),
                     at,
@@ -1794,22 +1790,7 @@ impl Builder<'_> {
             TableConstraint::Unique(key) => {
                 let at = constraint_at(&key.name);
                 let columns = self.key_columns(&key.columns, at)?;
-                let extra = self.key_definition(
-                    "UNIQUE",
-                    &columns,
-                    KeyExtras {
-                        index_name: key.index_name.is_some(),
-                        index_type: key.index_type.is_some(),
-                        index_options: !key.index_options.is_empty(),
-                        include: &key.include,
-                        nulls_not_distinct: matches!(
-                            key.nulls_distinct,
-                            sql::NullsDistinctOption::NotDistinct
-                        ),
-                        characteristics: key.characteristics.as_ref(),
-                    },
-                    at,
-                )?;
+                let extra = self.key_definition("UNIQUE", &columns, KeyExtras::unique(key), at)?;
                 Ok(Pending {
                     name: key.name.as_ref().map(ident),
                     at,
