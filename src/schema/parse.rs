@@ -1049,6 +1049,19 @@ impl Builder<'_> {
         Ok((values, data_type))
     }
 
+    /// No table, index or sequence is named `name` yet (they share one namespace).
+    fn name_free(&self, name: &str, span: Span) -> Result<(), SchemaError> {
+        if self.relations.contains(name) {
+            return Err(self.error(
+                ErrorKind::Duplicate,
+                format!("relation `{name}` is already defined"),
+                self.span(span),
+                "name already taken",
+            ));
+        }
+        Ok(())
+    }
+
     /// `CREATE SEQUENCE`: kept until a column owns it and takes its values from it.
     fn create_sequence(
         &mut self,
@@ -1057,14 +1070,7 @@ impl Builder<'_> {
         at: SourceSpan,
     ) -> Result<(), SchemaError> {
         let (sequence, span) = self.object_name(name, at)?;
-        if self.relations.contains(&sequence) {
-            return Err(self.error(
-                ErrorKind::Duplicate,
-                format!("relation `{sequence}` is already defined"),
-                self.span(span),
-                "name already taken",
-            ));
-        }
+        self.name_free(&sequence, span)?;
         let (values, data_type) = self.sequence_values(options, at)?;
         self.relations.insert(sequence.clone());
         self.chosen_names.insert(sequence.clone());
@@ -2268,14 +2274,7 @@ impl Builder<'_> {
         let index_name = match &create.name {
             Some(name) => {
                 let (index_name, span) = self.object_name(name, at)?;
-                if self.relations.contains(&index_name) {
-                    return Err(self.error(
-                        ErrorKind::Duplicate,
-                        format!("relation `{index_name}` is already defined"),
-                        self.span(span),
-                        "name already taken",
-                    ));
-                }
+                self.name_free(&index_name, span)?;
                 self.chosen_names.insert(index_name.clone());
                 index_name
             }
