@@ -33,6 +33,7 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }),
+            Command::Explain(args) => app::explain(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Txn(args) => app::txn(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Verify(args) => app::verify_command(&args.file).await.map(|ok| {
                 if ok {
