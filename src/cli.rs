@@ -50,6 +50,22 @@ pub enum Command {
     /// Run queries of the catalogue (manifests/queries) on the coordinator under EXPLAIN
     /// ANALYZE: time, rows, fragments scanned and pruned, the SQL each node received.
     Explain(ExplainArgs),
+    /// A guided demo of the whole system on an environment of its own (the topology renamed,
+    /// on free ports): plan and apply, schema, seed, where things live, queries,
+    /// transactions, drift repaired, destroy. Exits 1 unless every step worked.
+    Tour(TourArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TourArgs {
+    #[command(flatten)]
+    pub file: FileArg,
+    /// Also write the tour as an asciicast v2 recording (plays with asciinema).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Seconds to pause at each header and between commands.
+    #[arg(long, default_value_t = 1.0)]
+    pub pace: f64,
 }
 
 #[derive(Debug, Args)]

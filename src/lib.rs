@@ -27,6 +27,7 @@ pub mod seed;
 pub mod status;
 pub mod templates;
 pub mod topology;
+pub mod tour;
 pub mod txn;
 pub mod verify;
 pub mod workload;

@@ -35,6 +35,13 @@ async fn main() -> ExitCode {
             }),
             Command::Explain(args) => app::explain(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Txn(args) => app::txn(&args).await.map(|_| ExitCode::SUCCESS),
+            Command::Tour(args) => app::tour(&args).await.map(|ok| {
+                if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }),
             Command::Status(args) => app::status(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Psql(args) => app::psql(&args).await.map(ExitCode::from),
             Command::Env(args) => app::env_exports(&args).await.map(|_| ExitCode::SUCCESS),
