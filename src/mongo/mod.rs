@@ -6,3 +6,7 @@ pub mod diff;
 pub mod manifest;
 pub mod model;
 pub mod seed;
+pub mod query;
+pub mod query_check;
+pub mod query_run;
+pub mod render;
