@@ -31,18 +31,22 @@ fn chosen_set(file: &FileArg, wanted: Option<&str>) -> Result<(ReplicaSet, Vec<C
     let manifests = super::manifests(&topology)?;
     let sets: Vec<&ReplicaSet> = topology.mongo.replica_sets.values().collect();
     let set = match wanted {
-        Some(name) => sets.iter().find(|s| s.name == name).copied().ok_or_else(|| {
-            let names = sets.iter().map(|s| s.name.as_str());
-            miette!(
-                help = format!(
-                    "{}replica sets of the active profiles: {}",
-                    did_you_mean(name, names.clone()),
-                    names.collect::<Vec<_>>().join(", ")
-                ),
-                "{} has no replica set `{name}`",
-                file.file.display()
-            )
-        })?,
+        Some(name) => sets
+            .iter()
+            .find(|s| s.name == name)
+            .copied()
+            .ok_or_else(|| {
+                let names = sets.iter().map(|s| s.name.as_str());
+                miette!(
+                    help = format!(
+                        "{}replica sets of the active profiles: {}",
+                        did_you_mean(name, names.clone()),
+                        names.collect::<Vec<_>>().join(", ")
+                    ),
+                    "{} has no replica set `{name}`",
+                    file.file.display()
+                )
+            })?,
         None => match sets.as_slice() {
             [one] => *one,
             [] => {
@@ -208,7 +212,11 @@ async fn write(kind: Write, args: &MongoWriteArgs) -> Result<()> {
                 .await?
         }
         Write::Update => {
-            let update = doc.unwrap_or_default().into_iter().next().unwrap_or_default();
+            let update = doc
+                .unwrap_or_default()
+                .into_iter()
+                .next()
+                .unwrap_or_default();
             query_run::update_documents(
                 &member,
                 database,
@@ -292,7 +300,11 @@ fn documents_to_insert(
 
 fn print_outcome(outcome: &Outcome, json: bool) {
     let relaxed = |ids: &[Bson]| {
-        serde_json::Value::Array(ids.iter().map(|i| i.clone().into_relaxed_extjson()).collect())
+        serde_json::Value::Array(
+            ids.iter()
+                .map(|i| i.clone().into_relaxed_extjson())
+                .collect(),
+        )
     };
     match (outcome, json) {
         (Outcome::Documents { documents }, true) => println!("{}", render::json(documents)),
@@ -339,10 +351,16 @@ pub(super) fn named_queries(
         };
         match checked_queries(set, &wanted.collections) {
             Ok(files) => {
-                counts.insert(set.name.clone(), files.iter().map(|f| f.queries.len()).sum());
+                counts.insert(
+                    set.name.clone(),
+                    files.iter().map(|f| f.queries.len()).sum(),
+                );
             }
             Err(report) => match report.downcast::<QueryError>() {
-                Ok(QueryError::Invalid { dir, problems: found }) => {
+                Ok(QueryError::Invalid {
+                    dir,
+                    problems: found,
+                }) => {
                     dirs.push(dir);
                     problems.extend(found);
                 }

@@ -443,7 +443,10 @@ fn shape(
         [_] => {}
         [(_, first), (second, at), ..] => problems.push(
             source
-                .problem(format!("query `{}` has more than one operation", name.value))
+                .problem(format!(
+                    "query `{}` has more than one operation",
+                    name.value
+                ))
                 .at(at, format!("`{second}` as well"))
                 .also(first, "first operation")
                 .help(HELP),
@@ -682,7 +685,10 @@ pub fn parse_all(dir: &str, texts: &[(String, String)]) -> Result<Vec<QueryFile>
                 problem = if std::ptr::eq(*first_file, file) {
                     problem.also(&first.name.referenced, "first declared here")
                 } else {
-                    problem.help(format!("it is first declared in {}", first_file.source.name()))
+                    problem.help(format!(
+                        "it is first declared in {}",
+                        first_file.source.name()
+                    ))
                 };
                 problems.push(problem);
             } else {

@@ -21,7 +21,7 @@ use bson::{Bson, Document};
 use serde_saphyr::Spanned;
 
 use super::model::Collection;
-use super::query::{Node, NamedQuery, Operation, QueryFile};
+use super::query::{NamedQuery, Node, Operation, QueryFile};
 use crate::diagnostics::{Problem, Source, closest, did_you_mean};
 
 /// The fields a schema declares at one level.
@@ -38,7 +38,11 @@ pub enum Fields {
 impl Fields {
     /// The fields of a collection's validator, `None` when it has no `$jsonSchema`.
     pub fn of_collection(collection: &Collection) -> Option<Fields> {
-        let schema = collection.validator.as_ref()?.get_document("$jsonSchema").ok()?;
+        let schema = collection
+            .validator
+            .as_ref()?
+            .get_document("$jsonSchema")
+            .ok()?;
         let mut fields = Fields::of_schema(schema);
         if let Fields::Known(map) = &mut fields {
             map.entry("_id".to_owned()).or_insert(Fields::Free);
@@ -154,7 +158,11 @@ pub fn check_queries(files: &[QueryFile], collections: &[Collection]) -> Vec<Pro
 }
 
 /// The problems of one query.
-pub fn check_query(file: &QueryFile, query: &NamedQuery, collections: &[Collection]) -> Vec<Problem> {
+pub fn check_query(
+    file: &QueryFile,
+    query: &NamedQuery,
+    collections: &[Collection],
+) -> Vec<Problem> {
     let mut cx = Checker {
         source: &file.source,
         problems: Vec::new(),
@@ -430,7 +438,10 @@ impl Checker<'_> {
                     }
                     Shape::Known {
                         fields: Fields::Known(made),
-                        origin: format!("the output of the `$group` stage (line {})", name.referenced.line()),
+                        origin: format!(
+                            "the output of the `$group` stage (line {})",
+                            name.referenced.line()
+                        ),
                     }
                 }
                 "$project" => self.project(&shape, name, body),
@@ -472,7 +483,10 @@ impl Checker<'_> {
         }
         Shape::Known {
             fields: Fields::Known(made),
-            origin: format!("the output of the `$project` stage (line {})", name.referenced.line()),
+            origin: format!(
+                "the output of the `$project` stage (line {})",
+                name.referenced.line()
+            ),
         }
     }
 }

@@ -13,10 +13,20 @@ use super::query::{NamedQuery, Operation, document};
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
     /// The documents a find or an aggregation returned, in order.
-    Documents { documents: Vec<Document> },
-    Inserted { inserted: u64, ids: Vec<Bson> },
-    Updated { matched: u64, modified: u64 },
-    Deleted { deleted: u64 },
+    Documents {
+        documents: Vec<Document>,
+    },
+    Inserted {
+        inserted: u64,
+        ids: Vec<Bson>,
+    },
+    Updated {
+        matched: u64,
+        modified: u64,
+    },
+    Deleted {
+        deleted: u64,
+    },
 }
 
 /// Runs a named query on `database`.

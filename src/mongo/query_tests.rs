@@ -31,7 +31,9 @@ fn only(problems: Vec<Problem>) -> Problem {
 }
 
 fn help(p: &Problem) -> String {
-    miette::Diagnostic::help(p).map(|h| h.to_string()).unwrap_or_default()
+    miette::Diagnostic::help(p)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -116,10 +118,7 @@ fn shape_problems_point_into_the_file() {
         [
             ("query `a` has no `description`".into(), Some("a")),
             ("query `b` has no operation".into(), Some("description: x")),
-            (
-                "query `c` has more than one operation".into(),
-                Some("{")
-            ),
+            ("query `c` has more than one operation".into(), Some("{")),
             (
                 "`update` of query `d` replaces the document".into(),
                 Some("rating")
@@ -134,9 +133,11 @@ fn shape_problems_point_into_the_file() {
 
 #[test]
 fn unknown_keys_are_refused_with_a_suggestion() {
-    let problems =
-        parse_queries("q.yaml", "a:\n  description: x\n  collection: reviews\n  find: { fliter: {} }\n")
-            .unwrap_err();
+    let problems = parse_queries(
+        "q.yaml",
+        "a:\n  description: x\n  collection: reviews\n  find: { fliter: {} }\n",
+    )
+    .unwrap_err();
     let p = only(problems);
     assert_eq!(p.to_string(), "unknown key `fliter`");
     assert_eq!(p.snippet(), Some("fliter"));
@@ -168,7 +169,11 @@ fn a_misspelt_field_in_a_filter_points_at_it_with_a_suggestion() {
     );
     assert_eq!(p.snippet(), Some("ratng"));
     assert_eq!(p.span().unwrap().offset(), yaml.find("ratng").unwrap());
-    assert!(help(&p).starts_with("did you mean `rating`?"), "{}", help(&p));
+    assert!(
+        help(&p).starts_with("did you mean `rating`?"),
+        "{}",
+        help(&p)
+    );
     let rendered = crate::test_support::render_report(&p);
     assert!(rendered.contains("q.yaml:5:15"), "{rendered}");
 }
@@ -195,12 +200,16 @@ u:
         .iter()
         .map(|p| (p.to_string(), p.snippet()))
         .collect();
-    let schema = |c: &str, f: &str| format!("field `{f}` is not in the `$jsonSchema` of collection `{c}`");
+    let schema =
+        |c: &str, f: &str| format!("field `{f}` is not in the `$jsonSchema` of collection `{c}`");
     assert_eq!(
         found,
         [
             (schema("product_catalog", "colour"), Some("colour")),
-            (schema("product_catalog", "images.alt_text"), Some("alt_text")),
+            (
+                schema("product_catalog", "images.alt_text"),
+                Some("alt_text")
+            ),
             (schema("product_catalog", "prise"), Some("prise")),
             (schema("product_catalog", "updated"), Some("updated")),
             (schema("reviews", "titel"), Some("titel")),
@@ -279,7 +288,11 @@ fn an_unknown_collection_is_named_with_a_suggestion() {
         "query `q` names collection `review`, which no manifest declares"
     );
     assert_eq!(p.snippet(), Some("review"));
-    assert!(help(&p).starts_with("did you mean `reviews`?"), "{}", help(&p));
+    assert!(
+        help(&p).starts_with("did you mean `reviews`?"),
+        "{}",
+        help(&p)
+    );
 }
 
 #[test]
@@ -291,7 +304,8 @@ fn a_collection_without_a_schema_is_not_checked() {
         validation_action: "error".into(),
         indexes: Vec::new(),
     };
-    let file = parse("q:\n  description: x\n  collection: events\n  find: { filter: { whatever: 1 } }\n");
+    let file =
+        parse("q:\n  description: x\n  collection: events\n  find: { filter: { whatever: 1 } }\n");
     assert!(check_queries(&[file], &[free]).is_empty());
 }
 
