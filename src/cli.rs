@@ -52,6 +52,9 @@ pub enum Command {
     Env(EnvArgs),
     /// MongoDB: run named queries; insert, update and delete documents.
     Mongo(MongoArgs),
+    /// Run queries of the catalogue (manifests/queries) on the coordinator under EXPLAIN
+    /// ANALYZE: time, rows, fragments scanned and pruned, the SQL each node received.
+    Explain(ExplainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +83,27 @@ pub struct EnvArgs {
     pub node: String,
     #[command(flatten)]
     pub file: FileArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub file: FileArg,
+    /// Queries of the catalogue, by name (without them and without --all: list the catalogue).
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Every query of the catalogue.
+    #[arg(long)]
+    pub all: bool,
+    /// Print the summaries as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Each query with its indexes and without index scans, side by side.
+    #[arg(long)]
+    pub compare: bool,
+    /// The catalogue's folder (default: manifests/queries beside the topology file).
+    #[arg(long, value_name = "DIR")]
+    pub queries: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

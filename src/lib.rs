@@ -9,6 +9,7 @@ pub mod cli;
 pub mod desired;
 pub mod diagnostics;
 pub mod execute;
+pub mod explain;
 pub mod files;
 pub mod fragments;
 pub mod hashing;

@@ -33,6 +33,7 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }),
+            Command::Explain(args) => app::explain(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Txn(args) => app::txn(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Status(args) => app::status(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Psql(args) => app::psql(&args).await.map(ExitCode::from),

@@ -188,18 +188,7 @@ pub fn write_passfile(
             )
         })
         .collect();
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io)?;
-    let tmp = path.with_extension("tmp");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io)?;
-    file.write_all(text.as_bytes()).map_err(io)?;
-    fs::rename(&tmp, &path).map_err(io)?;
+    write_private(&path, text.as_bytes()).map_err(io)?;
     Ok(path)
 }
 
@@ -237,21 +226,29 @@ fn write(path: &Path, secrets: &Secrets) -> Result<(), SecretsError> {
         path: path.into(),
         source,
     };
+    write_private(
+        path,
+        &serde_json::to_vec(secrets).expect("secrets serialize"),
+    )
+    .map_err(io)
+}
+
+/// Write `bytes` to `path` whole (a file beside it, renamed over it), readable by the user
+/// alone, in a folder only the user can enter.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io)?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
+    fs::create_dir_all(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     let tmp = path.with_extension("tmp");
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(&tmp)
-        .map_err(io)?;
-    file.write_all(&serde_json::to_vec(secrets).expect("secrets serialize"))
-        .map_err(io)?;
-    file.sync_all().map_err(io)?;
-    fs::rename(&tmp, path).map_err(io)
+        .open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

@@ -189,3 +189,11 @@ pub async fn fill(
     }
     transaction.commit().await.into_diagnostic()
 }
+
+/// `ANALYZE` the database behind `client` (on `node`), so plans use current statistics.
+pub async fn analyze(client: &Client, node: &str) -> Result<()> {
+    client
+        .batch_execute("ANALYZE")
+        .await
+        .map_err(|e| miette!("analyzing node {node}: {}", server_message(&e)))
+}

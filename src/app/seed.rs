@@ -36,6 +36,28 @@ pub async fn seed(args: &SeedArgs) -> Result<()> {
         })
         .await?;
     }
+    // Statistics current for the planner: the fragments and reference copies on each node
+    // first (the coordinator plans with the nodes' own estimates), then the coordinator's
+    // tables, whose partitioned tables sample their fragments.
+    let nodes: Vec<&String> = schema
+        .fragments
+        .iter()
+        .flat_map(|f| f.placement.fragment_nodes.keys())
+        .filter(|node| !schema.target.nodes.contains(node))
+        .chain(&schema.target.nodes)
+        .collect();
+    for node in nodes {
+        let started = std::time::Instant::now();
+        let client = connect_node(
+            desired.host_port(node),
+            &secrets,
+            &schema.target.database,
+            node,
+        )
+        .await?;
+        crate::seed::analyze(&client, node).await?;
+        println!("Analyzed node {node} in {}", seconds(started.elapsed()));
+    }
     for wanted in &desired.mongo {
         let Some(first) = wanted.set.members.first() else {
             continue;

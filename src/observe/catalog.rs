@@ -59,6 +59,8 @@ pub async fn read(
                 unlogged: row.get(8),
                 options: row.get(9),
                 comment: row.get(10),
+                replica_identity: row.get(23),
+                clustered_on: row.get(24),
             },
             ..Table::default()
         });
@@ -95,6 +97,7 @@ pub async fn read(
             collation: row.get(11),
             generated: expression.filter(|_| generated),
             comment: row.get(13),
+            settings: row.get(22),
         });
     }
     for row in constraints {
@@ -337,7 +340,8 @@ fn top_level_end(text: &str) -> Option<usize> {
 /// yields one row, with NULL column fields), and each table's own properties on every row of
 /// it. A partition (a part kept on the coordinator) shows no identity: PostgreSQL gives it its
 /// partitioned table's, which is the parent's. The sequence a column owns (an identity's, or
-/// a serial column's) comes with its parameters.
+/// a serial column's) comes with its parameters. Of a column's options only those ALTER
+/// COLUMN … SET takes are read (the server keeps marks of its own there too).
 const COLUMNS: &str = "
 SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
        coalesce(a.attnotnull, false), pg_get_expr(d.adbin, d.adrelid),
@@ -349,7 +353,23 @@ SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
             || quote_ident(co.collname) END,
        coalesce(a.attgenerated = 's', false), col_description(c.oid, a.attnum),
        seq.relname::text, format_type(seq.seqtypid, NULL), seq.seqstart, seq.seqincrement,
-       seq.seqmin, seq.seqmax, seq.seqcache, seq.seqcycle
+       seq.seqmin, seq.seqmax, seq.seqcache, seq.seqcycle,
+       ARRAY_REMOVE(ARRAY[
+           CASE WHEN a.attstorage <> t.typstorage THEN 'STORAGE ' || CASE a.attstorage
+                WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN'
+                ELSE 'EXTENDED' END END,
+           CASE a.attcompression WHEN 'p' THEN 'COMPRESSION pglz'
+                WHEN 'l' THEN 'COMPRESSION lz4' END,
+           CASE WHEN a.attstattarget IS NOT NULL AND a.attstattarget >= 0
+                THEN 'STATISTICS ' || a.attstattarget END], NULL)
+         || ARRAY(SELECT 'SET (' || o || ')' FROM unnest(a.attoptions) o
+                  WHERE o LIKE 'n\\_distinct%' ORDER BY o),
+       CASE c.relreplident WHEN 'f' THEN 'FULL' WHEN 'n' THEN 'NOTHING'
+            WHEN 'i' THEN 'USING INDEX ' || (SELECT quote_ident(ic.relname) FROM pg_index x
+                 JOIN pg_class ic ON ic.oid = x.indexrelid
+                 WHERE x.indrelid = c.oid AND x.indisreplident) END,
+       (SELECT ic.relname::text FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
+        WHERE x.indrelid = c.oid AND x.indisclustered)
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped

@@ -166,6 +166,8 @@ cases! {
     case_34_keys_with_options: "34_keys_with_options" => [];
     case_35_keys_changed_by_hand: "35_keys_changed_by_hand" => [];
     case_36_unnamed_index_with_include: "36_unnamed_index_with_include" => [];
+    case_37_column_settings_changed_by_hand: "37_column_settings_changed_by_hand" => [];
+    case_38_replica_identity_and_cluster_by_hand: "38_replica_identity_and_cluster_by_hand" => [];
     case_40_refused_view: "40_refused_view" => [];
     case_41_refused_function: "41_refused_function" => [];
     case_42_refused_trigger: "42_refused_trigger" => [];

@@ -492,7 +492,41 @@ fn column_statements(table: &str, old: &Column, new: &Column) -> Vec<String> {
     if old.comment != new.comment {
         statements.push(ddl::comment(table, Some(&new.name), new.comment.as_deref()));
     }
+    for setting in old.settings.iter().filter(|s| !new.settings.contains(s)) {
+        statements.push(alter(format!(
+            "ALTER COLUMN {name} {}",
+            reset_column_setting(setting)
+        )));
+    }
+    for setting in new.settings.iter().filter(|s| !old.settings.contains(s)) {
+        let set = if setting.starts_with("SET (") {
+            ""
+        } else {
+            "SET "
+        };
+        statements.push(alter(format!("ALTER COLUMN {name} {set}{setting}")));
+    }
     statements
+}
+
+/// The clause that puts a column setting (as [`Column::settings`] holds it) back to its
+/// default.
+fn reset_column_setting(setting: &str) -> String {
+    match setting.split_once(' ') {
+        Some(("STORAGE", _)) => "SET STORAGE DEFAULT".to_owned(),
+        Some(("COMPRESSION", _)) => "SET COMPRESSION DEFAULT".to_owned(),
+        Some(("STATISTICS", _)) => "SET STATISTICS -1".to_owned(),
+        _ => {
+            // `SET (name=value)`: reset the option by its name.
+            let option = setting
+                .trim_start_matches("SET (")
+                .trim_end_matches(')')
+                .split('=')
+                .next()
+                .unwrap_or_default();
+            format!("RESET ({option})")
+        }
+    }
 }
 
 fn rename_sequence(have: &Sequence, want: &Sequence) -> String {
@@ -598,6 +632,22 @@ fn property_statements(table: &str, have: &TableProperties, want: &TableProperti
     statements.extend(ddl::row_security(table, have, want));
     if have.comment != want.comment {
         statements.push(ddl::comment(table, None, want.comment.as_deref()));
+    }
+    if have.replica_identity != want.replica_identity {
+        let identity = want.replica_identity.as_deref().unwrap_or("DEFAULT");
+        statements.push(ddl::alter_table(
+            table,
+            &format!("REPLICA IDENTITY {identity}"),
+        ));
+    }
+    if have.clustered_on != want.clustered_on {
+        statements.push(ddl::alter_table(
+            table,
+            &match &want.clustered_on {
+                Some(index) => format!("CLUSTER ON {}", quote(index)),
+                None => "SET WITHOUT CLUSTER".to_owned(),
+            },
+        ));
     }
     statements
 }

@@ -51,6 +51,12 @@ pub struct TableProperties {
     pub options: Vec<String>,
     /// `COMMENT ON TABLE`.
     pub comment: Option<String>,
+    /// `REPLICA IDENTITY` when not the default: `FULL`, `NOTHING`, `USING INDEX name`.
+    #[serde(default)]
+    pub replica_identity: Option<String>,
+    /// The index `CLUSTER` last used (`ALTER TABLE … CLUSTER ON`).
+    #[serde(default)]
+    pub clustered_on: Option<String>,
 }
 
 impl Table {
@@ -128,6 +134,11 @@ pub struct Column {
     /// `COMMENT ON COLUMN`.
     #[serde(default)]
     pub comment: Option<String>,
+    /// Column settings that are not the defaults, as `ALTER COLUMN … SET` writes them:
+    /// `STORAGE EXTERNAL`, `COMPRESSION lz4`, `STATISTICS 500`, `SET (n_distinct=100)`. A
+    /// manifest cannot state them; a database that has them was changed by hand.
+    #[serde(default)]
+    pub settings: Vec<String>,
 }
 
 /// A sequence a column owns. Options that are the defaults for its type and direction are

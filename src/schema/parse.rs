@@ -686,6 +686,30 @@ struct KeyExtras<'a> {
     characteristics: Option<&'a sql::ConstraintCharacteristics>,
 }
 
+impl<'a> KeyExtras<'a> {
+    fn primary_key(key: &'a sql::PrimaryKeyConstraint) -> Self {
+        KeyExtras {
+            index_name: key.index_name.is_some(),
+            index_type: key.index_type.is_some(),
+            index_options: !key.index_options.is_empty(),
+            include: &key.include,
+            nulls_not_distinct: false,
+            characteristics: key.characteristics.as_ref(),
+        }
+    }
+
+    fn unique(key: &'a sql::UniqueConstraint) -> Self {
+        KeyExtras {
+            index_name: key.index_name.is_some(),
+            index_type: key.index_type.is_some(),
+            index_options: !key.index_options.is_empty(),
+            include: &key.include,
+            nulls_not_distinct: matches!(key.nulls_distinct, sql::NullsDistinctOption::NotDistinct),
+            characteristics: key.characteristics.as_ref(),
+        }
+    }
+}
+
 /// A sequence written with CREATE SEQUENCE, until the column that owns it is known.
 struct WrittenSequence {
     values: SequenceValues,
@@ -1025,6 +1049,19 @@ impl Builder<'_> {
         Ok((values, data_type))
     }
 
+    /// No table, index or sequence is named `name` yet (they share one namespace).
+    fn name_free(&self, name: &str, span: Span) -> Result<(), SchemaError> {
+        if self.relations.contains(name) {
+            return Err(self.error(
+                ErrorKind::Duplicate,
+                format!("relation `{name}` is already defined"),
+                self.span(span),
+                "name already taken",
+            ));
+        }
+        Ok(())
+    }
+
     /// `CREATE SEQUENCE`: kept until a column owns it and takes its values from it.
     fn create_sequence(
         &mut self,
@@ -1033,14 +1070,7 @@ impl Builder<'_> {
         at: SourceSpan,
     ) -> Result<(), SchemaError> {
         let (sequence, span) = self.object_name(name, at)?;
-        if self.relations.contains(&sequence) {
-            return Err(self.error(
-                ErrorKind::Duplicate,
-                format!("relation `{sequence}` is already defined"),
-                self.span(span),
-                "name already taken",
-            ));
-        }
+        self.name_free(&sequence, span)?;
         let (values, data_type) = self.sequence_values(options, at)?;
         self.relations.insert(sequence.clone());
         self.chosen_names.insert(sequence.clone());
@@ -1634,14 +1664,7 @@ impl Builder<'_> {
                         let extra = self.key_definition(
                             "PRIMARY KEY",
                             &columns,
-                            KeyExtras {
-                                index_name: key.index_name.is_some(),
-                                index_type: key.index_type.is_some(),
-                                index_options: !key.index_options.is_empty(),
-                                include: &key.include,
-                                nulls_not_distinct: false,
-                                characteristics: key.characteristics.as_ref(),
-                            },
+                            KeyExtras::primary_key(key),
                             column_at,
                         )?;
                         let mut p = pending_at(Definition::PrimaryKey(columns, extra));
@@ -1653,17 +1676,7 @@ impl Builder<'_> {
                         let extra = self.key_definition(
                             "UNIQUE",
                             &columns,
-                            KeyExtras {
-                                index_name: key.index_name.is_some(),
-                                index_type: key.index_type.is_some(),
-                                index_options: !key.index_options.is_empty(),
-                                include: &key.include,
-                                nulls_not_distinct: matches!(
-                                    key.nulls_distinct,
-                                    sql::NullsDistinctOption::NotDistinct
-                                ),
-                                characteristics: key.characteristics.as_ref(),
-                            },
+                            KeyExtras::unique(key),
                             column_at,
                         )?;
                         let include = key.include.iter().map(ident).collect();
@@ -1772,19 +1785,8 @@ impl Builder<'_> {
             TableConstraint::PrimaryKey(key) => {
                 let at = constraint_at(&key.name);
                 let columns = self.key_columns(&key.columns, at)?;
-                let extra = self.key_definition(
-                    "PRIMARY KEY",
-                    &columns,
-                    KeyExtras {
-                        index_name: key.index_name.is_some(),
-                        index_type: key.index_type.is_some(),
-                        index_options: !key.index_options.is_empty(),
-                        include: &key.include,
-                        nulls_not_distinct: false,
-                        characteristics: key.characteristics.as_ref(),
-                    },
-                    at,
-                )?;
+                let extra =
+                    self.key_definition("PRIMARY KEY", &columns, KeyExtras::primary_key(key), at)?;
                 Ok(Pending {
                     name: key.name.as_ref().map(ident),
                     at,
@@ -1794,22 +1796,7 @@ impl Builder<'_> {
             TableConstraint::Unique(key) => {
                 let at = constraint_at(&key.name);
                 let columns = self.key_columns(&key.columns, at)?;
-                let extra = self.key_definition(
-                    "UNIQUE",
-                    &columns,
-                    KeyExtras {
-                        index_name: key.index_name.is_some(),
-                        index_type: key.index_type.is_some(),
-                        index_options: !key.index_options.is_empty(),
-                        include: &key.include,
-                        nulls_not_distinct: matches!(
-                            key.nulls_distinct,
-                            sql::NullsDistinctOption::NotDistinct
-                        ),
-                        characteristics: key.characteristics.as_ref(),
-                    },
-                    at,
-                )?;
+                let extra = self.key_definition("UNIQUE", &columns, KeyExtras::unique(key), at)?;
                 Ok(Pending {
                     name: key.name.as_ref().map(ident),
                     at,
@@ -2287,14 +2274,7 @@ impl Builder<'_> {
         let index_name = match &create.name {
             Some(name) => {
                 let (index_name, span) = self.object_name(name, at)?;
-                if self.relations.contains(&index_name) {
-                    return Err(self.error(
-                        ErrorKind::Duplicate,
-                        format!("relation `{index_name}` is already defined"),
-                        self.span(span),
-                        "name already taken",
-                    ));
-                }
+                self.name_free(&index_name, span)?;
                 self.chosen_names.insert(index_name.clone());
                 index_name
             }
