@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod mongo;
+pub use mongo::{MongoArgs, MongoCommand, MongoQueryArgs, MongoWriteArgs};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "dbtopo",
@@ -47,6 +50,8 @@ pub enum Command {
     Psql(PsqlArgs),
     /// Print shell exports (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSFILE) for a node.
     Env(EnvArgs),
+    /// MongoDB: run named queries; insert, update and delete documents.
+    Mongo(MongoArgs),
     /// Run queries of the catalogue (manifests/queries) on the coordinator under EXPLAIN
     /// ANALYZE: time, rows, fragments scanned and pruned, the SQL each node received.
     Explain(ExplainArgs),

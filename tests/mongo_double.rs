@@ -932,3 +932,158 @@ async fn the_command_log_tells_whether_a_client_wrote() {
             .any(|command| command.name == "listCollections" && command.database == "shop")
     );
 }
+
+/// One `update` statement, sent as the driver sends `updateOne`/`updateMany`.
+async fn update_command(client: &Client, q: Document, u: Document, multi: bool) -> Document {
+    client
+        .database("shop")
+        .run_command(doc! { "update": "things", "updates": [ { "q": q, "u": u, "multi": multi } ] })
+        .await
+        .expect("update answers ok: 1, failures are write errors")
+}
+
+fn write_error(reply: &Document) -> (i32, String) {
+    let errors = reply.get_array("writeErrors").expect("a write error");
+    let error = errors[0].as_document().unwrap();
+    (
+        error.get_i32("code").unwrap(),
+        error.get_str("errmsg").unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn update_sets_increments_and_unsets_as_mongod_does() {
+    let (_double, client) = primary().await;
+    let things = client.database("shop").collection::<Document>("things");
+    things
+        .insert_many([
+            doc! { "_id": 1, "n": i32::MAX, "tag": "a" },
+            doc! { "_id": 2, "n": 1_i64, "tag": "a" },
+            doc! { "_id": 3, "n": 1.5, "tag": "b" },
+        ])
+        .await
+        .unwrap();
+
+    // Int32 overflowing becomes Int64; long stays long; a double stays double.
+    let reply = update_command(&client, doc! {}, doc! { "$inc": { "n": 1 } }, true).await;
+    assert_eq!(
+        (reply.get_i32("n"), reply.get_i32("nModified")),
+        (Ok(3), Ok(3))
+    );
+    let all: Vec<Document> = things
+        .find(doc! {})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        all[0].get("n"),
+        Some(&mongodb::bson::Bson::Int64(i64::from(i32::MAX) + 1))
+    );
+    assert_eq!(all[1].get("n"), Some(&mongodb::bson::Bson::Int64(2)));
+    assert_eq!(all[2].get("n"), Some(&mongodb::bson::Bson::Double(2.5)));
+
+    // multi: false changes the first match only; setting the same value modifies nothing.
+    let reply = update_command(
+        &client,
+        doc! { "tag": "a" },
+        doc! { "$set": { "tag": "c" } },
+        false,
+    )
+    .await;
+    assert_eq!(
+        (reply.get_i32("n"), reply.get_i32("nModified")),
+        (Ok(1), Ok(1))
+    );
+    let reply = update_command(
+        &client,
+        doc! { "_id": 3 },
+        doc! { "$set": { "tag": "b" } },
+        false,
+    )
+    .await;
+    assert_eq!(
+        (reply.get_i32("n"), reply.get_i32("nModified")),
+        (Ok(1), Ok(0))
+    );
+
+    // Dotted paths create embedded documents; $unset removes; a missing field is $inc's operand.
+    update_command(
+        &client,
+        doc! { "_id": 3 },
+        doc! { "$set": { "a.b.c": 1 }, "$unset": { "tag": "" }, "$inc": { "m": 5 } },
+        false,
+    )
+    .await;
+    let three = things.find_one(doc! { "_id": 3 }).await.unwrap().unwrap();
+    assert_eq!(
+        three,
+        doc! { "_id": 3, "n": 2.5, "a": { "b": { "c": 1 } }, "m": 5 }
+    );
+
+    // Failures are write errors with mongod's codes; the command itself is ok.
+    for (update, code, message) in [
+        (
+            doc! { "$inc": { "tag": 1 } },
+            14,
+            "Cannot apply $inc to a value of non-numeric type. {_id: 1} has the field 'tag' of non-numeric type string",
+        ),
+        (
+            doc! { "$inc": { "n": "x" } },
+            14,
+            "Cannot increment with non-numeric argument: {n: \"x\"}",
+        ),
+        (
+            doc! { "$set": { "tag.x": 1 } },
+            28,
+            "Cannot create field 'x' in element {tag: \"c\"}",
+        ),
+        (
+            doc! { "$set": { "a": 1 }, "$inc": { "a.b": 1 } },
+            40,
+            "Updating the path 'a.b' would create a conflict at 'a'",
+        ),
+        (
+            doc! { "$set": { "_id": 9 } },
+            66,
+            "Performing an update on the path '_id' would modify the immutable field '_id'",
+        ),
+    ] {
+        let reply = update_command(&client, doc! { "_id": 1 }, update.clone(), false).await;
+        assert_eq!(write_error(&reply), (code, message.to_owned()), "{update}");
+        assert_eq!(reply.get_i32("nModified"), Ok(0));
+    }
+
+    // Unique indexes hold for the updated document.
+    things
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! { "tag": 1 })
+                .options(IndexOptions::builder().unique(true).build())
+                .build(),
+        )
+        .await
+        .unwrap();
+    let reply = update_command(
+        &client,
+        doc! { "_id": 2 },
+        doc! { "$set": { "tag": "c" } },
+        false,
+    )
+    .await;
+    assert_eq!(write_error(&reply).0, 11000);
+
+    // What the double does not do is refused, never answered wrongly.
+    let refused = client
+        .database("shop")
+        .run_command(doc! { "update": "things", "updates": [ { "q": {}, "u": { "$set": { "x": 1 } }, "upsert": true } ] })
+        .await;
+    let message = expect_code(refused, 2, "BadValue");
+    assert!(message.contains("test double"), "{message}");
+    let refused = client
+        .database("shop")
+        .run_command(doc! { "update": "things", "updates": [ { "q": {}, "u": { "tag": "z" } } ] })
+        .await;
+    expect_code(refused, 2, "BadValue");
+}

@@ -9,7 +9,8 @@
 //!
 //! It applies a topology with a three-member replica set and the project's collection
 //! manifests, checks the set, the collections and a second empty plan, seeds documents,
-//! grows the set to five members (two reconfigurations), and destroys everything.
+//! runs the named aggregations of `manifests/mongo/queries/`, grows the set to five members
+//! (two reconfigurations), and destroys everything.
 
 mod common;
 
@@ -91,6 +92,51 @@ async fn a_real_replica_set_is_initiated_filled_and_grown() {
         .await
         .unwrap();
     assert_eq!(phones.len(), 8);
+
+    // The named aggregations (the test double has no `aggregate`: they run only here).
+    let queries_dir = std::path::Path::new(manifests).join("queries");
+    let queries: Vec<_> = dbtopo::mongo::query::load_queries(&queries_dir, "queries")
+        .expect("the named queries load")
+        .into_iter()
+        .flat_map(|f| f.queries)
+        .collect();
+    let run = |name: &'static str| {
+        let query = queries
+            .iter()
+            .find(|q| q.name.value == name)
+            .unwrap_or_else(|| panic!("no query {name}"))
+            .clone();
+        let member = &member;
+        async move {
+            match dbtopo::mongo::query_run::run_query(member, "shop", &query)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+            {
+                dbtopo::mongo::query_run::Outcome::Documents { documents } => documents,
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    };
+    let averages = run("average_rating").await;
+    assert_eq!(averages.len(), 10);
+    let first = averages[0].get("average_rating").and_then(|a| a.as_f64());
+    assert!(
+        first.is_some_and(|a| (1.0..=5.0).contains(&a)),
+        "{averages:?}"
+    );
+    let reviewers = run("top_reviewers").await;
+    assert_eq!(reviewers.len(), 5);
+    assert!(reviewers[0].contains_key("helpful_votes"), "{reviewers:?}");
+    let per_day = run("activity_per_day").await;
+    assert!(!per_day.is_empty());
+    assert!(per_day[0].get_str("day").is_ok(), "{per_day:?}");
+    let total: i64 = per_day
+        .iter()
+        .map(|d| d.get_i32("events").map(i64::from).unwrap_or_default())
+        .sum();
+    assert_eq!(total, 200, "every seeded event is counted once");
+    let categories = run("products_per_category").await;
+    assert_eq!(categories.len(), 6);
 
     // Five members: two reconfigurations, one voter each.
     env.rewrite(|yaml| yaml.replace(&members(3), &members(5)));

@@ -12,6 +12,7 @@ use crate::topology::{self, Topology};
 pub fn validate(file: &Path) -> Result<Topology> {
     let topology = topology::load(file)?;
     let desired = desired(&topology)?;
+    let queries = super::mongo::named_queries(&topology, &desired)?;
     let schema = match &desired.schema {
         Some(schema) => format!(
             ", schema {} ({} tables, {} indexes) into database \"{}\" on {}",
@@ -44,8 +45,12 @@ pub fn validate(file: &Path) -> Result<Topology> {
             } else {
                 format!(", profile {}", set.profiles.join("/"))
             };
+            let queries = match queries.get(&set.name) {
+                Some(&n) if n > 0 => format!(", {n} named quer{}", if n == 1 { "y" } else { "ies" }),
+                _ => String::new(),
+            };
             format!(
-                ", replica set {} ({} member(s), {} collection(s) in database \"{}\"{profiles})",
+                ", replica set {} ({} member(s), {} collection(s){queries} in database \"{}\"{profiles})",
                 set.name,
                 set.members.len(),
                 wanted.collections.len(),

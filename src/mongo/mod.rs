@@ -5,4 +5,8 @@ pub mod client;
 pub mod diff;
 pub mod manifest;
 pub mod model;
+pub mod query;
+pub mod query_check;
+pub mod query_run;
+pub mod render;
 pub mod seed;

@@ -252,7 +252,7 @@ pub fn drop(state: &mut State, database: &str, body: &Document) -> CommandResult
     })
 }
 
-fn documents_field<'a>(
+pub fn documents_field<'a>(
     command: &str,
     field: &str,
     body: &'a Document,

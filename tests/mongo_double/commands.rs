@@ -9,7 +9,7 @@ use mongodb::bson::{Bson, DateTime, Document, doc};
 use super::auth::{self, Connection};
 use super::state::{MemberState, State};
 use super::wire::{MAX_MESSAGE_SIZE_BYTES, Request};
-use super::{collections, indexes, replset, users};
+use super::{collections, indexes, replset, updates, users};
 
 /// MongoDB 7.0's wire version.
 const MAX_WIRE_VERSION: i32 = 21;
@@ -74,8 +74,11 @@ fn code_name(code: i32) -> &'static str {
         23 => "AlreadyInitialized",
         26 => "NamespaceNotFound",
         27 => "IndexNotFound",
+        28 => "PathNotViable",
+        40 => "ConflictingUpdateOperators",
         48 => "NamespaceExists",
         59 => "CommandNotFound",
+        66 => "ImmutableField",
         67 => "CannotCreateIndex",
         72 => "InvalidOptions",
         73 => "InvalidNamespace",
@@ -206,6 +209,7 @@ fn run(
         "insert" => collections::insert(state, database, body),
         "find" => collections::find(state, database, body),
         "delete" => collections::delete(state, database, body),
+        "update" => updates::update(state, database, body),
         _ => Err(CommandError::new(59, format!("no such command: '{name}'"))),
     }
 }

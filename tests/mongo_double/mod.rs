@@ -30,10 +30,16 @@
 //!   reported, not enforced on writes.
 //! - Indexes: `createIndexes`, `listIndexes`, `dropIndexes`, with mongod's conflict errors;
 //!   unique indexes are enforced on inserts.
-//! - Documents: `insert`, `find`, `delete`, with filters of equality and the comparison
-//!   operators `$eq $ne $gt $gte $lt $lte $in $nin $exists` plus `$and`/`$or`; `find`
-//!   sorts, skips, limits and projects top-level fields, and returns everything in one batch
-//!   (cursor id 0). Other operators are refused with BadValue rather than answered wrongly.
+//! - Documents: `insert`, `find`, `update`, `delete`, with filters of equality and the
+//!   comparison operators `$eq $ne $gt $gte $lt $lte $in $nin $exists` plus `$and`/`$or`;
+//!   `find` sorts, skips, limits and projects top-level fields, and returns everything in one
+//!   batch (cursor id 0). `update` knows `$set`, `$inc` and `$unset` on top-level and dotted
+//!   paths, one document or `multi`, with `n`/`nModified`, `writeErrors` and unique indexes
+//!   checked on the result. Other operators are refused with BadValue rather than answered
+//!   wrongly.
+//! - Not done: `aggregate` (CommandNotFound), `getMore` (no cursor outlives its first
+//!   batch), upserts, replacement and pipeline updates, `arrayFilters` and positional paths,
+//!   projections of dotted paths or expressions, validators on writes, collation.
 //!
 //! As a fault, [`Options::silent_on`] names commands the double receives and never answers,
 //! holding the connection open, as a paused mongod does.
@@ -52,6 +58,7 @@ mod matcher;
 mod replset;
 mod scram;
 mod state;
+mod updates;
 mod users;
 mod wire;
 

@@ -26,6 +26,7 @@ pub const WRITE_COMMANDS: &[&str] = &[
     "createIndexes",
     "dropIndexes",
     "insert",
+    "update",
     "delete",
 ];
 
