@@ -90,7 +90,7 @@ pub fn lines(desired: &Desired, observed: &Observed) -> Vec<Line> {
             url: format!("postgresql://{SUPERUSER}@127.0.0.1:{port}/{database}"),
             lag_bytes,
             holds: holds(desired, name),
-            subscription: subscription(observed, name),
+            subscription: subscription(desired, observed, name),
         });
     }
     for set in &desired.mongo {
@@ -131,7 +131,11 @@ fn holds(desired: &Desired, node: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn subscription(observed: &Observed, node: &str) -> Option<String> {
+/// The state of the node's subscription to the reference tables, for a node that has one.
+fn subscription(desired: &Desired, observed: &Observed, node: &str) -> Option<String> {
+    if !desired.subscriptions().iter().any(|(n, _)| n == node) {
+        return None;
+    }
     Some(match observed.subscriptions.get(node)? {
         SubscriptionState::Fresh => "to be made".to_owned(),
         SubscriptionState::Unknown => "unknown (node not answering)".to_owned(),
@@ -207,9 +211,11 @@ mod tests {
         assert!(
             holding
                 .iter()
-                .all(|l| l.subscription.as_deref().is_none_or(|s| s == "streaming")),
+                .all(|l| l.subscription.as_deref() == Some("streaming")),
             "{lines:#?}"
         );
+        // The coordinator publishes the copies: it has no subscription of its own.
+        assert_eq!(line(&lines, "primary").subscription, None);
     }
 
     #[test]
