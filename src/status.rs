@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::desired::Desired;
 use crate::model::{Role, SUPERUSER};
-use crate::observed::{Observed, SubscriptionState};
+use crate::mongo::diff::SetState;
+use crate::observed::{Observed, SetObservation, SubscriptionState};
 
 /// One server or member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -21,7 +22,8 @@ pub struct Line {
     pub role: String,
     /// `running`, `stopped` or `missing`.
     pub container: &'static str,
-    /// `answers`, `not answering: why`, `streaming`, `not streaming`, or `-`.
+    /// `answers`, `not answering: why`, `streaming`, `not streaming`; for a MongoDB member
+    /// `in the set`, `not in the set`, `set not initiated`; `-` when not running.
     pub health: String,
     /// How to connect from the host, without the password.
     pub url: String,
@@ -101,12 +103,17 @@ pub fn lines(desired: &Desired, observed: &Observed) -> Vec<Line> {
                 Some(_) => "stopped",
                 None => "missing",
             };
+            let health = if container == "running" {
+                member_health(observed.mongo.sets.get(&set.set.name), member.id)
+            } else {
+                "-".to_owned()
+            };
             lines.push(Line {
                 engine: "mongo",
                 name: format!("{}/{}", set.set.name, member.name),
                 role: "member".to_owned(),
                 container,
-                health: "-".to_owned(),
+                health,
                 url: format!(
                     "mongodb://127.0.0.1:{}/{}?directConnection=true",
                     member.port, set.set.database
@@ -118,6 +125,23 @@ pub fn lines(desired: &Desired, observed: &Observed) -> Vec<Line> {
         }
     }
     lines
+}
+
+/// What the set's first member says of a running member: in the set's configuration or not,
+/// or why the set could not be asked.
+fn member_health(set: Option<&SetObservation>, id: u32) -> String {
+    match set {
+        None | Some(SetObservation::Fresh) => "-".to_owned(),
+        Some(SetObservation::Unknown(why)) => format!("not answering: {why}"),
+        Some(SetObservation::Found { state, .. }) => match state {
+            SetState::NoAdminUser => "set not bootstrapped".to_owned(),
+            SetState::NotInitiated => "set not initiated".to_owned(),
+            SetState::Initiated { members, .. } if members.iter().any(|m| m.id == id) => {
+                "in the set".to_owned()
+            }
+            SetState::Initiated { .. } => "not in the set".to_owned(),
+        },
+    }
 }
 
 /// The tables a node holds for the fragments (not the manifest's whole tables).
@@ -216,6 +240,56 @@ mod tests {
         );
         // The coordinator publishes the copies: it has no subscription of its own.
         assert_eq!(line(&lines, "primary").subscription, None);
+    }
+
+    #[test]
+    fn mongo_members_say_whether_the_set_holds_them() {
+        let topology = crate::topology::load(std::path::Path::new("topology.yaml"))
+            .unwrap()
+            .with_profiles(&["mongo".to_owned()]);
+        let desired = Desired::build(&topology, &Manifests::default()).unwrap();
+        let set = &desired.mongo[0].set;
+        let mut observed = converged(&desired);
+        let running = set
+            .members
+            .iter()
+            .map(|m| {
+                let found = crate::observed::FoundMember {
+                    running: true,
+                    spec_hash: String::new(),
+                };
+                (m.name.clone(), found)
+            })
+            .collect();
+        observed.mongo.members.insert(set.name.clone(), running);
+        let first = crate::mongo::diff::MemberConfig {
+            id: set.members[0].id,
+            host: String::new(),
+            priority_tenths: 10,
+            votes: 1,
+            hidden: false,
+            arbiter: false,
+        };
+        observed.mongo.sets.insert(
+            set.name.clone(),
+            SetObservation::Found {
+                state: SetState::Initiated {
+                    version: 1,
+                    members: vec![first],
+                },
+                collections: Default::default(),
+            },
+        );
+        let lines = lines(&desired, &observed);
+        let mongo: Vec<&Line> = lines.iter().filter(|l| l.engine == "mongo").collect();
+        assert_eq!(mongo.len(), set.members.len());
+        assert_eq!(mongo[0].health, "in the set");
+        assert_eq!(mongo[1].health, "not in the set");
+        assert!(
+            mongo[0].url.starts_with("mongodb://127.0.0.1:"),
+            "{}",
+            mongo[0].url
+        );
     }
 
     #[test]
