@@ -66,6 +66,8 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
         last = next;
     }
     check_convergence(&docker, &desired, &secrets).await?;
+    // Tables made or rows moved: the planner's statistics follow.
+    super::seed::analyze_nodes(&desired, &secrets, false).await?;
     println!(
         "\nApply complete! Resources: {} added, {} changed, {} destroyed.",
         counts.add, counts.change, counts.destroy

@@ -8,6 +8,50 @@ use super::environment::{connect_node, existing_environment};
 use super::ui::seconds;
 use crate::cli::SeedArgs;
 
+/// ANALYZE every node that holds tables, so that the planner's statistics are current: the
+/// fragments and reference copies on each node first (the coordinator plans with the nodes'
+/// own estimates), then the coordinator's tables, whose partitioned tables sample their
+/// fragments. `each` prints a line per node; otherwise one line in all.
+pub(super) async fn analyze_nodes(
+    desired: &crate::desired::Desired,
+    secrets: &crate::secrets::Secrets,
+    each: bool,
+) -> Result<()> {
+    let Some(schema) = &desired.schema else {
+        return Ok(());
+    };
+    let nodes: Vec<&String> = schema
+        .fragments
+        .iter()
+        .flat_map(|f| f.placement.fragment_nodes.keys())
+        .filter(|node| !schema.target.nodes.contains(node))
+        .chain(&schema.target.nodes)
+        .collect();
+    let all = std::time::Instant::now();
+    for node in &nodes {
+        let started = std::time::Instant::now();
+        let client = connect_node(
+            desired.host_port(node),
+            secrets,
+            &schema.target.database,
+            node,
+        )
+        .await?;
+        crate::seed::analyze(&client, node).await?;
+        if each {
+            println!("Analyzed node {node} in {}", seconds(started.elapsed()));
+        }
+    }
+    if !each {
+        println!(
+            "Statistics updated on {} node(s) in {}.",
+            nodes.len(),
+            seconds(all.elapsed())
+        );
+    }
+    Ok(())
+}
+
 /// Load the deterministic dataset into each schema node (the coordinator, with fragments),
 /// in one transaction, with progress.
 pub async fn seed(args: &SeedArgs) -> Result<()> {
@@ -36,28 +80,7 @@ pub async fn seed(args: &SeedArgs) -> Result<()> {
         })
         .await?;
     }
-    // Statistics current for the planner: the fragments and reference copies on each node
-    // first (the coordinator plans with the nodes' own estimates), then the coordinator's
-    // tables, whose partitioned tables sample their fragments.
-    let nodes: Vec<&String> = schema
-        .fragments
-        .iter()
-        .flat_map(|f| f.placement.fragment_nodes.keys())
-        .filter(|node| !schema.target.nodes.contains(node))
-        .chain(&schema.target.nodes)
-        .collect();
-    for node in nodes {
-        let started = std::time::Instant::now();
-        let client = connect_node(
-            desired.host_port(node),
-            &secrets,
-            &schema.target.database,
-            node,
-        )
-        .await?;
-        crate::seed::analyze(&client, node).await?;
-        println!("Analyzed node {node} in {}", seconds(started.elapsed()));
-    }
+    analyze_nodes(&desired, &secrets, true).await?;
     for wanted in &desired.mongo {
         let Some(first) = wanted.set.members.first() else {
             continue;
