@@ -1,5 +1,6 @@
 //! `dbtopo tour` end to end, with no pauses, on a fragmented topology unlike the default
-//! (other names, a list-fragmented coordinator and one node): every step works and says what
+//! (other names, a list-fragmented coordinator and one node, a MongoDB set in a profile the
+//! tour leaves out): every step works and says what
 //! it shows, drift is shown by plan and repaired by apply, the recording is asciicast v2, and
 //! the tour's environment is gone at the end.
 
@@ -30,6 +31,14 @@ postgres:
   reference_tables:
     categories: [eu]
     products: [eu]
+mongo:
+  replica_sets:
+    rs9:
+      profiles: [mongo]
+      members: 1
+      port: 27999
+      database: shop
+      collections: manifests/mongo
 ";
 
 /// Removes whatever the tour's environment left, pass or fail.
@@ -70,13 +79,16 @@ async fn the_tour_runs_every_step_records_it_and_leaves_nothing() {
         dir.join("manifests/ecommerce.sql"),
     )
     .unwrap();
-    for entry in std::fs::read_dir(root.join("manifests/queries")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(
-            entry.path(),
-            dir.join("manifests/queries").join(entry.file_name()),
-        )
-        .unwrap();
+    // The queries, and the collections of a replica set in a profile the tour does not
+    // show, which the topology names all the same.
+    for folder in ["manifests/queries", "manifests/mongo"] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+        for entry in std::fs::read_dir(root.join(folder)).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), dir.join(folder).join(entry.file_name())).unwrap();
+            }
+        }
     }
     let file = dir.join("topology.yaml");
     std::fs::write(&file, TOPOLOGY.replace("NAME", &name)).unwrap();

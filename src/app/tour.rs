@@ -166,8 +166,10 @@ fn shell_word(word: &str) -> String {
 
 /// Run the tour; whether every step worked.
 pub async fn tour(args: &TourArgs) -> Result<bool> {
-    let topology = topology::load(&args.file.file)?.with_profiles(&args.file.profiles);
-    let environment = tour_environment(&args.file.file, &topology)?;
+    // Every file the topology names is copied, also those of profiles not shown.
+    let whole = topology::load(&args.file.file)?;
+    let environment = tour_environment(&args.file.file, &whole)?;
+    let topology = whole.with_profiles(&args.file.profiles);
     let facts = facts(&topology, &environment.dir.join("manifests/queries"));
     let cast = match &args.record {
         Some(path) => {
@@ -197,6 +199,7 @@ pub async fn tour(args: &TourArgs) -> Result<bool> {
     ))?;
     let steps = tour::steps(&facts);
     let mut all_worked = true;
+    let mut destroyed = true;
     for step in &steps {
         let last = step.title.contains("Destroy");
         if !all_worked && !last {
@@ -248,16 +251,25 @@ pub async fn tour(args: &TourArgs) -> Result<bool> {
             };
             if !worked {
                 all_worked = false;
-                output.emit("(this step failed: the tour skips to destroy)\n")?;
+                if last {
+                    destroyed = false;
+                    output.emit(&format!(
+                        "(destroy failed: run `dbtopo destroy {file}` before its folder goes)\n"
+                    ))?;
+                } else {
+                    output.emit("(this step failed: the tour skips to destroy)\n")?;
+                }
                 break;
             }
             tokio::time::sleep(pace).await;
         }
     }
-    let verdict = if all_worked {
-        "\nEvery step of the tour worked.\n"
-    } else {
-        "\nThe tour stopped at a step that failed; its environment was destroyed.\n"
+    let verdict = match (all_worked, destroyed) {
+        (true, _) => "\nEvery step of the tour worked.\n",
+        (false, true) => {
+            "\nThe tour stopped at a step that failed; its environment was destroyed.\n"
+        }
+        (false, false) => "\nThe tour failed, and so did destroying its environment.\n",
     };
     output.emit(verdict)?;
     Ok(all_worked)
