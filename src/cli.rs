@@ -50,6 +50,9 @@ pub enum Command {
     Psql(PsqlArgs),
     /// Print shell exports (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSFILE) for a node.
     Env(EnvArgs),
+    /// Open mongosh on a replica set's primary; the password goes in mongosh's environment,
+    /// never on a command line. Uses the host's mongosh, or the one in the member's container.
+    Mongosh(MongoshArgs),
     /// MongoDB: run named queries; insert, update and delete documents.
     Mongo(MongoArgs),
     /// Run queries of the catalogue (manifests/queries) on the coordinator under EXPLAIN
@@ -89,6 +92,17 @@ pub struct PsqlArgs {
     #[command(flatten)]
     pub file: FileArg,
     /// Arguments for psql, after `--` (`dbtopo psql primary -- -c 'SELECT 1'`).
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MongoshArgs {
+    /// The replica set; the shell opens on its primary (its profile need not be active).
+    pub set: String,
+    #[command(flatten)]
+    pub file: FileArg,
+    /// Arguments for mongosh, after `--` (`dbtopo mongosh rs0 -- --eval 'db.stats()'`).
     #[arg(last = true)]
     pub args: Vec<String>,
 }

@@ -44,6 +44,7 @@ async fn main() -> ExitCode {
             }),
             Command::Status(args) => app::status(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Psql(args) => app::psql(&args).await.map(ExitCode::from),
+            Command::Mongosh(args) => app::mongosh(&args).await.map(ExitCode::from),
             Command::Env(args) => app::env_exports(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Mongo(args) => app::mongo(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Verify(args) => app::verify_command(&args.file).await.map(|ok| {

@@ -121,5 +121,8 @@ pub enum SetObservation {
     Found {
         state: SetState,
         collections: BTreeMap<String, Collection>,
+        /// Each member's replication state by id, as the first member reports it (empty
+        /// before the set is initiated).
+        member_states: BTreeMap<u32, String>,
     },
 }

@@ -111,7 +111,7 @@ pub fn lines(desired: &Desired, observed: &Observed) -> Vec<Line> {
             lines.push(Line {
                 engine: "mongo",
                 name: format!("{}/{}", set.set.name, member.name),
-                role: "member".to_owned(),
+                role: member_role(observed.mongo.sets.get(&set.set.name), member.id),
                 container,
                 health,
                 url: format!(
@@ -141,6 +141,17 @@ fn member_health(set: Option<&SetObservation>, id: u32) -> String {
             }
             SetState::Initiated { .. } => "not in the set".to_owned(),
         },
+    }
+}
+
+/// A member's replication state as the set reports it (`primary`, `secondary`, …), or
+/// `member` while the set says nothing of it.
+fn member_role(set: Option<&SetObservation>, id: u32) -> String {
+    match set {
+        Some(SetObservation::Found { member_states, .. }) => member_states
+            .get(&id)
+            .map_or("member".to_owned(), |state| state.to_lowercase()),
+        _ => "member".to_owned(),
     }
 }
 
@@ -183,6 +194,8 @@ pub fn parse_lsn(lsn: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
     use crate::desired::Manifests;
     use crate::plan::fixtures::{converged, nothing};
 
@@ -278,12 +291,15 @@ mod tests {
                     members: vec![first],
                 },
                 collections: Default::default(),
+                member_states: BTreeMap::from([(set.members[0].id, "PRIMARY".to_owned())]),
             },
         );
         let lines = lines(&desired, &observed);
         let mongo: Vec<&Line> = lines.iter().filter(|l| l.engine == "mongo").collect();
         assert_eq!(mongo.len(), set.members.len());
         assert_eq!(mongo[0].health, "in the set");
+        assert_eq!(mongo[0].role, "primary");
+        assert_eq!(mongo[1].role, "member");
         assert_eq!(mongo[1].health, "not in the set");
         assert!(
             mongo[0].url.starts_with("mongodb://127.0.0.1:"),

@@ -301,3 +301,109 @@ async fn an_unanswered_update_stops_at_the_deadline() {
     );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// A MongoDB set of the double whose admin user has `password`.
+async fn set_with_admin(password: &str) -> MongoDouble {
+    let (double, member) = primary(Options {
+        access_control: true,
+        ..Options::default()
+    })
+    .await;
+    member
+        .client()
+        .database("admin")
+        .run_command(doc! {
+            "createUser": dbtopo::mongo::diff::ADMIN_USER,
+            "pwd": password,
+            "roles": [{ "role": "root", "db": "admin" }],
+        })
+        .await
+        .expect("create the admin user");
+    double
+}
+
+/// A TEST DOUBLE of the `mongosh` program (no MongoDB shell exists on this machine): a
+/// script that writes its arguments and the connection string it was given, then exits 7.
+fn fake_mongosh(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let program = dir.join("mongosh");
+    std::fs::write(
+        &program,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{0}/args'\nprintf '%s' \"${1}\" > '{0}/uri'\nexit 7\n",
+            dir.display(),
+            dbtopo::mongo::shell::URI_VARIABLE
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    program
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mongosh_gets_the_password_in_its_environment_only_from_a_member_that_proves_itself() {
+    let dir = std::env::temp_dir().join(format!("dbtopo-mongosh-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _remove = Remove(dir.clone());
+    let program = fake_mongosh(&dir);
+    let password = "s3cret/with:signs@";
+
+    let double = set_with_admin(password).await;
+    let target = Target::member("rs0", "rs0-0", double.port());
+    let user_args = vec!["--eval".to_owned(), "db.stats()".to_owned()];
+    let code = dbtopo::app::launch_mongosh(
+        &target,
+        password,
+        DATABASE,
+        Some(&program),
+        "unused",
+        &user_args,
+    )
+    .await
+    .expect("mongosh starts");
+    assert_eq!(code, 7, "mongosh's exit code is dbtopo's");
+    let args = std::fs::read_to_string(dir.join("args")).unwrap();
+    let uri = std::fs::read_to_string(dir.join("uri")).unwrap();
+    assert!(
+        !args.contains("s3cret"),
+        "password on the command line: {args}"
+    );
+    assert!(
+        args.contains("--nodb") && args.ends_with("--eval\ndb.stats()\n"),
+        "{args}"
+    );
+    assert_eq!(
+        uri,
+        format!(
+            "mongodb://{}:s3cret%2Fwith%3Asigns%40@127.0.0.1:{}/{DATABASE}?authSource=admin&authMechanism=SCRAM-SHA-256&directConnection=true",
+            dbtopo::mongo::diff::ADMIN_USER,
+            double.port()
+        )
+    );
+
+    // A member that does not hold the password's verifier cannot finish the exchange:
+    // mongosh is never started, so it never sees the password.
+    std::fs::remove_file(dir.join("uri")).unwrap();
+    let impostor = set_with_admin("another password").await;
+    let error = dbtopo::app::launch_mongosh(
+        &Target::member("rs0", "rs0-0", impostor.port()),
+        password,
+        DATABASE,
+        Some(&program),
+        "unused",
+        &[],
+    )
+    .await
+    .expect_err("a member that does not prove itself gets nothing");
+    assert!(
+        format!("{error:?}").contains("not starting mongosh"),
+        "{error:?}"
+    );
+    assert!(!dir.join("uri").exists(), "mongosh ran");
+}

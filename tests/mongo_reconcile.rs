@@ -185,6 +185,16 @@ async fn a_set_is_initiated_filled_changed_and_grown_then_left_alone() {
     assert_eq!(version, 1);
     assert_eq!(members, diff::desired_members("shop", &three));
     assert!(format!("{snapshot:?}").contains("category_price"));
+    // `status` shows each member's replication state, as the member asked reports it.
+    let states = client::member_states(&authenticated).await.unwrap();
+    assert_eq!(states.get(&0).map(String::as_str), Some("PRIMARY"));
+    assert_eq!(states.get(&1).map(String::as_str), Some("SECONDARY"));
+    let observed =
+        dbtopo::observe::mongo::set(&three.name, double.port(), PASSWORD, &three.database).await;
+    let dbtopo::observed::SetObservation::Found { member_states, .. } = observed else {
+        panic!("the set answers: {observed:?}");
+    };
+    assert_eq!(member_states, states);
 
     // What the server reports matches the manifests: nothing to do, no write sent.
     double.clear_command_log();

@@ -58,40 +58,7 @@ async fn node(file: &FileArg, name: &str) -> Result<Node> {
         ));
     };
     let container = model::container_name(&env, name);
-    let inspected = docker
-        .inspect_container(
-            &container,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-        .map_err(|_| {
-            miette!(
-                help = "run `dbtopo apply`",
-                "container {container} does not exist"
-            )
-        })?;
-    let ours = inspected
-        .config
-        .as_ref()
-        .and_then(|c| c.labels.as_ref())
-        .and_then(|labels| labels.get(model::label::ENV))
-        .is_some_and(|label| *label == env);
-    if !ours {
-        return Err(miette!(
-            "container {container} does not carry environment \"{env}\"'s label: not connecting"
-        ));
-    }
-    let running = inspected
-        .state
-        .as_ref()
-        .and_then(|s| s.running)
-        .unwrap_or(false);
-    if !running {
-        return Err(miette!(
-            help = "run `dbtopo apply` to start it",
-            "node {name} ({container}) is not running"
-        ));
-    }
+    checked_container(&docker, &container, &env, &format!("node {name}")).await?;
     let database = desired
         .schema
         .as_ref()
@@ -111,6 +78,51 @@ async fn node(file: &FileArg, name: &str) -> Result<Node> {
         ports,
         secrets,
     })
+}
+
+/// The container exists, carries this environment's label and runs: anything else is an
+/// error that connects to nothing.
+pub(super) async fn checked_container(
+    docker: &bollard::Docker,
+    container: &str,
+    env: &str,
+    what: &str,
+) -> Result<()> {
+    let inspected = docker
+        .inspect_container(
+            container,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .map_err(|_| {
+            miette!(
+                help = "run `dbtopo apply`",
+                "container {container} does not exist"
+            )
+        })?;
+    let ours = inspected
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.as_ref())
+        .and_then(|labels| labels.get(model::label::ENV))
+        .is_some_and(|label| label == env);
+    if !ours {
+        return Err(miette!(
+            "container {container} does not carry environment \"{env}\"'s label: not connecting"
+        ));
+    }
+    let running = inspected
+        .state
+        .as_ref()
+        .and_then(|s| s.running)
+        .unwrap_or(false);
+    if !running {
+        return Err(miette!(
+            help = "run `dbtopo apply` to start it",
+            "{what} ({container}) is not running"
+        ));
+    }
+    Ok(())
 }
 
 impl Node {
@@ -213,7 +225,7 @@ fn shell_quote(path: &Path) -> String {
 }
 
 /// The program `name` on PATH, if there is one.
-fn host_program(name: &str) -> Option<PathBuf> {
+pub(super) fn host_program(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join(name))

@@ -284,6 +284,25 @@ pub async fn set_state(member: &Member) -> Result<SetState, MongoError> {
     Ok(SetState::Initiated { version, members })
 }
 
+/// Each member's replication state (`PRIMARY`, `SECONDARY`, `RECOVERING`, …) by member id,
+/// as the member asked reports it in `replSetGetStatus`.
+pub async fn member_states(member: &Member) -> Result<BTreeMap<u32, String>, MongoError> {
+    let reply = member
+        .command("admin", doc! { "replSetGetStatus": 1 })
+        .await?;
+    let mut states = BTreeMap::new();
+    for status in reply.get_array("members").into_iter().flatten() {
+        let Some(status) = status.as_document() else {
+            continue;
+        };
+        let (Some(id), Ok(state)) = (integer(status.get("_id")), status.get_str("stateStr")) else {
+            continue;
+        };
+        states.insert(id as u32, state.to_owned());
+    }
+    Ok(states)
+}
+
 /// The collections of `database` with their validation rules and indexes.
 pub async fn collections(
     member: &Member,

@@ -10,3 +10,4 @@ pub mod query_check;
 pub mod query_run;
 pub mod render;
 pub mod seed;
+pub mod shell;

@@ -62,16 +62,24 @@ pub async fn set(
                 return Ok(SetObservation::Found {
                     state: SetState::NoAdminUser,
                     collections: BTreeMap::new(),
+                    member_states: BTreeMap::new(),
                 });
             }
             Err(error) => return Err(error),
         };
         let state = client::set_state(&member).await?;
-        let collections = match state {
-            SetState::Initiated { .. } => client::collections(&member, database).await?,
-            _ => BTreeMap::new(),
+        let (collections, member_states) = match state {
+            SetState::Initiated { .. } => (
+                client::collections(&member, database).await?,
+                client::member_states(&member).await?,
+            ),
+            _ => (BTreeMap::new(), BTreeMap::new()),
         };
-        Ok::<_, client::MongoError>(SetObservation::Found { state, collections })
+        Ok::<_, client::MongoError>(SetObservation::Found {
+            state,
+            collections,
+            member_states,
+        })
     };
     match observed.await {
         Ok(found) => found,

@@ -116,7 +116,9 @@ pub fn changes(
                 continue;
             }
             SetObservation::Fresh => (SetState::NoAdminUser, BTreeMap::new()),
-            SetObservation::Found { state, collections } => (state.clone(), collections.clone()),
+            SetObservation::Found {
+                state, collections, ..
+            } => (state.clone(), collections.clone()),
         };
         let set_changes = diff::set_changes(&input.set.name, &wanted, &state);
         let bootstrap = state == SetState::NoAdminUser;
@@ -312,6 +314,7 @@ mod tests {
                 members: desired_members("shop", &four),
             },
             collections: BTreeMap::new(),
+            member_states: BTreeMap::new(),
         };
         let (changes, _) = changes(
             "shop",
