@@ -11,6 +11,9 @@ pub enum Action {
     Dbtopo(Vec<String>),
     /// Stop a node's container, as a failure would.
     StopContainer(String),
+    /// Count the rows of `tables` through `node` (with `dbtopo psql`); a later count must
+    /// find the same numbers.
+    CountRows { node: String, tables: Vec<String> },
 }
 
 /// A part of the tour: a header, what to look at, and what runs.
@@ -23,6 +26,8 @@ pub struct Step {
 
 /// Where the argument list takes the tour's topology file.
 pub const FILE: &str = "FILE";
+/// Where it takes the topology with one part moved to another node.
+pub const MOVED_FILE: &str = "MOVED_FILE";
 
 fn dbtopo(args: &[&str]) -> Action {
     Action::Dbtopo(args.iter().map(|a| (*a).to_owned()).collect())
@@ -40,6 +45,121 @@ pub struct Facts {
     /// The first query of the catalogue, when there is one.
     pub first_query: Option<String>,
     pub has_schema: bool,
+    /// The part moved in the fragment step, when a horizontal part can move.
+    pub moved: Option<Move>,
+    pub mongo: MongoPart,
+}
+
+/// A horizontal part moved from one node to another, in every table that has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Move {
+    pub tables: Vec<String>,
+    pub from: String,
+    pub to: String,
+    /// The part's rows as the topology writes them, without its node (`{"values":["EU"]}`).
+    pub rows: serde_json::Value,
+}
+
+/// What the tour shows of MongoDB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MongoPart {
+    /// The topology has no replica set.
+    Absent,
+    /// Said and skipped, with the reason and what would show it.
+    Skipped(String),
+    /// The set's members in `status`, then its named queries.
+    Shown { set: String, queries: Vec<String> },
+}
+
+/// The SQL that counts each table's rows, a line per table.
+pub fn count_sql(tables: &[String]) -> String {
+    tables
+        .iter()
+        .map(|t| format!("SELECT '{t}' AS table_name, count(*) FROM {t}"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+/// The part the fragment step moves, found in the topology file as data (`raw`, the file's
+/// YAML read as JSON): the first part (tables by name) on a node other than the coordinator,
+/// to another node that holds parts, else to the coordinator. Co-located tables move with it:
+/// every part with the same rows on the same node.
+pub fn choose_move(raw: &serde_json::Value, coordinator: &str) -> Option<Move> {
+    let fragments = raw.pointer("/postgres/fragments")?.as_object()?;
+    let parts_of = |table: &serde_json::Value| {
+        table
+            .pointer("/horizontal/parts")
+            .and_then(|p| p.as_array())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let node_of =
+        |part: &serde_json::Value| part.get("node").and_then(|n| n.as_str()).map(str::to_owned);
+    let mut names: Vec<&String> = fragments.keys().collect();
+    names.sort();
+    let holders: Vec<String> = names
+        .iter()
+        .flat_map(|name| parts_of(&fragments[*name]))
+        .filter_map(|part| node_of(&part))
+        .collect();
+    for name in &names {
+        for part in parts_of(&fragments[*name]) {
+            let Some(from) = node_of(&part).filter(|n| n != coordinator) else {
+                continue;
+            };
+            let to = holders
+                .iter()
+                .find(|n| **n != from && *n != coordinator)
+                .cloned()
+                .unwrap_or_else(|| coordinator.to_owned());
+            let mut rows = part.clone();
+            rows.as_object_mut()?.remove("node");
+            let tables = names
+                .iter()
+                .filter(|other| {
+                    parts_of(&fragments[**other]).iter().any(|p| {
+                        let mut p = p.clone();
+                        let node = p.as_object_mut().and_then(|o| o.remove("node"));
+                        node.as_ref().and_then(|n| n.as_str()) == Some(&from) && p == rows
+                    })
+                })
+                .map(|t| (*t).clone())
+                .collect();
+            return Some(Move {
+                tables,
+                from,
+                to,
+                rows,
+            });
+        }
+    }
+    None
+}
+
+/// The topology file's data with `moved` done.
+pub fn apply_move(raw: &mut serde_json::Value, moved: &Move) {
+    let Some(fragments) = raw
+        .pointer_mut("/postgres/fragments")
+        .and_then(|f| f.as_object_mut())
+    else {
+        return;
+    };
+    for table in &moved.tables {
+        let Some(parts) = fragments
+            .get_mut(table)
+            .and_then(|t| t.pointer_mut("/horizontal/parts"))
+            .and_then(|p| p.as_array_mut())
+        else {
+            continue;
+        };
+        for part in parts {
+            let mut rows = part.clone();
+            let node = rows.as_object_mut().and_then(|o| o.remove("node"));
+            if node.as_ref().and_then(|n| n.as_str()) == Some(&moved.from) && rows == moved.rows {
+                part["node"] = serde_json::Value::String(moved.to.clone());
+            }
+        }
+    }
 }
 
 /// The tour, in order. It always ends by destroying its environment.
@@ -125,8 +245,55 @@ pub fn steps(facts: &Facts) -> Vec<Step> {
             ],
         });
     }
+    if let (Some(moved), Some(coordinator)) = (&facts.moved, &facts.coordinator) {
+        let count = Action::CountRows {
+            node: coordinator.clone(),
+            tables: moved.tables.clone(),
+        };
+        steps.push(Step {
+            title: "8. A fragment moved to another node".into(),
+            look_at: format!(
+                "the part {} of {} goes from {} to {}: the plan names the rows that move, \
+                 apply copies and counts them in one transaction, and the row counts are the \
+                 same after",
+                moved.rows,
+                moved.tables.join(", "),
+                moved.from,
+                moved.to
+            ),
+            actions: vec![
+                count.clone(),
+                dbtopo(&["plan", MOVED_FILE]),
+                dbtopo(&["apply", MOVED_FILE, "--auto-approve"]),
+                count,
+                dbtopo(&["plan", MOVED_FILE]),
+            ],
+        });
+    }
+    match &facts.mongo {
+        MongoPart::Absent => {}
+        MongoPart::Skipped(why) => steps.push(Step {
+            title: "9. MongoDB (skipped)".into(),
+            look_at: why.clone(),
+            actions: Vec::new(),
+        }),
+        MongoPart::Shown { set, queries } => {
+            let mut actions = vec![dbtopo(&["status", FILE])];
+            for query in queries {
+                actions.push(dbtopo(&["mongo", "query", query, FILE, "--set", set]));
+            }
+            steps.push(Step {
+                title: "9. MongoDB".into(),
+                look_at: format!(
+                    "replica set {set}: each member's state in status, then the shop's named \
+                     queries on its collections"
+                ),
+                actions,
+            });
+        }
+    }
     steps.push(Step {
-        title: "8. Destroy".into(),
+        title: "10. Destroy".into(),
         look_at: "exactly the environment's containers, volumes and network go".into(),
         actions: vec![dbtopo(&["destroy", FILE, "--auto-approve"])],
     });
@@ -164,6 +331,13 @@ mod tests {
             other_node: Some("eu".into()),
             first_query: Some("late_shipments".into()),
             has_schema: true,
+            moved: Some(Move {
+                tables: vec!["orders".into()],
+                from: "eu".into(),
+                to: "hub".into(),
+                rows: json!({ "values": ["EU"] }),
+            }),
+            mongo: MongoPart::Skipped("no image".into()),
         }
     }
 
@@ -171,7 +345,21 @@ mod tests {
     fn the_tour_shows_every_part_and_ends_by_destroying() {
         let steps = steps(&facts());
         let titles: Vec<&str> = steps.iter().map(|s| s.title.as_str()).collect();
-        assert_eq!(titles.len(), 8, "{titles:?}");
+        assert_eq!(titles.len(), 10, "{titles:?}");
+        let moved = steps.iter().find(|s| s.title.contains("moved")).unwrap();
+        let counts: Vec<&Action> = moved
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::CountRows { .. }))
+            .collect();
+        assert_eq!(counts.len(), 2, "rows counted before and after the move");
+        assert!(
+            moved
+                .actions
+                .contains(&dbtopo(&["apply", MOVED_FILE, "--auto-approve"]))
+        );
+        let mongo = steps.iter().find(|s| s.title.contains("MongoDB")).unwrap();
+        assert!(mongo.title.contains("skipped") && mongo.actions.is_empty());
         assert!(titles.last().unwrap().contains("Destroy"));
         let drift = steps.iter().find(|s| s.title.contains("Drift")).unwrap();
         assert!(drift.actions.contains(&Action::StopContainer("eu".into())));
@@ -183,6 +371,58 @@ mod tests {
         });
         assert!(plain.iter().all(|s| !s.title.contains("Queries")));
         assert!(plain.last().unwrap().title.contains("Destroy"));
+    }
+
+    const FRAGMENTED: &str = "
+postgres:
+  fragments:
+    orders:
+      horizontal: &by_region
+        key: region
+        by: list
+        parts:
+          - { node: eu, values: [EU] }
+          - { node: us, values: [US] }
+          - { node: hub, values: [ASIA] }
+    shipping: { horizontal: *by_region }
+    reviews:
+      horizontal:
+        key: region
+        by: list
+        parts:
+          - { node: eu, values: [LATAM] }
+          - { node: hub, values: [EU] }
+";
+
+    #[test]
+    fn a_part_moves_with_the_parts_that_share_its_rows_and_node() {
+        let mut raw: serde_json::Value = serde_saphyr::from_str(FRAGMENTED).unwrap();
+        let moved = choose_move(&raw, "hub").unwrap();
+        // `orders` and `shipping` share their parts (an anchor): the EU part moves in both;
+        // `reviews` has no such part on eu.
+        assert_eq!(moved.tables, ["orders", "shipping"]);
+        assert_eq!((moved.from.as_str(), moved.to.as_str()), ("eu", "us"));
+        assert_eq!(moved.rows, json!({ "values": ["EU"] }));
+        apply_move(&mut raw, &moved);
+        for table in ["orders", "shipping"] {
+            let parts = raw.pointer(&format!("/postgres/fragments/{table}/horizontal/parts"));
+            assert_eq!(parts.unwrap()[0], json!({ "node": "us", "values": ["EU"] }));
+        }
+        let reviews = raw
+            .pointer("/postgres/fragments/reviews/horizontal/parts")
+            .unwrap();
+        assert_eq!(reviews[0]["node"], "eu", "{reviews}");
+        // Only the coordinator holds parts: nothing can move.
+        let local: serde_json::Value = serde_saphyr::from_str(
+            "postgres: { fragments: { orders: { horizontal: { parts: [ { node: hub } ] } } } }",
+        )
+        .unwrap();
+        assert_eq!(choose_move(&local, "hub"), None);
+        assert_eq!(
+            count_sql(&["orders".into(), "shipping".into()]),
+            "SELECT 'orders' AS table_name, count(*) FROM orders UNION ALL \
+             SELECT 'shipping' AS table_name, count(*) FROM shipping"
+        );
     }
 
     #[test]

@@ -113,7 +113,10 @@ async fn the_tour_runs_every_step_records_it_and_leaves_nothing() {
         "=== 5. Queries over the fragments ===",
         "=== 6. Distributed transactions ===",
         "=== 7. Drift, shown and repaired ===",
-        "=== 8. Destroy ===",
+        "=== 8. A fragment moved to another node ===",
+        "=== 9. MongoDB (skipped) ===",
+        "not active: `dbtopo tour --profile mongo`",
+        "=== 10. Destroy ===",
         "look at:",
         "erDiagram",
         "Every step of the tour worked.",
@@ -134,6 +137,33 @@ async fn the_tour_runs_every_step_records_it_and_leaves_nothing() {
         "{drift}"
     );
 
+    // The move: the EU part of the four co-located tables goes from eu to the coordinator;
+    // the plan names the movement, the counts before and after are the same and not empty,
+    // and the plan after the apply is empty.
+    let moved = &text[text.find("=== 8.").unwrap()..text.find("=== 9.").unwrap()];
+    assert!(
+        moved.contains("order_details, orders, shipping, transactions goes from eu to hub"),
+        "{moved}"
+    );
+    assert!(
+        moved.contains("moved_part") || moved.contains("moves"),
+        "{moved}"
+    );
+    assert!(moved.contains("(the same row counts as before)"), "{moved}");
+    let orders_count = moved
+        .lines()
+        .find_map(|l| l.strip_prefix("orders|"))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no count of orders:\n{moved}"));
+    assert!(orders_count > 0, "{moved}");
+    assert!(
+        moved
+            .trim_end_matches("\x1b[1m")
+            .trim_end()
+            .ends_with("matches the topology."),
+        "{moved}"
+    );
+
     // The recording: an asciicast v2 header, then output events that hold the tour.
     let recording = std::fs::read_to_string(&cast).unwrap();
     let mut lines = recording.lines();
@@ -149,7 +179,7 @@ async fn the_tour_runs_every_step_records_it_and_leaves_nothing() {
         assert_eq!(event[1], "o");
         played.push_str(event[2].as_str().unwrap());
     }
-    assert!(played.contains("=== 8. Destroy ==="));
+    assert!(played.contains("=== 10. Destroy ==="));
     assert!(played.contains("Every step of the tour worked."));
 
     // Nothing of the tour's environment is left.

@@ -40,6 +40,8 @@ impl Output {
 struct TourEnvironment {
     dir: PathBuf,
     file: PathBuf,
+    /// The same topology with one horizontal part on another node, when one can move.
+    moved: Option<(PathBuf, tour::Move)>,
     name: String,
 }
 
@@ -98,8 +100,106 @@ fn tour_environment(source: &Path, topology: &Topology) -> Result<TourEnvironmen
         copy(&from, &to)?;
     }
     let file = dir.join("topology.yaml");
-    std::fs::write(&file, text).into_diagnostic()?;
-    Ok(TourEnvironment { dir, file, name })
+    std::fs::write(&file, &text).into_diagnostic()?;
+    let moved = match &topology.postgres.fragments {
+        Some(fragments) => moved_topology(&text, &fragments.coordinator, &dir)?,
+        None => None,
+    };
+    Ok(TourEnvironment {
+        dir,
+        file,
+        moved,
+        name,
+    })
+}
+
+/// The tour's topology with one part moved ([`tour::choose_move`]), written beside it. The
+/// file's data is written as JSON, which YAML reads as it is.
+fn moved_topology(
+    text: &str,
+    coordinator: &str,
+    dir: &Path,
+) -> Result<Option<(PathBuf, tour::Move)>> {
+    let mut raw: serde_json::Value = serde_saphyr::from_str(text).into_diagnostic()?;
+    let Some(moved) = tour::choose_move(&raw, coordinator) else {
+        return Ok(None);
+    };
+    tour::apply_move(&mut raw, &moved);
+    let file = dir.join("topology-moved.yaml");
+    std::fs::write(&file, serde_json::to_string_pretty(&raw).into_diagnostic()?)
+        .into_diagnostic()?;
+    Ok(Some((file, moved)))
+}
+
+/// What the tour shows of MongoDB, and the profiles its commands run with: the active sets'
+/// profiles when their image is on the engine, none otherwise.
+async fn mongo_part(
+    whole: &Topology,
+    active: &Topology,
+    profiles: &[String],
+) -> Result<(tour::MongoPart, Vec<String>)> {
+    if whole.mongo.replica_sets.is_empty() {
+        return Ok((tour::MongoPart::Absent, Vec::new()));
+    }
+    let Some(set) = active.mongo.replica_sets.values().next() else {
+        let mut wanted: Vec<String> = whole
+            .mongo
+            .replica_sets
+            .values()
+            .flat_map(|s| s.profiles.iter().cloned())
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        return Ok((
+            tour::MongoPart::Skipped(format!(
+                "the replica sets ({}) are in profile {}, which is not active: `dbtopo tour \
+                 --profile {}` shows them where a MongoDB image ({}) is on the Docker Engine",
+                whole
+                    .mongo
+                    .replica_sets
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                wanted.join(", "),
+                wanted.first().map_or("NAME", String::as_str),
+                whole.images.mongo
+            )),
+            Vec::new(),
+        ));
+    };
+    let image = &active.images.mongo;
+    if !crate::images::image_present(&docker().await?, image)
+        .await
+        .unwrap_or(false)
+    {
+        return Ok((
+            tour::MongoPart::Skipped(format!(
+                "the MongoDB image {image} is not on this Docker Engine (`docker pull {image}`): \
+                 the replica sets are left out of the tour"
+            )),
+            Vec::new(),
+        ));
+    }
+    let queries = match &set.collections {
+        Some(dir) => crate::mongo::query::load_queries(
+            &crate::mongo::query::queries_dir(&dir.path),
+            &dir.dir,
+        )?
+        .into_iter()
+        .flat_map(|f| f.queries)
+        .map(|q| q.name.value)
+        .take(2)
+        .collect(),
+        None => Vec::new(),
+    };
+    Ok((
+        tour::MongoPart::Shown {
+            set: set.name.clone(),
+            queries,
+        },
+        profiles.to_vec(),
+    ))
 }
 
 /// A file, or a folder's files, to the same place under another folder (nothing when absent).
@@ -117,7 +217,12 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn facts(topology: &Topology, queries: &Path) -> Facts {
+fn facts(
+    topology: &Topology,
+    queries: &Path,
+    moved: Option<tour::Move>,
+    mongo: tour::MongoPart,
+) -> Facts {
     let coordinator = topology
         .postgres
         .fragments
@@ -149,6 +254,8 @@ fn facts(topology: &Topology, queries: &Path) -> Facts {
         other_node,
         first_query: names.into_iter().next(),
         has_schema: topology.postgres.schema.is_some(),
+        moved,
+        mongo,
     }
 }
 
@@ -164,13 +271,36 @@ fn shell_word(word: &str) -> String {
     }
 }
 
+/// Runs `dbtopo WORDS…` as a child, showing the command and what it printed: whether it
+/// worked, and its standard output.
+async fn run_dbtopo(output: &mut Output, exe: &Path, words: &[String]) -> Result<(bool, String)> {
+    let shown: Vec<String> = words.iter().map(|w| shell_word(w)).collect();
+    output.emit(&format!("$ dbtopo {}\n", shown.join(" ")))?;
+    let child = tokio::process::Command::new(exe)
+        .args(words)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .into_diagnostic()?;
+    let stdout = String::from_utf8_lossy(&child.stdout).into_owned();
+    output.emit(&stdout)?;
+    output.emit(&String::from_utf8_lossy(&child.stderr))?;
+    Ok((child.status.success(), stdout))
+}
+
 /// Run the tour; whether every step worked.
 pub async fn tour(args: &TourArgs) -> Result<bool> {
     // Every file the topology names is copied, also those of profiles not shown.
     let whole = topology::load(&args.file.file)?;
     let environment = tour_environment(&args.file.file, &whole)?;
-    let topology = whole.with_profiles(&args.file.profiles);
-    let facts = facts(&topology, &environment.dir.join("manifests/queries"));
+    let topology = whole.clone().with_profiles(&args.file.profiles);
+    let (mongo, profiles) = mongo_part(&whole, &topology, &args.file.profiles).await?;
+    let facts = facts(
+        &topology,
+        &environment.dir.join("manifests/queries"),
+        environment.moved.as_ref().map(|(_, m)| m.clone()),
+        mongo,
+    );
     let cast = match &args.record {
         Some(path) => {
             let mut file = std::fs::File::create(path).into_diagnostic()?;
@@ -191,6 +321,12 @@ pub async fn tour(args: &TourArgs) -> Result<bool> {
     let pace = Duration::from_secs_f64(args.pace.max(0.0));
     let exe = std::env::current_exe().into_diagnostic()?;
     let file = environment.file.to_string_lossy().into_owned();
+    let moved_file = environment
+        .moved
+        .as_ref()
+        .map(|(path, _)| path.to_string_lossy().into_owned())
+        .unwrap_or_else(|| file.clone());
+    let mut counted: Option<String> = None;
     output.emit(&format!(
         "The dbtopo tour, on environment \"{}\" (a copy of {} on free ports), removed at the \
          end.\n",
@@ -213,27 +349,42 @@ pub async fn tour(args: &TourArgs) -> Result<bool> {
         for action in &step.actions {
             let worked = match action {
                 Action::Dbtopo(words) => {
-                    let words: Vec<String> = words
+                    let mut words: Vec<String> = words
                         .iter()
-                        .map(|w| {
-                            if w == tour::FILE {
-                                file.clone()
-                            } else {
-                                w.clone()
-                            }
+                        .map(|w| match w.as_str() {
+                            tour::FILE => file.clone(),
+                            tour::MOVED_FILE => moved_file.clone(),
+                            _ => w.clone(),
                         })
                         .collect();
-                    let shown: Vec<String> = words.iter().map(|w| shell_word(w)).collect();
-                    output.emit(&format!("$ dbtopo {}\n", shown.join(" ")))?;
-                    let child = tokio::process::Command::new(&exe)
-                        .args(&words)
-                        .stdin(Stdio::null())
-                        .output()
-                        .await
-                        .into_diagnostic()?;
-                    output.emit(&String::from_utf8_lossy(&child.stdout))?;
-                    output.emit(&String::from_utf8_lossy(&child.stderr))?;
-                    child.status.success()
+                    for profile in &profiles {
+                        words.extend(["--profile".to_owned(), profile.clone()]);
+                    }
+                    let (worked, _) = run_dbtopo(&mut output, &exe, &words).await?;
+                    worked
+                }
+                Action::CountRows { node, tables } => {
+                    let sql = tour::count_sql(tables);
+                    let words = ["psql", node, &file, "--", "-X", "-A", "-t", "-c", &sql]
+                        .map(str::to_owned);
+                    let (worked, counts) = run_dbtopo(&mut output, &exe, &words).await?;
+                    match &counted {
+                        _ if !worked => false,
+                        None => {
+                            counted = Some(counts);
+                            true
+                        }
+                        Some(before) if *before == counts => {
+                            output.emit("(the same row counts as before)\n")?;
+                            true
+                        }
+                        Some(before) => {
+                            output.emit(&format!(
+                                "(row counts changed: before\n{before}after\n{counts})\n"
+                            ))?;
+                            false
+                        }
+                    }
                 }
                 Action::StopContainer(node) => {
                     let container = model::container_name(&environment.name, node);
