@@ -29,6 +29,9 @@ pub struct Indexing {
     pub columns: BTreeMap<String, Vec<String>>,
     /// The indexes declared on fragmented tables, the topology's and the manifest's.
     pub declared: Vec<DeclaredIndex>,
+    /// Each horizontally fragmented table's key: a list or range fragment holds few of its
+    /// values, so an index is not proposed on it while the filter has other columns.
+    pub keys: BTreeMap<String, String>,
 }
 
 /// An index declared on a logical table.
@@ -47,6 +50,7 @@ impl Indexing {
         let mut indexing = Indexing::default();
         for table in &placement.partitioned {
             let name = &table.table.name;
+            indexing.keys.insert(name.clone(), table.key.clone());
             for part in &table.partitions {
                 indexing.fragments.insert(part.name.clone(), name.clone());
                 indexing
@@ -238,9 +242,15 @@ fn scan(plan: &Value, node: &str, indexing: &Indexing, catalog: &NodeCatalog) ->
         return None;
     }
     let columns = indexing.columns.get(table)?;
-    let uses = filter_columns(filter, columns);
+    let mut uses = filter_columns(filter, columns);
     if uses.is_empty() {
         return None;
+    }
+    // The fragment key picked the fragment; an index serves the other columns.
+    if let Some(key) = indexing.keys.get(table)
+        && uses.iter().any(|(c, _)| c != key)
+    {
+        uses.retain(|(c, _)| c != key);
     }
     let names: Vec<String> = uses.iter().map(|(c, _)| c.clone()).collect();
     let mut candidates: Vec<&String> = uses

@@ -45,7 +45,8 @@ fn node_plan(relation: &str, filter: &str, kept: f64, removed: f64) -> Value {
     }])
 }
 
-const CANCELLED_RECENT: &str = "((order_date >= '2026-01-10 00:00:00+00'::timestamp with time zone) AND (total_amount = '0'::numeric))";
+/// The remote SQL's filter as the node prints it: the fragment key is in it too.
+const CANCELLED_RECENT: &str = "((order_date >= '2026-01-10 00:00:00+00'::timestamp with time zone) AND (total_amount = '0'::numeric) AND (region = 'EU'::text))";
 
 #[test]
 fn a_selective_seq_scan_of_a_big_fragment_proposes_an_indexes_entry() {
@@ -57,6 +58,7 @@ fn a_selective_seq_scan_of_a_big_fragment_proposes_an_indexes_entry() {
         (a.node.as_str(), a.relation.as_str(), a.table.as_str()),
         ("shard-eu", "orders_eu", "orders")
     );
+    // Not the fragment key: every row of the fragment has the same region.
     assert_eq!(a.columns, ["order_date", "total_amount"]);
     assert_eq!(
         (a.rows_read, a.rows_removed, a.estimated),
