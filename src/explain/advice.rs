@@ -154,7 +154,7 @@ impl Advice {
             0.0
         };
         let mut line = format!(
-            "Seq Scan on {} ({}) at {} read {} row(s){} and its filter on {} removed {:.0}%: ",
+            "Seq Scan on {} ({}) at {} read {} row(s){} and its filter on {} removed {:.1}%: ",
             self.relation,
             self.table,
             self.node,

@@ -74,7 +74,7 @@ fn a_selective_seq_scan_of_a_big_fragment_proposes_an_indexes_entry() {
     let line = a.line();
     assert!(
         line.contains("Seq Scan on orders_eu (orders) at shard-eu read 20000 row(s)")
-            && line.contains("removed 100%")
+            && line.contains("removed 99.8%")
             && line
                 .ends_with("add indexes: - { table: orders, columns: [total_amount, order_date] }"),
         "{line}"
