@@ -223,6 +223,14 @@ FROM orders
 WHERE region = 'EU' AND total_amount = 123
 ";
 
+/// The same on the US part, kept on the coordinator: in the coordinator's own plan.
+const US_BY_AMOUNT: &str =
+    "-- US orders of one exact amount: the coordinator reads its own part whole.
+SELECT order_id, user_id, order_date
+FROM orders
+WHERE region = 'US' AND total_amount = 123
+";
+
 #[tokio::test(flavor = "multi_thread")]
 async fn explain_advises_the_index_a_selective_scan_on_a_node_needs_until_it_is_declared() {
     let env = TestEnv::from_yaml("advice", ADVICE_TOPOLOGY);
@@ -238,7 +246,19 @@ async fn explain_advises_the_index_a_selective_scan_on_a_node_needs_until_it_is_
     )
     .await
     .expect("fill the EU fragment");
+    // And as many in the US part, through the coordinator's partitioned table.
+    let hub = env.connect_to("hub", "shop").await;
+    hub.batch_execute(
+        "INSERT INTO orders (user_id, region, order_date, status, total_amount) \
+         SELECT g % 100 + 1, 'US', timestamptz '2026-01-01' + g * interval '1 minute', \
+                'delivered', g % 500 \
+         FROM generate_series(1, 20000) g; \
+         ANALYZE orders_us_local",
+    )
+    .await
+    .expect("fill the US part");
     env.write_file("queries/eu_orders_by_amount.sql", BY_AMOUNT);
+    env.write_file("queries/us_orders_by_amount.sql", US_BY_AMOUNT);
     let queries = env.dir.join("queries");
     let run = |args: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_dbtopo"))
@@ -272,6 +292,16 @@ async fn explain_advises_the_index_a_selective_scan_on_a_node_needs_until_it_is_
             && advice.contains(entry),
         "{advice}"
     );
+    // The coordinator's own part, from its own plan.
+    let (ok, _, out) = run(&["us_orders_by_amount"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.lines().any(
+            |l| l.contains("advice: Seq Scan on orders_us_local (orders) at hub")
+                && l.contains(entry)
+        ),
+        "{out}"
+    );
     let (ok, json, out) = run(&["eu_orders_by_amount", "--json"]);
     assert!(ok, "{out}");
     let summaries: serde_json::Value = serde_json::from_str(&json).expect("JSON");
@@ -297,6 +327,6 @@ async fn explain_advises_the_index_a_selective_scan_on_a_node_needs_until_it_is_
     assert!(ok, "{out}");
     let summaries: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     assert_eq!(summaries[0]["advice"], serde_json::json!([]), "{summaries}");
-    let (ok, _, out) = run(&["eu_orders_by_amount"]);
+    let (ok, _, out) = run(&["--all"]);
     assert!(ok && !out.contains("advice:"), "{out}");
 }
