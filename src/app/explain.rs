@@ -1,8 +1,10 @@
 //! `dbtopo explain`: run the named queries of the catalogue (`manifests/queries/*.sql` beside
 //! the topology) on the coordinator with `EXPLAIN (ANALYZE, VERBOSE, BUFFERS, FORMAT JSON)`,
 //! and print what [`crate::explain`] makes of each: times, rows, fragments scanned and pruned,
-//! the remote SQL each node received, the costliest plan node. With `--compare`, each query
-//! again without index scans (on the coordinator and on every node), side by side.
+//! the remote SQL each node received, the costliest plan node, and index advice (each remote
+//! statement that reads a fragment explained again on its node, [`crate::explain::advice`]).
+//! With `--compare`, each query again without index scans (on the coordinator and on every
+//! node), side by side, without advice.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
