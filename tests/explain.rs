@@ -195,3 +195,138 @@ fn secret(env: &TestEnv) -> String {
         .expect("secrets")
         .superuser
 }
+
+/// Orders listed by region, the EU part on a node of its own, nothing declared in `indexes:`.
+const ADVICE_TOPOLOGY: &str = "
+name: tadvice
+postgres:
+  settings: { wal_level: logical, max_prepared_transactions: 16 }
+  nodes:
+    hub: { port: 5851 }
+    eu: { port: 5852 }
+  schema: { file: manifests/ecommerce.sql, database: shop, nodes: [hub] }
+  fragments:
+    orders:
+      horizontal:
+        key: region
+        by: list
+        parts:
+          - { node: eu, values: [EU] }
+          - { node: hub, values: [US] }
+";
+
+/// A filter on a column of the EU fragment that no index serves.
+const BY_AMOUNT: &str =
+    "-- EU orders of one exact amount: the node reads its whole fragment for a few rows.
+SELECT order_id, user_id, order_date
+FROM orders
+WHERE region = 'EU' AND total_amount = 123
+";
+
+/// The same on the US part, kept on the coordinator: in the coordinator's own plan.
+const US_BY_AMOUNT: &str =
+    "-- US orders of one exact amount: the coordinator reads its own part whole.
+SELECT order_id, user_id, order_date
+FROM orders
+WHERE region = 'US' AND total_amount = 123
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn explain_advises_the_index_a_selective_scan_on_a_node_needs_until_it_is_declared() {
+    let env = TestEnv::from_yaml("advice", ADVICE_TOPOLOGY);
+    env.apply().await.expect("apply");
+    // 20000 orders in the EU fragment, on its node; 40 of them of amount 123.
+    let node = env.connect_to("eu", "shop").await;
+    node.batch_execute(
+        "INSERT INTO orders_eu (order_id, user_id, region, order_date, status, total_amount) \
+         SELECT g, g % 100 + 1, 'EU', timestamptz '2026-01-01' + g * interval '1 minute', \
+                'delivered', g % 500 \
+         FROM generate_series(1, 20000) g; \
+         ANALYZE orders_eu",
+    )
+    .await
+    .expect("fill the EU fragment");
+    // And as many in the US part, through the coordinator's partitioned table.
+    let hub = env.connect_to("hub", "shop").await;
+    hub.batch_execute(
+        "INSERT INTO orders (user_id, region, order_date, status, total_amount) \
+         SELECT g % 100 + 1, 'US', timestamptz '2026-01-01' + g * interval '1 minute', \
+                'delivered', g % 500 \
+         FROM generate_series(1, 20000) g; \
+         ANALYZE orders_us_local",
+    )
+    .await
+    .expect("fill the US part");
+    env.write_file("queries/eu_orders_by_amount.sql", BY_AMOUNT);
+    env.write_file("queries/us_orders_by_amount.sql", US_BY_AMOUNT);
+    let queries = env.dir.join("queries");
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_dbtopo"))
+            .arg("explain")
+            .arg(&env.file)
+            .arg("--queries")
+            .arg(&queries)
+            .args(args)
+            .output()
+            .expect("run dbtopo explain");
+        let out = text(&output);
+        println!("dbtopo explain {}:\n{out}", args.join(" "));
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            out,
+        )
+    };
+    let entry = "indexes: - { table: orders, columns: [total_amount] }";
+
+    // The node's own plan reads the fragment whole: the advice names it, the column, the entry.
+    let (ok, _, out) = run(&["eu_orders_by_amount"]);
+    assert!(ok, "{out}");
+    let advice = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("advice:"))
+        .unwrap_or_else(|| panic!("no advice in\n{out}"));
+    assert!(
+        advice.contains("Seq Scan on orders_eu (orders) at eu")
+            && advice.contains("total_amount")
+            && advice.contains(entry),
+        "{advice}"
+    );
+    // The coordinator's own part, from its own plan.
+    let (ok, _, out) = run(&["us_orders_by_amount"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.lines().any(
+            |l| l.contains("advice: Seq Scan on orders_us_local (orders) at hub")
+                && l.contains(entry)
+        ),
+        "{out}"
+    );
+    let (ok, json, out) = run(&["eu_orders_by_amount", "--json"]);
+    assert!(ok, "{out}");
+    let summaries: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let advice = &summaries[0]["advice"];
+    assert_eq!(advice.as_array().map(Vec::len), Some(1), "{summaries}");
+    assert_eq!(advice[0]["node"], "eu", "{advice}");
+    assert_eq!(advice[0]["relation"], "orders_eu", "{advice}");
+    assert_eq!(advice[0]["columns"], serde_json::json!(["total_amount"]));
+    assert_eq!(
+        advice[0]["suggestion"]["entry"],
+        "- { table: orders, columns: [total_amount] }"
+    );
+    // Not with --compare: index scans are off there on purpose.
+    let (ok, _, out) = run(&["eu_orders_by_amount", "--compare"]);
+    assert!(ok && !out.contains("advice"), "{out}");
+
+    // Declared, applied (apply analyzes what it changed): the node uses it, no advice.
+    env.rewrite(|text| {
+        format!("{text}  indexes:\n    - {{ table: orders, columns: [total_amount] }}\n")
+    });
+    env.apply().await.expect("apply the index");
+    let (ok, json, out) = run(&["eu_orders_by_amount", "--json"]);
+    assert!(ok, "{out}");
+    let summaries: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(summaries[0]["advice"], serde_json::json!([]), "{summaries}");
+    let (ok, _, out) = run(&["--all"]);
+    assert!(ok && !out.contains("advice:"), "{out}");
+}

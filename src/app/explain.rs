@@ -1,9 +1,12 @@
 //! `dbtopo explain`: run the named queries of the catalogue (`manifests/queries/*.sql` beside
 //! the topology) on the coordinator with `EXPLAIN (ANALYZE, VERBOSE, BUFFERS, FORMAT JSON)`,
 //! and print what [`crate::explain`] makes of each: times, rows, fragments scanned and pruned,
-//! the remote SQL each node received, the costliest plan node. With `--compare`, each query
-//! again without index scans (on the coordinator and on every node), side by side.
+//! the remote SQL each node received, the costliest plan node, and index advice (each remote
+//! statement that reads a fragment explained again on its node, [`crate::explain::advice`]).
+//! With `--compare`, each query again without index scans (on the coordinator and on every
+//! node), side by side, without advice.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
@@ -11,6 +14,7 @@ use tokio_postgres::Client;
 
 use super::environment::{connect_node, existing_environment};
 use crate::cli::ExplainArgs;
+use crate::explain::advice::{self, Indexing, NodeCatalog, NodeIndex};
 use crate::explain::{self, Comparison, Layout, Query, Summary};
 
 /// The catalogue's folder, relative to the topology file.
@@ -66,6 +70,11 @@ pub async fn explain(args: &ExplainArgs) -> Result<()> {
         .as_ref()
         .map(|f| Layout::new(&f.coordinator, &f.placement))
         .unwrap_or_default();
+    let indexing = schema
+        .fragments
+        .as_ref()
+        .map(|f| Indexing::new(&schema.manifest.schema, &f.placement, &f.indexes))
+        .unwrap_or_default();
     let mut client = connect_node(
         desired.host_port(&coordinator),
         &secrets,
@@ -77,9 +86,9 @@ pub async fn explain(args: &ExplainArgs) -> Result<()> {
         let servers = foreign_servers(&client).await?;
         let mut comparisons = Vec::new();
         for query in &queries {
-            let with_indexes = run(&mut client, query, &layout, &[]).await?;
+            let (with_indexes, _) = run(&mut client, query, &layout, &[]).await?;
             let switches = explain::without_indexes(&servers);
-            let without_indexes = run(&mut client, query, &layout, &switches).await?;
+            let (without_indexes, _) = run(&mut client, query, &layout, &switches).await?;
             comparisons.push(Comparison {
                 name: query.name.clone(),
                 with_indexes,
@@ -102,8 +111,27 @@ pub async fn explain(args: &ExplainArgs) -> Result<()> {
         return Ok(());
     }
     let mut summaries = Vec::new();
+    let mut advisor = Advisor {
+        coordinator: coordinator.clone(),
+        indexing,
+        catalogs: BTreeMap::new(),
+        nodes: BTreeMap::new(),
+    };
     for query in &queries {
-        summaries.push(run(&mut client, query, &layout, &[]).await?);
+        let (mut summary, plan) = run(&mut client, query, &layout, &[]).await?;
+        if !advisor.indexing.fragments.is_empty() {
+            summary.advice = advisor
+                .advise(
+                    &desired,
+                    &secrets,
+                    &schema.target.database,
+                    &client,
+                    &summary,
+                    &plan,
+                )
+                .await?;
+        }
+        summaries.push(summary);
     }
     if args.json {
         println!(
@@ -170,14 +198,15 @@ async fn foreign_servers(client: &Client) -> Result<Vec<(String, Option<String>)
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// Explain `query` inside a transaction that is rolled back, after `setup`. A plain EXPLAIN
-/// first opens the connections to the nodes, so the measured run does not pay for them.
+/// Explain `query` inside a transaction that is rolled back, after `setup`: its summary and
+/// the plan. A plain EXPLAIN first opens the connections to the nodes, so the measured run
+/// does not pay for them.
 async fn run(
     client: &mut Client,
     query: &Query,
     layout: &Layout,
     setup: &[String],
-) -> Result<Summary> {
+) -> Result<(Summary, serde_json::Value)> {
     let transaction = client.transaction().await.map_err(failed)?;
     for statement in setup {
         transaction.batch_execute(statement).await.map_err(failed)?;
@@ -205,7 +234,143 @@ async fn run(
         .into_diagnostic()
         .wrap_err_with(|| format!("query {}: the EXPLAIN output is not JSON", query.name))?;
     transaction.rollback().await.map_err(failed)?;
-    explain::summarize(query, &plan, layout).map_err(|e| miette!("{e}"))
+    let summary = explain::summarize(query, &plan, layout).map_err(|e| miette!("{e}"))?;
+    Ok((summary, plan))
+}
+
+/// The index advice of each query: the coordinator's own plan (its local parts), and each
+/// remote statement explained again on the node that received it. Each node is connected to
+/// once, and its catalog (row estimates, indexes) read once.
+struct Advisor {
+    coordinator: String,
+    indexing: Indexing,
+    catalogs: BTreeMap<String, NodeCatalog>,
+    nodes: BTreeMap<String, Client>,
+}
+
+impl Advisor {
+    async fn advise(
+        &mut self,
+        desired: &crate::app::Desired,
+        secrets: &crate::secrets::Secrets,
+        database: &str,
+        coordinator: &Client,
+        summary: &Summary,
+        plan: &serde_json::Value,
+    ) -> Result<Vec<advice::Advice>> {
+        let at_coordinator = |e: tokio_postgres::Error| {
+            on_node(
+                &self.coordinator,
+                desired.host_port(&self.coordinator),
+                &summary.name,
+                &e,
+            )
+        };
+        if !self.catalogs.contains_key(&self.coordinator) {
+            let catalog = node_catalog(coordinator).await.map_err(at_coordinator)?;
+            self.catalogs.insert(self.coordinator.clone(), catalog);
+        }
+        let mut out = advice::advise(
+            plan,
+            &self.coordinator,
+            &self.indexing,
+            &self.catalogs[&self.coordinator],
+        );
+        let mut done = Vec::new();
+        for remote in &summary.remote {
+            let node = &remote.node;
+            let fragment = remote
+                .relations
+                .iter()
+                .any(|r| self.indexing.fragments.contains_key(r));
+            let select = remote.sql.trim_start().to_uppercase().starts_with("SELECT");
+            if !fragment
+                || !select
+                || node == &self.coordinator
+                || !desired.state.servers.contains_key(node)
+                || done.contains(&(node, &remote.sql))
+            {
+                continue;
+            }
+            done.push((node, &remote.sql));
+            let port = desired.host_port(node);
+            let failed = |e: tokio_postgres::Error| on_node(node, port, &summary.name, &e);
+            if !self.nodes.contains_key(node) {
+                let client = connect_node(port, secrets, database, node).await?;
+                let catalog = node_catalog(&client).await.map_err(failed)?;
+                self.catalogs.insert(node.clone(), catalog);
+                self.nodes.insert(node.clone(), client);
+            }
+            let client = self.nodes.get_mut(node).expect("connected above");
+            let transaction = client.transaction().await.map_err(failed)?;
+            let messages = transaction
+                .simple_query(&advice::node_explain_sql(&remote.sql))
+                .await
+                .map_err(failed)?;
+            transaction.rollback().await.map_err(failed)?;
+            let Some(text) = messages.iter().find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            }) else {
+                continue;
+            };
+            let node_plan: serde_json::Value = serde_json::from_str(&text)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("node {node}: the EXPLAIN output is not JSON"))?;
+            out.extend(advice::advise(
+                &node_plan,
+                node,
+                &self.indexing,
+                &self.catalogs[node],
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// A statement on a node failed: which node, engine and port, and the server's words.
+fn on_node(node: &str, port: u16, query: &str, error: &tokio_postgres::Error) -> miette::Report {
+    miette!(
+        "query {query}: node {node} (postgres, port {port}): {}",
+        crate::pg::server_message(error)
+    )
+}
+
+/// What a node holds: its tables' estimated rows and their indexes' key columns.
+async fn node_catalog(client: &Client) -> Result<NodeCatalog, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text, c.reltuples::float8 FROM pg_class c \
+             WHERE c.relkind IN ('r', 'p') AND pg_table_is_visible(c.oid) \
+               AND c.relnamespace <> 'pg_catalog'::regnamespace",
+            &[],
+        )
+        .await?;
+    let tables = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let rows = client
+        .query(
+            "SELECT t.relname::text, c.relname::text, \
+                    ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) \
+                          FROM generate_series(1, i.indnkeyatts) k ORDER BY k) \
+             FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_class t ON t.oid = i.indrelid \
+             WHERE pg_table_is_visible(t.oid) AND t.relnamespace <> 'pg_catalog'::regnamespace",
+            &[],
+        )
+        .await?;
+    let indexes = rows
+        .iter()
+        .map(|r| NodeIndex {
+            table: r.get(0),
+            name: r.get(1),
+            columns: r.get(2),
+        })
+        .collect();
+    Ok(NodeCatalog {
+        rows: tables,
+        indexes,
+    })
 }
 
 /// A statement on the coordinator failed: the server's own words.

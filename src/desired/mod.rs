@@ -55,6 +55,8 @@ pub struct DesiredFragments {
     pub fragmented: BTreeSet<String>,
     pub placement: Placement,
     pub objects: Vec<CoordinatorObject>,
+    /// The topology's `indexes:` on fragmented tables.
+    pub indexes: Vec<crate::topology::DistributedIndex>,
 }
 
 /// One node that receives tables: the SQL that describes them (run in a scratch schema to
@@ -177,6 +179,7 @@ impl DesiredSchema {
                 coordinator: fragments.coordinator.clone(),
                 fragmented: fragments.tables.keys().cloned().collect(),
                 objects: coordinator::objects(&topology.name, &target.database, &placement),
+                indexes: fragments.indexes.clone(),
                 placement,
             }
         });

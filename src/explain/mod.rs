@@ -4,6 +4,7 @@
 //! which remote SQL, and the costliest plan node. Rendering as tables or JSON is here too. No
 //! I/O: the app layer reads the files and runs the statements.
 
+pub mod advice;
 mod render;
 #[cfg(test)]
 mod tests;
@@ -194,6 +195,9 @@ pub struct Summary {
     pub removed_at_run_time: u64,
     pub remote: Vec<Remote>,
     pub costliest: Option<Costliest>,
+    /// Index advice: selective sequential scans of big fragments, on the coordinator and on
+    /// the nodes (the app layer fills it; empty with `--compare`).
+    pub advice: Vec<advice::Advice>,
 }
 
 impl Summary {
@@ -280,6 +284,7 @@ pub fn summarize(query: &Query, explain: &Value, layout: &Layout) -> Result<Summ
         removed_at_run_time: walk.removed,
         remote: walk.remote,
         costliest,
+        advice: Vec::new(),
     })
 }
 

@@ -74,6 +74,9 @@ pub fn render_summaries(summaries: &[Summary]) -> String {
                 c.share
             ));
         }
+        for advice in &s.advice {
+            out.push_str(&format!("  advice: {}\n", advice.line()));
+        }
         if s.removed_at_run_time > 0 {
             out.push_str(&format!(
                 "  {} subplan(s) pruned while executing\n",
