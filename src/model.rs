@@ -129,12 +129,25 @@ pub struct Server {
     /// Why a running container's server did not answer (observed side only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub silent: Option<String>,
+    /// How the cluster of a stopped container ended, from its `pg_control` (observed side
+    /// only): what a promotion of its replica must have replayed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended: Option<Ended>,
     /// Roles this server must have with REPLICATION LOGIN (the replication role, where it has replicas).
     pub replication_roles: BTreeSet<String>,
     /// Replication slots dbtopo manages on this server.
     pub slots: BTreeSet<String>,
     /// The rendered bootstrap script (desired side only; its hash is part of `spec_hash`).
     pub bootstrap: Option<String>,
+}
+
+/// A stopped cluster's end, as its `pg_control` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Ended {
+    /// Shut down cleanly: its last checkpoint is the last thing it wrote.
+    pub clean: bool,
+    /// Where that checkpoint record starts, in bytes of WAL.
+    pub checkpoint: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

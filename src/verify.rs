@@ -581,11 +581,27 @@ pub async fn replicas(endpoints: &Endpoints<'_>) -> Vec<Check> {
                         let state: Option<String> = row.get(1);
                         let lag: Option<i64> = row.get(2);
                         match (active, state.as_deref(), lag) {
-                            (true, Some("streaming"), Some(lag)) => passed(
-                                &subject,
-                                upstream,
-                                format!("streaming through slot {slot}, replay lag {lag} bytes"),
-                            ),
+                            (true, Some("streaming"), Some(lag)) => {
+                                match timelines(endpoints, &client, &server.node).await {
+                                    Ok((theirs, ours)) if theirs == ours => passed(
+                                        &subject,
+                                        upstream,
+                                        format!(
+                                            "streaming through slot {slot}, replay lag {lag} \
+                                             bytes, on timeline {ours} as {upstream}"
+                                        ),
+                                    ),
+                                    Ok((theirs, ours)) => failed(
+                                        &subject,
+                                        upstream,
+                                        format!(
+                                            "streams on timeline {ours}, but {upstream} is on \
+                                             timeline {theirs}"
+                                        ),
+                                    ),
+                                    Err(why) => failed(&subject, &server.node, why),
+                                }
+                            }
                             _ => failed(
                                 &subject,
                                 upstream,
@@ -603,6 +619,30 @@ pub async fn replicas(endpoints: &Endpoints<'_>) -> Vec<Check> {
         checks.push(check);
     }
     checks
+}
+
+/// The upstream's current timeline (from the name of the WAL file it writes) and the one the
+/// replica last received WAL on: after a promotion, every replica must follow the new one.
+async fn timelines(
+    endpoints: &Endpoints<'_>,
+    upstream: &tokio_postgres::Client,
+    replica: &str,
+) -> Result<(i32, i32), String> {
+    let theirs: i32 = upstream
+        .query_one(
+            "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int",
+            &[],
+        )
+        .await
+        .map_err(|e| crate::pg::server_message(&e))?
+        .get(0);
+    let client = endpoints.connect(replica, "postgres").await?;
+    let ours: Option<i32> = client
+        .query_opt("SELECT received_tli FROM pg_stat_wal_receiver", &[])
+        .await
+        .map_err(|e| crate::pg::server_message(&e))?
+        .and_then(|row| row.get(0));
+    Ok((theirs, ours.unwrap_or(0)))
 }
 
 fn passed(subject: &str, node: &str, detail: String) -> Check {

@@ -82,6 +82,7 @@ fn verb(action: Action) -> (&'static str, &'static str) {
         Action::Start => ("Starting", "Start"),
         Action::Restart => ("Restarting", "Restart"),
         Action::Replace => ("Replacing", "Replacement"),
+        Action::Promote => ("Promoting", "Promotion"),
         Action::Delete => ("Destroying", "Destruction"),
     }
 }

@@ -64,6 +64,7 @@ pub fn desired_state(topology: &Topology) -> Result<State, handlebars::RenderErr
                 settings,
                 live: None,
                 silent: None,
+                ended: None,
                 replication_roles,
                 slots: replicas,
                 bootstrap: Some(rendered.bootstrap),

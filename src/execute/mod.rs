@@ -7,6 +7,7 @@
 pub mod docker;
 pub mod mongo;
 pub mod postgres;
+pub mod promote;
 pub mod reconfigure;
 pub mod schema;
 
@@ -124,6 +125,44 @@ pub enum ExecuteError {
         port: u16,
         upstream: String,
         waited: Duration,
+    },
+    #[error(
+        "{node} (PostgreSQL, port {port}) replayed the WAL of {old} up to {replayed} only, not past \
+         its last checkpoint {target}: not promoted, and {old} was started again"
+    )]
+    #[diagnostic(
+        code(dbtopo::execute::promotion_behind),
+        help(
+            "check that {node} streams from {old} (dbtopo status, docker logs), then run apply \
+             again"
+        )
+    )]
+    PromotionBehind {
+        node: String,
+        port: u16,
+        old: String,
+        replayed: String,
+        target: String,
+    },
+    #[error("{node} is not promoted: it cannot be shown to hold everything {old} wrote: {why}")]
+    #[diagnostic(
+        code(dbtopo::execute::promotion_unverified),
+        help(
+            "start {old} again so it can hand over (apply stops it cleanly), or accept losing \
+             what only it held with --allow-destructive"
+        )
+    )]
+    PromotionUnverified {
+        node: String,
+        old: String,
+        why: String,
+    },
+    #[error("{node} (PostgreSQL, port {port}) did not finish its promotion: {logs}")]
+    #[diagnostic(code(dbtopo::execute::not_promoted))]
+    NotPromoted {
+        node: String,
+        port: u16,
+        logs: String,
     },
     #[error("{command} in container {container} did not finish within {waited:.0?}")]
     #[diagnostic(code(dbtopo::execute::exec_timeout))]
@@ -469,6 +508,13 @@ async fn run(
             }
             ready_and_streaming(docker, spec, secrets).await?;
         }
+        Operation::PromoteServer {
+            spec,
+            old_primary,
+            unverified,
+        } => {
+            promote::promote(docker, spec, old_primary.as_ref(), *unverified, secrets).await?;
+        }
         Operation::RebuildServer { spec } => {
             docker::remove_container(docker, &spec.container, env).await?;
             docker::remove_volume(docker, &spec.volume, env).await?;
@@ -506,7 +552,14 @@ async fn run(
             role,
         } => {
             let client = ready(node, *host_port).await?;
-            postgres::ensure_replication_role(&client, role, &secrets.replication).await?;
+            postgres::ensure_replication_role(
+                &client,
+                *host_port,
+                &secrets.superuser,
+                role,
+                &secrets.replication,
+            )
+            .await?;
         }
         Operation::CreateSlot {
             node,

@@ -6,11 +6,13 @@ use bollard::Docker;
 use tokio_postgres::Client;
 
 use super::ExecuteError;
-use crate::pg::connect;
+use crate::pg::{connect, connect_to};
 use crate::secrets::Secrets;
 
 /// How long a new server may take to answer (initdb or pg_basebackup included).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long a connection to another database of a running server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
 const STATUS_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -71,11 +73,24 @@ fn identifier(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
-/// Create the replication role, or give an existing one the attributes and password it needs.
-/// The password travels as a SCRAM verifier computed here, so even a server logging every
-/// statement never records the password itself.
+/// What pg_rewind reads the new primary's files with, when it rejoins an old primary to it
+/// as the replication role (PostgreSQL's documented grants for a non-superuser rewind).
+const REWIND_FUNCTIONS: [&str; 4] = [
+    "pg_ls_dir(text, boolean, boolean)",
+    "pg_stat_file(text, boolean)",
+    "pg_read_binary_file(text)",
+    "pg_read_binary_file(text, bigint, bigint, boolean)",
+];
+
+/// Create the replication role, or give an existing one the attributes and password it needs,
+/// and the functions pg_rewind reads files with in every database (function privileges are
+/// kept per database: `template1` passes them on to databases made later, and the observation
+/// reads them in whichever database it connects to). The password travels as a SCRAM
+/// verifier computed here, so even a server logging every statement never records it.
 pub async fn ensure_replication_role(
     client: &Client,
+    host_port: u16,
+    superuser_password: &str,
     role: &str,
     password: &str,
 ) -> Result<(), ExecuteError> {
@@ -89,9 +104,28 @@ pub async fn ensure_replication_role(
         .batch_execute(&format!(
             "{verb} ROLE {} WITH LOGIN REPLICATION PASSWORD {}",
             identifier(role),
-            literal(&verifier)
+            literal(&verifier),
         ))
         .await?;
+    let grants: String = REWIND_FUNCTIONS
+        .iter()
+        .map(|f| {
+            format!(
+                "GRANT EXECUTE ON FUNCTION pg_catalog.{f} TO {};",
+                identifier(role)
+            )
+        })
+        .collect();
+    let databases = client
+        .query(
+            "SELECT datname::text FROM pg_database WHERE datallowconn",
+            &[],
+        )
+        .await?;
+    for database in databases.iter().map(|row| row.get::<_, String>(0)) {
+        let other = connect_to(host_port, superuser_password, &database, CONNECT_TIMEOUT).await?;
+        other.batch_execute(&grants).await?;
+    }
     Ok(())
 }
 

@@ -240,6 +240,41 @@ pub async fn secrets_in(docker: &Docker, container: &str) -> Result<Option<Secre
     )
 }
 
+/// How the cluster in a stopped container ended, from its `pg_control` (read through Docker's
+/// archive API); `None` when the container or its data is gone or unreadable.
+pub async fn cluster_end(
+    docker: &Docker,
+    container: &str,
+) -> Result<Option<model::Ended>, ObserveError> {
+    let path = format!("{}/data/global/pg_control", model::VOLUME_MOUNT);
+    let options = DownloadFromContainerOptionsBuilder::default()
+        .path(&path)
+        .build();
+    let chunks: Vec<_> = match docker
+        .download_from_container(container, Some(options))
+        .try_collect()
+        .await
+    {
+        Ok(c) => c,
+        Err(e) if is_not_found(&e) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.to_vec()).collect();
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    let Some(entry) = archive.entries().map_err(ObserveError::Archive)?.next() else {
+        return Ok(None);
+    };
+    let mut content = Vec::new();
+    entry
+        .map_err(ObserveError::Archive)?
+        .read_to_end(&mut content)
+        .map_err(ObserveError::Archive)?;
+    Ok(crate::pg::control::parse(&content).map(|c| model::Ended {
+        clean: c.clean,
+        checkpoint: c.checkpoint,
+    }))
+}
+
 /// Every file under the container's configuration folder, by path below it. Read through
 /// Docker's archive API, so stopped containers can be read too.
 pub async fn read_files(

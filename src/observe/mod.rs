@@ -167,6 +167,10 @@ pub async fn observe_listed(
                 }
                 _ => None,
             };
+            let ended = match found.container.running {
+                false => docker::cluster_end(docker, &found.container.name).await?,
+                true => None,
+            };
             let config = match report
                 .as_ref()
                 .and_then(|r| r.as_ref().ok())
@@ -175,14 +179,14 @@ pub async fn observe_listed(
                 Some(config) => Some(config),
                 None => docker::config_files(docker, &found.container.name).await?,
             };
-            Ok::<_, ObserveError>((report, config))
+            Ok::<_, ObserveError>((report, config, ended))
         }
     }))
     .await;
 
     let mut servers = BTreeMap::new();
     for (found, result) in containers.into_iter().zip(reports) {
-        let (report, config) = result?;
+        let (report, config, ended) = result?;
         let (live, silent, replication_roles, slots) = match report {
             Some(Ok(r)) => (Some(r.live), None, r.replication_roles, r.slots),
             Some(Err(why)) => (None, Some(why), BTreeSet::new(), BTreeSet::new()),
@@ -196,6 +200,7 @@ pub async fn observe_listed(
             settings: BTreeMap::new(),
             live,
             silent,
+            ended,
             replication_roles,
             slots,
             bootstrap: None,

@@ -44,7 +44,12 @@ pub async fn report(client: &Client) -> Result<ServerReport, tokio_postgres::Err
             &[],
         ),
         client.query(
-            "SELECT rolname::text FROM pg_roles WHERE rolreplication AND rolcanlogin",
+            "SELECT rolname::text FROM pg_roles WHERE rolreplication AND rolcanlogin \
+             AND has_function_privilege(oid, 'pg_catalog.pg_ls_dir(text,boolean,boolean)', 'EXECUTE') \
+             AND has_function_privilege(oid, 'pg_catalog.pg_stat_file(text,boolean)', 'EXECUTE') \
+             AND has_function_privilege(oid, 'pg_catalog.pg_read_binary_file(text)', 'EXECUTE') \
+             AND has_function_privilege(oid, \
+                 'pg_catalog.pg_read_binary_file(text,bigint,bigint,boolean)', 'EXECUTE')",
             &[],
         ),
         client.query(

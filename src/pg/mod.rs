@@ -2,6 +2,7 @@
 //! place `observe`, `execute`, `txn`, `verify` and `workload` open sessions from. Every
 //! connection has a deadline for its startup and sends the password only by SCRAM-SHA-256.
 
+pub mod control;
 mod guard;
 
 use std::time::Duration;

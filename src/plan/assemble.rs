@@ -29,6 +29,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         return Err(PlanError::BadSettings(refused));
     }
     let mut changes = super::diff(&desired.state, &observed.state);
+    super::promotion::promotions(desired, observed, &mut changes);
     super::data_loss::guard(desired, observed, &mut changes);
     let mut deferred = Vec::new();
     if let Some(schema) = &desired.schema {
@@ -89,6 +90,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         mongo_changes(desired, observed, &changes);
     changes.extend(mongo_changes);
     deferred.extend(deferred_mongo);
+    schema_after_roles(&mut changes);
     let known = known_addresses(desired, observed);
     let (changes, deferred) = super::prerequisites::settle(changes, deferred, &known)?;
     let mut plan = Plan::new(desired.state.env.clone(), changes);
@@ -99,6 +101,29 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     plan.warnings.extend(mongo_warnings);
     plan.deferred = deferred;
     Ok(plan)
+}
+
+/// A node's tables wait for its replication role: the role's grants on the functions pg_rewind
+/// uses are made in `template1` too, which a database created while that runs would copy
+/// without them (and `CREATE DATABASE` refuses while `template1` has a connection).
+fn schema_after_roles(changes: &mut [Change]) {
+    let roles: Vec<Address> = changes
+        .iter()
+        .filter(|c| matches!(c.address, Address::Role { .. }))
+        .map(|c| c.address.clone())
+        .collect();
+    for change in changes.iter_mut() {
+        let Address::Schema(node) = &change.address else {
+            continue;
+        };
+        for role in &roles {
+            if matches!(role, Address::Role { node: on, .. } if on == node)
+                && !change.after.contains(role)
+            {
+                change.after.push(role.clone());
+            }
+        }
+    }
 }
 
 /// The desired settings a server of the environment would refuse, judged by the `pg_settings`

@@ -263,7 +263,12 @@ pub fn warnings(desired: &State, observed: &State) -> Vec<String> {
         .values()
         .filter_map(|server| {
             let upstream = server.role.upstream()?;
-            let live = observed.servers.get(&server.node)?.live.as_ref()?;
+            let seen = observed.servers.get(&server.node)?;
+            // A server whose role changes is replaced by the plan: not a warning.
+            if seen.role != server.role {
+                return None;
+            }
+            let live = seen.live.as_ref()?;
             (!live.streaming).then(|| {
                 format!(
                     "replica {} answers but does not stream from {upstream}; see: docker logs {}",
@@ -689,7 +694,11 @@ fn role_changes(server: &Server, seen: Option<&Server>) -> Vec<Change> {
             },
             action: Action::Create,
             reason: match seen.and_then(|s| s.live.as_ref()) {
-                Some(_) => format!("replication role {role} does not exist on {}", server.node),
+                Some(_) => format!(
+                    "replication role {role} does not exist on {}, or cannot read the files \
+                     pg_rewind needs",
+                    server.node
+                ),
                 None => format!(
                     "{} does not answer yet: role {role} is ensured once it does",
                     server.node
@@ -698,7 +707,11 @@ fn role_changes(server: &Server, seen: Option<&Server>) -> Vec<Change> {
             details: vec![Detail::new(
                 "attributes",
                 None,
-                Some("LOGIN REPLICATION".into()),
+                Some(
+                    "LOGIN REPLICATION; EXECUTE on pg_ls_dir, pg_stat_file, pg_read_binary_file \
+                     (for pg_rewind)"
+                        .into(),
+                ),
             )],
             after: vec![node_address(&server.node)],
             operation: Operation::EnsureReplicationRole {

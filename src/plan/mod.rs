@@ -11,6 +11,7 @@ pub mod movement;
 mod order;
 pub mod prepared;
 mod prerequisites;
+mod promotion;
 mod render;
 pub mod schema;
 pub mod settings;
@@ -99,6 +100,9 @@ pub enum Action {
     Restart,
     /// The container is removed and created again; its data volume is kept.
     Replace,
+    /// A replica becomes its cluster's primary (switchover or failover); its container is made
+    /// again as a primary's.
+    Promote,
     Delete,
 }
 
@@ -108,6 +112,7 @@ impl Action {
             Action::Create => "+",
             Action::Update | Action::Start | Action::Restart => "~",
             Action::Replace => "-/+",
+            Action::Promote => "^",
             Action::Delete => "-",
         }
     }
@@ -119,6 +124,7 @@ impl Action {
             Action::Start => "will be started",
             Action::Restart => "will be restarted",
             Action::Replace => "must be replaced",
+            Action::Promote => "will be promoted",
             Action::Delete => "will be destroyed",
         }
     }
@@ -234,6 +240,15 @@ pub struct ServerSpec {
     pub files: Vec<FileSpec>,
 }
 
+/// The primary a promotion takes over from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OldPrimary {
+    pub node: String,
+    pub container: String,
+    /// Whether its container was seen running (it is stopped before the promotion).
+    pub running: bool,
+}
+
 /// A replica's upstream, as the executor reaches it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UpstreamServer {
@@ -281,6 +296,19 @@ pub enum Operation {
         /// as these are done, and holds before initializing its data until the change's turn.
         /// Container start is slow on some engines; this takes it off the path the node waits on.
         start_early_after: Option<Vec<Address>>,
+    },
+    /// Make a replica its cluster's primary. A running old primary is stopped first (a fast
+    /// shutdown, which sends its standbys everything it wrote); where its container exists,
+    /// its last checkpoint is read from its data and the replica must have replayed past it,
+    /// or nothing else happens. Then the replica's container is made again from `spec` (a
+    /// primary's), which starts it still in recovery, and it is promoted.
+    PromoteServer {
+        spec: ServerSpec,
+        /// The replica's current container, stopped once it has caught up.
+        old_primary: Option<OldPrimary>,
+        /// The old primary's last position cannot be known (its data is gone): promote anyway.
+        /// Only planned as a change that loses data.
+        unverified: bool,
     },
     /// Remove the container and its data volume, then make both again as `RunServer` does: a
     /// replica whose data is another cluster's is copied anew from its upstream.

@@ -21,7 +21,9 @@ impl Counts {
         for change in &plan.changes {
             match change.action {
                 Action::Create => counts.add += 1,
-                Action::Update | Action::Start | Action::Restart => counts.change += 1,
+                Action::Update | Action::Start | Action::Restart | Action::Promote => {
+                    counts.change += 1
+                }
                 Action::Replace => {
                     counts.add += 1;
                     counts.destroy += 1;

@@ -494,3 +494,144 @@ fn replicated_max_connections_raised() {
     assert!(wave("node.ledger-a") < wave("node.ledger"));
     assert!(wave("node.audit-a") < wave("node.audit"));
 }
+
+/// `replicated` after a switchover: ledger-a is the node, ledger and ledger-b its replicas
+/// (each server keeps its name, port and volume).
+fn replicated_switched() -> Desired {
+    let yaml = "
+name: bank
+postgres:
+  replication_user: streamer
+  settings: { max_connections: 100, max_prepared_transactions: 8 }
+  nodes:
+    ledger-a: { port: 6203 }
+    audit: { port: 6202, settings: { work_mem: 16MB } }
+  replicas:
+    ledger: { of: ledger-a, port: 6201 }
+    ledger-b: { of: ledger-a, port: 6204 }
+    audit-a: { of: audit, port: 6205 }
+  schema: { file: tests/fixtures/accounts.sql, database: bank, nodes: [ledger-a, audit] }
+";
+    desired(topology::load_str("switched.yaml", yaml).expect("the topology loads"))
+}
+
+fn promotion(plan: &Plan) -> &super::Change {
+    plan.changes
+        .iter()
+        .find(|c| c.action == super::Action::Promote)
+        .expect("a promotion")
+}
+
+/// A replica declared the node while its primary runs: one promotion (a switchover that loses
+/// nothing), then the old primary rejoins as a replica and the other replica follows.
+#[test]
+fn replicated_switchover() {
+    let observed = converged(&replicated());
+    let desired = replicated_switched();
+    let plan = check("replicated_switchover", &desired, &observed);
+    let promoted = promotion(&plan);
+    assert_eq!(promoted.address, "node.ledger-a");
+    assert!(
+        promoted.reason.starts_with("switchover:"),
+        "{}",
+        promoted.reason
+    );
+    assert!(plan.data_losses().is_empty(), "{:?}", plan.data_losses());
+    let super::Operation::PromoteServer {
+        old_primary,
+        unverified,
+        ..
+    } = &promoted.operation
+    else {
+        panic!("{:?}", promoted.operation);
+    };
+    assert_eq!(old_primary.as_ref().unwrap().node, "ledger");
+    assert!(!unverified);
+    // The old primary and the other replica move only once ledger-a is the primary.
+    for node in ["node.ledger", "node.ledger-b"] {
+        let change = plan.changes.iter().find(|c| c.address == node).unwrap();
+        assert!(
+            change.after.iter().any(|a| *a == "node.ledger-a"),
+            "{node}: {:?}",
+            change.after
+        );
+    }
+}
+
+/// The same apply stopped after the old primary was stopped cleanly and ledger-a's new
+/// container started, still in recovery: the next plan promotes it, without loss, because
+/// ledger-a replayed past ledger's last checkpoint; had it not, the promotion loses data.
+#[test]
+fn replicated_switchover_interrupted() {
+    let desired = replicated_switched();
+    let mut observed = converged(&replicated());
+    let switched = converged(&desired);
+    let mut ledger_a = switched.state.servers["ledger-a"].clone();
+    let live = ledger_a.live.as_mut().unwrap();
+    live.in_recovery = true;
+    live.lsn = Some("0/3000100".into());
+    observed.state.servers.insert("ledger-a".into(), ledger_a);
+    let ledger = server_mut(&mut observed, "ledger");
+    ledger.container.as_mut().unwrap().running = false;
+    ledger.live = None;
+    ledger.replication_roles.clear();
+    ledger.slots.clear();
+    ledger.ended = Some(crate::model::Ended {
+        clean: true,
+        checkpoint: 0x3000028,
+    });
+    not_answering(&mut observed, "ledger");
+    let plan = check("replicated_switchover_interrupted", &desired, &observed);
+    let promoted = promotion(&plan);
+    assert!(
+        promoted.reason.contains("stopped cleanly at LSN 0/3000028"),
+        "{}",
+        promoted.reason
+    );
+    assert!(plan.data_losses().is_empty());
+
+    let replayed = server_mut(&mut observed, "ledger-a").live.as_mut().unwrap();
+    replayed.lsn = Some("0/3000000".into());
+    let plan = super::plan(&desired, &observed).unwrap();
+    assert_eq!(plan.data_losses().len(), 1, "{}", render_text(&plan));
+    assert!(
+        promotion(&plan)
+            .reason
+            .contains("has replayed only up to LSN 0/3000000")
+    );
+}
+
+/// The primary's container and volume are gone and the topology promotes ledger-a: a
+/// failover, which may lose what ledger wrote after ledger-a's last replayed position.
+#[test]
+fn replicated_failover() {
+    let desired = replicated_switched();
+    let mut observed = converged(&replicated());
+    observed.state.servers.remove("ledger");
+    observed.state.volumes.remove("ledger");
+    not_answering(&mut observed, "ledger");
+    server_mut(&mut observed, "ledger-a")
+        .live
+        .as_mut()
+        .unwrap()
+        .lsn = Some("0/3A000000".into());
+    let plan = check("replicated_failover", &desired, &observed);
+    let promoted = promotion(&plan);
+    assert!(
+        promoted.reason.starts_with("failover:"),
+        "{}",
+        promoted.reason
+    );
+    assert!(
+        promoted.reason.contains("LSN 0/3A000000"),
+        "{}",
+        promoted.reason
+    );
+    let losses = plan.data_losses();
+    assert_eq!(losses.len(), 1, "{losses:?}");
+    assert_eq!(losses[0].0, "node.ledger-a");
+    let super::Operation::PromoteServer { unverified, .. } = &promoted.operation else {
+        panic!();
+    };
+    assert!(unverified);
+}

@@ -1,0 +1,157 @@
+//! Promotion of a replica: the switchover when its primary runs, the failover when it does not.
+//!
+//! The old primary is stopped first with a fast shutdown (Docker's stop signal for dbtopo's
+//! containers is SIGINT): PostgreSQL then ends its sessions, writes a shutdown checkpoint and
+//! keeps its WAL senders until the standbys have received everything, so no write reaches the
+//! old primary after that point. Its `pg_control`, read from the stopped container, says
+//! whether it shut down cleanly and where that last checkpoint starts; the replica is promoted
+//! only once it has replayed past it. A replica that does not get there is not promoted and
+//! the old primary is started again: nothing changed. Only a promotion planned as losing data
+//! (the old primary's data is gone, or did not shut down cleanly) goes on without that proof.
+
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::query_parameters::StopContainerOptionsBuilder;
+
+use super::{ExecuteError, docker, postgres};
+use crate::model::Ended;
+use crate::pg::control;
+use crate::plan::{OldPrimary, ServerSpec};
+use crate::secrets::Secrets;
+
+/// How long the old primary may take to shut down (its sessions end, its standbys receive
+/// the rest of its WAL).
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the replica may take to replay what it received.
+const REPLAY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `pg_promote` may take.
+const PROMOTE_TIMEOUT_SECONDS: i32 = 60;
+
+pub async fn promote(
+    docker: &Docker,
+    spec: &ServerSpec,
+    old: Option<&OldPrimary>,
+    unverified: bool,
+    secrets: &Secrets,
+) -> Result<(), ExecuteError> {
+    if let Some(old) = old {
+        fence(docker, old).await?;
+        match crate::observe::docker::cluster_end(docker, &old.container).await? {
+            Some(ended) if ended.clean => {
+                if let Err(error) = wait_replayed(docker, spec, old, ended, secrets).await {
+                    // Not promoted: the old primary goes on as before.
+                    docker::start(docker, &old.container).await?;
+                    return Err(error);
+                }
+            }
+            found if !unverified => {
+                return Err(ExecuteError::PromotionUnverified {
+                    node: spec.node.clone(),
+                    old: old.node.clone(),
+                    why: match found {
+                        Some(_) => "it did not shut down cleanly (it crashed or was killed), so \
+                                    where its WAL ends is not known"
+                            .to_owned(),
+                        None => "its data cannot be read".to_owned(),
+                    },
+                });
+            }
+            _ => {}
+        }
+    } else if !unverified {
+        return Err(ExecuteError::PromotionUnverified {
+            node: spec.node.clone(),
+            old: "its primary".to_owned(),
+            why: "no old primary was found".to_owned(),
+        });
+    }
+    // The replica's container is made again as a primary's. Its data still holds
+    // standby.signal, so it starts in recovery and replays what it has, until promoted.
+    docker::create_server_container(docker, spec).await?;
+    docker::upload_files(docker, spec, secrets, docker::Turn::Given).await?;
+    docker::start(docker, &spec.container).await?;
+    let client = postgres::wait_ready(docker, &spec.container, spec.host_port, secrets).await?;
+    let in_recovery: bool = client
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await?
+        .get(0);
+    if in_recovery {
+        let promoted: bool = client
+            .query_one("SELECT pg_promote(true, $1)", &[&PROMOTE_TIMEOUT_SECONDS])
+            .await?
+            .get(0);
+        if !promoted {
+            return Err(ExecuteError::NotPromoted {
+                node: spec.node.clone(),
+                port: spec.host_port,
+                logs: docker::log_tail(docker, &spec.container, 20).await,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Stop the old primary with a fast shutdown, if it runs.
+async fn fence(docker: &Docker, old: &OldPrimary) -> Result<(), ExecuteError> {
+    if docker::status(docker, &old.container)
+        .await?
+        .is_some_and(|(running, _)| running)
+    {
+        let options = StopContainerOptionsBuilder::default()
+            .t(SHUTDOWN_TIMEOUT.as_secs() as i32)
+            .build();
+        docker.stop_container(&old.container, Some(options)).await?;
+    }
+    Ok(())
+}
+
+/// Wait until the replica, still in its old container, has replayed past the old primary's
+/// shutdown checkpoint, then stop that container too.
+async fn wait_replayed(
+    docker: &Docker,
+    spec: &ServerSpec,
+    old: &OldPrimary,
+    ended: Ended,
+    secrets: &Secrets,
+) -> Result<(), ExecuteError> {
+    let client = postgres::wait_ready(docker, &spec.container, spec.host_port, secrets).await?;
+    let target = control::format_lsn(ended.checkpoint);
+    let started = Instant::now();
+    let replayed = async {
+        loop {
+            let (past, at): (bool, Option<String>) = {
+                let row = client
+                    .query_one(
+                        "SELECT coalesce(pg_last_wal_replay_lsn() > $1::text::pg_lsn, false), \
+                                pg_last_wal_replay_lsn()::text",
+                        &[&target],
+                    )
+                    .await?;
+                (row.get(0), row.get(1))
+            };
+            if past {
+                return Ok::<_, ExecuteError>(at);
+            }
+            if started.elapsed() > REPLAY_TIMEOUT {
+                return Err(ExecuteError::PromotionBehind {
+                    node: spec.node.clone(),
+                    port: spec.host_port,
+                    old: old.node.clone(),
+                    replayed: at.unwrap_or_else(|| "nothing".to_owned()),
+                    target: target.clone(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    replayed.await?;
+    drop(client);
+    let options = StopContainerOptionsBuilder::default()
+        .t(SHUTDOWN_TIMEOUT.as_secs() as i32)
+        .build();
+    docker
+        .stop_container(&spec.container, Some(options))
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! Promotions: a server the topology declares a primary that runs as a replica (or is still in
+//! recovery) becomes its cluster's primary. With its old primary running, that is a
+//! switchover: no acknowledged write is lost, since apply stops the old primary cleanly and
+//! promotes only once the replica replayed past its last checkpoint. With the old primary
+//! stopped cleanly, the same proof comes from its `pg_control`. Otherwise (its data gone, a
+//! crash, a server that does not answer) the promotion may lose what only the old primary
+//! held: the change is marked as losing data, and says where that data still is.
+
+use crate::desired::Desired;
+use crate::model::{Role, Server};
+use crate::observed::Observed;
+use crate::pg::control::format_lsn;
+use crate::status::parse_lsn;
+
+use super::diff::{server_prerequisites, server_spec};
+use super::{Action, Address, Change, Detail, Effect, OldPrimary, Operation};
+
+/// Turn the change of each server to promote into its promotion, and order what depends on it.
+pub fn promotions(desired: &Desired, observed: &Observed, changes: &mut Vec<Change>) {
+    for server in desired.state.servers.values() {
+        if server.role != Role::Primary {
+            continue;
+        }
+        let Some(seen) = observed.state.servers.get(&server.node) else {
+            continue;
+        };
+        if seen.container.is_none() {
+            continue;
+        }
+        let in_recovery = seen.live.as_ref().is_some_and(|l| l.in_recovery);
+        let was_replica_of = seen.role.upstream();
+        if was_replica_of.is_none() && !in_recovery {
+            continue;
+        }
+        let old_node = was_replica_of.map(str::to_owned).or_else(|| {
+            observed
+                .state
+                .servers
+                .values()
+                .find(|other| {
+                    other.node != server.node
+                        && other.role == Role::Primary
+                        && desired
+                            .state
+                            .servers
+                            .get(&other.node)
+                            .is_none_or(|d| d.role.upstream() == Some(&server.node))
+                })
+                .map(|other| other.node.clone())
+        });
+        let old = old_node
+            .as_deref()
+            .and_then(|node| observed.state.servers.get(node))
+            .filter(|old| old.container.is_some());
+        let promotion = promotion(desired, observed, server, seen, old_node.as_deref(), old);
+        let Some(spec) = server_spec(&desired.state, server) else {
+            continue;
+        };
+        let address = Address::node(&server.node);
+        let after = server_prerequisites(&desired.state, server, &spec);
+        changes.retain(|c| c.address != address);
+        changes.push(Change {
+            address: address.clone(),
+            action: Action::Promote,
+            reason: promotion.reason,
+            details: promotion.details,
+            after,
+            operation: Operation::PromoteServer {
+                spec,
+                old_primary: old.map(|old| OldPrimary {
+                    node: old.node.clone(),
+                    container: old
+                        .container
+                        .as_ref()
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default(),
+                    running: old.container.as_ref().is_some_and(|c| c.running),
+                }),
+                unverified: promotion.unverified,
+            },
+        });
+        if let (Some(old_node), Some(old)) = (&old_node, old) {
+            stale_slots(desired, observed, old_node, old, changes);
+        }
+        // The old primary is stopped by the promotion: whatever else happens to it comes after.
+        if let Some(old_node) = &old_node {
+            for change in changes.iter_mut() {
+                let on_old = match &change.address {
+                    Address::Node(node) => node == old_node,
+                    Address::Slot { node, .. } | Address::Role { node, .. } => node == old_node,
+                    _ => false,
+                };
+                if on_old && !change.after.contains(&address) {
+                    change.after.push(address.clone());
+                }
+                // A slot dropped on the old primary waits until it runs again, as a replica.
+                if matches!(&change.address, Address::Slot { node, .. } if node == old_node)
+                    && change.action == Action::Delete
+                {
+                    change.after.push(Address::node(old_node));
+                }
+            }
+        }
+    }
+}
+
+/// The slots an old primary that did not answer kept for its replicas: dropped once it runs
+/// again as a replica (a slot no one uses would hold WAL forever). A primary that answered
+/// reported its slots, and the diff drops those already.
+fn stale_slots(
+    desired: &Desired,
+    observed: &Observed,
+    old_node: &str,
+    old: &Server,
+    changes: &mut Vec<Change>,
+) {
+    if old.live.is_some() {
+        return;
+    }
+    let Some(host_port) = desired
+        .state
+        .servers
+        .get(old_node)
+        .and_then(|d| d.container.as_ref())
+        .map(|c| c.host_port)
+    else {
+        return;
+    };
+    let wanted = desired
+        .state
+        .servers
+        .get(old_node)
+        .map(|d| d.slots.clone())
+        .unwrap_or_default();
+    let kept: std::collections::BTreeSet<String> = observed
+        .state
+        .servers
+        .values()
+        .filter(|s| s.role.upstream() == Some(old_node))
+        .map(|s| crate::model::slot_name(&s.node))
+        .filter(|slot| !wanted.contains(slot))
+        .collect();
+    for slot in kept {
+        let address = Address::Slot {
+            node: old_node.to_owned(),
+            slot: slot.clone(),
+        };
+        if changes.iter().any(|c| c.address == address) {
+            continue;
+        }
+        changes.push(Change {
+            address,
+            action: Action::Delete,
+            reason: format!(
+                "{old_node} kept slot {slot} for a replica while it was the primary; as a \
+                 replica it needs none, and a kept slot would hold WAL forever"
+            ),
+            details: vec![],
+            after: vec![Address::node(old_node)],
+            operation: Operation::DropSlot {
+                node: old_node.to_owned(),
+                host_port,
+                slot,
+            },
+        });
+    }
+}
+
+struct Promotion {
+    reason: String,
+    details: Vec<Detail>,
+    unverified: bool,
+}
+
+fn promotion(
+    desired: &Desired,
+    observed: &Observed,
+    server: &Server,
+    seen: &Server,
+    old_node: Option<&str>,
+    old: Option<&Server>,
+) -> Promotion {
+    let node = &server.node;
+    let replayed = seen.live.as_ref().and_then(|l| l.lsn.clone());
+    let replayed_text = replayed
+        .as_deref()
+        .map_or("an unknown position".to_owned(), |lsn| format!("LSN {lsn}"));
+    let rejoin = |old: &str| match desired.state.servers.get(old).map(|d| &d.role) {
+        Some(Role::Replica { upstream }) if upstream == node => format!(
+            "{old} rejoins as a replica of {node} (pg_rewind; a fresh copy if rewind cannot work, \
+             its old data kept beside it)"
+        ),
+        Some(_) => format!("{old} stays stopped until its own change"),
+        None => format!("{old} leaves the topology"),
+    };
+    let role_detail = Detail::new(
+        "role",
+        Some(match seen.role.upstream() {
+            Some(up) => format!("replica of {up}"),
+            None => "primary still in recovery".to_owned(),
+        }),
+        Some("primary".to_owned()),
+    );
+    let Some(old_node) = old_node else {
+        return lossy(
+            node,
+            role_detail,
+            format!(
+                "failover: {node} becomes a primary; no old primary of its cluster is left, so \
+                 what was written after {node}'s {replayed_text} cannot be compared"
+            ),
+            "nowhere".to_owned(),
+        );
+    };
+    let volume = crate::model::volume_name(&desired.state.env, old_node);
+    let data_kept = if observed.state.volumes.contains(old_node) {
+        format!("in volume {volume}, kept as it is")
+    } else {
+        "nowhere: its volume is gone".to_owned()
+    };
+    let Some(old) = old else {
+        return lossy(
+            node,
+            role_detail,
+            format!(
+                "failover: {node} becomes the primary in place of {old_node}, whose container is \
+                 gone; {node} has replayed up to {replayed_text}, and what {old_node} wrote \
+                 after that is lost. {}",
+                rejoin(old_node)
+            ),
+            data_kept,
+        );
+    };
+    let old_running = old.container.as_ref().is_some_and(|c| c.running);
+    let old_answers = old.live.as_ref().is_some_and(|l| !l.in_recovery);
+    if old_running && old_answers {
+        return Promotion {
+            reason: format!(
+                "switchover: {node} becomes the primary, {old_node} its replica. Writes pause \
+                 while {old_node} stops cleanly and {node} replays the rest of its WAL (apply \
+                 checks {node} got past {old_node}'s last checkpoint, or promotes nothing and \
+                 starts {old_node} again); then {}",
+                rejoin(old_node)
+            ),
+            details: vec![
+                role_detail,
+                Detail::new(
+                    "old primary",
+                    Some(format!("{old_node} (running)")),
+                    Some(format!("{old_node} stopped cleanly first")),
+                ),
+            ],
+            unverified: false,
+        };
+    }
+    let handed_over = match (old.ended, replayed.as_deref().and_then(parse_lsn)) {
+        (Some(ended), Some(replayed)) => ended.clean && replayed > ended.checkpoint,
+        _ => false,
+    };
+    if !old_running && handed_over {
+        let checkpoint = old
+            .ended
+            .map(|e| format_lsn(e.checkpoint))
+            .unwrap_or_default();
+        return Promotion {
+            reason: format!(
+                "{node} becomes the primary in place of {old_node}, which stopped cleanly at \
+                 LSN {checkpoint}: {node} has replayed past it ({replayed_text}), so nothing is \
+                 lost; then {}",
+                rejoin(old_node)
+            ),
+            details: vec![role_detail],
+            unverified: false,
+        };
+    }
+    let why = if old_running {
+        format!("{old_node} runs but does not answer")
+    } else {
+        match old.ended {
+            Some(ended) if ended.clean => format!(
+                "{old_node} stopped cleanly at LSN {}, and {node} has replayed only up to \
+                 {replayed_text}",
+                format_lsn(ended.checkpoint)
+            ),
+            Some(_) => format!("{old_node} did not shut down cleanly (crashed or killed)"),
+            None => format!("{old_node}'s data cannot be read"),
+        }
+    };
+    lossy(
+        node,
+        role_detail,
+        format!(
+            "failover: {node} becomes the primary in place of {old_node}: {why}, so what \
+             {old_node} wrote after {node}'s {replayed_text} may be lost ({old_node}'s container \
+             is stopped first, so it takes no more writes; starting it again lets it hand over \
+             cleanly instead). {}",
+            rejoin(old_node)
+        ),
+        data_kept,
+    )
+}
+
+fn lossy(node: &str, role_detail: Detail, reason: String, data_kept: String) -> Promotion {
+    Promotion {
+        reason,
+        details: vec![
+            role_detail,
+            Detail::new(
+                "data",
+                Some(format!("what only the old primary held: {data_kept}")),
+                Some(format!("{node}'s copy")),
+            )
+            .effect(Effect::LosesData),
+        ],
+        unverified: true,
+    }
+}

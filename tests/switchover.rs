@@ -1,0 +1,404 @@
+//! Switchover and failover, declared in the topology, against real servers: a node with two
+//! replicas (other names and ports than the default file). A client writes all the time to
+//! whichever server is the primary; the topology then makes a replica the node. Every write
+//! the client saw acknowledged is there afterwards, the old primary streams from the new one,
+//! every replica follows the new timeline, verify passes and the plan is empty; and back. A
+//! failover (the primary's container and volume removed) is destructive unless allowed, and
+//! keeps everything the promoted replica held.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use common::TestEnv;
+use dbtopo::plan::Action;
+
+const TOPOLOGY: &str = "
+name: swo
+postgres:
+  settings: { max_prepared_transactions: 8 }
+  nodes:
+    main: { port: 5871 }
+  replicas:
+    main-r1: { of: main, port: 5872 }
+    main-r2: { of: main, port: 5873 }
+  schema: { file: tests/fixtures/ticks.sql, database: bank, nodes: [main] }
+";
+
+/// The topology text with `node` the node and the other two its replicas.
+fn with_primary(text: &str, node: &str) -> String {
+    let ports: Vec<(String, String)> = ["main", "main-r1", "main-r2"]
+        .iter()
+        .map(|n| {
+            let port = text
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{n}: {{")))
+                .and_then(|l| l.split("port: ").nth(1))
+                .map(|p| p.trim_end_matches(|c: char| !c.is_ascii_digit()).to_owned())
+                .expect("a port");
+            ((*n).to_owned(), port)
+        })
+        .collect();
+    let head: String = text
+        .lines()
+        .take_while(|l| !l.trim_start().starts_with("nodes:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut out = head;
+    out.push_str("  nodes:\n");
+    for (name, port) in &ports {
+        if name == node {
+            out.push_str(&format!("    {name}: {{ port: {port} }}\n"));
+        }
+    }
+    out.push_str("  replicas:\n");
+    for (name, port) in &ports {
+        if name != node {
+            out.push_str(&format!("    {name}: {{ of: {node}, port: {port} }}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "  schema: {{ file: tests/fixtures/ticks.sql, database: bank, nodes: [{node}] }}\n"
+    ));
+    out
+}
+
+/// What the writing client saw: each acknowledged id, when, and on which port.
+struct Acked {
+    id: i64,
+    at: Instant,
+    port: u16,
+}
+
+/// Writes one row after another to whichever of `ports` is a primary, until `stop`.
+async fn write_until(
+    ports: Vec<u16>,
+    password: String,
+    stop: Arc<AtomicBool>,
+    last_port: Arc<AtomicU16>,
+    first_id: i64,
+) -> Vec<Acked> {
+    let mut acked = Vec::new();
+    let mut next = first_id;
+    let mut current: Option<(u16, tokio_postgres::Client)> = None;
+    while !stop.load(Ordering::Relaxed) {
+        if current.is_none() {
+            for &port in &ports {
+                let Ok(client) = dbtopo::observe::postgres::connect_to(
+                    port,
+                    &password,
+                    "bank",
+                    Duration::from_millis(500),
+                )
+                .await
+                else {
+                    continue;
+                };
+                // A connection Docker's proxy accepted for a container that stops answers
+                // nothing: every request of this client has a deadline.
+                let asked = client.query_one("SELECT NOT pg_is_in_recovery()", &[]);
+                let primary = tokio::time::timeout(Duration::from_secs(1), asked)
+                    .await
+                    .is_ok_and(|row| row.is_ok_and(|row| row.get::<_, bool>(0)));
+                if primary {
+                    current = Some((port, client));
+                    break;
+                }
+            }
+        }
+        let Some((port, client)) = &current else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let id = next;
+        next += 1;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+        let insert = client.execute("INSERT INTO ticks (id) VALUES ($1)", &params);
+        match tokio::time::timeout(Duration::from_secs(2), insert).await {
+            Ok(Ok(1)) => {
+                acked.push(Acked {
+                    id,
+                    at: Instant::now(),
+                    port: *port,
+                });
+                last_port.store(*port, Ordering::Relaxed);
+            }
+            // Not acknowledged: it may or may not have committed.
+            _ => current = None,
+        }
+    }
+    acked
+}
+
+/// The longest time between two acknowledged writes, and how many there were.
+fn longest_pause(acked: &[Acked]) -> Duration {
+    acked
+        .windows(2)
+        .map(|w| w[1].at - w[0].at)
+        .max()
+        .unwrap_or_default()
+}
+
+async fn ids_on(env: &TestEnv, node: &str) -> (i64, String) {
+    let client = env.connect_to(node, "bank").await;
+    let row = client
+        .query_one(
+            "SELECT count(*), md5(coalesce(string_agg(id::text, ',' ORDER BY id), '')) FROM ticks",
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// The acknowledged ids are all on `node`.
+async fn assert_all_acked_on(env: &TestEnv, node: &str, acked: &[Acked]) {
+    let client = env.connect_to(node, "bank").await;
+    let ids: Vec<i64> = acked.iter().map(|a| a.id).collect();
+    let found: i64 = client
+        .query_one("SELECT count(*) FROM ticks WHERE id = ANY($1)", &[&ids])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        found,
+        ids.len() as i64,
+        "acknowledged writes missing on {node}"
+    );
+}
+
+/// Switch the primary to `node` under writes; returns the writes and the longest pause.
+async fn switch_under_writes(
+    env: &TestEnv,
+    primary_now: &str,
+    node: &str,
+) -> (Vec<Acked>, Duration) {
+    let secrets = dbtopo::secrets::load_existing(&env.name).unwrap().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let ports = ["main", "main-r1", "main-r2"].map(|n| env.port(n)).to_vec();
+    let last_port = Arc::new(AtomicU16::new(0));
+    let first_id: i64 = env
+        .connect_to(primary_now, "bank")
+        .await
+        .query_one("SELECT coalesce(max(id), 0) + 1 FROM ticks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let writer = tokio::spawn(write_until(
+        ports,
+        secrets.superuser.clone(),
+        stop.clone(),
+        last_port.clone(),
+        first_id,
+    ));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    env.rewrite(|text| with_primary(&text, node));
+    let plan = env.plan().await;
+    let text = dbtopo::plan::render_text(&plan);
+    let promoted: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Promote)
+        .collect();
+    assert_eq!(promoted.len(), 1, "{text}");
+    assert_eq!(promoted[0].address.to_string(), format!("node.{node}"));
+    assert!(promoted[0].reason.starts_with("switchover:"), "{text}");
+    assert!(plan.data_losses().is_empty(), "{text}");
+    env.apply().await.expect("the switchover applies");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while last_port.load(Ordering::Relaxed) != env.port(node) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let acked = writer.await.unwrap();
+    assert!(
+        acked.last().is_some_and(|a| a.port == env.port(node)),
+        "the client writes to {node} after the switchover"
+    );
+    let pause = longest_pause(&acked);
+    (acked, pause)
+}
+
+async fn assert_settled(env: &TestEnv, primary: &str) {
+    let plan = env.plan().await;
+    assert!(plan.is_empty(), "{}", dbtopo::plan::render_text(&plan));
+    let checks = dbtopo::app::verify_checks(&env.file).await.unwrap();
+    let failed: Vec<_> = checks.iter().filter(|c| !c.ok).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    let timelines: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.subject.starts_with("replica "))
+        .map(|c| c.detail.as_str())
+        .collect();
+    assert_eq!(timelines.len(), 2, "{checks:#?}");
+    assert!(
+        timelines
+            .iter()
+            .all(|d| d.contains(&format!("as {primary}"))),
+        "{timelines:?}"
+    );
+    let observed = env.observe().await;
+    for (node, server) in &observed.servers {
+        let live = server.live.as_ref().expect("answers");
+        assert_eq!(live.in_recovery, node != primary, "{node}");
+        assert_eq!(live.streaming, node != primary, "{node} streams");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_switchover_and_back_under_writes_loses_nothing() {
+    let env = TestEnv::from_yaml("swo", TOPOLOGY);
+    env.apply().await.expect("apply");
+    let before = env.observe().await.servers["main"]
+        .live
+        .as_ref()
+        .and_then(|l| l.timeline);
+
+    let (acked, pause) = switch_under_writes(&env, "main", "main-r1").await;
+    assert_all_acked_on(&env, "main-r1", &acked).await;
+    assert_settled(&env, "main-r1").await;
+    let (on_old, _) = ids_on(&env, "main").await;
+    let (on_new, sum_new) = ids_on(&env, "main-r1").await;
+    assert_eq!(
+        on_old, on_new,
+        "the old primary holds what the new one holds"
+    );
+    eprintln!(
+        "switchover to main-r1: {} writes acknowledged, longest pause {pause:?}",
+        acked.len()
+    );
+
+    let (back, pause) = switch_under_writes(&env, "main-r1", "main").await;
+    assert_all_acked_on(&env, "main", &back).await;
+    assert_all_acked_on(&env, "main", &acked).await;
+    assert_settled(&env, "main").await;
+    let (_, sum_old) = ids_on(&env, "main-r1").await;
+    assert_ne!(
+        sum_old, sum_new,
+        "writes went on after the first switchover"
+    );
+    assert_eq!(ids_on(&env, "main-r1").await, ids_on(&env, "main").await);
+    let after = env.observe().await.servers["main"]
+        .live
+        .as_ref()
+        .and_then(|l| l.timeline);
+    assert!(after > before, "a new timeline: {before:?} -> {after:?}");
+    eprintln!(
+        "switchover back to main: {} writes acknowledged, longest pause {pause:?}",
+        back.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_needs_consent_and_keeps_what_the_replica_held() {
+    let env = TestEnv::from_yaml("fov", TOPOLOGY);
+    env.apply().await.expect("apply");
+    let primary = env.connect_to("main", "bank").await;
+    primary
+        .batch_execute("INSERT INTO ticks (id) SELECT g FROM generate_series(1, 500) g")
+        .await
+        .unwrap();
+    let lsn: String = primary
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let replica = env.connect_to("main-r2", "bank").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !replica
+        .query_one(
+            "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
+            &[&lsn],
+        )
+        .await
+        .unwrap()
+        .get::<_, bool>(0)
+    {
+        assert!(Instant::now() < deadline, "main-r2 replays");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(primary);
+
+    // The primary is lost with its data.
+    let docker = common::docker().await;
+    docker
+        .remove_container(
+            &env.container("main"),
+            Some(bollard::query_parameters::RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    docker
+        .remove_volume(
+            &dbtopo::model::volume_name(&env.name, "main"),
+            None::<bollard::query_parameters::RemoveVolumeOptions>,
+        )
+        .await
+        .unwrap();
+
+    env.rewrite(|text| with_primary(&text, "main-r2"));
+    let plan = env.plan().await;
+    let text = dbtopo::plan::render_text(&plan);
+    let losses = plan.data_losses();
+    assert_eq!(losses.len(), 1, "{text}");
+    assert_eq!(losses[0].0, "node.main-r2", "{text}");
+    assert!(
+        text.contains("failover: main-r2 becomes the primary"),
+        "{text}"
+    );
+    let refused = env
+        .apply()
+        .await
+        .expect_err("a failover is not applied without consent");
+    assert!(
+        format!("{refused:?}").contains("destroys data"),
+        "{refused:?}"
+    );
+
+    env.apply_with(true).await.expect("the failover applies");
+    assert_eq!(ids_on(&env, "main-r2").await.0, 500);
+    assert_settled(&env, "main-r2").await;
+    assert_eq!(ids_on(&env, "main").await, ids_on(&env, "main-r2").await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_primary_stopped_cleanly_hands_over_to_its_replica_without_consent() {
+    let env = TestEnv::from_yaml("hov", TOPOLOGY);
+    env.apply().await.expect("apply");
+    env.connect_to("main", "bank")
+        .await
+        .batch_execute("INSERT INTO ticks (id) SELECT g FROM generate_series(1, 300) g")
+        .await
+        .unwrap();
+    // Stopped cleanly (as a maintenance would), then the topology promotes main-r1: the old
+    // primary's last checkpoint, read from its data, proves main-r1 has everything.
+    let docker = common::docker().await;
+    docker
+        .stop_container(
+            &env.container("main"),
+            None::<bollard::query_parameters::StopContainerOptions>,
+        )
+        .await
+        .unwrap();
+    env.rewrite(|text| with_primary(&text, "main-r1"));
+    let plan = env.plan().await;
+    let text = dbtopo::plan::render_text(&plan);
+    assert!(plan.data_losses().is_empty(), "{text}");
+    assert!(text.contains("which stopped cleanly at LSN"), "{text}");
+    env.apply()
+        .await
+        .expect("the promotion applies without consent");
+    assert_eq!(ids_on(&env, "main-r1").await.0, 300);
+    assert_settled(&env, "main-r1").await;
+    assert_eq!(ids_on(&env, "main").await.0, 300);
+    let logs = dbtopo::execute::docker::log_tail(&docker, &env.container("main"), 200).await;
+    assert!(logs.contains("pg_rewind: "), "{logs}");
+    assert!(!logs.contains("could not rejoin"), "{logs}");
+}
