@@ -59,7 +59,15 @@ pub struct ServerInput<'a> {
     pub replication_user: &'a str,
     pub settings: &'a BTreeMap<String, String>,
     pub access: &'a [AccessRule],
+    /// For a node: its replicas declared `synchronous`, by node name.
+    pub synchronous_standbys: &'a [String],
+    /// For a replica: whether it is declared `synchronous`.
+    pub synchronous: bool,
 }
+
+/// The line a synchronous replica's postgresql.conf carries: its own record that its node
+/// waited for it, which a promotion reads once that node is gone.
+pub const SYNCHRONOUS_MARK: &str = "# dbtopo: synchronous standby";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedServer {
@@ -82,6 +90,9 @@ struct Context<'a> {
     replication_user: &'a str,
     network: &'static str,
     upstream: Option<Upstream>,
+    /// `FIRST n ("a", "b")`: every synchronous replica confirms each commit.
+    synchronous_standby_names: Option<String>,
+    synchronous_mark: Option<String>,
     settings: Vec<Setting>,
     access: &'a [AccessRule],
 }
@@ -152,6 +163,20 @@ pub fn render_server(input: &ServerInput<'_>) -> Result<RenderedServer, handleba
         replication_user: input.replication_user,
         network: NETWORK_ADDRESS,
         upstream,
+        synchronous_standby_names: (!input.synchronous_standbys.is_empty()).then(|| {
+            let names: Vec<String> = input
+                .synchronous_standbys
+                .iter()
+                .map(|node| format!("\"{}\"", node.replace('-', "_")))
+                .collect();
+            format!("FIRST {} ({})", names.len(), names.join(", "))
+        }),
+        synchronous_mark: (input.synchronous && input.role.upstream().is_some()).then(|| {
+            format!(
+                "{SYNCHRONOUS_MARK} of {}",
+                input.role.upstream().unwrap_or_default()
+            )
+        }),
         settings: input
             .settings
             .iter()
@@ -219,6 +244,8 @@ mod tests {
             replication_user: "repuser",
             settings: &settings,
             access: &access,
+            synchronous_standbys: &["primary-replica".to_owned(), "dr".to_owned()],
+            synchronous: false,
         })
         .unwrap();
         insta::assert_snapshot!("primary_postgresql_conf", out.config.postgresql_conf);
@@ -236,6 +263,11 @@ mod tests {
         let parsed = parse_conf_settings(&out.config.postgresql_conf);
         assert_eq!(parsed["search_path"], "\"$user\", it's");
         assert_eq!(parsed["port"], "5432");
+        // Every synchronous replica confirms each commit, by its application_name.
+        assert_eq!(
+            parsed["synchronous_standby_names"],
+            "FIRST 2 (\"primary_replica\", \"dr\")"
+        );
     }
 
     #[test]
@@ -268,9 +300,17 @@ mod tests {
             replication_user: "repuser",
             settings: &settings,
             access: &[],
+            synchronous_standbys: &[],
+            synchronous: true,
         })
         .unwrap();
         let parsed = parse_conf_settings(&out.config.postgresql_conf);
+        assert!(
+            out.config
+                .postgresql_conf
+                .contains(&format!("{SYNCHRONOUS_MARK} of primary"))
+        );
+        assert!(!parsed.contains_key("synchronous_standby_names"));
         assert_eq!(parsed["primary_slot_name"], "dbtopo_primary_replica");
         assert!(parsed["primary_conninfo"].contains("host=shop-primary"));
         assert!(out.bootstrap.contains("--slot='dbtopo_primary_replica'"));

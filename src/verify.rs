@@ -566,7 +566,8 @@ pub async fn replicas(endpoints: &Endpoints<'_>) -> Vec<Check> {
                 let row = client
                     .query_opt(
                         "SELECT s.active, r.state,
-                                pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::bigint
+                                pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::bigint,
+                                r.sync_state
                          FROM pg_replication_slots s
                          LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid
                          WHERE s.slot_name = $1",
@@ -580,15 +581,33 @@ pub async fn replicas(endpoints: &Endpoints<'_>) -> Vec<Check> {
                         let active: bool = row.get(0);
                         let state: Option<String> = row.get(1);
                         let lag: Option<i64> = row.get(2);
+                        let sync_state: Option<String> = row.get(3);
+                        let synchronous = server.config.as_ref().is_some_and(|c| {
+                            c.postgresql_conf
+                                .contains(crate::templates::SYNCHRONOUS_MARK)
+                        });
                         match (active, state.as_deref(), lag) {
+                            (true, Some("streaming"), Some(_))
+                                if synchronous && sync_state.as_deref() != Some("sync") =>
+                            {
+                                failed(
+                                    &subject,
+                                    upstream,
+                                    format!(
+                                        "declared synchronous, but {upstream} reports it {}",
+                                        sync_state.unwrap_or_else(|| "unknown".into())
+                                    ),
+                                )
+                            }
                             (true, Some("streaming"), Some(lag)) => {
                                 match timelines(endpoints, &client, &server.node).await {
                                     Ok((theirs, ours)) if theirs == ours => passed(
                                         &subject,
                                         upstream,
                                         format!(
-                                            "streaming through slot {slot}, replay lag {lag} \
-                                             bytes, on timeline {ours} as {upstream}"
+                                            "streaming through slot {slot}{}, replay lag {lag} \
+                                             bytes, on timeline {ours} as {upstream}",
+                                            if synchronous { ", synchronous" } else { "" }
                                         ),
                                     ),
                                     Ok((theirs, ours)) => failed(

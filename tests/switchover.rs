@@ -402,3 +402,73 @@ async fn a_primary_stopped_cleanly_hands_over_to_its_replica_without_consent() {
     assert!(logs.contains("pg_rewind: "), "{logs}");
     assert!(!logs.contains("could not rejoin"), "{logs}");
 }
+
+const SYNCHRONOUS: &str = "
+name: syn
+postgres:
+  settings: { max_prepared_transactions: 8 }
+  nodes:
+    main: { port: 5874 }
+  replicas:
+    main-r1: { of: main, port: 5875, synchronous: true }
+    main-r2: { of: main, port: 5876 }
+  schema: { file: tests/fixtures/ticks.sql, database: bank, nodes: [main] }
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_to_a_synchronous_replica_loses_no_acknowledged_commit() {
+    let env = TestEnv::from_yaml("syn", SYNCHRONOUS);
+    env.apply().await.expect("apply");
+    let checks = dbtopo::app::verify_checks(&env.file).await.unwrap();
+    let r1 = checks
+        .iter()
+        .find(|c| c.subject == "replica main-r1")
+        .expect("a check of main-r1");
+    assert!(r1.ok && r1.detail.contains("synchronous"), "{r1:?}");
+
+    // Commits as a client makes them: each one reported done only once main-r1 has it.
+    let client = env.connect_to("main", "bank").await;
+    client
+        .batch_execute("SET synchronous_commit = on")
+        .await
+        .unwrap();
+    for id in 1..=200i64 {
+        client
+            .execute("INSERT INTO ticks (id) VALUES ($1)", &[&id])
+            .await
+            .unwrap();
+    }
+    drop(client);
+    let docker = common::docker().await;
+    docker
+        .remove_container(
+            &env.container("main"),
+            Some(bollard::query_parameters::RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+
+    env.rewrite(|text| {
+        let mut text = with_primary(&text, "main-r1");
+        // main-r1's own configuration still records that it was synchronous.
+        text = text.replace("synchronous: true", "");
+        text
+    });
+    let plan = env.plan().await;
+    let text = dbtopo::plan::render_text(&plan);
+    assert!(plan.data_losses().is_empty(), "{text}");
+    assert!(text.contains("is a synchronous standby of main"), "{text}");
+    env.apply()
+        .await
+        .expect("the failover applies without consent");
+    assert_eq!(ids_on(&env, "main-r1").await.0, 200);
+    assert_settled(&env, "main-r1").await;
+    assert_eq!(ids_on(&env, "main").await.0, 200);
+    // The old primary, killed with its volume kept, was recovered and rewound, not copied anew.
+    let logs = dbtopo::execute::docker::log_tail(&docker, &env.container("main"), 200).await;
+    assert!(logs.contains("pg_rewind: "), "{logs}");
+    assert!(!logs.contains("could not rejoin"), "{logs}");
+}

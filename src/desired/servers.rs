@@ -16,15 +16,21 @@ pub fn desired_state(topology: &Topology) -> Result<State, handlebars::RenderErr
     let members = pg
         .nodes
         .values()
-        .map(|n| (n.name.as_str(), Role::Primary, n.port, &n.settings))
+        .map(|n| (n.name.as_str(), Role::Primary, n.port, &n.settings, false))
         .chain(pg.replicas.values().map(|r| {
             let role = Role::Replica {
                 upstream: r.of.clone(),
             };
-            (r.name.as_str(), role, r.port, &r.settings)
+            (r.name.as_str(), role, r.port, &r.settings, r.synchronous)
         }));
 
-    for (node, role, port, own_settings) in members {
+    for (node, role, port, own_settings, synchronous) in members {
+        let synchronous_standbys: Vec<String> = pg
+            .replicas
+            .values()
+            .filter(|r| r.of == node && r.synchronous)
+            .map(|r| r.name.clone())
+            .collect();
         let mut settings = pg.settings.clone();
         settings.extend(own_settings.iter().map(|(k, v)| (k.clone(), v.clone())));
         let rendered = templates::render_server(&ServerInput {
@@ -34,6 +40,8 @@ pub fn desired_state(topology: &Topology) -> Result<State, handlebars::RenderErr
             replication_user: &pg.replication_user,
             settings: &settings,
             access: &pg.access,
+            synchronous_standbys: &synchronous_standbys,
+            synchronous,
         })?;
         let image = topology.images.postgres.clone();
         let spec_hash = container_spec_hash(&image, port, &role, &rendered.bootstrap);

@@ -88,7 +88,12 @@ async fn connect_within(
         .application_name("dbtopo");
     let stream = match statement {
         Ok(statement) => {
-            config.options(format!("-c statement_timeout={}", statement.as_millis()));
+            // dbtopo's own commits (roles, schema, seed data) do not wait for synchronous
+            // replicas: a node's first replica is made after them, and would wait for them.
+            config.options(format!(
+                "-c statement_timeout={} -c synchronous_commit=local",
+                statement.as_millis()
+            ));
             guard::Guarded::connect(host_port, deadlines).await
         }
         Err(invalid) => guard::Guarded::refused(invalid),

@@ -11,6 +11,7 @@ use crate::model::{Role, Server};
 use crate::observed::Observed;
 use crate::pg::control::format_lsn;
 use crate::status::parse_lsn;
+use crate::templates::SYNCHRONOUS_MARK;
 
 use super::diff::{server_prerequisites, server_spec};
 use super::{Action, Address, Change, Detail, Effect, OldPrimary, Operation};
@@ -219,8 +220,9 @@ fn promotion(
         "nowhere: its volume is gone".to_owned()
     };
     let Some(old) = old else {
-        return lossy(
-            node,
+        return unproven(
+            seen,
+            old_node,
             role_detail,
             format!(
                 "failover: {node} becomes the primary in place of {old_node}, whose container is \
@@ -286,8 +288,9 @@ fn promotion(
             None => format!("{old_node}'s data cannot be read"),
         }
     };
-    lossy(
-        node,
+    unproven(
+        seen,
+        old_node,
         role_detail,
         format!(
             "failover: {node} becomes the primary in place of {old_node}: {why}, so what \
@@ -298,6 +301,36 @@ fn promotion(
         ),
         data_kept,
     )
+}
+
+/// Whether the replica's own configuration records that `old`'s commits waited for it.
+fn was_synchronous_of(seen: &Server, old: &str) -> bool {
+    seen.config.as_ref().is_some_and(|c| {
+        c.postgresql_conf
+            .contains(&format!("{SYNCHRONOUS_MARK} of {old}:"))
+    })
+}
+
+/// A promotion whose proof is missing: it loses data, unless the replica was synchronous.
+fn unproven(
+    seen: &Server,
+    old_node: &str,
+    role_detail: Detail,
+    reason: String,
+    data_kept: String,
+) -> Promotion {
+    let node = &seen.node;
+    if was_synchronous_of(seen, old_node) {
+        return Promotion {
+            reason: format!(
+                "{reason} But {node} is a synchronous standby of {old_node}: {old_node} reported \
+                 no commit done before {node} had it, so no acknowledged commit is lost."
+            ),
+            details: vec![role_detail],
+            unverified: true,
+        };
+    }
+    lossy(node, role_detail, reason, data_kept)
 }
 
 fn lossy(node: &str, role_detail: Detail, reason: String, data_kept: String) -> Promotion {

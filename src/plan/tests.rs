@@ -34,6 +34,7 @@ fn topology() -> Topology {
                     of: "primary".into(),
                     port: 5434,
                     settings: BTreeMap::new(),
+                    synchronous: false,
                 },
             )]),
             schema: None,

@@ -125,6 +125,8 @@ pub(super) struct RawNode {
 pub(super) struct RawReplica {
     pub of: Option<Spanned<String>>,
     pub port: Option<Spanned<Scalar>>,
+    /// Every commit on its node waits until this replica has it.
+    pub synchronous: Option<Spanned<bool>>,
     pub settings: Option<RawSettings>,
 }
 

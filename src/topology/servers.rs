@@ -68,6 +68,7 @@ impl Validator<'_> {
                 of: of.unwrap_or_default(),
                 port: port.map_or(0, |p| p.0),
                 settings,
+                synchronous: raw.synchronous.is_some_and(|s| s.value),
             };
             replica_out.insert(name.value.clone(), replica);
             seen.push(Seen {

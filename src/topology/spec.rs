@@ -261,6 +261,9 @@ pub struct Replica {
     pub of: String,
     pub port: u16,
     pub settings: BTreeMap<String, String>,
+    /// Its node waits for it to have each commit before reporting the commit done
+    /// (`synchronous_standby_names`): a promotion of it then loses no acknowledged commit.
+    pub synchronous: bool,
 }
 
 /// One pg_hba.conf line for TCP connections. Always `host` type and `scram-sha-256`:

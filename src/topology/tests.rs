@@ -138,6 +138,7 @@ fn default_file_loads_to_the_ecommerce_topology() {
                     of: "primary".to_owned(),
                     port: 5434,
                     settings: BTreeMap::new(),
+                    synchronous: false,
                 },
             )]),
             schema: Some(SchemaTarget {
