@@ -81,6 +81,8 @@ pub struct FoundSubscription {
     pub enabled: bool,
     /// Its apply worker runs (an enabled subscription without one does not follow yet).
     pub worker: bool,
+    /// The host it subscribes to: the coordinator's container, unless the coordinator moved.
+    pub publisher_host: Option<String>,
 }
 
 /// One of dbtopo's prepared transactions on a node.

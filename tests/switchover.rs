@@ -472,3 +472,106 @@ async fn a_failover_to_a_synchronous_replica_loses_no_acknowledged_commit() {
     assert!(logs.contains("pg_rewind: "), "{logs}");
     assert!(!logs.contains("could not rejoin"), "{logs}");
 }
+
+const FRAGMENTED: &str = "
+name: coo
+postgres:
+  settings: { wal_level: logical, max_prepared_transactions: 16 }
+  nodes:
+    hub: { port: 5877 }
+    eu: { port: 5878 }
+  replicas:
+    hub-r: { of: hub, port: 5879 }
+  schema: { file: manifests/ecommerce.sql, database: shop, nodes: [hub] }
+  fragments:
+    orders:
+      horizontal: &by_region
+        key: region
+        by: list
+        parts:
+          - { node: eu, values: [EU] }
+          - { node: hub, values: [US] }
+    order_details: { horizontal: *by_region }
+    transactions: { horizontal: *by_region }
+    shipping: { horizontal: *by_region }
+  reference_tables:
+    categories: [eu]
+    products: [eu]
+";
+
+async fn counts(env: &TestEnv, node: &str) -> Vec<i64> {
+    let client = env.connect_to(node, "shop").await;
+    let mut out = Vec::new();
+    for table in [
+        "orders",
+        "order_details",
+        "transactions",
+        "shipping",
+        "products",
+    ] {
+        out.push(
+            client
+                .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                .await
+                .unwrap()
+                .get(0),
+        );
+    }
+    out
+}
+
+/// The coordinator's replica made the node: the coordinator's objects come along with its
+/// data, and the reference copies' subscription is made again on the new coordinator (the old
+/// one's logical slot is dropped there).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_coordinator_switches_over_with_its_fragments_and_copies() {
+    let env = TestEnv::from_yaml("coo", FRAGMENTED);
+    env.apply().await.expect("apply");
+    env.seed(1).await.expect("seed");
+    let before = counts(&env, "hub").await;
+    assert!(before.iter().all(|n| *n > 0), "{before:?}");
+
+    env.rewrite(|text| {
+        text.replacen("    hub: { port:", "    hub-r: { port:", 1)
+            .replacen(
+                "    hub-r: { of: hub, port:",
+                "    hub: { of: hub-r, port:",
+                1,
+            )
+            .replace("nodes: [hub]", "nodes: [hub-r]")
+            .replace("{ node: hub, values", "{ node: hub-r, values")
+    });
+    // The ports stay with their servers.
+    let hub_port = env.port("hub");
+    let hub_r_port = env.port("hub-r");
+    env.rewrite(|text| {
+        text.replace(
+            &format!("hub-r: {{ port: {hub_port} }}"),
+            &format!("hub-r: {{ port: {hub_r_port} }}"),
+        )
+        .replace(
+            &format!("hub: {{ of: hub-r, port: {hub_r_port} }}"),
+            &format!("hub: {{ of: hub-r, port: {hub_port} }}"),
+        )
+    });
+    let plan = env.plan().await;
+    let text = dbtopo::plan::render_text(&plan);
+    assert!(text.contains("^ node.hub-r"), "{text}");
+    assert!(text.contains("the coordinator moved"), "{text}");
+    assert!(plan.data_losses().is_empty(), "{text}");
+    env.apply().await.expect("the switchover applies");
+    let plan = env.plan().await;
+    assert!(plan.is_empty(), "{}", dbtopo::plan::render_text(&plan));
+    assert_eq!(counts(&env, "hub-r").await, before);
+    let checks = dbtopo::app::verify_checks(&env.file).await.unwrap();
+    let failed: Vec<_> = checks.iter().filter(|c| !c.ok).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    let slots: i64 = env
+        .connect("hub")
+        .await
+        .query_one("SELECT count(*) FROM pg_replication_slots", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(slots, 0, "the old coordinator keeps no slot");
+}

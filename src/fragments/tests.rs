@@ -414,6 +414,7 @@ fn reference_copies_have_no_foreign_keys_and_their_subscription_hides_the_passwo
         &SubscriptionState::Fresh,
         "shard-eu",
         "primary",
+        "shop-primary",
         5435,
         "shop",
     )
@@ -423,9 +424,42 @@ fn reference_copies_have_no_foreign_keys_and_their_subscription_hides_the_passwo
         comment: Some(subscription.comment()),
         enabled: true,
         worker: true,
+        publisher_host: None,
     }));
+    let change = |state: &SubscriptionState| {
+        subscription_change(
+            &subscription,
+            state,
+            "shard-eu",
+            "primary",
+            "shop-primary",
+            5435,
+            "shop",
+        )
+    };
+    assert!(change(&current).is_none());
+    // The coordinator moved (a promotion): the subscription is detached from its slot on the
+    // old one, which is stopped or a replica, before it is dropped and made again.
+    let moved = SubscriptionState::Observed(Some(crate::observed::FoundSubscription {
+        comment: Some(subscription.comment()),
+        enabled: true,
+        worker: true,
+        publisher_host: Some("shop-old".into()),
+    }));
+    let replaced = change(&moved).expect("a change");
+    assert_eq!(replaced.action, Action::Replace);
+    assert!(replaced.reason.contains("shop-old"), "{}", replaced.reason);
+    let crate::plan::Operation::RunSql { statements, .. } = &replaced.operation else {
+        panic!();
+    };
     assert!(
-        subscription_change(&subscription, &current, "shard-eu", "primary", 5435, "shop").is_none()
+        statements[0].contains("SET (slot_name = NONE); DROP SUBSCRIPTION dbtopo_ref_shard_eu;"),
+        "{statements:?}"
+    );
+    assert!(
+        statements
+            .iter()
+            .all(|s| !s.starts_with("DROP SUBSCRIPTION IF EXISTS"))
     );
 }
 

@@ -624,7 +624,8 @@ pub async fn subscription(
         .query_opt(
             "SELECT obj_description(s.oid, 'pg_subscription'), s.subenabled,
                     EXISTS (SELECT 1 FROM pg_stat_subscription w
-                            WHERE w.subid = s.oid AND w.pid IS NOT NULL AND w.relid IS NULL)
+                            WHERE w.subid = s.oid AND w.pid IS NOT NULL AND w.relid IS NULL),
+                    substring(s.subconninfo from 'host=([^ ]+)')
              FROM pg_subscription s
              WHERE s.subname = $1
                AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
@@ -635,5 +636,6 @@ pub async fn subscription(
         comment: r.get(0),
         enabled: r.get(1),
         worker: r.get(2),
+        publisher_host: r.get(3),
     }))
 }

@@ -29,7 +29,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         return Err(PlanError::BadSettings(refused));
     }
     let mut changes = super::diff(&desired.state, &observed.state);
-    super::promotion::promotions(desired, observed, &mut changes);
+    super::promotion::promotions(desired, observed, &mut changes)?;
     super::data_loss::guard(desired, observed, &mut changes);
     let mut deferred = Vec::new();
     if let Some(schema) = &desired.schema {
@@ -456,16 +456,68 @@ fn subscription_changes(
             });
             continue;
         }
+        let publisher_host = model::container_name(desired.env(), &fragments.coordinator);
         changes.extend(fragments::subscription_change(
             &object,
             &state,
             node,
             &fragments.coordinator,
+            &publisher_host,
             desired.host_port(node),
             &schema.target.database,
         ));
+        changes.extend(abandoned_slot(
+            desired,
+            &object.name,
+            &state,
+            &publisher_host,
+        ));
     }
     (changes, deferred)
+}
+
+/// The logical slot a subscription left on the coordinator it followed before the coordinator
+/// moved (a promotion): dropped on that server once it runs as a replica, or it would hold WAL
+/// forever.
+fn abandoned_slot(
+    desired: &Desired,
+    name: &str,
+    state: &SubscriptionState,
+    publisher_host: &str,
+) -> Option<Change> {
+    let SubscriptionState::Observed(Some(found)) = state else {
+        return None;
+    };
+    let old_host = found.publisher_host.as_deref()?;
+    if old_host == publisher_host {
+        return None;
+    }
+    let old = old_host.strip_prefix(&format!("{}-", desired.env()))?;
+    let host_port = desired
+        .state
+        .servers
+        .get(old)?
+        .container
+        .as_ref()?
+        .host_port;
+    Some(Change {
+        address: Address::Slot {
+            node: old.to_owned(),
+            slot: name.to_owned(),
+        },
+        action: Action::Delete,
+        reason: format!(
+            "subscription {name} leaves its logical slot on {old}, the coordinator before: \
+             dropped once {old} runs as a replica (a kept slot would hold WAL forever)"
+        ),
+        details: vec![],
+        after: vec![Address::node(old), Address::Subscription(name.to_owned())],
+        operation: Operation::DropSlot {
+            node: old.to_owned(),
+            host_port,
+            slot: name.to_owned(),
+        },
+    })
 }
 
 /// The replica sets' changes, warnings, and the sets compared only during apply. The Mongo

@@ -96,6 +96,10 @@ pub fn converged(desired: &Desired) -> Observed {
                     comment: Some(subscription.comment()),
                     enabled: true,
                     worker: true,
+                    publisher_host: Some(crate::model::container_name(
+                        desired.env(),
+                        &fragments.coordinator,
+                    )),
                 })),
             );
         }

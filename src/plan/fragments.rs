@@ -226,9 +226,17 @@ pub fn subscription_change(
     state: &SubscriptionState,
     node: &str,
     coordinator: &str,
+    publisher_host: &str,
     host_port: u16,
     database: &str,
 ) -> Option<Change> {
+    let moved_from = match state {
+        SubscriptionState::Observed(Some(found)) => found
+            .publisher_host
+            .as_deref()
+            .filter(|host| *host != publisher_host),
+        _ => None,
+    };
     let (exists, up_to_date) = match state {
         SubscriptionState::Unknown => return None,
         SubscriptionState::Fresh | SubscriptionState::Observed(None) => (false, false),
@@ -237,7 +245,7 @@ pub fn subscription_change(
             found.comment.as_deref() == Some(object.comment().as_str()),
         ),
     };
-    if up_to_date {
+    if up_to_date && moved_from.is_none() {
         let SubscriptionState::Observed(Some(found)) = state else {
             return None;
         };
@@ -267,7 +275,21 @@ pub fn subscription_change(
             },
         });
     }
-    let (action, reason) = if exists {
+    let mut statements = object.statements(true);
+    let (action, reason) = if let Some(old) = moved_from {
+        // The old coordinator is stopped or a replica now: its slot is left to it.
+        let plain_drop = format!("DROP SUBSCRIPTION IF EXISTS {};", quote(&object.name));
+        for statement in &mut statements {
+            *statement = statement.replace(&plain_drop, &detach_and_drop(&object.name));
+        }
+        (
+            Action::Replace,
+            format!(
+                "the coordinator moved: it subscribes to {old}, not {publisher_host}; detached \
+                 from its slot there, then the copies are emptied and copied again"
+            ),
+        )
+    } else if exists {
         (
             Action::Replace,
             "its definition changed; the copies are emptied and copied again".to_owned(),
@@ -294,10 +316,22 @@ pub fn subscription_change(
             database: database.to_owned(),
             // Dropped first even when it was not seen: an apply killed while its CREATE
             // SUBSCRIPTION ran leaves one the server finishes after the observation.
-            statements: object.statements(true),
+            statements,
             transactional: false,
         },
     })
+}
+
+/// Drops a subscription without reaching its publisher: disabled and detached from its slot
+/// first, which lets DROP SUBSCRIPTION run without a connection.
+fn detach_and_drop(name: &str) -> String {
+    let quoted = quote(name);
+    format!(
+        "DO $dbtopo$ BEGIN IF EXISTS (SELECT 1 FROM pg_subscription WHERE subname = {literal}) \
+         THEN ALTER SUBSCRIPTION {quoted} DISABLE; ALTER SUBSCRIPTION {quoted} SET (slot_name = \
+         NONE); DROP SUBSCRIPTION {quoted}; END IF; END $dbtopo$;",
+        literal = crate::schema::ddl::literal(name),
+    )
 }
 
 /// A foreign server in place whose user mapping was dropped: the coordinator cannot read the

@@ -14,10 +14,16 @@ use crate::status::parse_lsn;
 use crate::templates::SYNCHRONOUS_MARK;
 
 use super::diff::{server_prerequisites, server_spec};
-use super::{Action, Address, Change, Detail, Effect, OldPrimary, Operation};
+use super::{Action, Address, Change, Detail, Effect, OldPrimary, Operation, PlanError};
 
 /// Turn the change of each server to promote into its promotion, and order what depends on it.
-pub fn promotions(desired: &Desired, observed: &Observed, changes: &mut Vec<Change>) {
+/// A fragment node's promotion is refused: its parts would be planned as moving to another
+/// node (copied, then dropped where its replica now runs).
+pub fn promotions(
+    desired: &Desired,
+    observed: &Observed,
+    changes: &mut Vec<Change>,
+) -> Result<(), PlanError> {
     for server in desired.state.servers.values() {
         if server.role != Role::Primary {
             continue;
@@ -49,6 +55,25 @@ pub fn promotions(desired: &Desired, observed: &Observed, changes: &mut Vec<Chan
                 })
                 .map(|other| other.node.clone())
         });
+        if let Some(fragments) = desired.schema.as_ref().and_then(|s| s.fragments.as_ref())
+            && fragments.coordinator != server.node
+            && (fragments
+                .placement
+                .fragment_nodes
+                .contains_key(&server.node)
+                || fragments.placement.servers.contains(&server.node)
+                || fragments.placement.references.contains_key(&server.node))
+        {
+            return Err(PlanError::Refused(format!(
+                "{} is made the node in place of {}, which holds fragments: promoting a fragment \
+                 node is not supported yet (its parts would be planned as moving to another \
+                 node); nothing was touched. Keep {} as the node in the topology, or promote \
+                 the coordinator's replicas only",
+                server.node,
+                old_node.as_deref().unwrap_or("its primary"),
+                old_node.as_deref().unwrap_or("it"),
+            )));
+        }
         let old = old_node
             .as_deref()
             .and_then(|node| observed.state.servers.get(node))
@@ -103,6 +128,7 @@ pub fn promotions(desired: &Desired, observed: &Observed, changes: &mut Vec<Chan
             }
         }
     }
+    Ok(())
 }
 
 /// The slots an old primary that did not answer kept for its replicas: dropped once it runs

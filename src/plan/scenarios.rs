@@ -635,3 +635,41 @@ fn replicated_failover() {
     };
     assert!(unverified);
 }
+
+/// A fragment node's replica made the node: refused (its parts would be planned as moving),
+/// with nothing planned.
+#[test]
+fn a_fragment_nodes_promotion_is_refused() {
+    let topology = |east: &str, replica: &str| {
+        format!(
+            "
+name: frag
+postgres:
+  settings: {{ wal_level: logical }}
+  nodes:
+    hub: {{ port: 6101 }}
+    {east}: {{ port: 6102 }}
+  replicas:
+    {replica}: {{ of: {east}, port: 6104 }}
+  schema: {{ file: tests/fixtures/fragments.sql, database: shop, nodes: [hub] }}
+  fragments:
+    orders:
+      horizontal:
+        key: region
+        by: list
+        parts:
+          - {{ node: {east}, values: [EU] }}
+          - {{ node: hub, values: [US] }}
+"
+        )
+    };
+    let before = desired(topology::load_str("before.yaml", &topology("east", "east-r")).unwrap());
+    let after = desired(topology::load_str("after.yaml", &topology("east-r", "east")).unwrap());
+    let error = plan(&after, &converged(&before)).expect_err("refused");
+    assert!(
+        error
+            .to_string()
+            .contains("east-r is made the node in place of east, which holds fragments"),
+        "{error}"
+    );
+}
