@@ -34,6 +34,9 @@ pub fn guard(desired: &Desired, observed: &Observed, changes: &mut Vec<Change>) 
             "its data volume is gone, but {node} held data: {}",
             evidence.join("; ")
         );
+        if let Some(edit) = promotion_advice(desired, observed, &node) {
+            change.reason.push_str(&format!(". {edit}"));
+        }
         change.details.push(
             Detail::new(
                 "data",
@@ -74,6 +77,29 @@ pub fn guard(desired: &Desired, observed: &Observed, changes: &mut Vec<Change>) 
             rebuild(desired, server, &reason, live(&server.node), changes);
         }
     }
+}
+
+/// The edit that keeps a lost primary's data: its replica that replayed furthest, made the
+/// node (docs/switchover.md).
+fn promotion_advice(desired: &Desired, observed: &Observed, node: &str) -> Option<String> {
+    let (replica, lsn) = desired
+        .state
+        .servers
+        .values()
+        .filter(|r| r.role.upstream() == Some(node))
+        .filter_map(|r| {
+            let live = observed.state.servers.get(&r.node)?.live.as_ref()?;
+            let lsn = live.lsn.clone()?;
+            Some((r.node.clone(), crate::status::parse_lsn(&lsn)?, lsn))
+        })
+        .max_by_key(|(_, position, _)| *position)
+        .map(|(replica, _, lsn)| (replica, lsn))?;
+    Some(format!(
+        "To keep it instead, promote {replica}, the replica that has replayed furthest (up to \
+         LSN {lsn}): in the topology make {replica} the node and {node} its replica (each keeps \
+         its port; the schema's and fragments' `{node}` become `{replica}`), then plan again \
+         (docs/switchover.md)"
+    ))
 }
 
 /// What shows that `node` held data before: who still has it, or points at it.

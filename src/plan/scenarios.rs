@@ -434,6 +434,14 @@ fn replicated_primary_volume_lost() {
         losses[0]
             .contains("replica ledger-a still holds its data (timeline 1, up to LSN 0/3A000000)")
     );
+    // The plan names the edit that keeps the data: the replica furthest ahead, promoted.
+    let node = plan.changes.iter().find(|c| c.address == "node.ledger").unwrap();
+    assert!(
+        node.reason
+            .contains("promote ledger-a, the replica that has replayed furthest"),
+        "{}",
+        node.reason
+    );
 
     // Without the replicas' volumes nothing shows the node held data: a new node, not a loss.
     let mut observed = nothing(&desired);
