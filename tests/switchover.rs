@@ -575,3 +575,93 @@ async fn the_coordinator_switches_over_with_its_fragments_and_copies() {
         .get(0);
     assert_eq!(slots, 0, "the old coordinator keeps no slot");
 }
+
+fn dbtopo_command(args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dbtopo"));
+    command
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .env("NO_COLOR", "1")
+        .env_remove(dbtopo::execute::CRASH_AFTER_ENV)
+        .env_remove(dbtopo::execute::promote::CRASH_IN_PROMOTION_ENV);
+    command
+}
+
+/// A switchover apply killed at every point (after each of its steps, and inside the
+/// promotion once the old primary stopped and once the replica's new container started): the
+/// next apply converges, without consent, with every row, the plan empty and verify passing.
+/// The switchovers go back and forth between main and main-r1.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_switchover_killed_anywhere_converges_with_one_more_apply() {
+    let env = TestEnv::from_yaml("swk", TOPOLOGY);
+    env.apply().await.expect("apply");
+    env.connect_to("main", "bank")
+        .await
+        .batch_execute("INSERT INTO ticks (id) SELECT g FROM generate_series(1, 100) g")
+        .await
+        .unwrap();
+    let file = env.file.to_str().unwrap().to_owned();
+    let mut primary = "main";
+    let mut kills: Vec<(&str, String)> = vec![
+        (
+            dbtopo::execute::promote::CRASH_IN_PROMOTION_ENV,
+            "fenced".into(),
+        ),
+        (
+            dbtopo::execute::promote::CRASH_IN_PROMOTION_ENV,
+            "restarted".into(),
+        ),
+    ];
+    let steps = {
+        env.rewrite(|text| with_primary(&text, "main-r1"));
+        let plan = env.plan().await;
+        env.rewrite(|text| with_primary(&text, "main"));
+        plan.changes.len()
+    };
+    kills.extend((1..steps).map(|n| (dbtopo::execute::CRASH_AFTER_ENV, n.to_string())));
+    let mut failures = Vec::new();
+    for (variable, value) in &kills {
+        let target = if primary == "main" { "main-r1" } else { "main" };
+        env.rewrite(|text| with_primary(&text, target));
+        let killed = dbtopo_command(&["apply", &file, "--auto-approve"])
+            .env(variable, value)
+            .output()
+            .unwrap();
+        let again = dbtopo_command(&["apply", &file, "--auto-approve"])
+            .output()
+            .unwrap();
+        let plan = dbtopo_command(&["plan", &file, "--detailed-exitcode"])
+            .output()
+            .unwrap();
+        let verify = dbtopo_command(&["verify", &file]).output().unwrap();
+        let converged = !killed.status.success()
+            && again.status.success()
+            && plan.status.code() == Some(0)
+            && verify.status.success();
+        if !converged {
+            failures.push(format!(
+                "{variable}={value} (to {target}): killed apply {}, next apply {}, plan exit \
+                 {:?}, verify {}\n{}\n{}\n{}",
+                if killed.status.success() {
+                    "was not interrupted"
+                } else {
+                    "died"
+                },
+                if again.status.success() {
+                    "succeeded"
+                } else {
+                    "failed"
+                },
+                plan.status.code(),
+                verify.status.success(),
+                common::text(&again),
+                common::text(&plan),
+                common::text(&verify)
+            ));
+            break;
+        }
+        assert_eq!(ids_on(&env, target).await.0, 100, "{variable}={value}");
+        primary = target;
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

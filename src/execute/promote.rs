@@ -28,6 +28,17 @@ const REPLAY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `pg_promote` may take.
 const PROMOTE_TIMEOUT_SECONDS: i32 = 60;
 
+/// The variable that makes the process die, as a kill would, at a point inside a promotion:
+/// `fenced` (the old primary stopped, nothing promoted) or `restarted` (the replica's new
+/// container started, still in recovery). The switchover tests interrupt an apply there.
+pub const CRASH_IN_PROMOTION_ENV: &str = "DBTOPO_TEST_CRASH_IN_PROMOTION";
+
+fn crash_for_tests(point: &str) {
+    if std::env::var(CRASH_IN_PROMOTION_ENV).as_deref() == Ok(point) {
+        std::process::abort();
+    }
+}
+
 pub async fn promote(
     docker: &Docker,
     spec: &ServerSpec,
@@ -37,6 +48,7 @@ pub async fn promote(
 ) -> Result<(), ExecuteError> {
     if let Some(old) = old {
         fence(docker, old).await?;
+        crash_for_tests("fenced");
         match crate::observe::docker::cluster_end(docker, &old.container).await? {
             Some(ended) if ended.clean => {
                 if let Err(error) = wait_replayed(docker, spec, old, ended, secrets).await {
@@ -72,6 +84,7 @@ pub async fn promote(
     docker::upload_files(docker, spec, secrets, docker::Turn::Given).await?;
     docker::start(docker, &spec.container).await?;
     let client = postgres::wait_ready(docker, &spec.container, spec.host_port, secrets).await?;
+    crash_for_tests("restarted");
     let in_recovery: bool = client
         .query_one("SELECT pg_is_in_recovery()", &[])
         .await?

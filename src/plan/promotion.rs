@@ -105,9 +105,6 @@ pub fn promotions(
                 unverified: promotion.unverified,
             },
         });
-        if let (Some(old_node), Some(old)) = (&old_node, old) {
-            stale_slots(desired, observed, old_node, old, changes);
-        }
         // The old primary is stopped by the promotion: whatever else happens to it comes after.
         if let Some(old_node) = &old_node {
             for change in changes.iter_mut() {
@@ -129,68 +126,6 @@ pub fn promotions(
         }
     }
     Ok(())
-}
-
-/// The slots an old primary that did not answer kept for its replicas: dropped once it runs
-/// again as a replica (a slot no one uses would hold WAL forever). A primary that answered
-/// reported its slots, and the diff drops those already.
-fn stale_slots(
-    desired: &Desired,
-    observed: &Observed,
-    old_node: &str,
-    old: &Server,
-    changes: &mut Vec<Change>,
-) {
-    if old.live.is_some() {
-        return;
-    }
-    let Some(host_port) = desired
-        .state
-        .servers
-        .get(old_node)
-        .and_then(|d| d.container.as_ref())
-        .map(|c| c.host_port)
-    else {
-        return;
-    };
-    let wanted = desired
-        .state
-        .servers
-        .get(old_node)
-        .map(|d| d.slots.clone())
-        .unwrap_or_default();
-    let kept: std::collections::BTreeSet<String> = observed
-        .state
-        .servers
-        .values()
-        .filter(|s| s.role.upstream() == Some(old_node))
-        .map(|s| crate::model::slot_name(&s.node))
-        .filter(|slot| !wanted.contains(slot))
-        .collect();
-    for slot in kept {
-        let address = Address::Slot {
-            node: old_node.to_owned(),
-            slot: slot.clone(),
-        };
-        if changes.iter().any(|c| c.address == address) {
-            continue;
-        }
-        changes.push(Change {
-            address,
-            action: Action::Delete,
-            reason: format!(
-                "{old_node} kept slot {slot} for a replica while it was the primary; as a \
-                 replica it needs none, and a kept slot would hold WAL forever"
-            ),
-            details: vec![],
-            after: vec![Address::node(old_node)],
-            operation: Operation::DropSlot {
-                node: old_node.to_owned(),
-                host_port,
-                slot,
-            },
-        });
-    }
 }
 
 struct Promotion {

@@ -435,7 +435,11 @@ fn replicated_primary_volume_lost() {
             .contains("replica ledger-a still holds its data (timeline 1, up to LSN 0/3A000000)")
     );
     // The plan names the edit that keeps the data: the replica furthest ahead, promoted.
-    let node = plan.changes.iter().find(|c| c.address == "node.ledger").unwrap();
+    let node = plan
+        .changes
+        .iter()
+        .find(|c| c.address == "node.ledger")
+        .unwrap();
     assert!(
         node.reason
             .contains("promote ledger-a, the replica that has replayed furthest"),
