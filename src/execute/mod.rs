@@ -510,10 +510,19 @@ async fn run(
         }
         Operation::PromoteServer {
             spec,
+            standby_conf,
             old_primary,
             unverified,
         } => {
-            promote::promote(docker, spec, old_primary.as_ref(), *unverified, secrets).await?;
+            promote::promote(
+                docker,
+                spec,
+                standby_conf.as_deref(),
+                old_primary.as_ref(),
+                *unverified,
+                secrets,
+            )
+            .await?;
         }
         Operation::RebuildServer { spec } => {
             docker::remove_container(docker, &spec.container, env).await?;

@@ -42,10 +42,22 @@ fn crash_for_tests(point: &str) {
 pub async fn promote(
     docker: &Docker,
     spec: &ServerSpec,
+    standby_conf: Option<&str>,
     old: Option<&OldPrimary>,
     unverified: bool,
     secrets: &Secrets,
 ) -> Result<(), ExecuteError> {
+    // With the replica's own configuration at hand, its new container starts as the standby it
+    // was, streaming from the old primary, before writes stop: the pause is then only the old
+    // primary's shutdown, the last replay and the promotion.
+    let early = match standby_conf {
+        Some(conf) => {
+            run_container(docker, &with_postgresql_conf(spec, conf), secrets).await?;
+            crash_for_tests("restarted");
+            true
+        }
+        None => false,
+    };
     if let Some(old) = old {
         fence(docker, old).await?;
         crash_for_tests("fenced");
@@ -78,13 +90,13 @@ pub async fn promote(
             why: "no old primary was found".to_owned(),
         });
     }
-    // The replica's container is made again as a primary's. Its data still holds
-    // standby.signal, so it starts in recovery and replays what it has, until promoted.
-    docker::create_server_container(docker, spec).await?;
-    docker::upload_files(docker, spec, secrets, docker::Turn::Given).await?;
-    docker::start(docker, &spec.container).await?;
+    if !early {
+        // The replica's container is made again as a primary's. Its data still holds
+        // standby.signal, so it starts in recovery and replays what it has, until promoted.
+        run_container(docker, spec, secrets).await?;
+        crash_for_tests("restarted");
+    }
     let client = postgres::wait_ready(docker, &spec.container, spec.host_port, secrets).await?;
-    crash_for_tests("restarted");
     let in_recovery: bool = client
         .query_one("SELECT pg_is_in_recovery()", &[])
         .await?
@@ -102,7 +114,49 @@ pub async fn promote(
             });
         }
     }
+    if early {
+        // Now the primary's own files; a setting only a restart takes restarts it.
+        docker::upload_files(docker, spec, secrets, docker::Turn::Given).await?;
+        postgres::reload(&client).await?;
+        let pending: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart)",
+                &[],
+            )
+            .await?
+            .get(0);
+        if pending {
+            drop(client);
+            docker::restart(docker, &spec.container).await?;
+            postgres::wait_ready(docker, &spec.container, spec.host_port, secrets).await?;
+        }
+    }
     Ok(())
+}
+
+/// Create the container from `spec` (removing the one of the same name), write its files,
+/// start it and wait until it answers.
+async fn run_container(
+    docker: &Docker,
+    spec: &ServerSpec,
+    secrets: &Secrets,
+) -> Result<(), ExecuteError> {
+    docker::create_server_container(docker, spec).await?;
+    docker::upload_files(docker, spec, secrets, docker::Turn::Given).await?;
+    docker::start(docker, &spec.container).await?;
+    postgres::wait_ready(docker, &spec.container, spec.host_port, secrets).await?;
+    Ok(())
+}
+
+/// `spec` with another postgresql.conf.
+fn with_postgresql_conf(spec: &ServerSpec, conf: &str) -> ServerSpec {
+    let mut spec = spec.clone();
+    for file in &mut spec.files {
+        if file.path.ends_with("/postgresql.conf") {
+            file.content = conf.to_owned();
+        }
+    }
+    spec
 }
 
 /// Stop the old primary with a fast shutdown, if it runs.
@@ -119,8 +173,7 @@ async fn fence(docker: &Docker, old: &OldPrimary) -> Result<(), ExecuteError> {
     Ok(())
 }
 
-/// Wait until the replica, still in its old container, has replayed past the old primary's
-/// shutdown checkpoint, then stop that container too.
+/// Wait until the replica has replayed past the old primary's shutdown checkpoint.
 async fn wait_replayed(
     docker: &Docker,
     spec: &ServerSpec,
@@ -159,12 +212,5 @@ async fn wait_replayed(
         }
     };
     replayed.await?;
-    drop(client);
-    let options = StopContainerOptionsBuilder::default()
-        .t(SHUTDOWN_TIMEOUT.as_secs() as i32)
-        .build();
-    docker
-        .stop_container(&spec.container, Some(options))
-        .await?;
     Ok(())
 }

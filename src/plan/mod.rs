@@ -301,9 +301,13 @@ pub enum Operation {
     /// shutdown, which sends its standbys everything it wrote); where its container exists,
     /// its last checkpoint is read from its data and the replica must have replayed past it,
     /// or nothing else happens. Then the replica's container is made again from `spec` (a
-    /// primary's), which starts it still in recovery, and it is promoted.
+    /// primary's) and it is promoted. With the replica's own configuration, that container
+    /// starts first, still a streaming standby, so writes pause only for the handover.
     PromoteServer {
         spec: ServerSpec,
+        /// The replica's postgresql.conf as found: its new container starts with it, still
+        /// streaming, before the old primary stops.
+        standby_conf: Option<String>,
         /// The replica's current container, stopped once it has caught up.
         old_primary: Option<OldPrimary>,
         /// The old primary's last position cannot be known (its data is gone): promote anyway.

@@ -93,6 +93,7 @@ pub fn promotions(
             after,
             operation: Operation::PromoteServer {
                 spec,
+                standby_conf: seen.config.as_ref().map(|c| c.postgresql_conf.clone()),
                 old_primary: old.map(|old| OldPrimary {
                     node: old.node.clone(),
                     container: old
@@ -195,8 +196,9 @@ fn promotion(
         );
     };
     let old_running = old.container.as_ref().is_some_and(|c| c.running);
-    let old_answers = old.live.as_ref().is_some_and(|l| !l.in_recovery);
-    if old_running && old_answers {
+    // A primary that runs is stopped cleanly by apply, which then has its proof (its last
+    // checkpoint), also when it did not answer the observation (it was starting, or busy).
+    if old_running {
         return Promotion {
             reason: format!(
                 "switchover: {node} becomes the primary, {old_node} its replica. Writes pause \
@@ -236,9 +238,7 @@ fn promotion(
             unverified: false,
         };
     }
-    let why = if old_running {
-        format!("{old_node} runs but does not answer")
-    } else {
+    let why = {
         match old.ended {
             Some(ended) if ended.clean => format!(
                 "{old_node} stopped cleanly at LSN {}, and {node} has replayed only up to \
