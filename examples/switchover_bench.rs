@@ -16,6 +16,9 @@
 //! at the end, on error too.
 
 use std::path::{Path, PathBuf};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU16, Ordering};
@@ -158,6 +161,36 @@ struct Acked {
     port: u16,
 }
 
+/// A connection to whichever server says it is a primary. The three are asked at once, so a
+/// server that does not answer (a connection Docker's proxy accepted for a container that is
+/// not ready) delays none of the others.
+async fn find_primary(password: &str) -> Option<(u16, tokio_postgres::Client)> {
+    let mut probes: FuturesUnordered<_> = SERVERS
+        .iter()
+        .map(|&(_, port)| async move {
+            let client = dbtopo::observe::postgres::connect_to(
+                port,
+                password,
+                "bank",
+                Duration::from_millis(500),
+            )
+            .await
+            .ok()?;
+            let asked = client.query_one("SELECT NOT pg_is_in_recovery()", &[]);
+            let primary = tokio::time::timeout(Duration::from_secs(1), asked)
+                .await
+                .is_ok_and(|row| row.is_ok_and(|row| row.get::<_, bool>(0)));
+            primary.then_some((port, client))
+        })
+        .collect();
+    while let Some(probe) = probes.next().await {
+        if probe.is_some() {
+            return probe;
+        }
+    }
+    None
+}
+
 /// Writes one row after another to whichever server is a primary, until `stop`; ids come from
 /// `next`, never reused (a write not acknowledged may have committed).
 async fn write_until(
@@ -170,26 +203,7 @@ async fn write_until(
     let mut current: Option<(u16, tokio_postgres::Client)> = None;
     while !stop.load(Ordering::Relaxed) {
         if current.is_none() {
-            for (_, port) in SERVERS {
-                let Ok(client) = dbtopo::observe::postgres::connect_to(
-                    port,
-                    &password,
-                    "bank",
-                    Duration::from_millis(500),
-                )
-                .await
-                else {
-                    continue;
-                };
-                let asked = client.query_one("SELECT NOT pg_is_in_recovery()", &[]);
-                let primary = tokio::time::timeout(Duration::from_secs(1), asked)
-                    .await
-                    .is_ok_and(|row| row.is_ok_and(|row| row.get::<_, bool>(0)));
-                if primary {
-                    current = Some((port, client));
-                    break;
-                }
-            }
+            current = find_primary(&password).await;
         }
         let Some((port, client)) = &current else {
             tokio::time::sleep(Duration::from_millis(10)).await;
