@@ -16,13 +16,13 @@
 //! at the end, on error too.
 
 use std::path::{Path, PathBuf};
-
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 
 const ENV_NAME: &str = "dbtopo-bench-switch";
 const SERVERS: [(&str, u16); 3] = [("main", 27871), ("main-r1", 27872), ("main-r2", 27873)];
