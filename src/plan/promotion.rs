@@ -93,7 +93,15 @@ pub fn promotions(
             after,
             operation: Operation::PromoteServer {
                 spec,
-                standby_conf: seen.config.as_ref().map(|c| c.postgresql_conf.clone()),
+                // Only while the old primary runs: a standby whose primary's name no longer
+                // resolves can hold its promotion for seconds in the name lookup.
+                standby_conf: seen
+                    .config
+                    .as_ref()
+                    .filter(|_| {
+                        old.is_some_and(|o| o.container.as_ref().is_some_and(|c| c.running))
+                    })
+                    .map(|c| c.postgresql_conf.clone()),
                 old_primary: old.map(|old| OldPrimary {
                     node: old.node.clone(),
                     container: old
