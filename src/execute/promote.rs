@@ -25,6 +25,8 @@ use crate::secrets::Secrets;
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the replica may take to replay what it received.
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the replica's new container may take to stream again.
+const STREAM_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `pg_promote` may take.
 const PROMOTE_TIMEOUT_SECONDS: i32 = 60;
 
@@ -54,6 +56,15 @@ pub async fn promote(
         Some(conf) => {
             run_container(docker, &with_postgresql_conf(spec, conf), secrets).await?;
             crash_for_tests("restarted");
+            // The old primary's shutdown hands its last WAL only to standbys connected then.
+            let client =
+                postgres::wait_ready(docker, &spec.container, spec.host_port, secrets).await?;
+            if !postgres::wait_streaming(&client, STREAM_TIMEOUT).await? {
+                return Err(ExecuteError::NotStreaming {
+                    node: spec.node.clone(),
+                    container: spec.container.clone(),
+                });
+            }
             true
         }
         None => false,
