@@ -141,6 +141,28 @@ fn longest_pause(acked: &[Acked]) -> Duration {
         .unwrap_or_default()
 }
 
+/// The old primary rejoined with pg_rewind (its logs say so), not by a fresh copy.
+async fn assert_rewound(env: &TestEnv, node: &str) {
+    let docker = common::docker().await;
+    let logs = dbtopo::execute::docker::log_tail(&docker, &env.container(node), 200).await;
+    assert!(logs.contains("pg_rewind: "), "{logs}");
+    assert!(!logs.contains("could not rejoin"), "{logs}");
+}
+
+/// Removes a container as a lost host would: killed, gone.
+async fn remove_container(docker: &bollard::Docker, name: &str) {
+    docker
+        .remove_container(
+            name,
+            Some(bollard::query_parameters::RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+}
+
 /// The timeline a primary writes on, from the name of its current WAL file.
 async fn timeline(env: &TestEnv, node: &str) -> i32 {
     env.connect(node)
@@ -335,16 +357,7 @@ async fn a_failover_needs_consent_and_keeps_what_the_replica_held() {
 
     // The primary is lost with its data.
     let docker = common::docker().await;
-    docker
-        .remove_container(
-            &env.container("main"),
-            Some(bollard::query_parameters::RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            }),
-        )
-        .await
-        .unwrap();
+    remove_container(&docker, &env.container("main")).await;
     docker
         .remove_volume(
             &dbtopo::model::volume_name(&env.name, "main"),
@@ -408,9 +421,7 @@ async fn a_primary_stopped_cleanly_hands_over_to_its_replica_without_consent() {
     assert_eq!(ids_on(&env, "main-r1").await.0, 300);
     assert_settled(&env, "main-r1").await;
     assert_eq!(ids_on(&env, "main").await.0, 300);
-    let logs = dbtopo::execute::docker::log_tail(&docker, &env.container("main"), 200).await;
-    assert!(logs.contains("pg_rewind: "), "{logs}");
-    assert!(!logs.contains("could not rejoin"), "{logs}");
+    assert_rewound(&env, "main").await;
 }
 
 const SYNCHRONOUS: &str = "
@@ -450,16 +461,7 @@ async fn a_failover_to_a_synchronous_replica_loses_no_acknowledged_commit() {
     }
     drop(client);
     let docker = common::docker().await;
-    docker
-        .remove_container(
-            &env.container("main"),
-            Some(bollard::query_parameters::RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            }),
-        )
-        .await
-        .unwrap();
+    remove_container(&docker, &env.container("main")).await;
 
     env.rewrite(|text| {
         let mut text = with_primary(&text, "main-r1");
@@ -478,9 +480,7 @@ async fn a_failover_to_a_synchronous_replica_loses_no_acknowledged_commit() {
     assert_settled(&env, "main-r1").await;
     assert_eq!(ids_on(&env, "main").await.0, 200);
     // The old primary, killed with its volume kept, was recovered and rewound, not copied anew.
-    let logs = dbtopo::execute::docker::log_tail(&docker, &env.container("main"), 200).await;
-    assert!(logs.contains("pg_rewind: "), "{logs}");
-    assert!(!logs.contains("could not rejoin"), "{logs}");
+    assert_rewound(&env, "main").await;
 }
 
 const FRAGMENTED: &str = "

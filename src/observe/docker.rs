@@ -240,6 +240,26 @@ pub async fn secrets_in(docker: &Docker, container: &str) -> Result<Option<Secre
     )
 }
 
+/// A tar archive of `path` in the container, running or not; `None` when either is gone.
+async fn download(
+    docker: &Docker,
+    container: &str,
+    path: &str,
+) -> Result<Option<Vec<u8>>, ObserveError> {
+    let options = DownloadFromContainerOptionsBuilder::default()
+        .path(path)
+        .build();
+    match docker
+        .download_from_container(container, Some(options))
+        .try_collect::<Vec<_>>()
+        .await
+    {
+        Ok(chunks) => Ok(Some(chunks.into_iter().flat_map(|c| c.to_vec()).collect())),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// How the cluster in a stopped container ended, from its `pg_control` (read through Docker's
 /// archive API); `None` when the container or its data is gone or unreadable.
 pub async fn cluster_end(
@@ -247,19 +267,9 @@ pub async fn cluster_end(
     container: &str,
 ) -> Result<Option<model::Ended>, ObserveError> {
     let path = format!("{}/data/global/pg_control", model::VOLUME_MOUNT);
-    let options = DownloadFromContainerOptionsBuilder::default()
-        .path(&path)
-        .build();
-    let chunks: Vec<_> = match docker
-        .download_from_container(container, Some(options))
-        .try_collect()
-        .await
-    {
-        Ok(c) => c,
-        Err(e) if is_not_found(&e) => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let Some(bytes) = download(docker, container, &path).await? else {
+        return Ok(None);
     };
-    let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.to_vec()).collect();
     let mut archive = tar::Archive::new(bytes.as_slice());
     let Some(entry) = archive.entries().map_err(ObserveError::Archive)?.next() else {
         return Ok(None);
@@ -281,19 +291,9 @@ pub async fn read_files(
     docker: &Docker,
     container: &str,
 ) -> Result<Option<BTreeMap<String, String>>, ObserveError> {
-    let options = DownloadFromContainerOptionsBuilder::default()
-        .path(model::CONFIG_DIR)
-        .build();
-    let chunks: Vec<_> = match docker
-        .download_from_container(container, Some(options))
-        .try_collect()
-        .await
-    {
-        Ok(c) => c,
-        Err(e) if is_not_found(&e) => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let Some(bytes) = download(docker, container, model::CONFIG_DIR).await? else {
+        return Ok(None);
     };
-    let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.to_vec()).collect();
     let mut files = BTreeMap::new();
     let mut archive = tar::Archive::new(bytes.as_slice());
     for entry in archive.entries().map_err(ObserveError::Archive)? {
