@@ -477,9 +477,18 @@ pub async fn observe_schema(
     let context = context
         .map_err(rejected_at(None))
         .map_err(SchemaObserveError::Rejected)?;
-    let desired = normalize_cached(client, &context, manifest)
-        .await
-        .map_err(SchemaObserveError::Rejected)?;
+    let desired = match normalize_cached(client, &context, manifest).await {
+        Ok(desired) => desired,
+        // A standby (a replica the topology makes a node, not promoted yet) cannot run the
+        // manifest: its tables are compared once it is a primary.
+        Err(rejected)
+            if rejected.error.code()
+                == Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION) =>
+        {
+            return Err(SchemaObserveError::Unreachable(rejected.error));
+        }
+        Err(rejected) => return Err(SchemaObserveError::Rejected(rejected)),
+    };
     let steps = crate::schema::diff::diff(&current.schema, &desired, &current.invalid_indexes);
     let row_counts = row_counts(client, &crate::schema::diff::tables_at_risk(&steps))
         .await

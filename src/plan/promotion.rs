@@ -74,6 +74,28 @@ pub fn promotions(
                 old_node.as_deref().unwrap_or("it"),
             )));
         }
+        // A column group the coordinator keeps is a table named after the coordinator: it
+        // would be planned as dropped with its rows and made again under the new name.
+        if let Some(fragments) = desired.schema.as_ref().and_then(|s| s.fragments.as_ref())
+            && fragments.coordinator == server.node
+            && let Some(vertical) = fragments
+                .placement
+                .vertical
+                .iter()
+                .find(|v| v.parts.iter().any(|p| p.local))
+        {
+            return Err(PlanError::Refused(format!(
+                "{} is made the coordinator in place of {}, but the coordinator keeps a column \
+                 group of table {}, which is named after its node: promoting the coordinator \
+                 of a vertically fragmented table is not supported yet (the column group would \
+                 be planned as dropped and made again); nothing was touched. Keep {} as the \
+                 node in the topology",
+                server.node,
+                old_node.as_deref().unwrap_or("its primary"),
+                vertical.table.name,
+                old_node.as_deref().unwrap_or("it"),
+            )));
+        }
         let old = old_node
             .as_deref()
             .and_then(|node| observed.state.servers.get(node))

@@ -685,3 +685,32 @@ postgres:
         "{error}"
     );
 }
+
+/// The default topology with its coordinator's replica made the node: refused, since the
+/// coordinator keeps a column group of `users` named after it.
+#[test]
+fn the_default_coordinators_promotion_is_refused_for_its_column_group() {
+    let text = include_str!("../../topology.yaml");
+    let switched = text
+        .replace(
+            "    primary:  { port: 5433 }",
+            "    primary-replica: { port: 5434 }",
+        )
+        .replace(
+            "    primary-replica: { of: primary, port: 5434 }",
+            "    primary: { of: primary-replica, port: 5433 }",
+        )
+        .replace("nodes: [primary]", "nodes: [primary-replica]")
+        .replace(
+            "{ node: primary, columns",
+            "{ node: primary-replica, columns",
+        );
+    let after = desired(topology::load_str("switched.yaml", &switched).unwrap());
+    let error = plan(&after, &converged(&shop())).expect_err("refused");
+    assert!(
+        error
+            .to_string()
+            .contains("keeps a column group of table users"),
+        "{error}"
+    );
+}
