@@ -23,6 +23,9 @@ pub struct Observed {
     pub coordinator: CoordinatorState,
     /// Each copying node's subscription to the reference tables, by node.
     pub subscriptions: BTreeMap<String, SubscriptionState>,
+    /// Reference-copy subscriptions on a node other than the one it should have, by node: a
+    /// promoted replica holds the subscription its old primary made, under that node's name.
+    pub leftover_subscriptions: BTreeMap<String, Vec<LeftoverSubscription>>,
     /// dbtopo's prepared transactions left on the running primaries.
     pub prepared: Vec<Prepared>,
     /// The coordinator's recorded decisions for them, by global id; `None` when the record
@@ -82,6 +85,15 @@ pub struct FoundSubscription {
     /// Its apply worker runs (an enabled subscription without one does not follow yet).
     pub worker: bool,
     /// The host it subscribes to: the coordinator's container, unless the coordinator moved.
+    pub publisher_host: Option<String>,
+}
+
+/// A `dbtopo_ref_*` subscription a node holds besides its own: it would apply the
+/// coordinator's changes to the copies a second time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftoverSubscription {
+    pub name: String,
+    /// The host it subscribes to, where its logical slot is.
     pub publisher_host: Option<String>,
 }
 

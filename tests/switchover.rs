@@ -325,6 +325,62 @@ async fn a_switchover_and_back_under_writes_loses_nothing() {
     );
 }
 
+/// Transactions left prepared on the primary when it is switched over: one dbtopo recorded a
+/// commit for is finished on it before it is fenced; one that is not dbtopo's is carried by
+/// the promotion (it is in the WAL the replica replays) and can be finished on the new
+/// primary.
+#[tokio::test(flavor = "multi_thread")]
+async fn prepared_transactions_are_finished_before_the_fence_or_carried_by_the_promotion() {
+    let env = TestEnv::from_yaml("swp", TOPOLOGY);
+    env.apply().await.expect("apply");
+    let main = env.connect_to("main", "bank").await;
+    // As `dbtopo txn` leaves things when it stops after recording its decision.
+    main.batch_execute(dbtopo::txn::DECISIONS_DDL)
+        .await
+        .unwrap();
+    for sql in [
+        "BEGIN; INSERT INTO ticks (id) VALUES (1); PREPARE TRANSACTION 'dbtopo:p1:main';",
+        "INSERT INTO dbtopo.txn_decisions (gid, outcome) VALUES ('p1', 'commit');",
+        "BEGIN; INSERT INTO ticks (id) VALUES (2); PREPARE TRANSACTION 'by-hand';",
+    ] {
+        main.batch_execute(sql).await.unwrap();
+    }
+    drop(main);
+
+    env.rewrite(|text| with_primary(&text, "main-r1"));
+    let plan = env.plan().await;
+    let promotion = plan
+        .changes
+        .iter()
+        .find(|c| c.action == Action::Promote)
+        .expect("a promotion");
+    assert!(
+        promotion
+            .after
+            .iter()
+            .any(|a| *a == "prepared_xact.main.dbtopo:p1:main"),
+        "{}",
+        dbtopo::plan::render_text(&plan)
+    );
+    env.apply().await.expect("the switchover applies");
+
+    let new = env.connect_to("main-r1", "bank").await;
+    let gids: Vec<String> = new
+        .query("SELECT gid FROM pg_prepared_xacts", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(gids, ["by-hand"]);
+    assert_eq!(ids_on(&env, "main-r1").await.0, 1, "p1 committed");
+    new.batch_execute("COMMIT PREPARED 'by-hand'")
+        .await
+        .unwrap();
+    assert_eq!(ids_on(&env, "main-r1").await.0, 2);
+    assert_settled(&env, "main-r1").await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failover_needs_consent_and_keeps_what_the_replica_held() {
     let env = TestEnv::from_yaml("fov", TOPOLOGY);
@@ -504,10 +560,45 @@ postgres:
     order_details: { horizontal: *by_region }
     transactions: { horizontal: *by_region }
     shipping: { horizontal: *by_region }
+    users:
+      vertical:
+        key: user_id
+        parts:
+          - { node: hub, columns: [email, name, region, created_at] }
+          - { node: eu, columns: [password_hash] }
   reference_tables:
     categories: [eu]
     products: [eu]
 ";
+
+/// The topology text with `replica` the node in place of `node`, which becomes its replica:
+/// each server keeps its port, and every mention of `node` as a place of tables moves.
+fn promoted(text: &str, node: &str, replica: &str) -> String {
+    let port = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name}: {{")))
+            .and_then(|l| l.split("port: ").nth(1))
+            .map(|p| p.trim_end_matches(|c: char| !c.is_ascii_digit()).to_owned())
+            .expect("a port")
+    };
+    let (node_port, replica_port) = (port(node), port(replica));
+    text.lines()
+        .map(|line| {
+            let name = line.trim_start().split(':').next().unwrap_or_default();
+            if name == node && line.contains("{ port:") {
+                format!("    {replica}: {{ port: {replica_port} }}")
+            } else if name == replica && line.contains("{ of:") {
+                format!("    {node}: {{ of: {replica}, port: {node_port} }}")
+            } else {
+                line.replace(&format!("node: {node},"), &format!("node: {replica},"))
+                    .replace(&format!("[{node},"), &format!("[{replica},"))
+                    .replace(&format!(", {node}]"), &format!(", {replica}]"))
+                    .replace(&format!("[{node}]"), &format!("[{replica}]"))
+            }
+        })
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
 
 async fn counts(env: &TestEnv, node: &str) -> Vec<i64> {
     let client = env.connect_to(node, "shop").await;
@@ -518,6 +609,7 @@ async fn counts(env: &TestEnv, node: &str) -> Vec<i64> {
         "transactions",
         "shipping",
         "products",
+        "users",
     ] {
         out.push(
             client
@@ -541,33 +633,16 @@ async fn the_coordinator_switches_over_with_its_fragments_and_copies() {
     let before = counts(&env, "hub").await;
     assert!(before.iter().all(|n| *n > 0), "{before:?}");
 
-    env.rewrite(|text| {
-        text.replacen("    hub: { port:", "    hub-r: { port:", 1)
-            .replacen(
-                "    hub-r: { of: hub, port:",
-                "    hub: { of: hub-r, port:",
-                1,
-            )
-            .replace("nodes: [hub]", "nodes: [hub-r]")
-            .replace("{ node: hub, values", "{ node: hub-r, values")
-    });
-    // The ports stay with their servers.
-    let hub_port = env.port("hub");
-    let hub_r_port = env.port("hub-r");
-    env.rewrite(|text| {
-        text.replace(
-            &format!("hub-r: {{ port: {hub_port} }}"),
-            &format!("hub-r: {{ port: {hub_r_port} }}"),
-        )
-        .replace(
-            &format!("hub: {{ of: hub-r, port: {hub_r_port} }}"),
-            &format!("hub: {{ of: hub-r, port: {hub_port} }}"),
-        )
-    });
+    env.rewrite(|text| promoted(&text, "hub", "hub-r"));
     let plan = env.plan().await;
     let text = dbtopo::plan::render_text(&plan);
     assert!(text.contains("^ node.hub-r"), "{text}");
-    assert!(text.contains("the coordinator moved"), "{text}");
+    // The coordinator's objects and the copies' subscription are compared once hub-r runs as
+    // the primary (its standby cannot normalize the manifest).
+    assert!(
+        text.contains("subscription.dbtopo_ref_eu") || text.contains("the coordinator moved"),
+        "{text}"
+    );
     assert!(plan.data_losses().is_empty(), "{text}");
     env.apply().await.expect("the switchover applies");
     let plan = env.plan().await;
@@ -584,6 +659,192 @@ async fn the_coordinator_switches_over_with_its_fragments_and_copies() {
         .unwrap()
         .get(0);
     assert_eq!(slots, 0, "the old coordinator keeps no slot");
+    // The column group the coordinator keeps follows it under its new name, rows and all.
+    let tables = names(
+        &env,
+        "hub-r",
+        "SELECT relname::text FROM pg_class WHERE relname LIKE 'users_hub%' AND relkind = 'r'",
+    )
+    .await;
+    assert_eq!(tables, ["users_hub_r"]);
+}
+
+/// Names a query lists on `node`, in the shop's database.
+async fn names(env: &TestEnv, node: &str, sql: &str) -> Vec<String> {
+    let mut names: Vec<String> = env
+        .connect_to(node, "shop")
+        .await
+        .query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    names.sort();
+    names
+}
+
+/// What the coordinator and the copying nodes hold to reach the fragment nodes and copy the
+/// reference tables: foreign servers, publications and logical slots on the coordinator, the
+/// subscriptions on each copying node.
+async fn coordinator_wiring(env: &TestEnv, coordinator: &str, copying: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (what, sql) in [
+        ("server", "SELECT srvname::text FROM pg_foreign_server"),
+        ("publication", "SELECT pubname::text FROM pg_publication"),
+        (
+            "slot",
+            "SELECT slot_name::text FROM pg_replication_slots WHERE slot_type = 'logical'",
+        ),
+    ] {
+        for name in names(env, coordinator, sql).await {
+            out.push(format!("{what} {name}"));
+        }
+    }
+    for node in copying {
+        for name in names(env, node, "SELECT subname::text FROM pg_subscription").await {
+            out.push(format!("subscription {name} on {node}"));
+        }
+    }
+    out
+}
+
+/// A category written on the coordinator reaches `node`'s reference copy.
+async fn assert_copies_follow(env: &TestEnv, coordinator: &str, node: &str, name: &str) {
+    env.connect_to(coordinator, "shop")
+        .await
+        .execute("INSERT INTO categories (name) VALUES ($1)", &[&name])
+        .await
+        .unwrap();
+    let copy = env.connect_to(node, "shop").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found: i64 = copy
+            .query_one("SELECT count(*) FROM categories WHERE name = $1", &[&name])
+            .await
+            .unwrap()
+            .get(0);
+        if found == 1 {
+            return;
+        }
+        assert!(found == 0, "{name} copied {found} times to {node}");
+        assert!(Instant::now() < deadline, "{name} never reached {node}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const FRAGMENT_NODE: &str = "
+name: frn
+postgres:
+  settings: { wal_level: logical, max_prepared_transactions: 16 }
+  nodes:
+    hub: { port: 5884 }
+    eu: { port: 5885 }
+    us: { port: 5886 }
+  replicas:
+    eu-r: { of: eu, port: 5887 }
+  schema: { file: manifests/ecommerce.sql, database: shop, nodes: [hub] }
+  fragments:
+    orders:
+      horizontal: &by_region
+        key: region
+        by: list
+        parts:
+          - { node: eu, values: [EU] }
+          - { node: us, values: [US] }
+    order_details: { horizontal: *by_region }
+    transactions: { horizontal: *by_region }
+    shipping: { horizontal: *by_region }
+    users:
+      vertical:
+        key: user_id
+        parts:
+          - { node: hub, columns: [email, name, region, created_at] }
+          - { node: eu, columns: [password_hash] }
+  reference_tables:
+    categories: [eu, us]
+    products: [eu, us]
+";
+
+/// A fragment node's replica made the node, then (its new primary lost with its volume) the
+/// old node made the node again: no row moves, the coordinator reads the parts and the column
+/// group through the promoted server, the reference copies follow the coordinator there with
+/// one subscription, and nothing of the server before is left on the coordinator.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fragment_node_switches_over_and_fails_over_with_the_coordinator_re_pointed() {
+    let env = TestEnv::from_yaml("frn", FRAGMENT_NODE);
+    env.apply().await.expect("apply");
+    env.seed(1).await.expect("seed");
+    let before = counts(&env, "hub").await;
+    assert!(before.iter().all(|n| *n > 0), "{before:?}");
+
+    env.rewrite(|text| promoted(&text, "eu", "eu-r"));
+    let plan = env.plan().await;
+    let text = dbtopo::plan::render_text(&plan);
+    assert!(text.contains("^ node.eu-r"), "{text}");
+    assert!(plan.data_losses().is_empty(), "{text}");
+    assert!(!text.contains("moved_part"), "no row moves: {text}");
+    env.apply().await.expect("the switchover applies");
+    let plan = env.plan().await;
+    assert!(plan.is_empty(), "{}", dbtopo::plan::render_text(&plan));
+    assert_eq!(counts(&env, "hub").await, before);
+    assert_settled_fragments(&env).await;
+    assert_eq!(
+        coordinator_wiring(&env, "hub", &["eu-r", "us"]).await,
+        [
+            "server dbtopo_eu_r",
+            "server dbtopo_us",
+            "publication dbtopo_ref_eu_r",
+            "publication dbtopo_ref_us",
+            "slot dbtopo_ref_eu_r",
+            "slot dbtopo_ref_us",
+            "subscription dbtopo_ref_eu_r on eu-r",
+            "subscription dbtopo_ref_us on us",
+        ]
+    );
+    assert_copies_follow(&env, "hub", "eu-r", "after the switchover").await;
+
+    // eu-r is lost with its data: eu, its replica, is made the node again.
+    let docker = common::docker().await;
+    remove_container(&docker, &env.container("eu-r")).await;
+    docker
+        .remove_volume(
+            &dbtopo::model::volume_name(&env.name, "eu-r"),
+            None::<bollard::query_parameters::RemoveVolumeOptions>,
+        )
+        .await
+        .unwrap();
+    env.rewrite(|text| promoted(&text, "eu-r", "eu"));
+    let refused = env.apply().await.expect_err("a failover needs consent");
+    assert!(
+        format!("{refused:?}").contains("destroys data"),
+        "{refused:?}"
+    );
+    env.apply_with(true).await.expect("the failover applies");
+    let plan = env.plan().await;
+    assert!(plan.is_empty(), "{}", dbtopo::plan::render_text(&plan));
+    assert_eq!(counts(&env, "hub").await, before);
+    assert_settled_fragments(&env).await;
+    assert_eq!(
+        coordinator_wiring(&env, "hub", &["eu", "us"]).await,
+        [
+            "server dbtopo_eu",
+            "server dbtopo_us",
+            "publication dbtopo_ref_eu",
+            "publication dbtopo_ref_us",
+            "slot dbtopo_ref_eu",
+            "slot dbtopo_ref_us",
+            "subscription dbtopo_ref_eu on eu",
+            "subscription dbtopo_ref_us on us",
+        ]
+    );
+    assert_copies_follow(&env, "hub", "eu", "after the failover").await;
+}
+
+async fn assert_settled_fragments(env: &TestEnv) {
+    let checks = dbtopo::app::verify_checks(&env.file).await.unwrap();
+    let failed: Vec<_> = checks.iter().filter(|c| !c.ok).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
 }
 
 fn dbtopo_command(args: &[&str]) -> std::process::Command {

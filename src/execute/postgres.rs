@@ -142,6 +142,30 @@ pub async fn create_slot(client: &Client, slot: &str) -> Result<(), ExecuteError
 }
 
 pub async fn drop_slot(client: &Client, slot: &str) -> Result<(), ExecuteError> {
+    // A subscriber just detached from the slot: its sender leaves once it notices. One that
+    // lingers past five seconds is ended (nothing subscribes through it any more).
+    for attempt in 0..100 {
+        let active: Option<bool> = client
+            .query_opt(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
+                &[&slot],
+            )
+            .await?
+            .map(|row| row.get(0));
+        if active != Some(true) {
+            break;
+        }
+        if attempt >= 50 {
+            client
+                .execute(
+                    "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots \
+                     WHERE slot_name = $1 AND active_pid IS NOT NULL",
+                    &[&slot],
+                )
+                .await?;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     client
         .execute(
             "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",

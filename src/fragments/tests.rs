@@ -660,9 +660,14 @@ fn a_part_that_moves_is_copied_counted_and_switched_then_its_old_copy_dropped() 
         (
             "fdw_server.dbtopo_shard_eu",
             Action::Delete,
-            vec!["schema.primary", "old_fragment.shard-eu.orders_eu", &moved]
+            vec![
+                "schema.primary",
+                "old_fragment.shard-eu.orders_eu",
+                &moved,
+                "fragmented_table.orders"
+            ]
         ),
-        "the server goes only after the old copy"
+        "the server goes only after the old copy, and after its table no longer uses it"
     );
     assert_eq!(
         order[2],

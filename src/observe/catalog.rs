@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::{Client, GenericClient};
 
 use crate::fragments::coordinator::PartLocation;
-use crate::observed::FoundSubscription;
+use crate::observed::{FoundSubscription, LeftoverSubscription};
 use crate::schema::ObservedSchema;
 use crate::schema::model::{
     Check, Column, ForeignKey, Identity, Index, KeyConstraint, ReferentialAction, Schema, Sequence,
@@ -620,6 +620,30 @@ async fn comments(
         .await?
         .iter()
         .map(|row| (row.get(0), row.get(1)))
+        .collect())
+}
+
+/// The `dbtopo_ref_*` subscriptions in the database a node's client is connected to other than
+/// `own` (the node's own, when it copies reference tables).
+pub async fn leftover_subscriptions(
+    client: &Client,
+    own: Option<&str>,
+) -> Result<Vec<LeftoverSubscription>, tokio_postgres::Error> {
+    Ok(client
+        .query(
+            "SELECT s.subname::text, substring(s.subconninfo from 'host=([^ ]+)')
+             FROM pg_subscription s
+             WHERE starts_with(s.subname, 'dbtopo_ref_') AND s.subname IS DISTINCT FROM $1
+               AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+             ORDER BY 1",
+            &[&own],
+        )
+        .await?
+        .iter()
+        .map(|row| LeftoverSubscription {
+            name: row.get(0),
+            publisher_host: row.get(1),
+        })
         .collect())
 }
 

@@ -14,10 +14,10 @@ use super::catalog::SchemaObserveError;
 use super::session::{self, Outcome, Session};
 use crate::desired::{Desired, NodeTarget};
 use crate::fragments::coordinator::Found;
-use crate::model::{Role, State};
+use crate::model::State;
 use crate::observed::{
-    CoordinatorState, FoundSubscription, MongoObserved, Observed, Prepared, SetObservation,
-    SubscriptionState,
+    CoordinatorState, FoundSubscription, LeftoverSubscription, MongoObserved, Observed, Prepared,
+    SetObservation, SubscriptionState,
 };
 use crate::pg::server_message;
 use crate::schema::{NodeSchema, ObservedSchema, RejectedByServer};
@@ -60,6 +60,7 @@ pub async fn observe_environment(
     let schemas = schema_states(desired, &state, &targets, probes)?;
     let (prepared, decisions) = in_doubt(desired, &state, secrets, &mut answered).await?;
     let subscriptions = subscription_states(&schemas, &mut answered)?;
+    let leftover_subscriptions = leftover_subscriptions(&schemas, &mut answered)?;
     let coordinator = match desired.schema.as_ref().and_then(|s| s.fragments.as_ref()) {
         Some(fragments) => coordinator_state(
             &fragments.coordinator,
@@ -76,6 +77,7 @@ pub async fn observe_environment(
         schemas,
         coordinator,
         subscriptions,
+        leftover_subscriptions,
         prepared,
         decisions,
         mongo,
@@ -98,12 +100,13 @@ async fn in_doubt(
         .state
         .servers
         .values()
-        .filter(|s| s.role == Role::Primary)
+        // As the servers run now: a primary about to be switched over still holds its own.
         .filter(|s| {
             observed
                 .servers
                 .get(&s.node)
-                .is_some_and(|o| o.live.is_some())
+                .and_then(|o| o.live.as_ref())
+                .is_some_and(|live| !live.in_recovery)
         })
         .map(|s| (s.node.clone(), observed_port(observed, &s.node)))
         .collect();
@@ -136,10 +139,27 @@ async fn in_doubt(
     if found.is_empty() {
         return Ok((found, Some(BTreeMap::new())));
     }
-    let Some(node) = desired.coordinator() else {
+    let Some(coordinator) = desired.coordinator() else {
         return Ok((found, None));
     };
-    let decisions = match answered.clients.get(node) {
+    // The record is read where it is written now: on the coordinator's cluster's primary,
+    // which is the server before a switchover to the coordinator's replica.
+    let node = desired
+        .state
+        .servers
+        .values()
+        .filter(|s| s.node == coordinator || s.role.upstream() == Some(coordinator))
+        .find(|s| {
+            observed
+                .servers
+                .get(&s.node)
+                .and_then(|o| o.live.as_ref())
+                .is_some_and(|live| !live.in_recovery)
+        })
+        .map_or(coordinator, |s| s.node.as_str());
+    // The session of a server that is not the coordinator by the file is in another database.
+    let session = answered.clients.get(node).filter(|_| node == coordinator);
+    let decisions = match session {
         Some(client) => recovery::decisions(client, &found).await.ok(),
         None => match crate::pg::connect_to(
             observed_port(observed, node),
@@ -222,6 +242,35 @@ fn subscription_states(
     Ok(states)
 }
 
+/// The reference-copy subscriptions each node that answered with its tables holds besides
+/// its own (a standby's are read once it is promoted, with its tables).
+fn leftover_subscriptions(
+    schemas: &BTreeMap<String, NodeSchema>,
+    answered: &mut Answered,
+) -> Result<BTreeMap<String, Vec<LeftoverSubscription>>> {
+    let mut leftovers = BTreeMap::new();
+    for (node, state) in schemas {
+        let (NodeSchema::Observed(o), Some(read)) =
+            (state, answered.leftover_subscriptions.remove(node))
+        else {
+            continue;
+        };
+        if !o.database_exists {
+            continue;
+        }
+        let found = read.map_err(|e| {
+            miette!(
+                "cannot read the subscriptions of node {node}: {}",
+                server_message(&e)
+            )
+        })?;
+        if !found.is_empty() {
+            leftovers.insert(node.clone(), found);
+        }
+    }
+    Ok(leftovers)
+}
+
 /// What the coordinator's database holds of the fragment objects, when it could be asked.
 fn coordinator_state(
     node: &str,
@@ -255,6 +304,8 @@ struct Answered {
     clients: BTreeMap<String, tokio_postgres::Client>,
     coordinator: BTreeMap<String, Result<Found, tokio_postgres::Error>>,
     subscriptions: BTreeMap<String, Result<Option<FoundSubscription>, tokio_postgres::Error>>,
+    leftover_subscriptions:
+        BTreeMap<String, Result<Vec<LeftoverSubscription>, tokio_postgres::Error>>,
     prepared: BTreeMap<String, Result<Vec<Prepared>, tokio_postgres::Error>>,
 }
 
@@ -352,8 +403,9 @@ fn session_targets(desired: &Desired, published: &BTreeMap<String, u16>) -> Vec<
                     .iter()
                     .find(|(n, _)| n == node)
                     .map(|(_, object)| object.name.clone()),
-                // dbtopo's transactions run in the schema's database, on its primaries.
-                prepared: schema.is_some() && server.role == Role::Primary,
+                // dbtopo's transactions run in the schema's database, on its primaries (a
+                // replica lists none: the query asks servers not in recovery).
+                prepared: schema.is_some(),
             })
         })
         .collect()
@@ -374,6 +426,9 @@ fn probes(sessions: Sessions) -> (BTreeMap<String, Probe>, Answered) {
                 }
                 if let Some(read) = answers.subscription {
                     answered.subscriptions.insert(node.clone(), read);
+                }
+                if let Some(read) = answers.leftover_subscriptions {
+                    answered.leftover_subscriptions.insert(node.clone(), read);
                 }
                 if let Some(read) = answers.prepared {
                     answered.prepared.insert(node.clone(), read);

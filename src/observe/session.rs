@@ -66,6 +66,8 @@ pub struct Answers {
     pub coordinator: Read<Found>,
     /// The subscription: `None` when it does not exist.
     pub subscription: Read<Option<crate::observed::FoundSubscription>>,
+    /// Reference-copy subscriptions other than its own (a promoted replica's old primary's).
+    pub leftover_subscriptions: Read<Vec<crate::observed::LeftoverSubscription>>,
     pub prepared: Read<Vec<Prepared>>,
 }
 
@@ -115,7 +117,7 @@ async fn open_one(target: &Target, password: &str) -> Session {
 /// transaction of its own, follows.
 async fn ask(target: &Target, mut client: Client, database_exists: bool) -> Answers {
     let in_database = target.schema.is_some() && database_exists;
-    let (report, schema_reads, coordinator, subscription, prepared) = tokio::join!(
+    let (report, schema_reads, coordinator, subscription, leftover_subscriptions, prepared) = tokio::join!(
         postgres::report(&client),
         async {
             match &target.schema {
@@ -138,6 +140,14 @@ async fn ask(target: &Target, mut client: Client, database_exists: bool) -> Answ
             }
         },
         async {
+            match in_database {
+                true => Some(
+                    catalog::leftover_subscriptions(&client, target.subscription.as_deref()).await,
+                ),
+                false => None,
+            }
+        },
+        async {
             match target.prepared {
                 true => Some(recovery::prepared(&client, &target.node).await),
                 false => None,
@@ -156,6 +166,7 @@ async fn ask(target: &Target, mut client: Client, database_exists: bool) -> Answ
         schema,
         coordinator,
         subscription,
+        leftover_subscriptions,
         prepared,
     }
 }

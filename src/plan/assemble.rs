@@ -40,6 +40,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
             Some(_) => fragment_changes(desired, schema, &observed.coordinator, &mut found)?,
             None => Vec::new(),
         };
+        let renames = match &schema.fragments {
+            Some(fragments) => super::renames::column_groups(desired, fragments, &mut found),
+            None => Vec::new(),
+        };
         let targets = schema.node_targets();
         let inputs: Vec<schema::NodeInput<'_>> = targets
             .iter()
@@ -49,6 +53,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
                     host_port: desired.host_port(&target.node),
                     observed: found.get(&target.node)?,
                     fresh: &target.fresh,
+                    renames: match schema.fragments.as_ref() {
+                        Some(f) if f.coordinator == target.node => &renames,
+                        _ => &[],
+                    },
                 })
             })
             .collect();
@@ -63,7 +71,9 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         let (subscriptions, waiting) =
             subscription_changes(desired, schema, &observed.subscriptions);
         changes.extend(subscriptions);
+        super::leftovers::subscriptions(desired, &observed.leftover_subscriptions, &mut changes);
         deferred.extend(waiting);
+        super::leftovers::publications_last(&mut changes, &deferred);
     }
     let in_doubt: Vec<_> = observed
         .prepared
@@ -84,6 +94,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         .collect();
     let (finish, in_doubt_notices, held) = prepared::changes(&in_doubt, &mut changes);
     changes.extend(finish);
+    super::promotion::finish_before_fencing(&mut changes);
     changes.extend(decisions_done(desired, observed, &in_doubt));
     deferred.extend(held);
     let (mongo_changes, mongo_warnings, deferred_mongo) =
@@ -210,9 +221,11 @@ fn decisions_done(
             reason: "every participant is finished by this plan: the record is no longer needed"
                 .to_owned(),
             details: Vec::new(),
+            // On the coordinator once it runs as the file says (a promotion included).
             after: participants
                 .iter()
                 .map(|(found, _)| prepared::address(found))
+                .chain(std::iter::once(Address::node(coordinator)))
                 .collect(),
             operation: Operation::RunSql {
                 node: coordinator.to_owned(),
@@ -367,6 +380,12 @@ fn fragment_changes(
             .fragment_nodes
             .iter()
             .map(|(node, s)| (node.clone(), s.tables.keys().cloned().collect()))
+            .collect(),
+        upstream: desired
+            .state
+            .servers
+            .values()
+            .filter_map(|s| Some((s.node.clone(), s.role.upstream()?.to_owned())))
             .collect(),
     };
     let observed_objects = match state {

@@ -113,8 +113,21 @@ pub fn changes(input: &Input<'_>) -> Result<Vec<Change>, String> {
             changes.push(change);
             continue;
         }
+        let found_partitions = found.and_then(|f| f.partitions.get(&object.name));
         let partitions_intact = object.kind != ObjectKind::PartitionedTable
-            || found.and_then(|f| f.partitions.get(&object.name)) == Some(&object.partitions);
+            || found_partitions == Some(&object.partitions);
+        // Partitions on a server that streams from the one promoted in its place: the same
+        // rows, reached through the promoted server's foreign server.
+        let re_pointed = !partitions_intact
+            && found_partitions.is_some_and(|found| {
+                found.len() == object.partitions.len()
+                    && found.iter().all(|(name, location)| {
+                        object
+                            .partitions
+                            .get(name)
+                            .is_some_and(|wanted| input.nodes.same_rows(location, wanted))
+                    })
+            });
         let up_to_date =
             exists && partitions_intact && current.as_deref() == Some(object.comment().as_str());
         if up_to_date && !server_remade {
@@ -135,6 +148,12 @@ pub fn changes(input: &Input<'_>) -> Result<Vec<Change>, String> {
                 Action::Replace,
                 "its foreign server is made again, which drops its partitions; the rows stay \
                  in the fragments"
+                    .to_owned(),
+            ),
+            (true, false) if re_pointed => (
+                Action::Replace,
+                "a node holding its parts was promoted: its partitions are re-pointed to the \
+                 promoted server, which holds the same rows"
                     .to_owned(),
             ),
             (true, false) if !partitions_intact => (
@@ -170,6 +189,45 @@ pub fn changes(input: &Input<'_>) -> Result<Vec<Change>, String> {
             .filter(|o| o.kind == ObjectKind::Server)
             .map(|o| o.name.as_str())
             .collect();
+        // A server goes once nothing planned still reads through it: its drop cascades to
+        // whatever foreign tables are left on it.
+        let users_of_servers: Vec<Address> = changes
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.address,
+                    Address::FragmentedTable(_)
+                        | Address::VerticalTable(_)
+                        | Address::ReferenceCopy(_)
+                )
+            })
+            .map(|c| c.address.clone())
+            .collect();
+        let publications: BTreeSet<&str> = input
+            .objects
+            .iter()
+            .filter(|o| o.kind == ObjectKind::Publication)
+            .map(|o| o.name.as_str())
+            .collect();
+        for name in found
+            .publications
+            .keys()
+            .filter(|p| !publications.contains(p.as_str()))
+        {
+            changes.push(Change {
+                address: Address::Publication(name.clone()),
+                action: Action::Delete,
+                reason: "no node copies its reference tables any more (a promoted server copies \
+                         them under its own name)"
+                    .to_owned(),
+                details: Vec::new(),
+                after: vec![schema_address(input.coordinator)],
+                operation: run_sql(
+                    input,
+                    vec![format!("DROP PUBLICATION IF EXISTS {};", quote(name))],
+                ),
+            });
+        }
         for name in found
             .servers
             .keys()
@@ -182,6 +240,7 @@ pub fn changes(input: &Input<'_>) -> Result<Vec<Change>, String> {
                 details: Vec::new(),
                 after: std::iter::once(schema_address(input.coordinator))
                     .chain(input.cleanup.iter().cloned())
+                    .chain(users_of_servers.iter().cloned())
                     .collect(),
                 operation: run_sql(
                     input,
@@ -207,6 +266,18 @@ fn change(
     ) {
         after.extend(object.servers.iter().map(|s| Address::FdwServer(s.clone())));
         after.extend(input.fragment_nodes.iter().map(|n| schema_address(n)));
+        // Made again, it reads through its servers (a table's identity is set past the rows
+        // its parts hold): their nodes run first, a promoted one included.
+        for node in object
+            .servers
+            .iter()
+            .filter_map(|s| input.nodes.by_server.get(s))
+        {
+            let address = super::diff::node_address(node);
+            if !after.contains(&address) {
+                after.push(address);
+            }
+        }
     }
     Change {
         address: address(object),
@@ -324,7 +395,7 @@ pub fn subscription_change(
 
 /// Drops a subscription without reaching its publisher: disabled and detached from its slot
 /// first, which lets DROP SUBSCRIPTION run without a connection.
-fn detach_and_drop(name: &str) -> String {
+pub(super) fn detach_and_drop(name: &str) -> String {
     let quoted = quote(name);
     format!(
         "DO $dbtopo$ BEGIN IF EXISTS (SELECT 1 FROM pg_subscription WHERE subname = {literal}) \

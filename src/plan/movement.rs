@@ -50,9 +50,34 @@ pub struct Nodes<'a> {
     pub database: &'a str,
     /// The tables each fragment node should hold (an old copy still wanted is not dropped).
     pub wanted: BTreeMap<String, BTreeSet<String>>,
+    /// Each replica's node, as the topology declares them.
+    pub upstream: BTreeMap<String, String>,
 }
 
 impl Nodes<'_> {
+    /// Whether a part found at `current` holds the rows it should hold at `wanted`: the same
+    /// place, or the same table on a server promoted in place of the one found, which now
+    /// streams from it (its tables are the promoted server's, by replication).
+    pub fn same_rows(&self, current: &PartLocation, wanted: &PartLocation) -> bool {
+        match (current, wanted) {
+            (
+                PartLocation::Remote { server, table },
+                PartLocation::Remote {
+                    server: wanted_server,
+                    table: wanted_table,
+                },
+            ) if table == wanted_table => {
+                server == wanted_server
+                    || self
+                        .by_server
+                        .get(server)
+                        .and_then(|node| self.upstream.get(node))
+                        .is_some_and(|node| self.by_server.get(wanted_server) == Some(node))
+            }
+            _ => current == wanted,
+        }
+    }
+
     fn describe(&self, location: &PartLocation) -> String {
         match location {
             PartLocation::Local => format!("on {} (the coordinator)", self.coordinator),
@@ -94,7 +119,11 @@ pub fn movement(
     };
     let same_key = found.partition_keys.get(&object.name) == object.partition_by.as_ref();
     let kept = |name: &String, location: &PartLocation| {
-        same_key && object.partitions.get(name) == Some(location)
+        same_key
+            && object
+                .partitions
+                .get(name)
+                .is_some_and(|wanted| nodes.same_rows(location, wanted))
     };
     let leaving: Vec<LeavingPart> = current
         .iter()
@@ -111,7 +140,12 @@ pub fn movement(
     let receiving: Vec<(&String, &PartLocation)> = object
         .partitions
         .iter()
-        .filter(|(name, location)| current.get(*name) != Some(location) || !same_key)
+        .filter(|(name, location)| {
+            !same_key
+                || !current
+                    .get(*name)
+                    .is_some_and(|found| nodes.same_rows(found, location))
+        })
         .collect();
     for part in &leaving {
         if let PartLocation::Remote { server, .. } = &part.location

@@ -17,8 +17,8 @@ use super::diff::{server_prerequisites, server_spec};
 use super::{Action, Address, Change, Detail, Effect, OldPrimary, Operation, PlanError};
 
 /// Turn the change of each server to promote into its promotion, and order what depends on it.
-/// A fragment node's promotion is refused: its parts would be planned as moving to another
-/// node (copied, then dropped where its replica now runs).
+/// What the coordinator names after the promoted node follows in the round after it (see
+/// `movement::Nodes::same_rows` and `renames`).
 pub fn promotions(
     desired: &Desired,
     observed: &Observed,
@@ -55,47 +55,6 @@ pub fn promotions(
                 })
                 .map(|other| other.node.clone())
         });
-        if let Some(fragments) = desired.schema.as_ref().and_then(|s| s.fragments.as_ref())
-            && fragments.coordinator != server.node
-            && (fragments
-                .placement
-                .fragment_nodes
-                .contains_key(&server.node)
-                || fragments.placement.servers.contains(&server.node)
-                || fragments.placement.references.contains_key(&server.node))
-        {
-            return Err(PlanError::Refused(format!(
-                "{} is made the node in place of {}, which holds fragments: promoting a fragment \
-                 node is not supported yet (its parts would be planned as moving to another \
-                 node); nothing was touched. Keep {} as the node in the topology, or promote \
-                 the coordinator's replicas only",
-                server.node,
-                old_node.as_deref().unwrap_or("its primary"),
-                old_node.as_deref().unwrap_or("it"),
-            )));
-        }
-        // A column group the coordinator keeps is a table named after the coordinator: it
-        // would be planned as dropped with its rows and made again under the new name.
-        if let Some(fragments) = desired.schema.as_ref().and_then(|s| s.fragments.as_ref())
-            && fragments.coordinator == server.node
-            && let Some(vertical) = fragments
-                .placement
-                .vertical
-                .iter()
-                .find(|v| v.parts.iter().any(|p| p.local))
-        {
-            return Err(PlanError::Refused(format!(
-                "{} is made the coordinator in place of {}, but the coordinator keeps a column \
-                 group of table {}, which is named after its node: promoting the coordinator \
-                 of a vertically fragmented table is not supported yet (the column group would \
-                 be planned as dropped and made again); nothing was touched. Keep {} as the \
-                 node in the topology",
-                server.node,
-                old_node.as_deref().unwrap_or("its primary"),
-                vertical.table.name,
-                old_node.as_deref().unwrap_or("it"),
-            )));
-        }
         let old = old_node
             .as_deref()
             .and_then(|node| observed.state.servers.get(node))
@@ -157,6 +116,38 @@ pub fn promotions(
         }
     }
     Ok(())
+}
+
+/// A transaction dbtopo left prepared on a primary about to be fenced is finished there
+/// first: once fenced that server runs as a replica, where COMMIT PREPARED cannot run. One
+/// still undecided is carried by the promotion (it is in the WAL the replica replays) and
+/// finished on the new primary by a later apply.
+pub fn finish_before_fencing(changes: &mut [Change]) {
+    let fenced: Vec<(Address, String)> = changes
+        .iter()
+        .filter_map(|c| match &c.operation {
+            Operation::PromoteServer {
+                old_primary: Some(old),
+                ..
+            } if old.running => Some((c.address.clone(), old.node.clone())),
+            _ => None,
+        })
+        .collect();
+    for (promotion, node) in fenced {
+        let finishes: Vec<Address> = changes
+            .iter()
+            .filter(|c| matches!(&c.address, Address::PreparedXact { node: n, .. } if *n == node))
+            .map(|c| c.address.clone())
+            .collect();
+        let old = Address::node(&node);
+        for change in changes.iter_mut() {
+            if finishes.contains(&change.address) {
+                change.after.retain(|a| *a != old && *a != promotion);
+            } else if change.address == promotion {
+                change.after.extend(finishes.iter().cloned());
+            }
+        }
+    }
 }
 
 struct Promotion {

@@ -648,13 +648,11 @@ fn replicated_failover() {
     assert!(unverified);
 }
 
-/// A fragment node's replica made the node: refused (its parts would be planned as moving),
-/// with nothing planned.
-#[test]
-fn a_fragment_nodes_promotion_is_refused() {
-    let topology = |east: &str, replica: &str| {
-        format!(
-            "
+/// A fragment node and its replica, the coordinator's vertical column group and reference
+/// copies on it; `east` names the node, `replica` its replica.
+fn fragment_cluster(east: &str, replica: &str) -> Desired {
+    let yaml = format!(
+        "
 name: frag
 postgres:
   settings: {{ wal_level: logical }}
@@ -672,24 +670,114 @@ postgres:
         parts:
           - {{ node: {east}, values: [EU] }}
           - {{ node: hub, values: [US] }}
+    users:
+      vertical:
+        key: user_id
+        parts:
+          - {{ node: hub, columns: [email, name] }}
+          - {{ node: {east}, columns: [password_hash] }}
+  reference_tables:
+    categories: [{east}]
 "
-        )
+    );
+    desired(topology::load_str("fragment_cluster.yaml", &yaml).expect("the topology loads"))
+}
+
+/// What the environment looks like once `east-r` was promoted in place of `east` (which now
+/// streams from it), before the coordinator followed: its objects and the copy's subscription
+/// are still those made for `east`, and `east-r` holds `east`'s tables, subscription included.
+fn fragment_node_promoted() -> (Desired, Observed) {
+    let before = converged(&fragment_cluster("east", "east-r"));
+    let after = fragment_cluster("east-r", "east");
+    let mut observed = converged(&after);
+    observed.coordinator = before.coordinator.clone();
+    let subscription = before.subscriptions["east"].clone();
+    observed
+        .subscriptions
+        .insert("east-r".into(), SubscriptionState::Observed(None));
+    observed.leftover_subscriptions.insert(
+        "east-r".into(),
+        vec![crate::observed::LeftoverSubscription {
+            name: "dbtopo_ref_east".into(),
+            publisher_host: match subscription {
+                SubscriptionState::Observed(Some(found)) => found.publisher_host,
+                _ => None,
+            },
+        }],
+    );
+    (after, observed)
+}
+
+/// A fragment node's replica made the node: one promotion, then nothing moves. Its parts are
+/// re-pointed on the coordinator (the rows are the same, replicated), the column group's
+/// foreign table and the reference copy follow it, and the copy's subscription is made on it.
+#[test]
+fn a_fragment_nodes_switchover() {
+    let before = converged(&fragment_cluster("east", "east-r"));
+    let after = fragment_cluster("east-r", "east");
+    let mut observed = before.clone();
+    // A standby's tables are compared once it is promoted.
+    not_answering(&mut observed, "east");
+    observed
+        .schemas
+        .insert("east-r".into(), NodeSchema::Unknown);
+    observed
+        .subscriptions
+        .insert("east-r".into(), SubscriptionState::Unknown);
+    let plan = check("a_fragment_nodes_switchover", &after, &observed);
+    assert_eq!(promotion(&plan).address, "node.east-r");
+    assert!(plan.data_losses().is_empty(), "{}", render_text(&plan));
+    let text = render_text(&plan);
+    assert!(!text.contains("moves"), "{text}");
+}
+
+/// The round after the promotion: the coordinator's objects follow east-r without moving a
+/// row, the subscription left from east is detached and its slot dropped before east-r's
+/// subscription is made, east's server and publication go.
+#[test]
+fn a_fragment_nodes_promotion_re_points_the_coordinator() {
+    let (desired, observed) = fragment_node_promoted();
+    let plan = check(
+        "a_fragment_nodes_promotion_re_points_the_coordinator",
+        &desired,
+        &observed,
+    );
+    assert!(plan.data_losses().is_empty(), "{}", render_text(&plan));
+    let change = |address: &str| {
+        plan.changes
+            .iter()
+            .find(|c| c.address == address)
+            .unwrap_or_else(|| panic!("{address} in\n{}", render_text(&plan)))
     };
-    let before = desired(topology::load_str("before.yaml", &topology("east", "east-r")).unwrap());
-    let after = desired(topology::load_str("after.yaml", &topology("east-r", "east")).unwrap());
-    let error = plan(&after, &converged(&before)).expect_err("refused");
+    assert_eq!(
+        change("fdw_server.dbtopo_east").action,
+        super::Action::Delete
+    );
+    assert_eq!(
+        change("fdw_server.dbtopo_east_r").action,
+        super::Action::Create
+    );
+    let orders = change("fragmented_table.orders");
+    assert!(orders.reason.contains("re-pointed"), "{}", orders.reason);
+    let leftover = change("subscription.dbtopo_ref_east");
+    assert_eq!(leftover.action, super::Action::Delete);
     assert!(
-        error
-            .to_string()
-            .contains("east-r is made the node in place of east, which holds fragments"),
-        "{error}"
+        change("subscription.dbtopo_ref_east_r")
+            .after
+            .iter()
+            .any(|a| *a == "subscription.dbtopo_ref_east"),
+        "the old subscription goes first"
+    );
+    assert_eq!(
+        change("publication.dbtopo_ref_east").action,
+        super::Action::Delete
     );
 }
 
-/// The default topology with its coordinator's replica made the node: refused, since the
-/// coordinator keeps a column group of `users` named after it.
+/// The default topology with its coordinator's replica made the node: the column group the
+/// coordinator keeps (`users_primary`) is renamed with the promotion, not dropped.
 #[test]
-fn the_default_coordinators_promotion_is_refused_for_its_column_group() {
+fn the_default_coordinators_column_group_follows_its_promotion() {
     let text = include_str!("../../topology.yaml");
     let switched = text
         .replace(
@@ -706,11 +794,37 @@ fn the_default_coordinators_promotion_is_refused_for_its_column_group() {
             "{ node: primary-replica, columns",
         );
     let after = desired(topology::load_str("switched.yaml", &switched).unwrap());
-    let error = plan(&after, &converged(&shop())).expect_err("refused");
-    assert!(
-        error
-            .to_string()
-            .contains("keeps a column group of table users"),
-        "{error}"
+    // The round after the promotion: primary-replica answers with the coordinator's tables.
+    let before = converged(&shop());
+    let mut observed = converged(&after);
+    let (NodeSchema::Observed(was), Some(NodeSchema::Observed(now))) = (
+        &before.schemas["primary"],
+        observed.schemas.get_mut("primary-replica"),
+    ) else {
+        panic!("both observed");
+    };
+    now.current = was.current.clone();
+    now.row_counts.insert("users_primary".into(), 100);
+    observed.coordinator = before.coordinator.clone();
+    let plan = check(
+        "the_default_coordinators_column_group_follows_its_promotion",
+        &after,
+        &observed,
     );
+    assert!(plan.data_losses().is_empty(), "{}", render_text(&plan));
+    let schema = plan
+        .changes
+        .iter()
+        .find(|c| c.address == "schema.primary-replica")
+        .expect("the coordinator's schema change");
+    let super::Operation::ApplySchema { steps, .. } = &schema.operation else {
+        panic!();
+    };
+    assert!(
+        steps[0]
+            .sql
+            .contains("ALTER TABLE users_primary RENAME TO users_primary_replica"),
+        "{steps:#?}"
+    );
+    assert!(steps.iter().all(|s| s.destroys.is_none()), "{steps:#?}");
 }

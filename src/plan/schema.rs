@@ -20,6 +20,8 @@ pub struct NodeInput<'a> {
     pub host_port: u16,
     pub observed: &'a NodeSchema,
     pub fresh: &'a Schema,
+    /// Tables renamed before the diff's steps (see `renames`).
+    pub renames: &'a [Step],
 }
 
 /// The schema changes of every target node, and the nodes whose comparison must wait until
@@ -53,11 +55,23 @@ pub fn changes(target: &SchemaTarget, nodes: &[NodeInput<'_>]) -> (Vec<Change>, 
                 observed.row_counts.clone(),
             ),
         };
-        if database_exists && steps.is_empty() {
+        if database_exists && steps.is_empty() && input.renames.is_empty() {
             continue;
         }
-        let steps = with_row_counts(steps, &row_counts);
-        let (action, reason) = if database_exists {
+        let steps = with_row_counts(
+            input.renames.iter().cloned().chain(steps).collect(),
+            &row_counts,
+        );
+        let (action, reason) = if database_exists && !input.renames.is_empty() {
+            (
+                Action::Update,
+                format!(
+                    "database \"{}\" differs from {}: the column groups the coordinator keeps \
+                     are named after its node, and it was promoted in place of another",
+                    target.database, target.file
+                ),
+            )
+        } else if database_exists {
             (
                 Action::Update,
                 format!(

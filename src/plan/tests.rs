@@ -456,6 +456,7 @@ fn schema_changes_show_their_sql_and_flag_what_destroys_data() {
         host_port: 5433,
         observed: &observed,
         fresh: &desired,
+        renames: &[],
     }];
     let (changes, deferred) = schema::changes(&schema_target(), &nodes);
     assert!(deferred.is_empty());
@@ -480,12 +481,14 @@ fn schema_of_a_new_server_is_planned_from_the_manifest_and_of_an_unreachable_one
             host_port: 5433,
             observed: &fresh,
             fresh: &desired,
+            renames: &[],
         },
         schema::NodeInput {
             node: "shard",
             host_port: 5435,
             observed: &unknown,
             fresh: &desired,
+            renames: &[],
         },
     ];
     let (changes, deferred) = schema::changes(&schema_target(), &nodes);

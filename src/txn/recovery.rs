@@ -15,7 +15,8 @@ pub async fn prepared(client: &Client, node: &str) -> Result<Vec<Prepared>, toki
     let rows = client
         .query(
             "SELECT gid, database::text, extract(epoch FROM now() - prepared)::float8
-             FROM pg_prepared_xacts WHERE starts_with(gid, $1) ORDER BY prepared",
+             FROM pg_prepared_xacts WHERE starts_with(gid, $1) AND NOT pg_is_in_recovery()
+             ORDER BY prepared",
             &[&GID_PREFIX],
         )
         .await?;

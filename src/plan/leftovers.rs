@@ -1,0 +1,124 @@
+//! Reference-copy subscriptions a node holds besides its own. A promoted replica holds, by
+//! replication, the subscription its old primary made under that node's name; once it runs as
+//! a primary that subscription's worker starts and applies the coordinator's changes to the
+//! copies, beside the node's own subscription. It is detached and dropped first, and the
+//! logical slot it leaves on its publisher goes with it.
+
+use std::collections::BTreeMap;
+
+use crate::desired::Desired;
+use crate::observed::LeftoverSubscription;
+
+use super::diff::node_address;
+use super::fragments::detach_and_drop;
+use super::{Action, Address, Change, Deferral, Operation};
+
+/// Each leftover subscription's drop and its slot's, ordered before the node's own
+/// subscription and the coordinator's publication of the same name.
+pub fn subscriptions(
+    desired: &Desired,
+    leftovers: &BTreeMap<String, Vec<LeftoverSubscription>>,
+    changes: &mut Vec<Change>,
+) {
+    let Some(database) = desired.schema.as_ref().map(|s| s.target.database.clone()) else {
+        return;
+    };
+    for (node, found) in leftovers {
+        if !desired.state.servers.contains_key(node) {
+            continue;
+        }
+        for leftover in found {
+            let address = Address::Subscription(leftover.name.clone());
+            if changes.iter().any(|c| c.address == address) {
+                continue;
+            }
+            changes.push(Change {
+                address: address.clone(),
+                action: Action::Delete,
+                reason: format!(
+                    "{node} holds subscription {} besides its own (made by the server it was \
+                     promoted in place of): detached and dropped, so the copies are written \
+                     once",
+                    leftover.name
+                ),
+                details: Vec::new(),
+                after: vec![node_address(node)],
+                operation: Operation::RunSql {
+                    node: node.clone(),
+                    host_port: desired.host_port(node),
+                    database: database.clone(),
+                    statements: vec![detach_and_drop(&leftover.name)],
+                    transactional: false,
+                },
+            });
+            if let Some(slot) = slot_drop(desired, node, leftover) {
+                changes.push(slot);
+            }
+            for change in changes.iter_mut() {
+                let waits = match &change.address {
+                    Address::Subscription(name) => *name != leftover.name,
+                    Address::Publication(name) => *name == leftover.name,
+                    _ => false,
+                };
+                if waits && !change.after.contains(&address) {
+                    change.after.push(address.clone());
+                }
+            }
+        }
+    }
+}
+
+/// A publication no node copies from any more goes after every subscription change: a
+/// subscriber that still streams it (a server about to be promoted in its node's place, a
+/// leftover subscription) is detached or made again first.
+pub fn publications_last(changes: &mut [Change], deferred: &[Deferral]) {
+    let subscriptions: Vec<Address> = changes
+        .iter()
+        .map(|c| &c.address)
+        .chain(deferred.iter().map(|d| &d.address))
+        .filter(|a| matches!(a, Address::Subscription(_)))
+        .cloned()
+        .collect();
+    for change in changes.iter_mut() {
+        if matches!(change.address, Address::Publication(_)) && change.action == Action::Delete {
+            for address in &subscriptions {
+                if !change.after.contains(address) {
+                    change.after.push(address.clone());
+                }
+            }
+        }
+    }
+}
+
+/// The logical slot the leftover subscription kept on its publisher, dropped once the
+/// subscription no longer uses it (on a publisher that runs as a replica now, once it does).
+fn slot_drop(desired: &Desired, node: &str, leftover: &LeftoverSubscription) -> Option<Change> {
+    let publisher = leftover
+        .publisher_host
+        .as_deref()?
+        .strip_prefix(&format!("{}-", desired.env()))?;
+    let server = desired.state.servers.get(publisher)?;
+    let host_port = server.container.as_ref()?.host_port;
+    Some(Change {
+        address: Address::Slot {
+            node: publisher.to_owned(),
+            slot: leftover.name.clone(),
+        },
+        action: Action::Delete,
+        reason: format!(
+            "the logical slot of {node}'s leftover subscription {}: it would hold WAL on \
+             {publisher} forever",
+            leftover.name
+        ),
+        details: Vec::new(),
+        after: vec![
+            node_address(publisher),
+            Address::Subscription(leftover.name.clone()),
+        ],
+        operation: Operation::DropSlot {
+            node: publisher.to_owned(),
+            host_port,
+            slot: leftover.name.clone(),
+        },
+    })
+}
