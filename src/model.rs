@@ -139,6 +139,10 @@ pub struct Server {
     pub slots: BTreeSet<String>,
     /// The rendered bootstrap script (desired side only; its hash is part of `spec_hash`).
     pub bootstrap: Option<String>,
+    /// A node's postgresql.conf as a standby of each of its replicas (desired side only): what
+    /// it streams with, once promoted in a replica's place, until that server is fenced.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub standby_confs: BTreeMap<String, String>,
 }
 
 /// A stopped cluster's end, as its `pg_control` records it.
@@ -148,6 +152,8 @@ pub struct Ended {
     pub clean: bool,
     /// Where that checkpoint record starts, in bytes of WAL.
     pub checkpoint: u64,
+    /// It was a standby when it stopped (a promotion not done yet).
+    pub in_recovery: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

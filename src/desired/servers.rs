@@ -43,6 +43,26 @@ pub fn desired_state(topology: &Topology) -> Result<State, handlebars::RenderErr
             synchronous_standbys: &synchronous_standbys,
             synchronous,
         })?;
+        // As a standby of one of its replicas: the configuration it streams with when the
+        // topology has just made it the node in that replica's place.
+        let mut standby_confs = BTreeMap::new();
+        if role == Role::Primary {
+            for replica in pg.replicas.values().filter(|r| r.of == node) {
+                let as_standby = templates::render_server(&ServerInput {
+                    env,
+                    node,
+                    role: &Role::Replica {
+                        upstream: replica.name.clone(),
+                    },
+                    replication_user: &pg.replication_user,
+                    settings: &settings,
+                    access: &pg.access,
+                    synchronous_standbys: &[],
+                    synchronous: false,
+                })?;
+                standby_confs.insert(replica.name.clone(), as_standby.config.postgresql_conf);
+            }
+        }
         let image = topology.images.postgres.clone();
         let spec_hash = container_spec_hash(&image, port, &role, &rendered.bootstrap);
         let replicas: BTreeSet<String> = pg
@@ -76,6 +96,7 @@ pub fn desired_state(topology: &Topology) -> Result<State, handlebars::RenderErr
                 replication_roles,
                 slots: replicas,
                 bootstrap: Some(rendered.bootstrap),
+                standby_confs,
             },
         );
     }

@@ -513,4 +513,6 @@ pub struct Found {
     /// `dbtopo_*` foreign servers with a user mapping for the superuser (without one the
     /// coordinator cannot read their parts).
     pub user_mappings: BTreeSet<String>,
+    /// `dbtopo_ref_*` logical slots: each a subscription's, or left by one that is gone.
+    pub logical_slots: BTreeSet<String>,
 }

@@ -515,7 +515,16 @@ pub async fn coordinator_objects(
         &crate::fragments::coordinator::MOVED_PREFIX,
     ];
     // Sent together: one round trip instead of six.
-    let (servers, found_tables, partitions, partition_keys, moved, publications, mappings) = futures_util::try_join!(
+    let (
+        servers,
+        found_tables,
+        partitions,
+        partition_keys,
+        moved,
+        publications,
+        mappings,
+        logical_slots,
+    ) = futures_util::try_join!(
         comments(
             client,
             "SELECT srvname::text, obj_description(oid, 'pg_foreign_server')
@@ -568,6 +577,11 @@ pub async fn coordinator_objects(
              WHERE srvname LIKE 'dbtopo\\_%' AND usename = current_user",
             &[],
         ),
+        client.query(
+            "SELECT slot_name::text FROM pg_replication_slots
+             WHERE slot_type = 'logical' AND starts_with(slot_name, 'dbtopo_ref_')",
+            &[],
+        ),
     )?;
     let found_tables = found_tables
         .iter()
@@ -599,6 +613,7 @@ pub async fn coordinator_objects(
         moved,
         publications,
         user_mappings: mappings.iter().map(|row| row.get(0)).collect(),
+        logical_slots: logical_slots.iter().map(|row| row.get(0)).collect(),
     })
 }
 

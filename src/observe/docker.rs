@@ -282,6 +282,7 @@ pub async fn cluster_end(
     Ok(crate::pg::control::parse(&content).map(|c| model::Ended {
         clean: c.clean,
         checkpoint: c.checkpoint,
+        in_recovery: c.in_recovery,
     }))
 }
 

@@ -204,6 +204,7 @@ pub async fn observe_listed(
             replication_roles,
             slots,
             bootstrap: None,
+            standby_confs: BTreeMap::new(),
         };
         servers.insert(found.node, server);
     }

@@ -8,9 +8,10 @@
 /// dbtopo runs on.
 const STATE_OFFSET: usize = 16;
 const CHECKPOINT_OFFSET: usize = 32;
-/// `DB_SHUTDOWNED` and `DB_SHUTDOWNED_IN_RECOVERY` of `DBState`.
+/// `DB_SHUTDOWNED`, `DB_SHUTDOWNED_IN_RECOVERY` and `DB_IN_ARCHIVE_RECOVERY` of `DBState`.
 const SHUT_DOWN: u32 = 1;
 const SHUT_DOWN_IN_RECOVERY: u32 = 2;
+const IN_ARCHIVE_RECOVERY: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Control {
@@ -19,6 +20,8 @@ pub struct Control {
     pub clean: bool,
     /// Where the last checkpoint record starts, in bytes of WAL.
     pub checkpoint: u64,
+    /// It was a standby (shut down in recovery, or stopped while in it): not promoted.
+    pub in_recovery: bool,
 }
 
 /// Reads the fields above; `None` when the file is too short to hold them.
@@ -30,6 +33,7 @@ pub fn parse(bytes: &[u8]) -> Option<Control> {
         system_identifier: u64_at(0)?,
         clean: state == SHUT_DOWN || state == SHUT_DOWN_IN_RECOVERY,
         checkpoint: u64_at(CHECKPOINT_OFFSET)?,
+        in_recovery: state == SHUT_DOWN_IN_RECOVERY || state == IN_ARCHIVE_RECOVERY,
     })
 }
 
@@ -58,6 +62,12 @@ mod tests {
         assert_eq!(clean.system_identifier, 7_300_000_000_000_000_001);
         assert_eq!(format_lsn(clean.checkpoint), "3/128");
         assert!(parse(&control(2, 1)).unwrap().clean, "a standby shut down");
+        assert!(parse(&control(2, 1)).unwrap().in_recovery);
+        assert!(
+            parse(&control(5, 1)).unwrap().in_recovery,
+            "a standby killed"
+        );
+        assert!(!clean.in_recovery);
         // In production (6) or crash recovery (4): the server did not shut down cleanly.
         assert!(!parse(&control(6, 1)).unwrap().clean);
         assert!(!parse(&control(4, 1)).unwrap().clean);

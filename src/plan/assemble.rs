@@ -74,6 +74,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         super::leftovers::subscriptions(desired, &observed.leftover_subscriptions, &mut changes);
         deferred.extend(waiting);
         super::leftovers::publications_last(&mut changes, &deferred);
+        super::leftovers::orphan_slots(desired, &observed.coordinator, &mut changes, &deferred);
     }
     let in_doubt: Vec<_> = observed
         .prepared

@@ -88,7 +88,13 @@ pub fn converged(desired: &Desired) -> Observed {
         observed.schemas.insert(target.node, tables);
     }
     if let Some(fragments) = &schema.fragments {
-        observed.coordinator = CoordinatorState::Observed(found(&fragments.objects));
+        let mut found = found(&fragments.objects);
+        found.logical_slots = desired
+            .subscriptions()
+            .into_iter()
+            .map(|(_, s)| s.name)
+            .collect();
+        observed.coordinator = CoordinatorState::Observed(found);
         for (node, subscription) in desired.subscriptions() {
             observed.subscriptions.insert(
                 node,

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::desired::Desired;
-use crate::observed::LeftoverSubscription;
+use crate::observed::{CoordinatorState, LeftoverSubscription};
 
 use super::diff::node_address;
 use super::fragments::detach_and_drop;
@@ -51,7 +51,10 @@ pub fn subscriptions(
                     transactional: false,
                 },
             });
-            if let Some(slot) = slot_drop(desired, node, leftover) {
+            // Its slot on the coordinator is dropped as an orphan (see `orphan_slots`).
+            if let Some(slot) = slot_drop(desired, node, leftover)
+                .filter(|c| Some(node_of(&c.address)) != desired.coordinator())
+            {
                 changes.push(slot);
             }
             for change in changes.iter_mut() {
@@ -86,6 +89,79 @@ pub fn publications_last(changes: &mut [Change], deferred: &[Deferral]) {
                     change.after.push(address.clone());
                 }
             }
+        }
+    }
+}
+
+fn node_of(address: &Address) -> &str {
+    match address {
+        Address::Slot { node, .. } => node,
+        _ => "",
+    }
+}
+
+/// The coordinator's `dbtopo_ref_*` logical slots no subscription uses: left by a subscription
+/// dropped or detached before (a leftover one, one an apply was cut off after detaching), they
+/// hold WAL forever, and one named as a subscription still to be made takes the name it needs.
+/// Dropped after every subscription change, so nothing still streams from them.
+pub fn orphan_slots(
+    desired: &Desired,
+    state: &CoordinatorState,
+    changes: &mut Vec<Change>,
+    deferred: &[Deferral],
+) {
+    let (CoordinatorState::Observed(found), Some(coordinator)) = (state, desired.coordinator())
+    else {
+        return;
+    };
+    let subscriptions: Vec<Address> = changes
+        .iter()
+        .map(|c| &c.address)
+        .chain(deferred.iter().map(|d| &d.address))
+        .filter(|a| matches!(a, Address::Subscription(_)))
+        .cloned()
+        .collect();
+    for slot in &found.logical_slots {
+        let subscription = Address::Subscription(slot.clone());
+        let made = changes
+            .iter()
+            .find(|c| c.address == subscription)
+            .map(|c| c.action);
+        let wanted = desired.subscriptions().iter().any(|(_, o)| o.name == *slot);
+        let reason = match made {
+            _ if !wanted => "no subscription uses it any more: it would hold WAL forever",
+            Some(Action::Create) => {
+                "left by a subscription of the same name that is gone: the subscription made \
+                 now needs the name"
+            }
+            _ => continue,
+        };
+        let address = Address::Slot {
+            node: coordinator.to_owned(),
+            slot: slot.clone(),
+        };
+        let mut after = vec![node_address(coordinator)];
+        after.extend(
+            subscriptions
+                .iter()
+                .filter(|a| **a != subscription || !wanted)
+                .cloned(),
+        );
+        changes.retain(|c| c.address != address);
+        changes.push(Change {
+            address: address.clone(),
+            action: Action::Delete,
+            reason: reason.to_owned(),
+            details: Vec::new(),
+            after,
+            operation: Operation::DropSlot {
+                node: coordinator.to_owned(),
+                host_port: desired.host_port(coordinator),
+                slot: slot.clone(),
+            },
+        });
+        if wanted && let Some(made) = changes.iter_mut().find(|c| c.address == subscription) {
+            made.after.push(address);
         }
     }
 }

@@ -28,13 +28,27 @@ pub fn promotions(
         if server.role != Role::Primary {
             continue;
         }
-        let Some(seen) = observed.state.servers.get(&server.node) else {
-            continue;
+        let missing;
+        let seen = match observed
+            .state
+            .servers
+            .get(&server.node)
+            .filter(|s| s.container.is_some())
+        {
+            Some(seen) => seen,
+            None => match cut_off(desired, observed, server) {
+                Some(placeholder) => {
+                    missing = placeholder;
+                    &missing
+                }
+                None => continue,
+            },
         };
-        if seen.container.is_none() {
-            continue;
-        }
-        let in_recovery = seen.live.as_ref().is_some_and(|l| l.in_recovery);
+        // A container made for the promotion but stopped before it (an apply cut off) holds
+        // a standby's data: its pg_control says so.
+        let in_recovery = seen.live.as_ref().is_some_and(|l| l.in_recovery)
+            || seen.container.as_ref().is_some_and(|c| !c.running)
+                && seen.ended.is_some_and(|e| e.in_recovery);
         let was_replica_of = seen.role.upstream();
         if was_replica_of.is_none() && !in_recovery {
             continue;
@@ -76,13 +90,20 @@ pub fn promotions(
                 spec,
                 // Only while the old primary runs: a standby whose primary's name no longer
                 // resolves can hold its promotion for seconds in the name lookup.
+                // Its own when it can be read; a container made but never given its files (an
+                // apply cut off) gets the one dbtopo renders for it as that standby.
                 standby_conf: seen
                     .config
                     .as_ref()
+                    .map(|c| c.postgresql_conf.clone())
+                    .or_else(|| {
+                        old_node
+                            .as_ref()
+                            .and_then(|o| server.standby_confs.get(o).cloned())
+                    })
                     .filter(|_| {
                         old.is_some_and(|o| o.container.as_ref().is_some_and(|c| c.running))
-                    })
-                    .map(|c| c.postgresql_conf.clone()),
+                    }),
                 old_primary: old.map(|old| OldPrimary {
                     node: old.node.clone(),
                     container: old
@@ -116,6 +137,35 @@ pub fn promotions(
         }
     }
     Ok(())
+}
+
+/// A promotion cut off between the removal of the replica's container and the making of its
+/// new one: no container, its volume (a standby's data), and its old primary still running as
+/// the primary with the topology making it this server's replica. Made as a fresh primary it
+/// would start in recovery beside that primary; it is promoted instead. The server as it was,
+/// a replica of the old primary, stands in for the missing observation.
+fn cut_off(desired: &Desired, observed: &Observed, server: &Server) -> Option<Server> {
+    if !observed.state.volumes.contains(&server.node) {
+        return None;
+    }
+    let old = observed.state.servers.values().find(|other| {
+        other.role == Role::Primary
+            && other.container.as_ref().is_some_and(|c| c.running)
+            && desired
+                .state
+                .servers
+                .get(&other.node)
+                .is_some_and(|d| d.role.upstream() == Some(&server.node))
+    })?;
+    let mut placeholder = server.clone();
+    placeholder.role = Role::Replica {
+        upstream: old.node.clone(),
+    };
+    placeholder.container = None;
+    placeholder.config = None;
+    placeholder.live = None;
+    placeholder.ended = None;
+    Some(placeholder)
 }
 
 /// A transaction dbtopo left prepared on a primary about to be fenced is finished there

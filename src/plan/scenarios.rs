@@ -212,6 +212,7 @@ fn shop_slot_dropped_and_role_missing() {
     check("shop_slot_and_role", &desired, &observed);
 }
 
+/// DROP SUBSCRIPTION by hand: its slot on the coordinator went with it.
 #[test]
 fn shop_subscription_dropped() {
     let desired = shop();
@@ -219,7 +220,26 @@ fn shop_subscription_dropped() {
     observed
         .subscriptions
         .insert("shard-eu".into(), SubscriptionState::Observed(None));
+    if let CoordinatorState::Observed(found) = &mut observed.coordinator {
+        found.logical_slots.remove("dbtopo_ref_shard_eu");
+    }
     check("shop_subscription_dropped", &desired, &observed);
+}
+
+/// A subscription dropped once detached from its slot (an apply cut off between the two): the
+/// slot is dropped before the subscription is made again, which needs its name.
+#[test]
+fn shop_subscription_dropped_with_its_slot_left() {
+    let desired = shop();
+    let mut observed = converged(&desired);
+    observed
+        .subscriptions
+        .insert("shard-eu".into(), SubscriptionState::Observed(None));
+    check(
+        "shop_subscription_dropped_with_its_slot_left",
+        &desired,
+        &observed,
+    );
 }
 
 #[test]
@@ -591,6 +611,7 @@ fn replicated_switchover_interrupted() {
     ledger.ended = Some(crate::model::Ended {
         clean: true,
         checkpoint: 0x3000028,
+        in_recovery: false,
     });
     not_answering(&mut observed, "ledger");
     let plan = check("replicated_switchover_interrupted", &desired, &observed);
@@ -610,6 +631,73 @@ fn replicated_switchover_interrupted() {
         promotion(&plan)
             .reason
             .contains("has replayed only up to LSN 0/3000000")
+    );
+}
+
+/// The same apply stopped once ledger-a's container was made as a primary's, before it
+/// started: its pg_control says it is still a standby, so the next plan promotes it (the
+/// switchover again, ledger still running), rather than starting it as if it were a primary.
+#[test]
+fn a_promotion_cut_off_before_its_container_started_is_planned_again() {
+    let desired = replicated_switched();
+    let mut observed = converged(&replicated());
+    let mut ledger_a = converged(&desired).state.servers["ledger-a"].clone();
+    ledger_a.container.as_mut().unwrap().running = false;
+    ledger_a.live = None;
+    ledger_a.ended = Some(crate::model::Ended {
+        clean: true,
+        checkpoint: 0x3000028,
+        in_recovery: true,
+    });
+    observed.state.servers.insert("ledger-a".into(), ledger_a);
+    let plan = plan(&desired, &observed).unwrap();
+    let promoted = promotion(&plan);
+    assert_eq!(promoted.address, "node.ledger-a");
+    assert!(
+        promoted.reason.starts_with("switchover:"),
+        "{}",
+        promoted.reason
+    );
+    // Had it been promoted before it stopped, it is a primary: started, not promoted.
+    if let Some(ended) = &mut server_mut(&mut observed, "ledger-a").ended {
+        ended.in_recovery = false;
+    }
+    let plan = super::plan(&desired, &observed).unwrap();
+    assert!(
+        plan.changes
+            .iter()
+            .all(|c| c.action != super::Action::Promote),
+        "{}",
+        render_text(&plan)
+    );
+}
+
+/// The same apply stopped between the removal of ledger-a's replica container and the making
+/// of its new one: only its volume is left, and ledger still runs as the primary. The next
+/// plan promotes ledger-a (its volume holds a standby's data) rather than making it a new
+/// primary beside ledger.
+#[test]
+fn a_promotion_cut_off_with_the_replicas_container_gone_is_planned_again() {
+    let desired = replicated_switched();
+    let mut observed = converged(&replicated());
+    observed.state.servers.remove("ledger-a");
+    not_answering(&mut observed, "ledger-a");
+    let plan = plan(&desired, &observed).unwrap();
+    let promoted = promotion(&plan);
+    assert_eq!(promoted.address, "node.ledger-a");
+    assert!(
+        promoted.reason.starts_with("switchover:"),
+        "{}",
+        promoted.reason
+    );
+    let super::Operation::PromoteServer { standby_conf, .. } = &promoted.operation else {
+        panic!();
+    };
+    let conf = standby_conf.as_deref().expect("a standby configuration");
+    assert!(conf.contains("host=bank-ledger "), "{conf}");
+    assert!(
+        conf.contains("primary_slot_name = 'dbtopo_ledger_a'"),
+        "{conf}"
     );
 }
 
