@@ -9,12 +9,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::desired::Desired;
 use crate::fragments::placement::{PartitionedTable, VerticalTable};
 use crate::fragments::routing;
+use crate::model::Role;
 use crate::schema::ddl::quote;
 use crate::schema::model::Table;
 use crate::secrets::Secrets;
@@ -46,8 +47,10 @@ pub struct Target {
     pub coordinator: String,
     pub database: String,
     pub password: String,
-    /// Host port by node.
-    pub ports: BTreeMap<String, u16>,
+    /// Host ports of each node's servers, as the topology the workload started with names
+    /// them: the node's own first, then its replicas'. A switchover moves the node's role to
+    /// one of them; the writable one is the node now.
+    pub servers: BTreeMap<String, Vec<u16>>,
     /// The order tables by name, with where they keep their rows.
     pub tables: BTreeMap<String, OrderTable>,
     /// Place orders without two-phase commit: one transaction on the coordinator writing the
@@ -116,6 +119,14 @@ pub enum WorkloadError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Txn(#[from] TxnError),
+    /// Settled by [`place`], never reported as such.
+    #[error("{source}")]
+    #[diagnostic(code(dbtopo::workload::cut))]
+    Cut {
+        cut: Cut,
+        #[source]
+        source: TxnError,
+    },
     #[error("node {0} did not answer when last tried")]
     #[diagnostic(code(dbtopo::workload::unreachable))]
     Unreachable(String),
@@ -141,12 +152,23 @@ impl Target {
             .fragments
             .as_ref()
             .map_or_else(|| schema.target.nodes[0].clone(), |f| f.coordinator.clone());
-        let ports = desired
-            .state
-            .servers
-            .iter()
-            .filter_map(|(node, s)| Some((node.clone(), s.container.as_ref()?.host_port)))
-            .collect();
+        let mut servers: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+        // Nodes first, so each node's own server leads its list.
+        let mut listed: Vec<_> = desired.state.servers.iter().collect();
+        listed.sort_by_key(|(_, s)| s.role != Role::Primary);
+        for (node, server) in listed {
+            let Some(container) = &server.container else {
+                continue;
+            };
+            let node = match &server.role {
+                Role::Primary => node,
+                Role::Replica { upstream } => upstream,
+            };
+            servers
+                .entry(node.clone())
+                .or_default()
+                .push(container.host_port);
+        }
         let placement = schema.fragments.as_ref().map(|f| &f.placement);
         let mut tables = BTreeMap::new();
         for name in ORDER_TABLES {
@@ -173,7 +195,7 @@ impl Target {
             coordinator,
             database: schema.target.database.clone(),
             password: secrets.superuser.clone(),
-            ports,
+            servers,
             tables,
             plain: false,
         })
@@ -192,28 +214,57 @@ impl Target {
         nodes
     }
 
-    /// A connection whose statements wait at most [`LOCK_TIMEOUT`] for a row lock: an order
-    /// stuck behind an undecided prepared transaction fails instead of waiting forever.
+    /// A connection to whichever of `node`'s servers takes writes now (after a switchover,
+    /// a replica of the topology the workload started with). Its statements wait at most
+    /// [`LOCK_TIMEOUT`] for a row lock: an order stuck behind an undecided prepared
+    /// transaction fails instead of waiting forever.
     pub async fn connect(&self, node: &str) -> Result<Client, WorkloadError> {
-        let port = self.ports.get(node).copied().unwrap_or(0);
-        let failed = |source| WorkloadError::Query {
-            node: node.to_owned(),
-            source,
-        };
+        let mut last = WorkloadError::Unreachable(node.to_owned());
+        for &port in self.servers.get(node).into_iter().flatten() {
+            match self.writable(port).await {
+                Ok(Some(client)) => return Ok(client),
+                Ok(None) => {}
+                Err(source) => {
+                    last = WorkloadError::Query {
+                        node: node.to_owned(),
+                        source,
+                    }
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// A connection to the server on `port` if it takes writes (`None` if it is a standby or
+    /// does not answer in time: a stopping container may accept and then say nothing).
+    async fn writable(&self, port: u16) -> Result<Option<Client>, tokio_postgres::Error> {
         let client =
-            crate::pg::connect_to(port, &self.password, &self.database, Duration::from_secs(5))
-                .await
-                .map_err(failed)?;
-        client
-            .batch_execute(&format!(
-                "SET lock_timeout = '{}ms'",
-                LOCK_TIMEOUT.as_millis()
-            ))
-            .await
-            .map_err(failed)?;
-        Ok(client)
+            crate::pg::connect_to(port, &self.password, &self.database, CONNECT_TIMEOUT).await?;
+        let sql = format!(
+            "SET lock_timeout = '{}ms'; SELECT pg_is_in_recovery()",
+            LOCK_TIMEOUT.as_millis()
+        );
+        let asked = client.simple_query(&sql);
+        let Ok(answer) = tokio::time::timeout(CONNECT_TIMEOUT, asked).await else {
+            return Ok(None);
+        };
+        let standby = answer?.iter().any(
+            |message| matches!(message, SimpleQueryMessage::Row(row) if row.get(0) == Some("t")),
+        );
+        Ok((!standby).then_some(client))
+    }
+
+    /// The node has other servers, one of which may take its role.
+    fn can_move(&self, node: &str) -> bool {
+        self.servers.get(node).is_some_and(|ports| ports.len() > 1)
     }
 }
+
+/// How long a connection's startup, and its first answer, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long an order keeps being placed again while a node's role moves to another server.
+pub const FOLLOW_DEADLINE: Duration = Duration::from_secs(30);
 
 /// How long an order waits for a row lock before it fails.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -231,27 +282,133 @@ fn transient(error: &WorkloadError) -> bool {
     )
 }
 
-/// Place one order in one distributed transaction, retrying lost races (counted).
+/// The server of a node that can move stopped taking writes or went away before the order
+/// committed anything: the node's role may have moved to another of its servers (a
+/// switchover), so the order is worth placing again there.
+fn moved(target: &Target, error: &WorkloadError) -> bool {
+    match error {
+        WorkloadError::Unreachable(node) => target.can_move(node),
+        WorkloadError::Query { node, source }
+        | WorkloadError::Txn(TxnError::Participant { node, source }) => {
+            went_away(target, node, source)
+        }
+        WorkloadError::Txn(TxnError::Decision { source }) => {
+            went_away(target, &target.coordinator, source)
+        }
+        _ => false,
+    }
+}
+
+/// `node` can move and its server refused a write, is shutting down or is gone.
+fn went_away(target: &Target, node: &str, source: &tokio_postgres::Error) -> bool {
+    target.can_move(node)
+        && (source.as_db_error().is_none()
+            || matches!(
+                source.code(),
+                Some(
+                    &SqlState::READ_ONLY_SQL_TRANSACTION
+                        | &SqlState::ADMIN_SHUTDOWN
+                        | &SqlState::CRASH_SHUTDOWN
+                        | &SqlState::CANNOT_CONNECT_NOW
+                )
+            ))
+}
+
+/// Place one order in one distributed transaction, retrying lost races and, until
+/// [`FOLLOW_DEADLINE`], orders a moving node failed (both counted). With `plain`, an order
+/// is not placed again: its COMMIT's outcome may be unknown.
 pub async fn place(
     target: &Target,
-    connections: &Connections,
+    connections: &mut Connections,
     order: &OrderRequest,
     retries: &mut usize,
 ) -> Result<Placed, WorkloadError> {
+    let deadline = Instant::now() + FOLLOW_DEADLINE;
+    let mut pause = Duration::from_millis(50);
     let mut attempt = 0;
     loop {
-        let outcome = if target.plain {
+        connections.refresh(target).await;
+        let outcome = match if target.plain {
             place_plain(target, connections, order).await
         } else {
             place_once(target, connections, order).await
+        } {
+            Err(WorkloadError::Cut { cut, source }) => {
+                match settle(target, connections, &cut, deadline).await {
+                    Some(true) => Ok(Placed::Committed(cut.order_id)),
+                    // Rolled back everywhere: certainly nothing committed, so placed again.
+                    Some(false) if Instant::now() < deadline => {
+                        *retries += 1;
+                        continue;
+                    }
+                    _ => Err(WorkloadError::Txn(source)),
+                }
+            }
+            other => other,
         };
         match outcome {
             Err(error) if transient(&error) && attempt < 5 => {
                 attempt += 1;
                 *retries += 1;
             }
+            Err(error) if moved(target, &error) => {
+                // Some connection may lead to a standby now: all are made again.
+                *connections = Connections::default();
+                if target.plain || Instant::now() + pause > deadline {
+                    return Err(error);
+                }
+                *retries += 1;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
             other => return other,
         }
+    }
+}
+
+/// An order whose commit a moving node cut off: its transaction, order id and nodes.
+#[derive(Debug)]
+pub struct Cut {
+    id: String,
+    order_id: i64,
+    nodes: Vec<String>,
+}
+
+/// Finish a cut-off order as its decision record says, on fresh connections, retrying until
+/// `deadline`; `None` when that passed (the next apply finishes it).
+async fn settle(
+    target: &Target,
+    connections: &mut Connections,
+    cut: &Cut,
+    deadline: Instant,
+) -> Option<bool> {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        *connections = Connections::default();
+        connections.refresh(target).await;
+        let settled = async {
+            let participants = cut
+                .nodes
+                .iter()
+                .map(|node| {
+                    Ok(Participant {
+                        node: node.clone(),
+                        client: connections.in_transaction(node)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, WorkloadError>>()?;
+            let coordinator = connections.coordinator(target)?;
+            Ok::<_, WorkloadError>(crate::txn::settle(&cut.id, coordinator, &participants).await?)
+        }
+        .await;
+        if let Ok(committed) = settled {
+            return Some(committed);
+        }
+        if Instant::now() + pause > deadline {
+            return None;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
     }
 }
 
@@ -639,9 +796,35 @@ async fn place_once(
             });
         }
     }
-    transaction.commit(coordinator).await?;
+    let id = transaction.id().to_owned();
     let order_id = order_id.parse().unwrap_or_default();
-    Ok(Placed::Committed(order_id))
+    match transaction.commit(coordinator).await {
+        Ok(()) => Ok(Placed::Committed(order_id)),
+        // A node that can move went away in the middle: what it prepared holds row locks until
+        // finished, so the order is settled as soon as its nodes answer again.
+        Err(source) if cut_off(target, &source) => Err(WorkloadError::Cut {
+            cut: Cut {
+                id,
+                order_id,
+                nodes: nodes.iter().map(|n| (*n).to_owned()).collect(),
+            },
+            source,
+        }),
+        Err(source) => Err(source.into()),
+    }
+}
+
+/// The commit failed on a node that can move, because its server went away.
+fn cut_off(target: &Target, error: &TxnError) -> bool {
+    let (node, source) = match error {
+        TxnError::Participant { node, source } | TxnError::InDoubt { node, source, .. } => {
+            (node, source)
+        }
+        TxnError::Decision { source } | TxnError::Unsettled { source } => {
+            (&target.coordinator, source)
+        }
+    };
+    went_away(target, node, source)
 }
 
 /// The same order as one local transaction on the coordinator, its fragment rows written
@@ -799,8 +982,7 @@ pub async fn run(
         for i in (client..orders).step_by(clients.max(1)) {
             let order = next(i);
             let began = Instant::now();
-            connections.refresh(target).await;
-            let placed = place(target, &connections, &order, &mut report.retries).await;
+            let placed = place(target, &mut connections, &order, &mut report.retries).await;
             match placed {
                 Ok(Placed::Committed(id)) => {
                     report.placed.push(id);
