@@ -210,9 +210,11 @@ fn decisions_done(
             reason: "every participant is finished by this plan: the record is no longer needed"
                 .to_owned(),
             details: Vec::new(),
+            // On the coordinator once it answers: not while a promotion makes its container.
             after: participants
                 .iter()
                 .map(|(found, _)| prepared::address(found))
+                .chain([super::diff::node_address(coordinator)])
                 .collect(),
             operation: Operation::RunSql {
                 node: coordinator.to_owned(),
