@@ -126,6 +126,28 @@ async fn caught_up(env: &TestEnv, primary: &str, replica: &str) {
     }
 }
 
+/// Waits until orders committed through `server`, the coordinator now, are `more` above
+/// what it held when asked: the workload writes there.
+async fn orders_grow(env: &TestEnv, server: &str, more: i64) {
+    let client = env.connect_to(server, "shop").await;
+    let highest = async || -> i64 {
+        client
+            .query_one("SELECT coalesce(max(order_id), 0) FROM orders", &[])
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let from = highest().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while highest().await < from + more {
+        assert!(
+            Instant::now() < deadline,
+            "the workload places no orders through {server}, the coordinator now"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Switch the coordinator's role to `to` and apply, timed.
 async fn switch_over(env: &TestEnv, to: &str) -> Duration {
     env.rewrite(|_| shop(&env.name, to, |n| env.port(n)));
@@ -149,12 +171,12 @@ async fn the_workload_follows_a_switchover_and_back_and_loses_no_order() {
     drop(hq);
 
     // Enough orders to run through both switchovers and on after them.
-    let mut workload = dbtopo(&["workload", &file, "--clients", "4", "--orders", "4000"])
+    let mut workload = dbtopo(&["workload", &file, "--clients", "4", "--orders", "5000"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the workload");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    orders_grow(&env, "hq", 100).await;
     let there = switch_over(&env, "hq-r").await;
     // The old primary streams from the new one (the plan is read once the orders stop: a
     // commit in flight shows as a prepared transaction to finish).
@@ -166,8 +188,9 @@ async fn the_workload_follows_a_switchover_and_back_and_loses_no_order() {
             .is_some_and(|l| l.streaming),
         "hq streams from hq-r"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    orders_grow(&env, "hq-r", 100).await;
     let back = switch_over(&env, "hq").await;
+    orders_grow(&env, "hq", 100).await;
     assert!(
         workload.try_wait().unwrap().is_none(),
         "the workload still runs after both switchovers"
