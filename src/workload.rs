@@ -1076,3 +1076,24 @@ pub async fn invariants(
     ));
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::Manifests;
+
+    /// A node is reached through its own server first, then its replicas': the servers a
+    /// switchover can move its role to. A node without replicas has nowhere to move.
+    #[test]
+    fn each_node_is_reached_through_the_servers_of_its_cluster() {
+        let topology = crate::topology::load(std::path::Path::new("topology.yaml"))
+            .expect("the default topology loads")
+            .with_profiles(&[]);
+        let desired = Desired::build(&topology, &Manifests::default()).expect("desired");
+        let target = Target::from_desired(&desired, &Secrets::default()).expect("a schema");
+        assert_eq!(target.servers["primary"], [5433, 5434]);
+        assert_eq!(target.servers["shard-eu"], [5435]);
+        assert!(!target.servers.contains_key("primary-replica"));
+        assert!(target.can_move("primary") && !target.can_move("shard-eu"));
+    }
+}

@@ -243,4 +243,81 @@ async fn the_workload_follows_a_switchover_and_back_and_loses_no_order() {
     env.assert_converged_and_streaming("hq-r").await;
     let verify = dbtopo(&["verify", &file]).output().unwrap();
     assert!(verify.status.success(), "{}", common::text(&verify));
+
+    // What the workload does with a commit a switchover cut off, made on purpose: prepared on
+    // hq and east, then settled on fresh connections as the record says.
+    for (id, recorded) in [("cut-rolled-back", None), ("cut-committed", Some("commit"))] {
+        let hq = env.connect_to("hq", "shop").await;
+        let east = env.connect_to("east", "shop").await;
+        let before: i64 = number(
+            &hq,
+            "SELECT quantity::bigint FROM inventory WHERE inventory_id = 1",
+        )
+        .await;
+        hq.batch_execute(&format!(
+            "BEGIN; UPDATE inventory SET quantity = quantity - 1 WHERE inventory_id = 1;
+             PREPARE TRANSACTION 'dbtopo:{id}:hq'"
+        ))
+        .await
+        .unwrap();
+        east.batch_execute(&format!(
+            "BEGIN; UPDATE products SET price = price WHERE product_id = 1;
+             PREPARE TRANSACTION 'dbtopo:{id}:east'"
+        ))
+        .await
+        .unwrap();
+        if let Some(outcome) = recorded {
+            hq.execute(
+                "INSERT INTO dbtopo.txn_decisions (gid, outcome) VALUES ($1, $2)",
+                &[&id, &outcome],
+            )
+            .await
+            .unwrap();
+        }
+        let (coordinator, hq2, east2) = (
+            env.connect_to("hq", "shop").await,
+            env.connect_to("hq", "shop").await,
+            env.connect_to("east", "shop").await,
+        );
+        let participants = vec![
+            dbtopo::txn::Participant {
+                node: "hq".into(),
+                client: &hq2,
+            },
+            dbtopo::txn::Participant {
+                node: "east".into(),
+                client: &east2,
+            },
+        ];
+        let committed = dbtopo::txn::settle(id, &coordinator, &participants)
+            .await
+            .expect("settled");
+        assert_eq!(committed, recorded.is_some(), "{id}");
+        for client in [&hq, &east] {
+            assert_eq!(
+                number(client, "SELECT count(*) FROM pg_prepared_xacts").await,
+                0,
+                "{id}"
+            );
+        }
+        assert_eq!(
+            number(
+                &hq,
+                &format!("SELECT count(*) FROM dbtopo.txn_decisions WHERE gid = '{id}'")
+            )
+            .await,
+            0,
+            "{id}: the record goes once settled"
+        );
+        let after = number(
+            &hq,
+            "SELECT quantity::bigint FROM inventory WHERE inventory_id = 1",
+        )
+        .await;
+        assert_eq!(before - after, i64::from(committed), "{id}");
+    }
+}
+
+async fn number(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.unwrap().get(0)
 }

@@ -201,3 +201,23 @@ async fn check_convergence(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_prepared_while_the_apply_ran_is_left_to_its_client() {
+        let prepared = |gid: &str| Address::PreparedXact {
+            node: "east".into(),
+            gid: format!("dbtopo:{gid}:east"),
+        };
+        let applied = BTreeSet::from([prepared("seen"), Address::TxnDecision("seen".into())]);
+        assert!(in_flight(&prepared("new"), &applied));
+        assert!(in_flight(&Address::TxnDecision("new".into()), &applied));
+        // What the apply itself changed must have converged, and so must any other change.
+        assert!(!in_flight(&prepared("seen"), &applied));
+        assert!(!in_flight(&Address::TxnDecision("seen".into()), &applied));
+        assert!(!in_flight(&Address::Node("east".into()), &applied));
+    }
+}
