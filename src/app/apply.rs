@@ -2,6 +2,7 @@
 //! then check that the environment converged. Steps that destroy data need
 //! `--allow-destructive`.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -14,7 +15,7 @@ use super::ui::{Printer, colorize, confirm, list};
 use crate::cli::ApplyArgs;
 use crate::desired::Desired;
 use crate::execute;
-use crate::plan::{self, Counts, Plan};
+use crate::plan::{self, Address, Counts, Plan};
 use crate::schema::RejectedByServer;
 use crate::secrets::{self, Secrets};
 use crate::topology::{self, Topology};
@@ -33,7 +34,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
         // Nothing to run; what no change repairs (a replica catching up) gets its time.
         return match plan.warnings.is_empty() {
             true => Ok(()),
-            false => check_convergence(&docker, &desired, &secrets).await,
+            false => check_convergence(&docker, &desired, &secrets, &BTreeSet::new()).await,
         };
     }
     refuse_destructive(&plan, args.allow_destructive)?;
@@ -42,6 +43,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
     }
     println!();
     let mut counts = Counts::of(&plan);
+    let mut applied: BTreeSet<Address> = plan.changes.iter().map(|c| c.address.clone()).collect();
     run(&docker, &plan, &desired, &secrets).await?;
     // What was deferred is compared once what it waits for runs: plan again while a round
     // leaves deferrals behind and finds something to do.
@@ -58,6 +60,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
         print!("{}", colorize(&plan::render_text(&next)));
         refuse_destructive(&next, args.allow_destructive)?;
         println!();
+        applied.extend(next.changes.iter().map(|c| c.address.clone()));
         run(&docker, &next, &desired, &secrets).await?;
         let more = Counts::of(&next);
         counts.add += more.add;
@@ -65,7 +68,7 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
         counts.destroy += more.destroy;
         last = next;
     }
-    check_convergence(&docker, &desired, &secrets).await?;
+    check_convergence(&docker, &desired, &secrets, &applied).await?;
     // Tables made or rows moved: the planner's statistics follow.
     super::seed::analyze_nodes(&desired, &secrets, false).await?;
     println!(
@@ -78,6 +81,15 @@ pub async fn apply(args: &ApplyArgs) -> Result<()> {
 /// Rounds of apply for what each round's deferrals wait for (a schema compared once its server
 /// answers, then the fragments that wait for that schema).
 const MAX_ROUNDS: usize = 4;
+
+/// A transaction prepared while the apply ran is its client's to finish (a workload running
+/// meanwhile), not a change that did not converge; the next plan lists it if that client stopped.
+fn in_flight(address: &Address, applied: &BTreeSet<Address>) -> bool {
+    matches!(
+        address,
+        Address::PreparedXact { .. } | Address::TxnDecision(_)
+    ) && !applied.contains(address)
+}
 
 /// Steps that can lose data run only when the user said so.
 fn refuse_destructive(plan: &Plan, allowed: bool) -> Result<()> {
@@ -156,11 +168,17 @@ async fn compute(
 }
 
 /// After executing: nothing may be left to do, and every replica must stream (a replica that
-/// was just reconnected gets a little time).
-async fn check_convergence(docker: &Docker, desired: &Desired, secrets: &Secrets) -> Result<()> {
+/// was just reconnected gets a little time). `applied` holds what the apply's plans changed.
+async fn check_convergence(
+    docker: &Docker,
+    desired: &Desired,
+    secrets: &Secrets,
+    applied: &BTreeSet<Address>,
+) -> Result<()> {
     let started = std::time::Instant::now();
     loop {
-        let after = plan_for(docker, desired, Some(secrets)).await?;
+        let mut after = plan_for(docker, desired, Some(secrets)).await?;
+        after.changes.retain(|c| !in_flight(&c.address, applied));
         if !after.is_empty() {
             let left: Vec<String> = after
                 .changes
@@ -181,5 +199,25 @@ async fn check_convergence(docker: &Docker, desired: &Desired, secrets: &Secrets
             return Err(miette!("apply finished but {}", after.warnings.join("; ")));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_prepared_while_the_apply_ran_is_left_to_its_client() {
+        let prepared = |gid: &str| Address::PreparedXact {
+            node: "east".into(),
+            gid: format!("dbtopo:{gid}:east"),
+        };
+        let applied = BTreeSet::from([prepared("seen"), Address::TxnDecision("seen".into())]);
+        assert!(in_flight(&prepared("new"), &applied));
+        assert!(in_flight(&Address::TxnDecision("new".into()), &applied));
+        // What the apply itself changed must have converged, and so must any other change.
+        assert!(!in_flight(&prepared("seen"), &applied));
+        assert!(!in_flight(&Address::TxnDecision("seen".into()), &applied));
+        assert!(!in_flight(&Address::Node("east".into()), &applied));
     }
 }

@@ -66,6 +66,9 @@ pub async fn workload(args: &crate::cli::WorkloadArgs) -> Result<bool> {
         println!("  unknown until the next apply: {unknown}");
     }
     let mut ok = report.failed.is_empty();
+    // Read where the coordinator is now: its role may have moved during the workload.
+    drop(coordinator);
+    let coordinator = target.connect(&target.coordinator).await?;
     for (invariant, broken) in crate::workload::invariants(&coordinator, &floor, &report.placed)
         .await
         .map_err(query_failed)?

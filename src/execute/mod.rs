@@ -612,14 +612,23 @@ async fn run(
             transactional,
         } => {
             ready(node, *host_port).await?;
-            schema::run_statements(
+            let ran = schema::run_statements(
                 *host_port,
                 &secrets.superuser,
                 database,
                 statements,
                 *transactional,
             )
-            .await?;
+            .await;
+            match ran {
+                // Its own coordinator (a workload running meanwhile) finished it after the
+                // plan saw it, as the same decision record says.
+                Err(ExecuteError::SchemaStep { error, .. })
+                    if matches!(change.address, Address::PreparedXact { .. })
+                        && error.code()
+                            == Some(&tokio_postgres::error::SqlState::UNDEFINED_OBJECT) => {}
+                other => other?,
+            }
         }
         Operation::RemoveContainer { name } => docker::remove_container(docker, name, env).await?,
         Operation::RemoveVolume { name } => docker::remove_volume(docker, name, env).await?,

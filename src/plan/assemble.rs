@@ -222,11 +222,11 @@ fn decisions_done(
             reason: "every participant is finished by this plan: the record is no longer needed"
                 .to_owned(),
             details: Vec::new(),
-            // On the coordinator once it runs as the file says (a promotion included).
+            // On the coordinator once it answers: not while a promotion makes its container.
             after: participants
                 .iter()
                 .map(|(found, _)| prepared::address(found))
-                .chain(std::iter::once(Address::node(coordinator)))
+                .chain([super::diff::node_address(coordinator)])
                 .collect(),
             operation: Operation::RunSql {
                 node: coordinator.to_owned(),

@@ -13,6 +13,7 @@ pub mod recovery;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 
 /// Where decisions are recorded, on the coordinator node, in the environment's database.
 pub const DECISIONS_DDL: &str = "CREATE SCHEMA IF NOT EXISTS dbtopo;
@@ -188,16 +189,7 @@ impl<'a> DistributedTransaction<'a> {
         if let Err(source) = record(coordinator, &self.id, "commit").await {
             // The insert may have landed all the same (a connection lost on its answer): the
             // record alone decides. Settle it as rollback unless it says commit.
-            let settled = coordinator
-                .query_one(
-                    "WITH settled AS (INSERT INTO dbtopo.txn_decisions (gid, outcome)
-                                      VALUES ($1, 'rollback') ON CONFLICT (gid) DO NOTHING)
-                     SELECT coalesce((SELECT outcome FROM dbtopo.txn_decisions WHERE gid = $1),
-                                     'rollback')",
-                    &[&self.id],
-                )
-                .await
-                .map(|row| row.get::<_, String>(0));
+            let settled = decided(coordinator, &self.id).await;
             match settled.as_deref() {
                 Ok("commit") => {}
                 Ok(_) => {
@@ -228,10 +220,12 @@ impl Decided<'_> {
         let mut in_doubt = None;
         for p in &self.participants {
             let gid = participant_gid(&self.id, &p.node);
+            // Gone already: an apply finished it meanwhile, as the record says (commit).
             if let Err(source) = p
                 .client
                 .batch_execute(&format!("COMMIT PREPARED {}", literal(&gid)))
                 .await
+                && source.code() != Some(&SqlState::UNDEFINED_OBJECT)
                 && in_doubt.is_none()
             {
                 in_doubt = Some(TxnError::InDoubt {
@@ -278,6 +272,59 @@ impl<'a> DistributedTransaction<'a> {
             let _ = p.client.batch_execute(&sql).await;
         }
     }
+}
+
+/// The outcome the record holds for `id`, a rollback recorded first when it holds none: from
+/// then on nothing can commit the transaction.
+async fn decided(coordinator: &Client, id: &str) -> Result<String, tokio_postgres::Error> {
+    coordinator
+        .query_one(
+            "WITH settled AS (INSERT INTO dbtopo.txn_decisions (gid, outcome)
+                              VALUES ($1, 'rollback') ON CONFLICT (gid) DO NOTHING)
+             SELECT coalesce((SELECT outcome FROM dbtopo.txn_decisions WHERE gid = $1),
+                             'rollback')",
+            &[&id],
+        )
+        .await
+        .map(|row| row.get(0))
+}
+
+/// Finish transaction `id`, whose commit was cut off (a participant's server went away), as
+/// its record says, on connections made since: committed everywhere when a commit was
+/// recorded, otherwise rolled back everywhere. A participant without the prepared transaction
+/// has nothing left to finish (it never prepared, or it was finished already). Its prepared
+/// transactions hold row locks, so the caller need not wait for the next apply. True when
+/// it committed.
+pub async fn settle(
+    id: &str,
+    coordinator: &Client,
+    participants: &[Participant<'_>],
+) -> Result<bool, TxnError> {
+    let commit = decided(coordinator, id)
+        .await
+        .map_err(|source| TxnError::Decision { source })?
+        == "commit";
+    let verb = if commit { "COMMIT" } else { "ROLLBACK" };
+    for p in participants {
+        let gid = literal(&participant_gid(id, &p.node));
+        match p
+            .client
+            .batch_execute(&format!("{verb} PREPARED {gid}"))
+            .await
+        {
+            Err(source) if source.code() != Some(&SqlState::UNDEFINED_OBJECT) => {
+                return Err(TxnError::Participant {
+                    node: p.node.clone(),
+                    source,
+                });
+            }
+            _ => {}
+        }
+    }
+    let _ = coordinator
+        .execute("DELETE FROM dbtopo.txn_decisions WHERE gid = $1", &[&id])
+        .await;
+    Ok(commit)
 }
 
 /// Make the decision table on the coordinator when it is missing.

@@ -6,6 +6,8 @@
 //! group), never from the region's name, so any fragmentation of the order tables works.
 //! Then the invariants.
 
+mod follow;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -15,10 +17,13 @@ use tokio_postgres::error::SqlState;
 use crate::desired::Desired;
 use crate::fragments::placement::{PartitionedTable, VerticalTable};
 use crate::fragments::routing;
+use crate::model::Role;
 use crate::schema::ddl::quote;
 use crate::schema::model::Table;
 use crate::secrets::Secrets;
 use crate::txn::{DistributedTransaction, Participant, TxnError};
+pub use follow::{Cut, FOLLOW_DEADLINE};
+use follow::{cut_off, moved, settle};
 
 /// The tables an order writes, in the order it writes them.
 pub const ORDER_TABLES: [&str; 4] = ["orders", "order_details", "transactions", "shipping"];
@@ -46,8 +51,10 @@ pub struct Target {
     pub coordinator: String,
     pub database: String,
     pub password: String,
-    /// Host port by node.
-    pub ports: BTreeMap<String, u16>,
+    /// Host ports of each node's servers, as the topology the workload started with names
+    /// them: the node's own first, then its replicas'. A switchover moves the node's role to
+    /// one of them; the writable one is the node now.
+    pub servers: BTreeMap<String, Vec<u16>>,
     /// The order tables by name, with where they keep their rows.
     pub tables: BTreeMap<String, OrderTable>,
     /// Place orders without two-phase commit: one transaction on the coordinator writing the
@@ -116,6 +123,14 @@ pub enum WorkloadError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Txn(#[from] TxnError),
+    /// Settled by [`place`], never reported as such.
+    #[error("{source}")]
+    #[diagnostic(code(dbtopo::workload::cut))]
+    Cut {
+        cut: Cut,
+        #[source]
+        source: TxnError,
+    },
     #[error("node {0} did not answer when last tried")]
     #[diagnostic(code(dbtopo::workload::unreachable))]
     Unreachable(String),
@@ -141,12 +156,23 @@ impl Target {
             .fragments
             .as_ref()
             .map_or_else(|| schema.target.nodes[0].clone(), |f| f.coordinator.clone());
-        let ports = desired
-            .state
-            .servers
-            .iter()
-            .filter_map(|(node, s)| Some((node.clone(), s.container.as_ref()?.host_port)))
-            .collect();
+        let mut servers: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+        // Nodes first, so each node's own server leads its list.
+        let mut listed: Vec<_> = desired.state.servers.iter().collect();
+        listed.sort_by_key(|(_, s)| s.role != Role::Primary);
+        for (node, server) in listed {
+            let Some(container) = &server.container else {
+                continue;
+            };
+            let node = match &server.role {
+                Role::Primary => node,
+                Role::Replica { upstream } => upstream,
+            };
+            servers
+                .entry(node.clone())
+                .or_default()
+                .push(container.host_port);
+        }
         let placement = schema.fragments.as_ref().map(|f| &f.placement);
         let mut tables = BTreeMap::new();
         for name in ORDER_TABLES {
@@ -173,7 +199,7 @@ impl Target {
             coordinator,
             database: schema.target.database.clone(),
             password: secrets.superuser.clone(),
-            ports,
+            servers,
             tables,
             plain: false,
         })
@@ -190,28 +216,6 @@ impl Target {
             }
         }
         nodes
-    }
-
-    /// A connection whose statements wait at most [`LOCK_TIMEOUT`] for a row lock: an order
-    /// stuck behind an undecided prepared transaction fails instead of waiting forever.
-    pub async fn connect(&self, node: &str) -> Result<Client, WorkloadError> {
-        let port = self.ports.get(node).copied().unwrap_or(0);
-        let failed = |source| WorkloadError::Query {
-            node: node.to_owned(),
-            source,
-        };
-        let client =
-            crate::pg::connect_to(port, &self.password, &self.database, Duration::from_secs(5))
-                .await
-                .map_err(failed)?;
-        client
-            .batch_execute(&format!(
-                "SET lock_timeout = '{}ms'",
-                LOCK_TIMEOUT.as_millis()
-            ))
-            .await
-            .map_err(failed)?;
-        Ok(client)
     }
 }
 
@@ -231,24 +235,52 @@ fn transient(error: &WorkloadError) -> bool {
     )
 }
 
-/// Place one order in one distributed transaction, retrying lost races (counted).
+/// Place one order in one distributed transaction, retrying lost races and, until
+/// [`FOLLOW_DEADLINE`], orders a moving node failed (both counted). With `plain`, an order
+/// is not placed again: its COMMIT's outcome may be unknown.
 pub async fn place(
     target: &Target,
-    connections: &Connections,
+    connections: &mut Connections,
     order: &OrderRequest,
     retries: &mut usize,
 ) -> Result<Placed, WorkloadError> {
+    let deadline = Instant::now() + FOLLOW_DEADLINE;
+    let mut pause = Duration::from_millis(50);
     let mut attempt = 0;
     loop {
-        let outcome = if target.plain {
+        connections.refresh(target).await;
+        let outcome = match if target.plain {
             place_plain(target, connections, order).await
         } else {
             place_once(target, connections, order).await
+        } {
+            Err(WorkloadError::Cut { cut, source }) => {
+                match settle(target, connections, &cut, deadline).await {
+                    Some(true) => Ok(Placed::Committed(cut.order_id)),
+                    // Rolled back everywhere: certainly nothing committed, so placed again.
+                    Some(false) if Instant::now() < deadline => {
+                        *retries += 1;
+                        continue;
+                    }
+                    _ => Err(WorkloadError::Txn(source)),
+                }
+            }
+            other => other,
         };
         match outcome {
             Err(error) if transient(&error) && attempt < 5 => {
                 attempt += 1;
                 *retries += 1;
+            }
+            Err(error) if moved(target, &error) => {
+                // Some connection may lead to a standby now: all are made again.
+                *connections = Connections::default();
+                if target.plain || Instant::now() + pause > deadline {
+                    return Err(error);
+                }
+                *retries += 1;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
             }
             other => return other,
         }
@@ -639,9 +671,22 @@ async fn place_once(
             });
         }
     }
-    transaction.commit(coordinator).await?;
+    let id = transaction.id().to_owned();
     let order_id = order_id.parse().unwrap_or_default();
-    Ok(Placed::Committed(order_id))
+    match transaction.commit(coordinator).await {
+        Ok(()) => Ok(Placed::Committed(order_id)),
+        // A node that can move went away in the middle: what it prepared holds row locks until
+        // finished, so the order is settled as soon as its nodes answer again.
+        Err(source) if cut_off(target, &source) => Err(WorkloadError::Cut {
+            cut: Cut {
+                id,
+                order_id,
+                nodes: nodes.iter().map(|n| (*n).to_owned()).collect(),
+            },
+            source,
+        }),
+        Err(source) => Err(source.into()),
+    }
 }
 
 /// The same order as one local transaction on the coordinator, its fragment rows written
@@ -799,8 +844,7 @@ pub async fn run(
         for i in (client..orders).step_by(clients.max(1)) {
             let order = next(i);
             let began = Instant::now();
-            connections.refresh(target).await;
-            let placed = place(target, &connections, &order, &mut report.retries).await;
+            let placed = place(target, &mut connections, &order, &mut report.retries).await;
             match placed {
                 Ok(Placed::Committed(id)) => {
                     report.placed.push(id);
