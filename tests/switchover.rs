@@ -936,3 +936,52 @@ async fn a_switchover_killed_anywhere_converges_with_one_more_apply() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// A fragment node's switchover apply killed at points spread over both of its rounds (the
+/// promotion, then the coordinator re-pointed and the copies' subscription made again): the
+/// next apply converges with every row, the plan empty and verify passing. The switchovers go
+/// back and forth between eu and eu-r.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fragment_nodes_switchover_killed_in_either_round_converges_with_one_more_apply() {
+    let env = TestEnv::from_yaml("frk", FRAGMENT_NODE);
+    env.apply().await.expect("apply");
+    env.seed(1).await.expect("seed");
+    let before = counts(&env, "hub").await;
+    let file = env.file.to_str().unwrap().to_owned();
+    let (mut node, mut replica) = ("eu", "eu-r");
+    for kill_after in [1, 4, 7, 10, 13, 16] {
+        env.rewrite(|text| promoted(&text, node, replica));
+        let killed = dbtopo_command(&["apply", &file, "--auto-approve"])
+            .env(dbtopo::execute::CRASH_AFTER_ENV, kill_after.to_string())
+            .output()
+            .unwrap();
+        let again = dbtopo_command(&["apply", &file, "--auto-approve"])
+            .output()
+            .unwrap();
+        let plan = dbtopo_command(&["plan", &file, "--detailed-exitcode"])
+            .output()
+            .unwrap();
+        let verify = dbtopo_command(&["verify", &file]).output().unwrap();
+        assert!(
+            !killed.status.success()
+                && again.status.success()
+                && plan.status.code() == Some(0)
+                && verify.status.success(),
+            "killed after {kill_after} steps (to {replica}): killed apply {:?}, next apply {:?}, \
+             plan {:?}, verify {:?}\n{}\n{}\n{}",
+            killed.status.code(),
+            again.status.code(),
+            plan.status.code(),
+            verify.status.code(),
+            common::text(&again),
+            common::text(&plan),
+            common::text(&verify)
+        );
+        assert_eq!(
+            counts(&env, "hub").await,
+            before,
+            "killed after {kill_after}"
+        );
+        (node, replica) = (replica, node);
+    }
+}
