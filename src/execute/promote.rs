@@ -33,6 +33,10 @@ const PROMOTE_TIMEOUT_SECONDS: i32 = 60;
 /// The variable that makes the process die, as a kill would, at a point inside a promotion:
 /// `fenced` (the old primary stopped, nothing promoted) or `restarted` (the replica's new
 /// container started, still in recovery). The switchover tests interrupt an apply there.
+/// How long the checkpoint before the fence may take to connect, and to run.
+const CHECKPOINT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const CHECKPOINT_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub const CRASH_IN_PROMOTION_ENV: &str = "DBTOPO_TEST_CRASH_IN_PROMOTION";
 
 fn crash_for_tests(point: &str) {
@@ -70,6 +74,7 @@ pub async fn promote(
         None => false,
     };
     if let Some(old) = old {
+        checkpoint(old, secrets).await;
         fence(docker, old).await?;
         crash_for_tests("fenced");
         match crate::observe::docker::cluster_end(docker, &old.container).await? {
@@ -168,6 +173,24 @@ fn with_postgresql_conf(spec: &ServerSpec, conf: &str) -> ServerSpec {
         }
     }
     spec
+}
+
+/// A checkpoint on the old primary while it still takes writes: its shutdown checkpoint, inside
+/// the write pause, then has little left to flush. Only a head start: the shutdown writes its
+/// own checkpoint all the same, so a failure here changes nothing.
+async fn checkpoint(old: &OldPrimary, secrets: &Secrets) {
+    if !old.running || old.host_port == 0 {
+        return;
+    }
+    if let Ok(client) = crate::pg::connect(
+        old.host_port,
+        &secrets.superuser,
+        CHECKPOINT_CONNECT_TIMEOUT,
+    )
+    .await
+    {
+        let _ = tokio::time::timeout(CHECKPOINT_TIMEOUT, client.batch_execute("CHECKPOINT")).await;
+    }
 }
 
 /// Stop the old primary with a fast shutdown, if it runs.

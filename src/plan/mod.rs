@@ -249,6 +249,8 @@ pub struct OldPrimary {
     pub container: String,
     /// Whether its container was seen running (it is stopped before the promotion).
     pub running: bool,
+    /// The host port its container publishes (a checkpoint is asked for there first).
+    pub host_port: u16,
 }
 
 /// A replica's upstream, as the executor reaches it.

@@ -112,6 +112,7 @@ pub fn promotions(
                         .map(|c| c.name.clone())
                         .unwrap_or_default(),
                     running: old.container.as_ref().is_some_and(|c| c.running),
+                    host_port: old.container.as_ref().map_or(0, |c| c.host_port),
                 }),
                 unverified: promotion.unverified,
             },
