@@ -98,34 +98,6 @@ async fn orders_on(env: &TestEnv, server: &str, floor: i64) -> (i64, String, i64
     (row.get(0), row.get(1), row.get(2))
 }
 
-/// Waits until `replica` has replayed everything `primary` wrote so far.
-async fn caught_up(env: &TestEnv, primary: &str, replica: &str) {
-    let lsn: String = env
-        .connect(primary)
-        .await
-        .query_one("SELECT pg_current_wal_lsn()::text", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let standby = env.connect(replica).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !standby
-        .query_one(
-            "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
-            &[&lsn],
-        )
-        .await
-        .unwrap()
-        .get::<_, bool>(0)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "{replica} replays {primary}'s WAL"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Waits until orders committed through `server`, the coordinator now, are `more` above
 /// what it held when asked: the workload writes there.
 async fn orders_grow(env: &TestEnv, server: &str, more: i64) {
@@ -226,7 +198,7 @@ async fn the_workload_follows_a_switchover_and_back_and_loses_no_order() {
         env.apply().await.expect("apply settles the unknown orders");
     }
 
-    caught_up(&env, "hq", "hq-r").await;
+    env.caught_up("hq", "hq-r").await;
     let (count, md5, stock) = orders_on(&env, "hq", floor).await;
     assert_eq!(
         orders_on(&env, "hq-r", floor).await,

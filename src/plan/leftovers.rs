@@ -71,17 +71,22 @@ pub fn subscriptions(
     }
 }
 
-/// A publication no node copies from any more goes after every subscription change: a
-/// subscriber that still streams it (a server about to be promoted in its node's place, a
-/// leftover subscription) is detached or made again first.
-pub fn publications_last(changes: &mut [Change], deferred: &[Deferral]) {
-    let subscriptions: Vec<Address> = changes
+/// Every subscription the plan changes or defers.
+fn subscription_addresses(changes: &[Change], deferred: &[Deferral]) -> Vec<Address> {
+    changes
         .iter()
         .map(|c| &c.address)
         .chain(deferred.iter().map(|d| &d.address))
         .filter(|a| matches!(a, Address::Subscription(_)))
         .cloned()
-        .collect();
+        .collect()
+}
+
+/// A publication no node copies from any more goes after every subscription change: a
+/// subscriber that still streams it (a server about to be promoted in its node's place, a
+/// leftover subscription) is detached or made again first.
+pub fn publications_last(changes: &mut [Change], deferred: &[Deferral]) {
+    let subscriptions = subscription_addresses(changes, deferred);
     for change in changes.iter_mut() {
         if matches!(change.address, Address::Publication(_)) && change.action == Action::Delete {
             for address in &subscriptions {
@@ -114,13 +119,7 @@ pub fn orphan_slots(
     else {
         return;
     };
-    let subscriptions: Vec<Address> = changes
-        .iter()
-        .map(|c| &c.address)
-        .chain(deferred.iter().map(|d| &d.address))
-        .filter(|a| matches!(a, Address::Subscription(_)))
-        .cloned()
-        .collect();
+    let subscriptions = subscription_addresses(changes, deferred);
     for slot in &found.logical_slots {
         let subscription = Address::Subscription(slot.clone());
         let made = changes

@@ -88,10 +88,10 @@ pub fn promotions(
             after,
             operation: Operation::PromoteServer {
                 spec,
-                // Only while the old primary runs: a standby whose primary's name no longer
-                // resolves can hold its promotion for seconds in the name lookup.
                 // Its own when it can be read; a container made but never given its files (an
-                // apply cut off) gets the one dbtopo renders for it as that standby.
+                // apply cut off) gets the one dbtopo renders for it as that standby. Only while
+                // the old primary runs: a standby whose primary's name no longer resolves can
+                // hold its promotion for seconds in the name lookup.
                 standby_conf: seen
                     .config
                     .as_ref()

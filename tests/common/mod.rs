@@ -277,6 +277,34 @@ impl TestEnv {
             .get(0)
     }
 
+    /// Waits until `replica` has replayed everything `primary` wrote so far (30 s at most).
+    pub async fn caught_up(&self, primary: &str, replica: &str) {
+        let lsn: String = self
+            .connect(primary)
+            .await
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let standby = self.connect(replica).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !standby
+            .query_one(
+                "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
+                &[&lsn],
+            )
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{replica} replays {primary}'s WAL"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn connect(&self, node: &str) -> Client {
         self.connect_to(node, "postgres").await
     }
