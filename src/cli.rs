@@ -16,12 +16,16 @@ pub use mongo::{MongoArgs, MongoCommand, MongoQueryArgs, MongoWriteArgs};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Plain text: no colours in plans, progress or diagnostics (as NO_COLOR=1 does). Colours
+    /// are off anyway when the output is not a terminal.
+    #[arg(long, global = true)]
+    pub no_color: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the topology file and report every problem at once.
-    Validate(FileArg),
+    Validate(ValidateArgs),
     /// Show what apply would change, without changing anything.
     Plan(PlanArgs),
     /// Make the environment match the topology.
@@ -34,7 +38,7 @@ pub enum Command {
     Seed(SeedArgs),
     /// Check the running system against the topology: rows per fragment, routing through the
     /// coordinator, replicas streaming; exits 1 on any failure.
-    Verify(FileArg),
+    Verify(VerifyArgs),
     /// Run a SQL script that spans several nodes as one transaction (two-phase commit): every
     /// node's part commits, or none does.
     Txn(TxnArgs),
@@ -177,6 +181,25 @@ pub struct ErdArgs {
     /// Also draw the diagram as SVG into this file.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub file: FileArg,
+    /// Print the result as JSON (valid, error count, each diagnostic with its file, line and
+    /// column), for editors and scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub file: FileArg,
+    /// Print the checks as JSON (each with its subject, node, verdict and detail).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

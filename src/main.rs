@@ -11,10 +11,28 @@ async fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    // Exit codes as Terraform's: 0 done, 1 any error (a usage error included), 2 only for
+    // the changes `plan --detailed-exitcode` reports.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return match error.exit_code() {
+                0 => ExitCode::SUCCESS,
+                _ => ExitCode::FAILURE,
+            };
+        }
+    };
+    if cli.no_color {
+        app::disable_color();
+    }
     let run = async {
         match cli.command {
-            Command::Validate(args) => app::validate(&args.file).map(|_| ExitCode::SUCCESS),
+            Command::Validate(args) if args.json => match app::validate_json(&args.file.file) {
+                true => Ok(ExitCode::SUCCESS),
+                false => Ok(ExitCode::FAILURE),
+            },
+            Command::Validate(args) => app::validate(&args.file.file).map(|_| ExitCode::SUCCESS),
             Command::Plan(args) => app::plan(&args).await.map(|changes| {
                 if args.detailed_exitcode && changes {
                     ExitCode::from(2)
@@ -47,7 +65,13 @@ async fn main() -> ExitCode {
             Command::Mongosh(args) => app::mongosh(&args).await.map(ExitCode::from),
             Command::Env(args) => app::env_exports(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Mongo(args) => app::mongo(&args).await.map(|_| ExitCode::SUCCESS),
-            Command::Verify(args) => app::verify_command(&args.file).await.map(|ok| {
+            Command::Verify(args) if args.json => {
+                app::verify_json(&args.file.file).await.map(|ok| match ok {
+                    true => ExitCode::SUCCESS,
+                    false => ExitCode::FAILURE,
+                })
+            }
+            Command::Verify(args) => app::verify_command(&args.file.file).await.map(|ok| {
                 if ok {
                     ExitCode::SUCCESS
                 } else {

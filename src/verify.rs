@@ -22,7 +22,7 @@ use crate::schema::model::Table;
 use crate::topology::Bound;
 
 /// One line of the report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Check {
     pub subject: String,
     pub node: String,

@@ -204,3 +204,104 @@ fn fragments_are_validated_and_planned() {
         "{stderr}"
     );
 }
+
+/// Terraform's exit codes: a usage error is 1 (2 stays what `plan --detailed-exitcode` says
+/// of changes present); help and version are 0.
+#[test]
+fn a_usage_error_exits_1_and_help_exits_0() {
+    let bogus = dbtopo(&["plan", "--detailed-exitcode", "--bogus"]);
+    assert_eq!(bogus.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bogus.stderr).contains("--bogus"),
+        "{bogus:?}"
+    );
+    assert_eq!(dbtopo(&[]).status.code(), Some(1), "no command");
+    assert_eq!(dbtopo(&["--help"]).status.code(), Some(0));
+    assert_eq!(dbtopo(&["--version"]).status.code(), Some(0));
+}
+
+/// On a terminal (a pseudo-terminal from `script`) a diagnostic is coloured, unless
+/// `--no-color` or NO_COLOR says otherwise.
+#[test]
+fn no_color_and_no_color_env_turn_colours_off_on_a_terminal() {
+    let on_terminal = |args: &str, no_color_env: bool| {
+        let mut command = Command::new("script");
+        command
+            .args([
+                "-qec",
+                &format!(
+                    "{} validate /nonexistent/topology.yaml {args}",
+                    env!("CARGO_BIN_EXE_dbtopo")
+                ),
+                "/dev/null",
+            ])
+            .stdin(Stdio::null())
+            .env("TERM", "xterm-256color")
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR")
+            .env_remove("CLICOLOR_FORCE");
+        if no_color_env {
+            command.env("NO_COLOR", "1");
+        }
+        let output = command.output().expect("script runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let coloured = on_terminal("", false);
+    assert!(
+        coloured.contains("/nonexistent/topology.yaml"),
+        "{coloured}"
+    );
+    assert!(
+        coloured.contains("\x1b["),
+        "coloured on a terminal: {coloured:?}"
+    );
+    let plain = on_terminal("--no-color", false);
+    assert!(plain.contains("/nonexistent/topology.yaml"), "{plain}");
+    assert!(!plain.contains("\x1b["), "{plain:?}");
+    assert!(!on_terminal("", true).contains("\x1b["));
+}
+
+/// `validate --json`: every problem, each label with its file, line and column; the default
+/// topology valid with no error.
+#[test]
+fn validate_json_gives_every_problem_with_its_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("dbtopo-cli-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.yaml");
+    std::fs::write(
+        &file,
+        "name: shop\npostgres:\n  nodes:\n    primary: { port: 5433 }\n    Bad_Name: { port: 5433 }\n  replicas:\n    copy: { of: primry, port: 5434 }\n",
+    )
+    .unwrap();
+    let output = dbtopo(&["validate", file.to_str().unwrap(), "--json"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["valid"], false, "{report:#}");
+    let diagnostics = report["diagnostics"].as_array().unwrap();
+    assert!(diagnostics.len() >= 3, "{report:#}");
+    assert_eq!(report["error_count"], diagnostics.len());
+    let lines: Vec<(u64, u64)> = diagnostics
+        .iter()
+        .flat_map(|d| d["labels"].as_array().unwrap())
+        .map(|l| {
+            assert!(l["file"].as_str().unwrap().ends_with("bad.yaml"), "{l:#}");
+            (l["line"].as_u64().unwrap(), l["column"].as_u64().unwrap())
+        })
+        .collect();
+    assert!(lines.contains(&(5, 5)), "Bad_Name at 5:5: {lines:?}");
+    assert!(
+        lines.iter().any(|(line, _)| *line == 7),
+        "primry: {lines:?}"
+    );
+
+    let default = dbtopo(&[
+        "validate",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/topology.yaml"),
+        "--json",
+    ]);
+    assert!(default.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&default.stdout).unwrap();
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["error_count"], 0);
+}

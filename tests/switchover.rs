@@ -823,10 +823,20 @@ async fn a_fragment_node_switches_over_and_fails_over_with_the_coordinator_re_po
     assert_copies_follow(&env, "hub", "eu", "after the failover").await;
 }
 
+/// verify passes, as `verify --json` says it too.
 async fn assert_settled_fragments(env: &TestEnv) {
     let checks = dbtopo::app::verify_checks(&env.file).await.unwrap();
     let failed: Vec<_> = checks.iter().filter(|c| !c.ok).collect();
     assert!(failed.is_empty(), "{failed:#?}");
+    let output = dbtopo_command(&["verify", env.file.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", common::text(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["failed"], 0);
+    assert_eq!(report["checks"].as_array().unwrap().len(), checks.len());
+    assert!(report["checks"][0]["subject"].is_string(), "{report:#}");
 }
 
 fn dbtopo_command(args: &[&str]) -> std::process::Command {

@@ -4,6 +4,7 @@
 mod apply;
 mod connect;
 mod destroy;
+mod diagnostics_json;
 mod environment;
 mod erd;
 mod explain;
@@ -35,6 +36,7 @@ pub use seed::seed;
 pub use status::status;
 pub use tour::tour;
 pub use txn::txn;
-pub use validate::validate;
-pub use verify::{verify_checks, verify_command};
+pub use ui::disable_color;
+pub use validate::{validate, validate_json};
+pub use verify::{verify_checks, verify_command, verify_json};
 pub use workload::{workload, workload_target};

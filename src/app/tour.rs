@@ -341,10 +341,12 @@ pub async fn tour(args: &TourArgs) -> Result<bool> {
         if !all_worked && !last {
             continue;
         }
-        output.emit(&format!(
-            "\n\x1b[1m=== {} ===\x1b[0m\n    look at: {}\n\n",
-            step.title, step.look_at
-        ))?;
+        let title = format!("=== {} ===", step.title);
+        let title = match super::ui::color_on() {
+            true => format!("\x1b[1m{title}\x1b[0m"),
+            false => title,
+        };
+        output.emit(&format!("\n{title}\n    look at: {}\n\n", step.look_at))?;
         tokio::time::sleep(pace).await;
         for action in &step.actions {
             let worked = match action {

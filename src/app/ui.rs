@@ -2,6 +2,7 @@
 //! progress lines of an apply, and the formatting of durations, addresses and sizes.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use miette::{IntoDiagnostic, Result, miette};
@@ -9,10 +10,28 @@ use miette::{IntoDiagnostic, Result, miette};
 use crate::execute::{Event, Progress};
 use crate::plan::{self, Action};
 
+/// Set by `--no-color`.
+static COLOR_OFF: AtomicBool = AtomicBool::new(false);
+
+/// No colours from here on, whatever the terminal (`--no-color`), diagnostics included.
+pub fn disable_color() {
+    COLOR_OFF.store(true, Ordering::Relaxed);
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().color(false).build())
+    }));
+}
+
+/// Whether output may be coloured: a terminal, neither NO_COLOR nor `--no-color`.
+pub(super) fn color_on() -> bool {
+    std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none()
+        && !COLOR_OFF.load(Ordering::Relaxed)
+}
+
 /// Terraform's colours on a terminal (green add, yellow change, red destroy); plain text
-/// otherwise or when NO_COLOR is set.
+/// otherwise, with NO_COLOR set, or with `--no-color`.
 pub(super) fn colorize(text: &str) -> String {
-    if !std::io::stdout().is_terminal() || std::env::var_os("NO_COLOR").is_some() {
+    if !color_on() {
         return text.to_string();
     }
     text.lines()

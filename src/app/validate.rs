@@ -9,10 +9,42 @@ use super::desired;
 use super::environment::print_warnings;
 use crate::topology::{self, Topology};
 
-pub fn validate(file: &Path) -> Result<Topology> {
+/// Everything `validate` checks, without printing.
+fn check(
+    file: &Path,
+) -> Result<(
+    Topology,
+    crate::desired::Desired,
+    std::collections::BTreeMap<String, usize>,
+)> {
     let topology = topology::load(file)?;
     let desired = desired(&topology)?;
     let queries = super::mongo::named_queries(&topology, &desired)?;
+    Ok((topology, desired, queries))
+}
+
+/// `validate --json`: whether the files are valid, and each problem with its place, in the
+/// shape of Terraform's `validate -json` (`valid`, `error_count`, `diagnostics`). Returns
+/// whether they are valid.
+pub fn validate_json(file: &Path) -> bool {
+    let (valid, diagnostics, warnings) = match check(file) {
+        Ok((topology, _, _)) => (true, Vec::new(), topology.warnings.clone()),
+        Err(report) => (false, super::diagnostics_json::of(&report), Vec::new()),
+    };
+    let out = serde_json::json!({
+        "format_version": "1.0",
+        "valid": valid,
+        "error_count": diagnostics.len(),
+        "warning_count": warnings.len(),
+        "diagnostics": diagnostics,
+        "warnings": warnings,
+    });
+    println!("{out:#}");
+    valid
+}
+
+pub fn validate(file: &Path) -> Result<Topology> {
+    let (topology, desired, queries) = check(file)?;
     let schema = match &desired.schema {
         Some(schema) => format!(
             ", schema {} ({} tables, {} indexes) into database \"{}\" on {}",

@@ -14,6 +14,20 @@ pub async fn verify_command(file: &Path) -> Result<bool> {
     Ok(checks.iter().all(|c| c.ok))
 }
 
+/// `verify --json`: the checks, and whether all passed.
+pub async fn verify_json(file: &Path) -> Result<bool> {
+    let checks = verify_checks(file).await?;
+    let ok = checks.iter().all(|c| c.ok);
+    let out = serde_json::json!({
+        "format_version": "1.0",
+        "ok": ok,
+        "failed": checks.iter().filter(|c| !c.ok).count(),
+        "checks": checks,
+    });
+    println!("{out:#}");
+    Ok(ok)
+}
+
 /// Every check of the running system, in report order.
 pub async fn verify_checks(file: &Path) -> Result<Vec<crate::verify::Check>> {
     let (desired, secrets) = existing_environment(file, &[]).await?;
