@@ -66,6 +66,17 @@ pub enum Command {
     /// on free ports): plan and apply, schema, seed, where things live, queries,
     /// transactions, drift repaired, destroy. Exits 1 unless every step worked.
     Tour(TourArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell), e.g.
+    /// `dbtopo completions bash > ~/.local/share/bash-completion/completions/dbtopo`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `dbtopo man > dbtopo.1 && man ./dbtopo.1`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

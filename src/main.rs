@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use dbtopo::app;
 use dbtopo::cli::{Cli, Command};
 
@@ -65,6 +65,15 @@ async fn main() -> ExitCode {
             Command::Mongosh(args) => app::mongosh(&args).await.map(ExitCode::from),
             Command::Env(args) => app::env_exports(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Mongo(args) => app::mongo(&args).await.map(|_| ExitCode::SUCCESS),
+            Command::Completions(args) => {
+                let mut command = Cli::command();
+                clap_complete::generate(args.shell, &mut command, "dbtopo", &mut std::io::stdout());
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Man => clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map(|_| ExitCode::SUCCESS)
+                .map_err(|e| miette::miette!("cannot write the manual page: {e}")),
             Command::Verify(args) if args.json => {
                 app::verify_json(&args.file.file).await.map(|ok| match ok {
                     true => ExitCode::SUCCESS,

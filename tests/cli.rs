@@ -305,3 +305,47 @@ fn validate_json_gives_every_problem_with_its_line_and_column() {
     assert_eq!(report["valid"], true);
     assert_eq!(report["error_count"], 0);
 }
+
+/// Shell completions and the manual page name every command; bash reads the script without a
+/// syntax error; an unknown shell is a usage error.
+#[test]
+fn completions_and_the_manual_page_cover_every_command() {
+    let commands = [
+        "validate",
+        "plan",
+        "apply",
+        "destroy",
+        "seed",
+        "verify",
+        "txn",
+        "workload",
+        "erd",
+        "completions",
+        "man",
+    ];
+    let bash = dbtopo(&["completions", "bash"]);
+    assert!(bash.status.success(), "{bash:?}");
+    let script = String::from_utf8(bash.stdout).unwrap();
+    for command in commands {
+        assert!(script.contains(command), "bash completion lacks {command}");
+    }
+    let syntax = Command::new("bash")
+        .args(["-n", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(syntax.status.success(), "{syntax:?}");
+    for shell in ["zsh", "fish"] {
+        let output = dbtopo(&["completions", shell]);
+        assert!(output.status.success());
+        assert!(String::from_utf8_lossy(&output.stdout).contains("validate"));
+    }
+    let man = dbtopo(&["man"]);
+    assert!(man.status.success());
+    let page = String::from_utf8(man.stdout).unwrap();
+    assert!(page.contains(".TH dbtopo 1"), "{page}");
+    assert!(page.contains("\\-\\-no\\-color"), "{page}");
+    for command in commands {
+        assert!(page.contains(command), "the manual page lacks {command}");
+    }
+    assert_eq!(dbtopo(&["completions", "nosh"]).status.code(), Some(1));
+}
