@@ -13,9 +13,9 @@ use super::model::{Column, ForeignKey, Identity, Table};
 
 /// The schema as a Mermaid `erDiagram`: one entity per table, one relationship per foreign
 /// key drawn from the referenced table to the referencing one and labelled with the
-/// constraint's name. Mermaid has no place for table constraints, so CHECK constraints and
-/// composite keys are `%%` comment lines at the end of their entity: kept in the source,
-/// not drawn.
+/// constraint's name. Mermaid has no place for table constraints, so each CHECK constraint
+/// and composite key is a row of its own at the end of its entity, drawn like a column: the
+/// word `check` or `key`, the constraint's name, and its definition as the row's comment.
 pub fn mermaid(schema: &Schema) -> String {
     let mut out = String::from("erDiagram\n");
     for table in schema.tables.values() {
@@ -41,8 +41,15 @@ pub fn mermaid(schema: &Schema) -> String {
             }
             out.push('\n');
         }
-        for constraint in table_constraints(table, &keys) {
-            writeln!(out, "        %% {}", one_line(&constraint)).unwrap();
+        for constraint in constraint_rows(table, &keys) {
+            writeln!(
+                out,
+                "        {} {} \"{}\"",
+                constraint.kind,
+                mermaid_word(&constraint.name),
+                mermaid_text(&constraint.definition)
+            )
+            .unwrap();
         }
         out.push_str("    }\n");
     }
@@ -320,29 +327,48 @@ fn column_details(column: &Column, implied_not_null: bool) -> String {
     details.join(" ")
 }
 
+/// A table constraint no column marker shows.
+struct ConstraintRow {
+    /// `key` or `check`: the row's type word in Mermaid.
+    kind: &'static str,
+    name: String,
+    definition: String,
+}
+
 /// The table's constraints that no column marker shows: composite primary and unique keys
 /// (a `UK` on each column would read as each column being unique) and CHECK constraints.
-fn table_constraints(table: &Table, keys: &TableKeys<'_>) -> Vec<String> {
-    let mut constraints = Vec::new();
+fn constraint_rows(table: &Table, keys: &TableKeys<'_>) -> Vec<ConstraintRow> {
+    let mut rows = Vec::new();
     if let Some(primary_key) = table.primary_key.as_ref().filter(|k| k.columns.len() > 1) {
-        constraints.push(format!(
-            "{} PRIMARY KEY ({})",
-            primary_key.name,
-            primary_key.columns.join(", ")
-        ));
+        rows.push(ConstraintRow {
+            kind: "key",
+            name: primary_key.name.clone(),
+            definition: format!("PRIMARY KEY ({})", primary_key.columns.join(", ")),
+        });
     }
     for key in keys.unique.iter().filter(|k| k.columns.len() > 1) {
-        constraints.push(format!(
-            "{} {} ({})",
-            key.name,
-            key.kind,
-            key.columns.join(", ")
-        ));
+        rows.push(ConstraintRow {
+            kind: "key",
+            name: key.name.to_string(),
+            definition: format!("{} ({})", key.kind, key.columns.join(", ")),
+        });
     }
     for check in &table.checks {
-        constraints.push(format!("{} CHECK ({})", check.name, check.expression));
+        rows.push(ConstraintRow {
+            kind: "check",
+            name: check.name.clone(),
+            definition: format!("CHECK ({})", check.expression),
+        });
     }
-    constraints
+    rows
+}
+
+/// The same constraints as one line each: `name DEFINITION`.
+fn table_constraints(table: &Table, keys: &TableKeys<'_>) -> Vec<String> {
+    constraint_rows(table, keys)
+        .into_iter()
+        .map(|row| format!("{} {}", row.name, row.definition))
+        .collect()
 }
 
 /// Words Mermaid's erDiagram lexer takes as keywords (case-insensitively) wherever an entity
