@@ -724,22 +724,59 @@ pub async fn servers(endpoints: &Endpoints<'_>) -> Vec<Check> {
 
 /// The report as an aligned table.
 pub fn render(checks: &[Check]) -> String {
-    let width =
-        |f: fn(&Check) -> usize, header: usize| checks.iter().map(f).max().unwrap_or(0).max(header);
-    let subject = width(|c| c.subject.len(), 5);
-    let node = width(|c| c.node.len(), 4);
-    let mut out = format!("{:subject$}  {:node$}  RESULT\n", "CHECK", "NODE");
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+        .set_header(["CHECK", "NODE", "RESULT"]);
     for check in checks {
         let result = if check.ok { "ok" } else { "FAILED" };
-        out.push_str(&format!(
-            "{:subject$}  {:node$}  {result}: {}\n",
-            check.subject, check.node, check.detail
-        ));
+        table.add_row([
+            check.subject.clone(),
+            check.node.clone(),
+            format!("{result}: {}", check.detail),
+        ]);
     }
     let failures = checks.iter().filter(|c| !c.ok).count();
-    out.push_str(&format!(
-        "\n{} check(s), {failures} failed.\n",
+    format!(
+        "{}\n\n{} check(s), {failures} failed.\n",
+        table.trim_fmt(),
         checks.len()
-    ));
-    out
+    )
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::*;
+
+    #[test]
+    fn the_report_is_a_table_with_a_count_of_failures() {
+        let check = |subject: &str, ok: bool, detail: &str| Check {
+            subject: subject.to_owned(),
+            node: "shard-eu".to_owned(),
+            ok,
+            detail: detail.to_owned(),
+        };
+        let report = render(&[
+            check("replica primary-replica", true, "streaming"),
+            check("routing orders/orders_eu", false, "landed on shard-us"),
+        ]);
+        let lines: Vec<&str> = report.lines().collect();
+        assert!(
+            lines[0].contains("CHECK") && lines[0].contains("RESULT"),
+            "{report}"
+        );
+        let result_column = lines[0].find("RESULT").unwrap();
+        assert_eq!(
+            lines[1].find("ok: streaming"),
+            Some(result_column),
+            "{report}"
+        );
+        assert_eq!(
+            lines[2].find("FAILED: landed on shard-us"),
+            Some(result_column),
+            "{report}"
+        );
+        assert!(report.ends_with("\n2 check(s), 1 failed.\n"), "{report}");
+    }
 }

@@ -11,6 +11,8 @@ mod follow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
+
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
@@ -81,7 +83,7 @@ pub enum Placed {
     OutOfStock,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Report {
     pub placed: Vec<i64>,
     pub out_of_stock: usize,
@@ -91,19 +93,35 @@ pub struct Report {
     /// record settles them, and the next apply finishes them.
     pub unknown: Vec<String>,
     pub retries: usize,
-    pub latencies: Vec<Duration>,
+    /// Latencies of the placed orders, in microseconds.
+    pub latencies: Histogram<u64>,
     pub elapsed: Duration,
+}
+
+impl Default for Report {
+    fn default() -> Self {
+        Report {
+            placed: Vec::new(),
+            out_of_stock: 0,
+            failed: Vec::new(),
+            unknown: Vec::new(),
+            retries: 0,
+            // Three significant digits, growing as needed: no latency is out of range.
+            latencies: Histogram::new(3).expect("3 significant digits is a valid precision"),
+            elapsed: Duration::ZERO,
+        }
+    }
 }
 
 impl Report {
     pub fn percentile(&self, p: f64) -> Duration {
-        let mut sorted = self.latencies.clone();
-        sorted.sort();
-        if sorted.is_empty() {
-            return Duration::ZERO;
-        }
-        let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-        sorted[index]
+        Duration::from_micros(self.latencies.value_at_quantile(p))
+    }
+
+    fn record(&mut self, latency: Duration) {
+        // The histogram grows to any value an order can take (not years of microseconds).
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        let _ = self.latencies.record(micros);
     }
 
     pub fn per_second(&self) -> f64 {
@@ -848,7 +866,7 @@ pub async fn run(
             match placed {
                 Ok(Placed::Committed(id)) => {
                     report.placed.push(id);
-                    report.latencies.push(began.elapsed());
+                    report.record(began.elapsed());
                 }
                 Ok(Placed::OutOfStock) => report.out_of_stock += 1,
                 Err(error @ WorkloadError::Txn(TxnError::Unsettled { .. })) => {
@@ -870,7 +888,8 @@ pub async fn run(
         total.failed.extend(report.failed);
         total.unknown.extend(report.unknown);
         total.retries += report.retries;
-        total.latencies.extend(report.latencies);
+        // Both auto-resize: adding one to the other cannot go out of range.
+        let _ = total.latencies.add(&report.latencies);
     }
     total.elapsed = started.elapsed();
     Ok(total)
@@ -937,4 +956,31 @@ pub async fn invariants(
         taken.abs(),
     ));
     Ok(out)
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_come_from_every_client_s_latencies() {
+        let mut first = Report::default();
+        let mut second = Report::default();
+        for ms in 1..=50 {
+            first.record(Duration::from_millis(ms));
+            second.record(Duration::from_millis(ms + 50));
+        }
+        let mut total = Report::default();
+        total.latencies.add(&first.latencies).unwrap();
+        total.latencies.add(&second.latencies).unwrap();
+        let close = |got: Duration, want: u64| {
+            let want = Duration::from_millis(want);
+            let off = got.abs_diff(want);
+            assert!(off <= want / 500, "{got:?} vs {want:?}");
+        };
+        close(total.percentile(0.5), 50);
+        close(total.percentile(0.99), 99);
+        close(total.percentile(1.0), 100);
+        assert_eq!(Report::default().percentile(0.5), Duration::ZERO);
+    }
 }
