@@ -26,6 +26,9 @@ pub struct Cli {
 pub enum Command {
     /// Check the topology file and report every problem at once.
     Validate(ValidateArgs),
+    /// Print the topology file's JSON Schema, for editor completion and checks
+    /// (`dbtopo schema > topology.schema.json`).
+    Schema,
     /// Show what apply would change, without changing anything.
     Plan(PlanArgs),
     /// Make the environment match the topology.

@@ -42,6 +42,7 @@ async fn main() -> ExitCode {
             }),
             Command::Apply(args) => app::apply(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Destroy(args) => app::destroy(&args).await.map(|_| ExitCode::SUCCESS),
+            Command::Schema => app::schema().map(|_| ExitCode::SUCCESS),
             Command::Erd(args) => app::erd(&args).map(|_| ExitCode::SUCCESS),
             Command::Seed(args) => app::seed(&args).await.map(|_| ExitCode::SUCCESS),
             Command::Workload(args) => app::workload(&args).await.map(|ok| {

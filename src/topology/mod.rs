@@ -5,6 +5,7 @@
 
 mod diagnostics;
 mod fragments;
+mod json_schema;
 mod mongo;
 mod raw;
 mod rules;
@@ -19,6 +20,7 @@ mod tests;
 use std::path::Path;
 
 pub use diagnostics::{Problem, TopologyError};
+pub use json_schema::topology_schema;
 pub use spec::*;
 
 // Reading the file and the files it names happens at the edge (src/files.rs); these names

@@ -16,10 +16,10 @@ use super::{CollectionsDir, Mongo, MongoMember, ReplicaSet};
 
 const DEFAULT_DATABASE: &str = "app";
 /// MongoDB's limits: members of a set, and voting members among them.
-const MAX_MEMBERS: usize = 50;
+pub(super) const MAX_MEMBERS: usize = 50;
 const MAX_VOTING: usize = 7;
 /// MongoDB's highest priority, in tenths.
-const MAX_PRIORITY_TENTHS: u32 = 10_000;
+pub(super) const MAX_PRIORITY_TENTHS: u32 = 10_000;
 const DEFAULT_PRIORITY_TENTHS: u32 = 10;
 const MEMBER_KIND: &str = "Mongo member";
 
