@@ -12,6 +12,7 @@ use crate::observed::{CoordinatorState, LeftoverSubscription};
 use super::diff::node_address;
 use super::fragments::detach_and_drop;
 use super::{Action, Address, Change, Deferral, Operation};
+use crate::schema::ddl::quote;
 
 /// Each leftover subscription's drop and its slot's, ordered before the node's own
 /// subscription and the coordinator's publication of the same name.
@@ -161,6 +162,17 @@ pub fn orphan_slots(
         });
         if wanted && let Some(made) = changes.iter_mut().find(|c| c.address == subscription) {
             made.after.push(address);
+            // A subscription an interrupted apply's CREATE SUBSCRIPTION finished after the
+            // observation would be dropped with its slot, which is gone by then: it is
+            // detached from it first.
+            if let Operation::RunSql { statements, .. } = &mut made.operation {
+                let plain = format!("DROP SUBSCRIPTION IF EXISTS {};", quote(slot));
+                for statement in statements.iter_mut() {
+                    if *statement == plain {
+                        *statement = detach_and_drop(slot);
+                    }
+                }
+            }
         }
     }
 }
